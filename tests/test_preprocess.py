@@ -1,0 +1,108 @@
+"""to_mnist: blank gives None, drawings end up centred in the 20x20 box, polarity does not matter."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import blank_canvas, draw_digit
+
+from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, preprocess_steps, to_mnist
+
+
+def _ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    return cv2.boundingRect((image > 0.1).astype(np.uint8))
+
+
+def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    moments = cv2.moments(image)
+    return moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+
+
+def test_a_blank_image_gives_none():
+    assert to_mnist(blank_canvas()) is None
+    assert to_mnist(np.full((280, 280, 3), 255, np.uint8)) is None  # White paper.
+    assert to_mnist(np.zeros((50, 40), np.uint8)) is None  # Black field.
+    assert preprocess_steps(blank_canvas()) is None
+
+
+@pytest.mark.parametrize(
+    "drawing",
+    [
+        draw_digit(7),
+        draw_digit(7, offset=(-80, -60), scale=0.35),  # Tiny and off-centre.
+        draw_digit(7, scale=1.35, stroke=10),  # Huge with a thin brush.
+        draw_digit(7, scale=0.5, stroke=35),  # Small with a thick brush.
+        draw_digit(0, offset=(70, 40), scale=0.4, stroke=3),  # A hairline in a corner.
+        draw_digit(1, offset=(-90, 0), scale=0.6),
+    ],
+    ids=["plain", "tiny-off-centre", "huge-thin", "small-thick", "hairline-corner", "one-at-the-edge"],
+)
+def test_any_drawing_ends_up_centred_and_filling_the_box(drawing):
+    image = to_mnist(drawing)
+    assert image.shape == (FIELD_SIZE, FIELD_SIZE) and image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0 and image.max() > 0.9
+    _, _, width, height = _ink_box(image)
+    assert BOX_SIZE - 1 <= max(width, height) <= BOX_SIZE + 1
+    centre_x, centre_y = _centre_of_mass(image)
+    assert abs(centre_x - 13.5) <= 1.0 and abs(centre_y - 13.5) <= 1.0
+
+
+def test_stroke_width_is_normalised_whatever_the_brush():
+    widths = [preprocess_steps(draw_digit(7, stroke=stroke)).centred.sum() for stroke in (8, 18, 35)]
+    # The ink mass of the model input barely depends on the brush: within 25%.
+    assert max(widths) / min(widths) < 1.25
+
+
+def test_polarity_and_transparency_variants_give_the_same_image():
+    transparent = draw_digit(4)
+    alpha = transparent[:, :, 3]
+    black_on_white = np.dstack([255 - alpha] * 3 + [np.full_like(alpha, 255)])
+    white_on_black = np.dstack([alpha] * 3)
+    gray_dark_on_light = 255 - alpha
+    white_ink_transparent = transparent.copy()
+    white_ink_transparent[:, :, :3] = 255
+    reference = to_mnist(transparent)
+    for variant in (
+        black_on_white,
+        white_on_black,
+        gray_dark_on_light,
+        white_ink_transparent,
+        alpha[:, :, None],
+    ):
+        np.testing.assert_allclose(to_mnist(variant), reference, atol=0.02)
+
+
+def test_intermediate_steps_are_exposed():
+    steps = preprocess_steps(draw_digit(7))
+    assert steps.ink.shape == (280, 280)
+    assert steps.resized.shape[0] == BOX_SIZE or steps.resized.shape[1] == BOX_SIZE
+    assert steps.centred.shape == (28, 28)
+    assert steps.stroke_width > 0
+    for array in (steps.ink, steps.cropped, steps.resized, steps.centred):
+        assert array.dtype == np.float32 and array.min() >= 0 and array.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((28, 28), np.int64), "dtype"),
+        (np.zeros((28, 28, 2), np.uint8), "channels"),
+        (np.zeros(784, np.uint8), "2-D"),
+        (np.zeros((2, 28, 28, 4), np.uint8), "2-D"),
+        (np.zeros((0, 28), np.uint8), "non-empty"),
+        (np.full((28, 28), np.nan, np.float32), "finite"),
+        (np.full((28, 28), 3.0), r"\[0, 1\]"),
+        ([[0, 1], [1, 0]], "numpy array"),
+    ],
+)
+def test_input_that_is_not_an_image_is_a_value_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        to_mnist(bad)
+
+
+def test_float_and_bool_images_are_accepted():
+    alpha = draw_digit(1)[:, :, 3]
+    reference = to_mnist(alpha)
+    np.testing.assert_allclose(to_mnist(alpha.astype(np.float32) / 255), reference, atol=0.02)
+    assert to_mnist(alpha > 127) is not None

@@ -1,0 +1,106 @@
+"""A tiny training run writes a complete, self-describing model; saves are atomic; runs are deterministic."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitdraw import saved_models
+from digitdraw.models import build_keras_model, get_spec
+from digitdraw.train import TrainConfig, load_dataset, train_model
+
+TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(small_splits, tmp_path_factory):
+    import os
+
+    os.environ["DIGITDRAW_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        return load_dataset(TINY, small_splits)
+    finally:
+        del os.environ["DIGITDRAW_CACHE"]
+
+
+def test_a_tiny_run_writes_every_file(tiny_dataset, tmp_path):
+    metrics = train_model(4, tiny_dataset, TINY, out_dir=tmp_path)
+    directory = tmp_path / "model_4"
+    assert sorted(p.name for p in directory.iterdir()) == ["history.json", "metrics.json", "model.keras"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left behind"
+
+    history = json.loads((directory / "history.json").read_text())
+    assert history["epoch"] == [1, 2]
+    for split in ("train", "validation", "test"):
+        assert len(history[split]["accuracy"]) == 2 and len(history[split]["loss"]) == 2
+
+    saved = json.loads((directory / "metrics.json").read_text())
+    assert saved["model_sha256"] == saved_models.sha256_of(directory / "model.keras")
+    for key in (
+        "accuracy",
+        "confusion_matrix",
+        "per_class",
+        "parameters",
+        "training_seconds",
+        "seed",
+        "data_sha256",
+        "versions",
+        "config",
+    ):
+        assert key in saved, key
+    assert set(saved["accuracy"]) == {"train", "validation", "test", "drawn"}
+    assert np.array(saved["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
+    assert saved["parameters"] == get_spec(4).parameter_count == metrics["parameters"]
+    assert set(saved["versions"]) >= {"tensorflow", "keras", "numpy", "python"}
+
+    loaded = saved_models.load(4, tmp_path)
+    assert loaded.metrics["accuracy"]["test"] == saved["accuracy"]["test"]
+
+
+def test_the_same_seed_gives_the_same_model(tiny_dataset, tmp_path):
+    first = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "a")
+    second = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "b")
+    assert first["accuracy"] == second["accuracy"]
+    weights_a = saved_models.read_weights(tmp_path / "a" / "model_2" / "model.keras")
+    weights_b = saved_models.read_weights(tmp_path / "b" / "model_2" / "model.keras")
+    for a, b in zip(weights_a[0] + weights_a[1], weights_b[0] + weights_b[1]):
+        assert np.array_equal(a, b)
+
+
+def _model_files(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_a_save_interrupted_half_way_leaves_the_earlier_model_intact(tmp_path):
+    directory = tmp_path / "model_1"
+    saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
+    before = _model_files(directory)
+
+    class HalfWrittenModel:
+        def save(self, path):
+            with open(path, "wb") as handle:
+                handle.write(b"PK\x03\x04 half a zip")
+            raise KeyboardInterrupt  # What Ctrl-C does in the middle of a write.
+
+    with pytest.raises(KeyboardInterrupt):
+        saved_models.save(directory, HalfWrittenModel(), {"epoch": [1]}, {"note": "later"})
+    assert _model_files(directory) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model_1"]
+
+
+def test_a_save_cut_between_its_two_renames_is_recovered(tmp_path):
+    directory = tmp_path / "model_1"
+    saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
+    before = _model_files(directory)
+    directory.rename(tmp_path / "model_1.previous")  # The state right after the first rename.
+    saved_models.recover(directory)
+    assert _model_files(directory) == before
+
+
+def test_bad_training_settings_are_value_errors():
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="train_limit"):
+        TrainConfig(train_limit=0)
