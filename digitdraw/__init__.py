@@ -1,7 +1,24 @@
-"""DigitDraw: handwritten-digit recognition with the networks of a small MNIST study."""
+"""DigitDraw: handwritten-digit recognition with the networks of a small MNIST study.
+
+The public API, in the order data flows through it: load MNIST, turn a drawing
+into a 28x28 MNIST-style image, and classify it with the saved models.
+"""
 
 from digitdraw.data import load_mnist
+from digitdraw.inference import Classification, classify, load_classifier
 from digitdraw.models import MODEL_IDS, REGISTRY, get_spec
-from digitdraw.preprocess import to_mnist
+from digitdraw.preprocess import preprocess_steps, to_mnist
+from digitdraw.saved_models import SavedModelError
 
-__all__ = ["MODEL_IDS", "REGISTRY", "get_spec", "load_mnist", "to_mnist"]
+__all__ = [
+    "MODEL_IDS",
+    "REGISTRY",
+    "Classification",
+    "SavedModelError",
+    "classify",
+    "get_spec",
+    "load_classifier",
+    "load_mnist",
+    "preprocess_steps",
+    "to_mnist",
+]

@@ -72,7 +72,13 @@ def score(network: DenseNetwork, images: np.ndarray, labels: np.ndarray) -> dict
 
 
 def test_report(network: DenseNetwork, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Confusion matrix and per-class scores on a labelled set."""
+    """Confusion matrix, per-class scores and every prediction on a labelled set."""
     predictions = network.predict_proba(images).argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
-    return {"confusion_matrix": matrix.tolist(), "per_class": per_class_scores(matrix)}
+    return {
+        "confusion_matrix": matrix.tolist(),
+        "per_class": per_class_scores(matrix),
+        # Kept so that the app can show which test images fell into each cell
+        # without preprocessing the test set again.
+        "test_predictions": predictions.astype(int).tolist(),
+    }

@@ -10,6 +10,7 @@ the result and the others still answer.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,21 +67,37 @@ class Classification:
         return float(np.max(self.probabilities[model_id]))
 
 
-def classify(
-    image: np.ndarray, model_ids: list[int] | tuple[int, ...] | None = None, root: Path | None = None
-) -> Classification:
-    """Preprocess one raw image (canvas or upload) and run the requested models (all when None)."""
+def load_classifiers(
+    model_ids: Iterable[int] | None = None, root: Path | None = None
+) -> tuple[dict[int, DenseNetwork], dict[int, str]]:
+    """The classifiers that load, and for each one that does not, why (with the retrain command)."""
     ids = list(MODEL_IDS) if model_ids is None else [get_spec(m).id for m in model_ids]
-    steps = preprocess_steps(image)
-    if steps is None:
-        return Classification(image=None, steps=None)
-    batch = steps.centred[None]
-    probabilities, errors = {}, {}
+    classifiers, errors = {}, {}
     for model_id in ids:
         try:
-            network = load_classifier(model_id, root)
+            classifiers[model_id] = load_classifier(model_id, root)
         except saved_models.SavedModelError as error:
             errors[model_id] = str(error)
-            continue
-        probabilities[model_id] = network.predict_proba(batch)[0]
-    return Classification(image=steps.centred, steps=steps, probabilities=probabilities, errors=errors)
+    return classifiers, errors
+
+
+def classify_with(
+    image: np.ndarray, classifiers: Mapping[int, DenseNetwork], errors: Mapping[int, str] | None = None
+) -> Classification:
+    """Preprocess one raw image and run already-loaded classifiers on it."""
+    steps = preprocess_steps(image)
+    if steps is None:
+        return Classification(image=None, steps=None, errors=dict(errors or {}))
+    batch = steps.centred[None]
+    probabilities = {model_id: network.predict_proba(batch)[0] for model_id, network in classifiers.items()}
+    return Classification(
+        image=steps.centred, steps=steps, probabilities=probabilities, errors=dict(errors or {})
+    )
+
+
+def classify(
+    image: np.ndarray, model_ids: Iterable[int] | None = None, root: Path | None = None
+) -> Classification:
+    """Preprocess one raw image (canvas or upload) and run the requested models (all when None)."""
+    classifiers, errors = load_classifiers(model_ids, root)
+    return classify_with(image, classifiers, errors)

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 FIELD_SIZE = 28
+DISPLAY_SIZE = 280
 BOX_SIZE = 20
 # Strokes are normalised on a canvas whose longer side is this many pixels:
 # 8x the 20-pixel box, so the final area-downsampling anti-aliases well.
@@ -41,7 +42,7 @@ MAX_SKEW = 1.0
 class Steps:
     """How a drawing became the model's input; every array is float32 in [0, 1]."""
 
-    ink: np.ndarray  # The drawing as ink strength, white ink on black, at its own size.
+    ink: np.ndarray  # The drawing as ink strength, white ink on black, at most 280 pixels wide.
     cropped: np.ndarray  # The ink's bounding box at working scale, strokes normalised, deskewed.
     resized: np.ndarray  # Fitted into the 20x20 box, aspect ratio kept, anti-aliased.
     centred: np.ndarray  # The 28x28 model input, centred by centre of mass.
@@ -73,25 +74,30 @@ def _check_image(image: object) -> np.ndarray:
 
 
 def ink_map(image: np.ndarray) -> np.ndarray:
-    """Ink strength in [0, 1] (white ink on black) for any supported image and polarity."""
+    """Ink strength as uint8 (white ink on black, 0 to 255) for any supported image and polarity.
+
+    Kept in uint8 at full size, so that even a photo of 8000x8000 pixels is
+    cropped quickly; only the crop is converted to float.
+    """
     image = _check_image(image)
     if image.ndim == 3 and image.shape[2] == 4:
-        alpha = image[:, :, 3]
+        alpha = np.ascontiguousarray(image[:, :, 3])
         if alpha.min() < 255:
             # A canvas with a transparent background: the alpha channel is the ink,
             # whatever colour the brush had.
-            return alpha.astype(np.float32) / 255.0
+            return alpha
         image = image[:, :, :3]
     if image.ndim == 3 and image.shape[2] == 3:
         gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     else:
-        gray = image.reshape(image.shape[0], image.shape[1])
+        gray = np.ascontiguousarray(image.reshape(image.shape[0], image.shape[1]))
     # The background is whatever fills the border; ink is what differs from it.
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    ink = np.abs(gray.astype(np.float32) - background)
-    span = max(background, 255.0 - background)
-    return ink / span if span > 0 else ink
+    background = int(np.median(border))
+    ink = cv2.absdiff(gray, np.full_like(gray, background))
+    span = max(background, 255 - background)
+    # Stretch so that ink as strong as the background allows reads as 255.
+    return cv2.convertScaleAbs(ink, alpha=255.0 / span) if span > 0 else ink
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -169,17 +175,16 @@ def _deskew(mask: np.ndarray) -> np.ndarray:
 def preprocess_steps(image: np.ndarray) -> Steps | None:
     """Every intermediate step of ``to_mnist``, or None when the image holds no ink."""
     ink = ink_map(image)
-    peak = float(ink.max())
-    if peak < BLANK_PEAK:
+    peak = int(ink.max())
+    if peak < BLANK_PEAK * 255:
         return None
-    ink = ink / peak
-    mask = (ink >= INK_THRESHOLD).astype(np.uint8)
+    _, mask = cv2.threshold(ink, INK_THRESHOLD * peak, 1, cv2.THRESH_BINARY)
     x, y, width, height = cv2.boundingRect(mask)
     crop = ink[y : y + height, x : x + width]
 
     # Bring the crop to the working scale, then binarise: the area-downsampling
     # below produces the anti-aliasing, so nothing is lost here.
-    working = _fit_into_box(crop, WORKING_SIZE)
+    working = _fit_into_box(crop, WORKING_SIZE).astype(np.float32) / peak
     binary = (working >= 0.5).astype(np.uint8)
     if not binary.any():
         binary = (working > 0).astype(np.uint8)
@@ -193,7 +198,19 @@ def preprocess_steps(image: np.ndarray) -> Steps | None:
     # Area interpolation can overshoot 1 by a rounding error; the contract is [0, 1].
     resized = np.clip(_fit_into_box(cropped, BOX_SIZE), 0.0, 1.0)
     centred = _centre_by_mass(resized)
-    return Steps(ink=ink, cropped=cropped, resized=resized, centred=centred, stroke_width=stroke_width)
+    # The ink is kept at display size: the app shows it, nothing computes with it.
+    # Striding first keeps a huge photo cheap; a preview does not need every pixel.
+    stride = max(1, max(ink.shape) // (2 * DISPLAY_SIZE))
+    display = ink[::stride, ::stride]
+    if max(display.shape) > DISPLAY_SIZE:
+        display = _fit_into_box(display, DISPLAY_SIZE)
+    return Steps(
+        ink=display.astype(np.float32) / peak,
+        cropped=cropped,
+        resized=resized,
+        centred=centred,
+        stroke_width=stroke_width,
+    )
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray | None:

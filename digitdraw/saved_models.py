@@ -170,6 +170,6 @@ def load(model_id: int, root: Path | None = None) -> SavedModel:
         network = DenseNetwork(kernels, biases, spec.activation)
     except SavedModelError as error:
         raise SavedModelError(
-            f"Model {model_id} cannot be loaded: {error}. Retrain it with: {retrain_hint(model_id)}"
+            f"Model {model_id} cannot be loaded: {error}. Retrain it with `{retrain_hint(model_id)}`"
         ) from error
     return SavedModel(spec=spec, network=network, history=history, metrics=metrics, directory=directory)

@@ -1,0 +1,189 @@
+"""Plotly figures and display images for the app: pure functions of saved numbers.
+
+Kept apart from the pages so that each page only picks what to show, and so
+that the figures can be tested without a browser. One palette and one layout
+keep every page consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+
+from digitdraw.models import REGISTRY
+
+# One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
+MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
+SPLIT_COLOURS = {"train": "#0072B2", "validation": "#E69F00", "test": "#009E73"}
+SPLIT_DASHES = {"train": "solid", "validation": "dash", "test": "dot"}
+ACCENT = "#0072B2"
+MUTED = "#B8C4D0"
+
+
+def _layout(figure: go.Figure, height: int = 360, **extra) -> go.Figure:
+    figure.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        template="plotly_white",
+        font={"size": 13},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        **extra,
+    )
+    return figure
+
+
+def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
+    """Ten bars, one per digit, the predicted digit highlighted."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    best = int(np.argmax(probabilities))
+    colours = [ACCENT if digit == best else MUTED for digit in range(10)]
+    figure = go.Figure(
+        go.Bar(
+            x=[str(digit) for digit in range(10)],
+            y=probabilities,
+            marker_color=colours,
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(range=[0, 1.12], tickformat=".0%", title=None)
+    figure.update_xaxes(title="digit", type="category")
+    return _layout(figure, height=300, title=title, showlegend=False)
+
+
+def training_curves(history: Mapping, metric: str, model_id: int) -> go.Figure:
+    """Training, validation and test curves of one model, with the study's numbers for reference."""
+    figure = go.Figure()
+    for split in ("train", "validation", "test"):
+        figure.add_trace(
+            go.Scatter(
+                x=history["epoch"],
+                y=history[split][metric],
+                name=split,
+                mode="lines+markers",
+                line={"color": SPLIT_COLOURS[split], "dash": SPLIT_DASHES[split]},
+            )
+        )
+    spec = REGISTRY[model_id]
+    if metric == "accuracy":
+        for label, value, split in (
+            ("study: training", spec.study_train_accuracy, "train"),
+            ("study: validation", spec.study_validation_accuracy, "validation"),
+        ):
+            if value is not None:
+                figure.add_hline(
+                    y=value / 100,
+                    line={"color": SPLIT_COLOURS[split], "width": 1, "dash": "longdash"},
+                    annotation_text=label,
+                    annotation_position="bottom right",
+                    opacity=0.6,
+                )
+    best = history.get("best_epoch")
+    if best:
+        figure.add_vline(x=best, line={"color": "#888", "width": 1, "dash": "dot"}, annotation_text="kept")
+    return _axes(figure, metric)
+
+
+def overlaid_curves(histories: Mapping[int, Mapping], metric: str, split: str) -> go.Figure:
+    """One split's curve for several models on one chart."""
+    figure = go.Figure()
+    for model_id, history in histories.items():
+        figure.add_trace(
+            go.Scatter(
+                x=history["epoch"],
+                y=history[split][metric],
+                name=REGISTRY[model_id].name,
+                mode="lines",
+                line={"color": MODEL_COLOURS[model_id], "width": 2.5},
+            )
+        )
+    return _axes(figure, metric)
+
+
+def _axes(figure: go.Figure, metric: str) -> go.Figure:
+    figure.update_xaxes(title="epoch")
+    if metric == "accuracy":
+        figure.update_yaxes(title="accuracy", tickformat=".1%")
+    else:
+        figure.update_yaxes(title="cross-entropy loss", type="log")
+    return _layout(figure, height=420, hovermode="x unified")
+
+
+def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
+    """A 10x10 heatmap, rows true digit and columns predicted, as counts or row shares."""
+    matrix = np.asarray(matrix, dtype=float)
+    if normalise:
+        totals = matrix.sum(axis=1, keepdims=True)
+        values = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+        text = [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
+        hover = "true %{y}, predicted %{x}: %{z:.2%}<extra></extra>"
+    else:
+        values = matrix
+        text = [[f"{int(v)}" if v else "" for v in row] for row in values]
+        hover = "true %{y}, predicted %{x}: %{z:.0f} images<extra></extra>"
+    # A square-root colour scale lets the few errors show beside the large diagonal.
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.sqrt(values),
+            x=[str(d) for d in range(10)],
+            y=[str(d) for d in range(10)],
+            text=text,
+            texttemplate="%{text}",
+            customdata=values,
+            hovertemplate=hover.replace("%{z", "%{customdata"),
+            colorscale="Blues",
+            showscale=False,
+        )
+    )
+    figure.update_xaxes(title="predicted digit", side="top", type="category")
+    figure.update_yaxes(title="true digit", autorange="reversed", type="category", scaleanchor="x")
+    return _layout(figure, height=520)
+
+
+def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
+    """Horizontal bars of MNIST test and drawn-digit accuracy, best model on top."""
+    ordered = sorted(rows, key=lambda row: row["test"])
+    names = [f"Model {row['model_id']} ({row['architecture']}, {row['activation']})" for row in ordered]
+    figure = go.Figure()
+    for key, label, colour in (("test", "MNIST test", ACCENT), ("drawn", "drawn digits", "#E69F00")):
+        figure.add_trace(
+            go.Bar(
+                y=names,
+                x=[row[key] for row in ordered],
+                name=label,
+                orientation="h",
+                marker_color=colour,
+                text=[f"{row[key]:.2%}" for row in ordered],
+                textposition="auto",
+            )
+        )
+    lowest = min(min(row["test"], row["drawn"]) for row in rows)
+    figure.update_xaxes(range=[max(0.0, lowest - 0.03), 1.0], tickformat=".0%", title="accuracy")
+    return _layout(figure, height=380, barmode="group")
+
+
+def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
+    """An enlarged uint8 copy of a small image, each pixel a square with a faint grid between them."""
+    image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    large = cv2.resize(
+        (image * 255).astype(np.uint8), None, fx=cell, fy=cell, interpolation=cv2.INTER_NEAREST
+    )
+    large[::cell, :] = np.maximum(large[::cell, :], 60)
+    large[:, ::cell] = np.maximum(large[:, ::cell], 60)
+    return large
+
+
+def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
+    """A uint8 copy of a step image scaled to fit ``size`` pixels, for st.image."""
+    image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    height, width = image.shape
+    scale = size / max(height, width)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
+    resized = cv2.resize(
+        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation
+    )
+    return (resized * 255).astype(np.uint8)

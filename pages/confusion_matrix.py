@@ -1,0 +1,89 @@
+"""Where each model goes wrong on the 10,000 MNIST test images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from digitdraw import app, charts, evaluate
+
+GALLERY_SIZE = 24
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    """Precision, recall, F1 and support per digit."""
+    scores = metrics["per_class"]
+    return pd.DataFrame(
+        {
+            "digit": list(range(10)),
+            "precision": scores["precision"],
+            "recall": scores["recall"],
+            "F1": scores["f1"],
+            "test images": scores["support"],
+        }
+    )
+
+
+def cell_picker_ui(matrix: np.ndarray) -> tuple[int, int]:
+    """Two pickers for a confusion-matrix cell, defaulting to the most confused pair."""
+    pairs = evaluate.most_confused_pairs(matrix, count=1)
+    default_true, default_predicted = pairs[0][:2] if pairs else (0, 0)
+    true_column, predicted_column = st.columns(2)
+    true_digit = true_column.selectbox("True digit", range(10), index=default_true, key="cell_true")
+    predicted = predicted_column.selectbox(
+        "Predicted as", range(10), index=default_predicted, key="cell_pred"
+    )
+    return true_digit, predicted
+
+
+def gallery_ui(metrics: dict, true_digit: int, predicted: int) -> None:
+    """The test images that fell into one cell of the matrix."""
+    test_set = app.test_images()
+    if test_set is None:
+        st.info("The MNIST test images are not installed, so the gallery is unavailable (run `make run`).")
+        return
+    images, labels = test_set
+    predictions = np.asarray(metrics["test_predictions"])
+    indices = np.flatnonzero((labels == true_digit) & (predictions == predicted))
+    st.caption(
+        f"{len(indices)} test images are {true_digit}s read as {predicted}; showing up to {GALLERY_SIZE}."
+    )
+    if len(indices):
+        shown = indices[:GALLERY_SIZE]
+        st.image(
+            [255 - images[index] for index in shown],
+            caption=[f"#{index}" for index in shown],
+            width=84,
+        )
+
+
+st.title("Confusion matrix")
+st.caption("Rows are the true digit, columns the model's answer; the diagonal holds the correct answers.")
+controls, toggle = st.columns([3, 1], vertical_alignment="bottom")
+with controls:
+    model_id = app.model_picker_ui("Model", key="confusion_model")
+normalise = toggle.toggle("Share of each true digit", value=False, key="confusion_normalise")
+model = app.require_model_ui(model_id)
+
+if model is not None:
+    matrix = np.array(model.metrics["confusion_matrix"])
+    heatmap, details = st.columns([1.3, 1], gap="large")
+    with heatmap:
+        st.plotly_chart(charts.confusion_heatmap(matrix, normalise), key="heatmap")
+    with details:
+        st.subheader("Most confused pairs")
+        for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):
+            st.markdown(f"- **{true_digit}** read as **{predicted}**: {count} images")
+        st.subheader("Per digit")
+        st.dataframe(
+            per_class_table(model.metrics),
+            hide_index=True,
+            column_config={
+                name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+                for name in ("precision", "recall", "F1")
+            },
+        )
+    st.subheader("Test images in one cell")
+    true_digit, predicted = cell_picker_ui(matrix)
+    gallery_ui(model.metrics, true_digit, predicted)

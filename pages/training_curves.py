@@ -1,0 +1,54 @@
+"""Per-epoch accuracy and loss on training, validation and test data, for one model or all."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digitdraw import app, charts
+from digitdraw.models import MODEL_IDS
+
+
+def options_ui() -> tuple[str, str, str]:
+    """The view (one model or all), the metric and, for all models, which split to overlay."""
+    view, metric, split = st.columns(3)
+    chosen_view = view.segmented_control(
+        "Show", ["One model", "All models"], default="One model", required=True, key="curves_view"
+    )
+    chosen_metric = metric.segmented_control(
+        "Metric", ["accuracy", "loss"], default="accuracy", required=True, key="curves_metric"
+    )
+    chosen_split = split.segmented_control(
+        "Data (all models)",
+        ["train", "validation", "test"],
+        default="test",
+        required=True,
+        key="curves_split",
+        disabled=chosen_view != "All models",
+    )
+    return chosen_view, chosen_metric, chosen_split
+
+
+st.title("Training curves")
+st.caption(
+    "After every epoch each network was scored on its 50,000 training images, the 10,000 held-out "
+    "validation images and the 10,000 MNIST test images, as the study plotted them. The dashed "
+    "horizontal lines are the study's reported numbers; the dotted vertical line marks the epoch kept."
+)
+view, metric, split = options_ui()
+models, errors = app.loaded_models()
+
+if view == "One model":
+    model_id = app.model_picker_ui("Model", key="curves_model")
+    model = app.require_model_ui(model_id)
+    if model is not None:
+        st.plotly_chart(charts.training_curves(model.history, metric, model_id), key="curves_one")
+        final = model.metrics["accuracy"]
+        columns = st.columns(4)
+        for column, name in zip(columns, ("train", "validation", "test", "drawn")):
+            column.metric(f"Final {name} accuracy", app.percent(final[name]))
+else:
+    for model_id, message in errors.items():
+        app.model_error_ui(model_id, message)
+    histories = {model_id: models[model_id].history for model_id in MODEL_IDS if model_id in models}
+    if histories:
+        st.plotly_chart(charts.overlaid_curves(histories, metric, split), key="curves_all")

@@ -1,0 +1,19 @@
+"""DigitDraw: draw a digit and watch the networks of an MNIST study read it."""
+
+import streamlit as st
+
+st.set_page_config(page_title="DigitDraw", page_icon=":material/draw:", layout="wide")
+
+pages = [
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("pages/training_curves.py", title="Training curves", icon=":material/show_chart:"),
+    st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
+    st.Page("pages/compare.py", title="Compare models", icon=":material/leaderboard:"),
+]
+navigation = st.navigation(pages)
+with st.sidebar:
+    st.caption(
+        "Five fully connected networks trained on MNIST: 784-16-16-10 and 784-64-64-10 with sigmoid "
+        "or ReLU, and 784-128-10. Retrain any of them with `python -m digitdraw train`."
+    )
+navigation.run()

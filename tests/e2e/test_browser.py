@@ -1,0 +1,89 @@
+"""End to end in Chromium: draw with the mouse, read the answer, switch models, clear, open every page."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+# Strokes in canvas pixels (the canvas is 280x280), one list of points per stroke.
+STROKES = {
+    1: [[(150, 40), (150, 240)]],
+    0: [
+        [(140 + 60 * math.sin(t / 20 * math.tau), 140 - 95 * math.cos(t / 20 * math.tau)) for t in range(21)]
+    ],
+    7: [[(80, 50), (200, 50), (120, 245)]],
+}
+# URL path of each side page (from its file name) and the heading it shows.
+PAGES = {
+    "training_curves": "Training curves",
+    "confusion_matrix": "Confusion matrix",
+    "compare": "Compare the models",
+}
+
+
+def draw(page: Page, strokes) -> None:
+    """Draw polylines on the canvas with the mouse, in small steps as a hand would."""
+    surface = page.locator("canvas").last
+    box = surface.bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
+            for step in range(1, 9):
+                page.mouse.move(box["x"] + x0 + (x1 - x0) * step / 8, box["y"] + y0 + (y1 - y0) * step / 8)
+        page.mouse.up()
+
+
+def prediction(page: Page):
+    return page.get_by_test_id("stMetricValue").first
+
+
+def clear(page: Page) -> None:
+    page.get_by_role("button", name="Clear the canvas").click()
+    expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=15_000)
+
+
+def test_drawn_digits_are_recognised_by_model_4_and_clear_empties_the_canvas(page, screenshots):
+    for digit, strokes in STROKES.items():
+        draw(page, strokes)
+        expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 4 reads", timeout=15_000)
+        expect(prediction(page)).to_have_text(str(digit), timeout=15_000)
+        if digit == 7:
+            page.screenshot(path=screenshots / "draw.png", full_page=True)
+        clear(page)
+        expect(page.get_by_test_id("stMetricValue")).to_have_count(0)
+
+
+def test_switching_models_shows_the_other_models_answer(page):
+    draw(page, STROKES[7])
+    expect(prediction(page)).to_have_text("7", timeout=15_000)
+    page.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="Model 2 · 784-16-16-10 · ReLU").click()
+    expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 2 reads", timeout=15_000)
+    expect(page.get_by_text("Every model's answer")).to_be_visible()
+
+
+@pytest.mark.parametrize("viewport", [(1366, 900), (390, 844)], ids=["laptop", "phone"])
+def test_every_page_opens_cleanly(browser, server, screenshots, viewport):
+    url, log_path = server
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    tab = context.new_page()
+    name = "laptop" if viewport[0] > 800 else "phone"
+    try:
+        tab.goto(url)
+        expect(tab.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=30_000)
+        tab.screenshot(path=screenshots / f"{name}-draw-empty.png", full_page=True)
+        for path, title in PAGES.items():
+            tab.goto(f"{url}/{path}")
+            expect(tab.get_by_role("heading", name=title)).to_be_visible(timeout=30_000)
+            tab.wait_for_timeout(1500)  # Let the charts finish drawing before the screenshot.
+            expect(tab.get_by_test_id("stException")).to_have_count(0)
+            tab.screenshot(path=screenshots / f"{name}-{path}.png", full_page=True)
+    finally:
+        context.close()
+    assert "Traceback" not in log_path.read_text()

@@ -1,0 +1,167 @@
+"""AppTest for every page: each renders without an exception, and the draw page's logic works
+with a canvas image injected in place of the browser-only canvas component."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pytest
+import streamlit as st
+from conftest import blank_canvas, draw_digit
+from streamlit.testing.v1 import AppTest
+
+from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["pages/draw.py", "pages/training_curves.py", "pages/confusion_matrix.py", "pages/compare.py"]
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test starts with empty Streamlit caches, as a new server would."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def canvas(monkeypatch):
+    """Stand in for the canvas component, which needs a browser: it returns ``canvas.image``.
+
+    The real package registers its frontend when imported, which only works
+    inside a running server, so the whole module is replaced.
+    """
+    state = SimpleNamespace(image=None, calls=[])
+
+    def fake_st_canvas(**kwargs):
+        state.calls.append(kwargs)
+        return SimpleNamespace(image_data=state.image, json_data=None)
+
+    module = ModuleType("streamlit_drawable_canvas")
+    module.st_canvas = fake_st_canvas
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", module)
+    return state
+
+
+def _run(path: str) -> AppTest:
+    app = AppTest.from_file(str(ROOT / path), default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def _text(app: AppTest) -> str:
+    parts = [m.value for m in app.markdown] + [c.value for c in app.caption]
+    parts += [str(m.value) + " " + str(m.label) for m in app.metric]
+    parts += [e.value for e in app.error] + [i.value for i in app.info] + [s.value for s in app.success]
+    parts += [w.value for w in app.warning]
+    return "\n".join(parts)
+
+
+def test_the_entry_point_renders_the_draw_page(canvas):
+    app = _run("streamlit_app.py")
+    assert app.title[0].value == "Draw a digit"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_an_exception(page, canvas):
+    app = _run(page)
+    assert app.title, f"{page} shows a title"
+
+
+def test_a_blank_canvas_shows_a_friendly_prompt_and_no_prediction(canvas):
+    canvas.image = blank_canvas()
+    app = _run("pages/draw.py")
+    assert "Draw a digit on the canvas" in app.info[0].value
+    assert not app.metric and not app.error
+
+
+def test_before_any_drawing_the_page_prompts_too(canvas):
+    canvas.image = None
+    app = _run("pages/draw.py")
+    assert app.info and not app.metric
+
+
+def test_a_drawn_seven_is_read_as_seven_and_every_model_answers(canvas):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    assert app.metric[0].label == "Model 4 reads" and app.metric[0].value == "7"
+    table = app.dataframe[0].value
+    assert len(table) == 5 and set(table["Reads"]) <= {str(d) for d in range(10)}
+    assert canvas.calls[-1]["return_image_data"] is True
+
+
+def test_switching_models_changes_the_model_that_answers(canvas):
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    app.selectbox(key="draw_model").set_value(2).run()
+    assert not app.exception
+    assert app.metric[0].label == "Model 2 reads" and app.metric[0].value == "1"
+
+
+def test_clear_mounts_a_fresh_canvas(canvas):
+    canvas.image = draw_digit(0)
+    app = _run("pages/draw.py")
+    first_key = canvas.calls[-1]["key"]
+    canvas.image = None  # What the new, empty canvas returns.
+    app.button(key="clear").click().run()
+    assert canvas.calls[-1]["key"] != first_key
+    assert app.info and not app.metric
+
+
+@pytest.fixture
+def models_without_3(tmp_path, monkeypatch):
+    root = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), root)
+    shutil.rmtree(root / "model_3")
+    monkeypatch.setenv(SAVED_MODELS_ENV_VAR, str(root))
+    return root
+
+
+def test_a_missing_model_is_explained_and_the_others_keep_working(canvas, models_without_3):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    assert app.metric[0].value == "7"  # Model 4 still answers.
+    app.selectbox(key="draw_model").set_value(3).run()
+    assert not app.exception
+    assert "python -m digitdraw train --model 3" in app.error[0].value
+    assert "unavailable" in set(app.dataframe[0].value["Reads"])
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_the_side_pages_explain_a_missing_model(page, canvas, models_without_3):
+    app = _run(page)
+    picker = {"pages/training_curves.py": "curves_model", "pages/confusion_matrix.py": "confusion_model"}
+    if page in picker:
+        app.selectbox(key=picker[page]).set_value(3).run()
+    assert not app.exception
+    assert any("--model 3" in error.value for error in app.error)
+
+
+def test_training_curves_overlay_all_models(canvas):
+    app = _run("pages/training_curves.py")
+    app.segmented_control(key="curves_view").set_value("All models").run()
+    assert not app.exception
+
+
+def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
+    app = _run("pages/confusion_matrix.py")
+    app.toggle(key="confusion_normalise").set_value(True).run()
+    app.selectbox(key="cell_true").set_value(4).run()
+    app.selectbox(key="cell_pred").set_value(9).run()
+    assert not app.exception
+    assert any("4s read as 9" in caption.value for caption in app.caption)
+
+
+def test_the_dashboard_reproduces_the_study_table(canvas):
+    app = _run("pages/compare.py")
+    table = app.dataframe[0].value
+    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    assert list(table["Study: validation"][:4]) == pytest.approx([0.9479, 0.9514, 0.9729, 0.9747])
+    assert (table["Test (MNIST)"] > 0.95).all()
