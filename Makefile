@@ -34,7 +34,7 @@ train: $(STAMP)
 	$(BIN)/python -m digitdraw train
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python -m benchmarks.latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots

@@ -1,6 +1,6 @@
 """Latency of one drawing through preprocessing and the models, against Keras's model.predict.
 
-Run with ``make bench`` (or ``.venv/bin/python benchmarks/latency.py``). Every
+Run from the repository root with ``make bench`` (or ``.venv/bin/python -m benchmarks.latency``). Every
 figure is measured in the same run on the same inputs, so the ratios hold
 even on a noisy machine where absolute times drift.
 """

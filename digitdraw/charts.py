@@ -84,7 +84,12 @@ def training_curves(history: Mapping, metric: str, model_id: int) -> go.Figure:
                 )
     best = history.get("best_epoch")
     if best:
-        figure.add_vline(x=best, line={"color": "#888", "width": 1, "dash": "dot"}, annotation_text="kept")
+        figure.add_vline(
+            x=best,
+            line={"color": "#888", "width": 1, "dash": "dot"},
+            annotation_text="epoch kept",
+            annotation_position="bottom left",
+        )
     return _axes(figure, metric)
 
 

@@ -75,15 +75,17 @@ if model is not None:
         st.subheader("Most confused pairs")
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):
             st.markdown(f"- **{true_digit}** read as **{predicted}**: {count} images")
-        st.subheader("Per digit")
-        st.dataframe(
-            per_class_table(model.metrics),
-            hide_index=True,
-            column_config={
-                name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
-                for name in ("precision", "recall", "F1")
-            },
-        )
+        accuracy = model.metrics["accuracy"]["test"]
+        st.metric("Test accuracy", app.percent(accuracy), f"{int(matrix.sum() - np.trace(matrix))} errors")
+    st.subheader("Per digit")
+    st.dataframe(
+        per_class_table(model.metrics),
+        hide_index=True,
+        column_config={
+            name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+            for name in ("precision", "recall", "F1")
+        },
+    )
     st.subheader("Test images in one cell")
     true_digit, predicted = cell_picker_ui(matrix)
     gallery_ui(model.metrics, true_digit, predicted)

@@ -77,6 +77,8 @@ def test_every_page_opens_cleanly(browser, server, screenshots, viewport):
     try:
         tab.goto(url)
         expect(tab.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=30_000)
+        expect(tab.locator("canvas").last).to_be_visible(timeout=30_000)
+        tab.wait_for_timeout(1000)  # The toolbar and fonts settle after the canvas appears.
         tab.screenshot(path=screenshots / f"{name}-draw-empty.png", full_page=True)
         for path, title in PAGES.items():
             tab.goto(f"{url}/{path}")
