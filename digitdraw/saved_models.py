@@ -80,6 +80,24 @@ def recover(directory: Path) -> None:
             os.replace(backup, directory)
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Someone else's process: alive, just not ours to signal.
+    return True
+
+
+def remove_abandoned_staging(directory: Path) -> None:
+    """Delete staging folders left by a save whose process was killed (SIGKILL leaves no cleanup)."""
+    for staging in directory.parent.glob(f".{directory.name}.*.tmp"):
+        pid = staging.name[len(directory.name) + 2 :].split(".")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=1)
@@ -93,7 +111,10 @@ def save(directory: Path, keras_model, history: dict[str, Any], metrics: dict[st
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     recover(directory)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    remove_abandoned_staging(directory)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{directory.name}.{os.getpid()}.", suffix=".tmp", dir=directory.parent)
+    )
     staging.chmod(0o755)  # mkdtemp makes it private; a saved model is meant to be shared.
     try:
         keras_model.save(staging / MODEL_FILE)
@@ -147,6 +168,45 @@ def _read_json(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _check_history(history: dict[str, Any]) -> None:
+    epochs = history.get("epoch")
+    if not isinstance(epochs, list) or not epochs:
+        raise SavedModelError(f"{HISTORY_FILE} has no list of epochs")
+    for split in ("train", "validation", "test"):
+        curves = history.get(split)
+        if not isinstance(curves, dict):
+            raise SavedModelError(f"{HISTORY_FILE} has no {split} curves")
+        for metric in ("loss", "accuracy"):
+            values = curves.get(metric)
+            if not isinstance(values, list) or len(values) != len(epochs):
+                raise SavedModelError(f"{HISTORY_FILE} has {split} {metric} for a different number of epochs")
+            if not all(isinstance(value, (int, float)) for value in values):
+                raise SavedModelError(f"{HISTORY_FILE} has non-numeric {split} {metric} values")
+
+
+def _check_metrics(metrics: dict[str, Any], spec: ModelSpec, history: dict[str, Any]) -> None:
+    if metrics.get("model_id") != spec.id or metrics.get("architecture") != spec.architecture:
+        raise SavedModelError(f"{METRICS_FILE} describes another model ({metrics.get('architecture')})")
+    accuracy = metrics.get("accuracy")
+    if not isinstance(accuracy, dict) or not all(
+        isinstance(accuracy.get(split), (int, float)) and 0 <= accuracy[split] <= 1
+        for split in ("train", "validation", "test", "drawn")
+    ):
+        raise SavedModelError(f"{METRICS_FILE} lacks train, validation, test and drawn accuracies in [0, 1]")
+    matrix = np.asarray(metrics.get("confusion_matrix", []))
+    if matrix.shape != (10, 10):
+        raise SavedModelError(
+            f"{METRICS_FILE} has a confusion matrix of shape {matrix.shape}, expected (10, 10)"
+        )
+    predictions = metrics.get("test_predictions")
+    if not isinstance(predictions, list) or len(predictions) != int(matrix.sum()):
+        raise SavedModelError(
+            f"{METRICS_FILE} lists test predictions that disagree with its confusion matrix"
+        )
+    if metrics.get("epochs_run") != len(history["epoch"]):
+        raise SavedModelError(f"{HISTORY_FILE} and {METRICS_FILE} disagree on the number of epochs")
+
+
 def load(model_id: int, root: Path | None = None) -> SavedModel:
     """Load and cross-check one saved model, or raise SavedModelError naming the fix."""
     spec = get_spec(model_id)
@@ -162,6 +222,8 @@ def load(model_id: int, root: Path | None = None) -> SavedModel:
         history = _read_json(directory / HISTORY_FILE)
         if metrics.get("model_sha256") != sha256_of(model_path):
             raise SavedModelError(f"{METRICS_FILE} describes a different {MODEL_FILE}")
+        _check_history(history)
+        _check_metrics(metrics, spec, history)
         kernels, biases = read_weights(model_path)
         shapes = [kernel.shape for kernel in kernels]
         expected = list(zip(spec.layer_sizes, spec.layer_sizes[1:]))

@@ -116,12 +116,19 @@ def load_dataset(config: TrainConfig, splits=None) -> Dataset:
     """MNIST preprocessed like the app's input, split train/validation/test, plus drawn digits."""
     splits = splits if splits is not None else data.load_mnist()
     checksum = data.data_checksum(splits)
-    (_, y_all), (raw_test, y_test) = splits
-    x_all, x_test = _prepared_mnist(splits, checksum)
-    boundary = len(x_all) - config.validation_size
+    (raw_all, y_all), (raw_test, y_test) = splits
+    boundary = len(raw_all) - config.validation_size
     if boundary < 1:
         raise ValueError(f"validation_size {config.validation_size} leaves no training images")
     limit = boundary if config.train_limit is None else min(boundary, config.train_limit)
+    if limit < boundary:
+        # A quick run prepares only the images it uses, and leaves the cache alone.
+        x_all = np.zeros(raw_all.shape, np.float32)
+        x_all[:limit] = prepare_images(raw_all[:limit])
+        x_all[boundary:] = prepare_images(raw_all[boundary:])
+        x_test = prepare_images(raw_test)
+    else:
+        x_all, x_test = _prepared_mnist(splits, checksum)
     x_drawn, y_drawn = evaluate.drawn_evaluation_set(
         raw_test, y_test, config.drawn_eval_size, seed=config.seed
     )

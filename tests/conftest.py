@@ -6,13 +6,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import cv2
-import numpy as np
 import pytest
 
 from digitdraw.data import load_mnist
-
-CANVAS = 280
 
 
 @pytest.fixture(scope="session")
@@ -26,42 +22,3 @@ def small_splits(mnist):
     """1,500 training and 300 test images: enough for a one-epoch training run."""
     (x_train, y_train), (x_test, y_test) = mnist
     return (x_train[:1500], y_train[:1500]), (x_test[:300], y_test[:300])
-
-
-def blank_canvas() -> np.ndarray:
-    """A transparent 280x280 RGBA canvas, as the app's canvas returns before drawing."""
-    return np.zeros((CANVAS, CANVAS, 4), np.uint8)
-
-
-def _ink(canvas: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    canvas = canvas.copy()
-    canvas[:, :, 3] = np.maximum(canvas[:, :, 3], mask)  # Anti-aliased edges stay partly transparent.
-    return canvas
-
-
-def draw_digit(
-    digit: int, stroke: int = 18, scale: float = 1.0, offset: tuple[int, int] = (0, 0)
-) -> np.ndarray:
-    """Draw a 0, 1, 4 or 7 with OpenCV lines and arcs, black ink on a transparent canvas."""
-    mask = np.zeros((CANVAS, CANVAS), np.uint8)
-    cx, cy = CANVAS // 2 + offset[0], CANVAS // 2 + offset[1]
-
-    def point(x: float, y: float) -> tuple[int, int]:
-        return int(cx + x * scale), int(cy + y * scale)
-
-    if digit == 0:
-        axes = (int(55 * scale), int(85 * scale))
-        cv2.ellipse(mask, (cx, cy), axes, 0, 0, 360, 255, stroke, cv2.LINE_AA)
-    elif digit == 1:
-        cv2.line(mask, point(-20, -70), point(5, -95), 255, stroke, cv2.LINE_AA)
-        cv2.line(mask, point(5, -95), point(5, 95), 255, stroke, cv2.LINE_AA)
-    elif digit == 7:
-        cv2.line(mask, point(-60, -85), point(60, -85), 255, stroke, cv2.LINE_AA)
-        cv2.line(mask, point(60, -85), point(-10, 95), 255, stroke, cv2.LINE_AA)
-    elif digit == 4:
-        cv2.line(mask, point(20, -95), point(-60, 30), 255, stroke, cv2.LINE_AA)
-        cv2.line(mask, point(-60, 30), point(60, 30), 255, stroke, cv2.LINE_AA)
-        cv2.line(mask, point(30, -40), point(30, 95), 255, stroke, cv2.LINE_AA)
-    else:
-        raise ValueError(f"no drawing for {digit}")
-    return _ink(blank_canvas(), mask)

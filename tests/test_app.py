@@ -10,7 +10,7 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 import streamlit as st
-from conftest import blank_canvas, draw_digit
+from drawings import blank_canvas, draw_digit
 from streamlit.testing.v1 import AppTest
 
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import blank_canvas, draw_digit
+from drawings import blank_canvas, draw_digit
 
 import digitdraw
 from digitdraw.models import saved_models_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import blank_canvas, draw_digit
+from drawings import blank_canvas, draw_digit
 
 from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, preprocess_steps, to_mnist
 

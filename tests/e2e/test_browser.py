@@ -29,6 +29,11 @@ PAGES = {
 def draw(page: Page, strokes) -> None:
     """Draw polylines on the canvas with the mouse, in small steps as a hand would."""
     surface = page.locator("canvas").last
+    # A freshly mounted canvas ignores the mouse until Fabric.js has set it up,
+    # which is done when its toolbar shows.
+    expect(page.get_by_role("button", name="Reset canvas & history")).to_be_visible(timeout=15_000)
+    expect(surface).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(300)
     box = surface.bounding_box()
     for stroke in strokes:
         page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])

@@ -1,0 +1,119 @@
+"""Every file the app reads can be missing, truncated, malformed or inconsistent: each fault is reported for
+its own model only, the other models keep answering, and nothing on disk is changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from drawings import draw_digit
+
+import digitdraw
+from digitdraw import saved_models
+from digitdraw.models import saved_models_dir
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def _edit_json(name, change):
+    def corrupt(folder):
+        path = folder / name
+        payload = json.loads(path.read_text())
+        change(payload)
+        path.write_text(json.dumps(payload))
+
+    return corrupt
+
+
+def _drop_last_epoch(history):
+    """A history that is consistent in itself but one epoch shorter than metrics.json says."""
+    history["epoch"].pop()
+    for split in ("train", "validation", "test"):
+        for metric in ("loss", "accuracy"):
+            history[split][metric].pop()
+
+
+FAULTS = {
+    "keras-truncated": (lambda folder: _truncate(folder / "model.keras"), "model.keras"),
+    "keras-not-a-zip": (lambda folder: (folder / "model.keras").write_bytes(b"not a model"), "model.keras"),
+    "keras-of-another-model": (
+        lambda folder: shutil.copyfile(folder.parent / "model_5" / "model.keras", folder / "model.keras"),
+        "different model.keras",
+    ),
+    "keras-missing": (lambda folder: (folder / "model.keras").unlink(), "model.keras is missing"),
+    "metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "metrics.json is missing"),
+    "metrics-malformed": (
+        lambda folder: (folder / "metrics.json").write_text("{ not json"),
+        "not valid JSON",
+    ),
+    "metrics-not-an-object": (lambda folder: (folder / "metrics.json").write_text("[1, 2]"), "JSON object"),
+    "metrics-truncated": (lambda folder: _truncate(folder / "metrics.json"), "not valid JSON"),
+    "history-missing": (lambda folder: (folder / "history.json").unlink(), "history.json is missing"),
+    "history-malformed": (lambda folder: (folder / "history.json").write_text("nonsense"), "not valid JSON"),
+    "history-short": (
+        _edit_json("history.json", lambda h: h["test"]["accuracy"].pop()),
+        "different number of epochs",
+    ),
+    "history-disagrees-with-metrics": (
+        _edit_json("history.json", lambda h: _drop_last_epoch(h)),
+        "disagree on the number",
+    ),
+    "folder-missing": (lambda folder: shutil.rmtree(folder), "no saved model"),
+    "folder-is-a-file": (lambda folder: shutil.rmtree(folder) or folder.write_text("oops"), "no saved model"),
+}
+
+
+@pytest.fixture
+def models_copy(tmp_path):
+    root = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), root)
+    return root
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_a_damaged_model_is_isolated_and_nothing_is_overwritten(fault, models_copy):
+    corrupt, message = FAULTS[fault]
+    corrupt(models_copy / "model_3")
+    before = _snapshot(models_copy)
+
+    with pytest.raises(saved_models.SavedModelError) as error:
+        saved_models.load(3, models_copy)
+    assert message in str(error.value)
+    assert "python -m digitdraw train --model 3" in str(error.value)
+
+    result = digitdraw.classify(draw_digit(7), root=models_copy)
+    assert sorted(result.errors) == [3]
+    assert sorted(result.probabilities) == [1, 2, 4, 5]
+    assert result.digit(4) == 7
+    assert _snapshot(models_copy) == before
+
+
+def test_metrics_for_another_model_are_refused(models_copy):
+    shutil.copyfile(models_copy / "model_4" / "metrics.json", models_copy / "model_3" / "metrics.json")
+    with pytest.raises(saved_models.SavedModelError, match=r"different model\.keras"):
+        saved_models.load(3, models_copy)
+
+
+def test_a_metrics_file_with_a_wrong_description_is_refused(models_copy):
+    # Rewrite metrics.json consistently (checksum intact) but for the wrong architecture.
+    path = models_copy / "model_3" / "metrics.json"
+    payload = json.loads(path.read_text())
+    payload["architecture"] = "784-16-16-10"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(saved_models.SavedModelError, match="describes another model"):
+        saved_models.load(3, models_copy)
+
+
+def test_a_repaired_model_is_picked_up_again(models_copy):
+    original = (models_copy / "model_2" / "model.keras").read_bytes()
+    _truncate(models_copy / "model_2" / "model.keras")
+    assert 2 in digitdraw.classify(draw_digit(1), root=models_copy).errors
+    (models_copy / "model_2" / "model.keras").write_bytes(original)
+    assert 2 not in digitdraw.classify(draw_digit(1), root=models_copy).errors
