@@ -64,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(TrainConfig(), **overrides)
     except ValueError as error:
         parser.error(str(error))
-    train_models(model_ids, config, out_dir=args.out)
+    try:
+        train_models(model_ids, config, out_dir=args.out)
+    except KeyboardInterrupt:
+        # Saves are atomic, so an interrupted run leaves every model as it was.
+        print("\nInterrupted: models not yet saved keep their previous files.", file=sys.stderr)
+        return 130
     return 0
 
 

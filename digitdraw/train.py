@@ -97,7 +97,7 @@ def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
     (x_train, _), (x_test, _) = splits
     cache = data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess_source_hash()[:12]}.npz"
     try:
-        with np.load(cache) as archive:
+        with np.load(cache, allow_pickle=False) as archive:
             return archive["x_train"], archive["x_test"]
     except (OSError, ValueError, KeyError):
         pass  # No cache yet, or a damaged one: rebuild it below.

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import pytest
+from harness import STROKES, mouse_path
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
-# Strokes in canvas pixels (the canvas is 280x280), one list of points per stroke.
-STROKES = {
-    1: [[(150, 40), (150, 240)]],
-    0: [
-        [(140 + 60 * math.sin(t / 20 * math.tau), 140 - 95 * math.cos(t / 20 * math.tau)) for t in range(21)]
-    ],
-    7: [[(80, 50), (200, 50), (120, 245)]],
-}
 # URL path of each side page (from its file name) and the heading it shows.
 PAGES = {
     "training_curves": "Training curves",
@@ -27,7 +17,7 @@ PAGES = {
 
 
 def draw(page: Page, strokes) -> None:
-    """Draw polylines on the canvas with the mouse, in small steps as a hand would."""
+    """Draw a digit's strokes on the canvas with the mouse."""
     surface = page.locator("canvas").last
     # A freshly mounted canvas ignores the mouse until Fabric.js has set it up,
     # which is done when its toolbar shows.
@@ -36,11 +26,11 @@ def draw(page: Page, strokes) -> None:
     page.wait_for_timeout(300)
     box = surface.bounding_box()
     for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        points = list(mouse_path(stroke, box["x"], box["y"]))
+        page.mouse.move(*points[0])
         page.mouse.down()
-        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
-            for step in range(1, 9):
-                page.mouse.move(box["x"] + x0 + (x1 - x0) * step / 8, box["y"] + y0 + (y1 - y0) * step / 8)
+        for point in points[1:]:
+            page.mouse.move(*point)
         page.mouse.up()
 
 
@@ -54,8 +44,8 @@ def clear(page: Page) -> None:
 
 
 def test_drawn_digits_are_recognised_by_model_4_and_clear_empties_the_canvas(page, screenshots):
-    for digit, strokes in STROKES.items():
-        draw(page, strokes)
+    for digit in (1, 0, 7):
+        draw(page, STROKES[digit])
         expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 4 reads", timeout=15_000)
         expect(prediction(page)).to_have_text(str(digit), timeout=15_000)
         if digit == 7:

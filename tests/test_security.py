@@ -1,0 +1,71 @@
+"""Nothing is unpickled or evaluated but the checksum-verified dataset, XSRF protection stays on, and no
+HTML is rendered unescaped."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+APP_SOURCES = [
+    ROOT / "streamlit_app.py",
+    *sorted((ROOT / "pages").glob("*.py")),
+    *sorted((ROOT / "digitdraw").glob("*.py")),
+]
+
+FORBIDDEN = {
+    r"\bpickle\.loads?\(": "unpickling outside the restricted unpickler",
+    r"allow_pickle\s*=\s*True": "numpy loading pickled objects",
+    r"(?<![\w.])eval\(": "eval",
+    r"(?<![\w.])exec\(": "exec",
+    r"unsafe_allow_html": "HTML rendered without escaping",
+    r"\bst\.html\(": "raw HTML",
+    r"components\.v1\.html": "raw HTML",
+    r"safe_mode\s*=\s*False": "Keras loading arbitrary code",
+}
+
+
+def test_the_app_and_package_never_unpickle_evaluate_or_render_raw_html():
+    offences = []
+    for path in APP_SOURCES:
+        text = path.read_text()
+        for pattern, what in FORBIDDEN.items():
+            for match in re.finditer(pattern, text):
+                line = text.count("\n", 0, match.start()) + 1
+                offences.append(f"{path.relative_to(ROOT)}:{line}: {what}")
+    assert not offences, offences
+
+
+def test_the_only_unpickler_is_the_restricted_one_and_it_reads_after_the_checksum():
+    data_source = (ROOT / "digitdraw" / "data.py").read_text()
+    assert "class _NumpyOnlyUnpickler(pickle.Unpickler)" in data_source
+    uses = [path for path in APP_SOURCES if re.search(r"^import pickle|^from pickle", path.read_text(), re.M)]
+    assert uses == [ROOT / "digitdraw" / "data.py"]
+    checksum = data_source.index("actual = sha256_of_file(path)")
+    unpickle = data_source.index("safe_unpickle(handle.read())")
+    assert checksum < unpickle
+
+
+def test_streamlit_config_keeps_xsrf_protection_and_limits_uploads():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"].get("enableCORS", True) is True
+    assert 0 < config["server"]["maxUploadSize"] <= 10
+    assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_serving_predictions_never_imports_tensorflow():
+    # The app reads weights with h5py; importing TensorFlow would also mean
+    # deserialising Keras configs, which the serving path has no need for.
+    script = (
+        "import sys, digitdraw, digitdraw.app;"
+        "digitdraw.load_classifier(4);"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
