@@ -19,36 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    clear,
-    draw_and_time,
-    open_draw_page,
-    streamlit_server,
-)
-
-
-async def _measure(url: str, sessions: int, rounds: int) -> list[float]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            opened = await asyncio.gather(*(open_draw_page(browser, url) for _ in range(sessions)))
-            pages = [page for _, page in opened]
-            timings = []
-            for round_number in range(rounds):
-                digits = [(index + round_number) % 10 for index in range(sessions)]
-                results = await asyncio.gather(*(draw_and_time(p, d) for p, d in zip(pages, digits)))
-                for digit, (shown, seconds) in zip(digits, results):
-                    if shown != str(digit):
-                        raise SystemExit(f"a session drew {digit} but was shown {shown}")
-                    timings.append(seconds)
-                await asyncio.gather(*(clear(page) for page in pages))
-            return timings
-        finally:
-            await browser.close()
+from harness import draw_in_sessions, streamlit_server
 
 
 def main() -> None:
@@ -57,7 +28,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="digits each session draws (default 10)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as url:
-        rows = {sessions: asyncio.run(_measure(url, sessions, args.rounds)) for sessions in (1, 8)}
+        rows = {}
+        for sessions in (1, 8):
+            drawings = asyncio.run(draw_in_sessions(url, sessions, args.rounds))
+            wrong = [(digit, shown) for digit, shown, _ in drawings if shown != str(digit)]
+            if wrong:
+                raise SystemExit(f"sessions were shown the wrong digit (drawn, shown): {wrong}")
+            rows[sessions] = [seconds for _, _, seconds in drawings]
     print(f"{'browser round trip (ms)':<28} {'median':>9} {'p95':>9} {'samples':>8}")
     for sessions, timings in rows.items():
         median = statistics.median(timings) * 1e3

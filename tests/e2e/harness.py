@@ -3,6 +3,7 @@ mouse strokes that draw each digit on the 280x280 canvas."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import math
@@ -145,3 +146,29 @@ async def clear(page) -> None:
     """Press the app's Clear button and wait for the empty-canvas prompt."""
     await page.get_by_role("button", name="Clear the canvas").click()
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
+
+
+async def draw_in_sessions(
+    url: str, sessions: int, rounds: int, step: int = 1
+) -> list[tuple[int, str, float]]:
+    """Open ``sessions`` browser sessions on one server; in each round all of them draw at once.
+
+    Session i draws digit (i + step * round) % 10, so neighbours and rounds differ. Returns
+    (digit drawn, digit shown, seconds from mouse release to answer) for every drawing.
+    """
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            opened = await asyncio.gather(*(open_draw_page(browser, url) for _ in range(sessions)))
+            pages = [page for _, page in opened]
+            drawings = []
+            for round_number in range(rounds):
+                digits = [(index + step * round_number) % 10 for index in range(sessions)]
+                results = await asyncio.gather(*(draw_and_time(p, d) for p, d in zip(pages, digits)))
+                drawings += [(digit, shown, seconds) for digit, (shown, seconds) in zip(digits, results)]
+                await asyncio.gather(*(clear(page) for page in pages))
+            return drawings
+        finally:
+            await browser.close()
