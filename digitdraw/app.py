@@ -37,6 +37,13 @@ def classifiers() -> tuple[dict[int, DenseNetwork], dict[int, str]]:
     return {model_id: model.network for model_id, model in models.items()}, errors
 
 
+def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:
+    """Every cached model's answer for a canvas image; None before anything is drawn."""
+    if image is None:
+        return None
+    return inference.classify_with(image, *classifiers())
+
+
 @st.cache_data(show_spinner=False)
 def test_images() -> tuple[np.ndarray, np.ndarray] | None:
     """MNIST's 10,000 test images and labels, or None if the data is not installed."""

@@ -183,12 +183,14 @@ def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
 
 
 def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
-    """A uint8 copy of a step image scaled to fit ``size`` pixels, for st.image."""
+    """A step image scaled to fit a black ``size`` x ``size`` square (uint8), so that steps line up."""
     image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
     height, width = image.shape
     scale = size / max(height, width)
+    new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
-    resized = cv2.resize(
-        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=interpolation
-    )
-    return (resized * 255).astype(np.uint8)
+    square = np.zeros((size, size), np.uint8)
+    top, left = (size - new_height) // 2, (size - new_width) // 2
+    resized = cv2.resize(image, (new_width, new_height), interpolation=interpolation)
+    square[top : top + new_height, left : left + new_width] = (resized * 255).astype(np.uint8)
+    return square

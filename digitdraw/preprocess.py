@@ -2,12 +2,18 @@
 
 MNIST digits were binary scans, size-normalised to fit a 20x20 box with
 anti-aliasing, then placed in a 28x28 field so that their centre of mass sits
-at the centre. We follow that recipe with OpenCV, adding one step that
-matters for drawn digits: stroke-width normalisation. A canvas stroke is as
-wide as the brush, whatever the size of the digit, so a small digit drawn
-with a thick brush would otherwise shrink into a blob and a large one drawn
-with a thin brush into a hairline. We measure the stroke width at a fixed
-working scale and thicken or thin the strokes to the width MNIST's pen had.
+at the centre. We follow that recipe with OpenCV, adding two steps that
+matter for drawn digits:
+
+- Stroke-width normalisation. A canvas stroke is as wide as the brush,
+  whatever the size of the digit, so a small digit drawn with a thick brush
+  would otherwise shrink into a blob and a large one drawn with a thin brush
+  into a hairline. We measure the stroke width at a fixed working scale and
+  thicken or thin the strokes to the width MNIST's pens had.
+- Deskewing by image moments, which removes slant. The models are trained on
+  MNIST run through this same function, so they never see slanted digits and
+  must always be given deskewed ones: the trade-off is that every input,
+  training images included, has to pass through here.
 
 Downsampling uses area interpolation from a binary image at 8x the final
 scale, which reproduces MNIST's soft edges rather than the jagged ones that
@@ -16,6 +22,7 @@ resize-then-threshold gives.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import cv2
@@ -217,3 +224,23 @@ def to_mnist(image: np.ndarray) -> np.ndarray | None:
     """A (28, 28) float32 MNIST-style image in [0, 1], or None for a blank image."""
     steps = preprocess_steps(image)
     return None if steps is None else steps.centred
+
+
+def fingerprint() -> str:
+    """A hash of what this module does to a fixed set of drawings.
+
+    Saved with every trained model: models must be retrained when the
+    preprocessing they were trained through changes its output, and only then
+    (editing a comment here changes nothing).
+    """
+    probes = []
+    for size, stroke, angle in ((280, 18, 0), (280, 6, 20), (64, 9, -15), (900, 120, 35)):
+        canvas = np.zeros((size, size), np.uint8)
+        centre, axes = (size // 2, size // 2), (size // 5, size // 3)
+        cv2.ellipse(canvas, centre, axes, angle, 30, 330, 255, stroke, cv2.LINE_AA)
+        cv2.line(canvas, (size // 4, size // 5), (3 * size // 4, 4 * size // 5), 255, stroke, cv2.LINE_AA)
+        probes += [canvas, 255 - canvas, np.dstack([np.zeros((size, size, 3), np.uint8), canvas])]
+    digest = hashlib.sha256()
+    for probe in probes:
+        digest.update(np.round(to_mnist(probe), 4).tobytes())
+    return digest.hexdigest()

@@ -15,7 +15,6 @@ determinism is on, so one seed gives the same numbers on the same machine.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import sys
 import time
@@ -82,11 +81,6 @@ class Dataset:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
 
-def preprocess_source_hash() -> str:
-    """A hash of the preprocessing code, so that changing it invalidates prepared data."""
-    return hashlib.sha256(Path(preprocess.__file__).read_bytes()).hexdigest()
-
-
 def prepare_images(images: np.ndarray) -> np.ndarray:
     """Run MNIST images through the app's preprocessing: (N, 28, 28) uint8 -> float32."""
     return np.stack([preprocess.to_mnist(image) for image in images])
@@ -95,7 +89,7 @@ def prepare_images(images: np.ndarray) -> np.ndarray:
 def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
     """Preprocessed training and test images, cached on disk per data and code version."""
     (x_train, _), (x_test, _) = splits
-    cache = data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess_source_hash()[:12]}.npz"
+    cache = data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess.fingerprint()[:12]}.npz"
     try:
         with np.load(cache, allow_pickle=False) as archive:
             return archive["x_train"], archive["x_test"]
@@ -204,11 +198,9 @@ def train_model(
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate(spec), decay_steps=config.epochs * steps_per_epoch
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    # No Keras metrics: every epoch is scored below, on all three splits, by the
+    # same NumPy forward pass that the app uses.
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
     augment_rng = np.random.default_rng(config.seed)
     history: dict[str, Any] = {"epoch": [], **{split: {"loss": [], "accuracy": []} for split in SPLITS}}
     best_accuracy, best_epoch, best_weights = -1.0, 0, model.get_weights()
@@ -248,15 +240,14 @@ def train_model(
     final = build_keras_model(spec)
     final.set_weights(best_weights)
     network = DenseNetwork.from_keras(final, spec.activation)
+    scores = {split: evaluate.score(network, *dataset.split(split)) for split in (*SPLITS, "drawn")}
     metrics = {
         "model_id": spec.id,
         "architecture": spec.architecture,
         "activation": spec.activation,
         "parameters": int(final.count_params()),
-        "accuracy": {
-            split: evaluate.score(network, *dataset.split(split))["accuracy"] for split in (*SPLITS, "drawn")
-        },
-        "loss": {split: evaluate.score(network, *dataset.split(split))["loss"] for split in SPLITS},
+        "accuracy": {split: score["accuracy"] for split, score in scores.items()},
+        "loss": {split: score["loss"] for split, score in scores.items()},
         **evaluate.test_report(network, dataset.x_test, dataset.y_test),
         "epochs_run": len(history["epoch"]),
         "best_epoch": best_epoch,
@@ -264,7 +255,7 @@ def train_model(
         "seed": config.seed,
         "config": asdict(config),
         "data_sha256": dataset.checksum,
-        "preprocess_sha256": preprocess_source_hash(),
+        "preprocess_fingerprint": preprocess.fingerprint(),
         "drawn_eval_size": len(dataset.y_drawn),
         "versions": library_versions(),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

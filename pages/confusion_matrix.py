@@ -76,7 +76,10 @@ if model is not None:
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):
             st.markdown(f"- **{true_digit}** read as **{predicted}**: {count} images")
         accuracy = model.metrics["accuracy"]["test"]
-        st.metric("Test accuracy", app.percent(accuracy), f"{int(matrix.sum() - np.trace(matrix))} errors")
+        errors = int(matrix.sum() - np.trace(matrix))
+        st.metric(
+            "Test accuracy", app.percent(accuracy), f"{errors} errors", delta_color="off", delta_arrow="off"
+        )
     st.subheader("Per digit")
     st.dataframe(
         per_class_table(model.metrics),

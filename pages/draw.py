@@ -96,9 +96,9 @@ def model_input_ui(result: digitdraw.Classification) -> None:
         columns,
         (
             (steps.ink, "1. Your ink"),
-            (steps.cropped, f"2. Cropped, stroke {steps.stroke_width:.0f}px → normalised, deskewed"),
-            (steps.resized, "3. Fitted into 20×20"),
-            (steps.centred, "4. Centred by mass in 28×28"),
+            (steps.cropped, "2. Cropped, even, upright"),
+            (steps.resized, "3. Fit in 20×20"),
+            (steps.centred, "4. Centred in 28×28"),
         ),
     ):
         column.image(charts.display_image(image), caption=caption, width="stretch")
@@ -115,20 +115,15 @@ with left:
 with right:
     model_id = app.model_picker_ui("Model", key="draw_model")
 
-classifiers, errors = app.classifiers()
-result = None if image is None else digitdraw.inference.classify_with(image, classifiers, errors)
+result = app.classify_drawing(image)
 
-with right:
-    if result is None or result.is_blank:
-        st.info("Draw a digit on the canvas to see what the models think it is.", icon=":material/draw:")
-    else:
+if result is None or result.is_blank:
+    right.info("Draw a digit on the canvas to see what the models think it is.", icon=":material/draw:")
+else:
+    with right:
         prediction_ui(result, model_id)
-
-if result is not None and not result.is_blank:
-    answers, seen = st.columns([1, 1.25], gap="large")
-    with answers:
         st.subheader("Every model's answer")
         all_models_ui(result, model_id)
-    with seen:
+    with left:
         st.subheader("What the model sees")
         model_input_ui(result)

@@ -11,7 +11,8 @@ from digitdraw import saved_models
 from digitdraw.evaluate import loss_and_accuracy
 from digitdraw.inference import load_classifier
 from digitdraw.models import MODEL_IDS, get_spec
-from digitdraw.train import prepare_images, preprocess_source_hash
+from digitdraw.preprocess import fingerprint
+from digitdraw.train import prepare_images
 
 # The MNIST test accuracy each model must reach (issue: core).
 TEST_ACCURACY_TARGETS = {1: 0.950, 2: 0.958, 3: 0.977, 4: 0.980, 5: 0.980}
@@ -39,8 +40,8 @@ def test_the_committed_model_loads_and_describes_itself(model_id):
     assert metrics["model_id"] == model_id
     assert metrics["architecture"] == get_spec(model_id).architecture
     assert metrics["parameters"] == get_spec(model_id).parameter_count
-    assert metrics["preprocess_sha256"] == preprocess_source_hash(), (
-        "preprocess.py changed since this model was trained; retrain so training matches inference"
+    assert metrics["preprocess_fingerprint"] == fingerprint(), (
+        "preprocessing gives other images than the model was trained on; retrain it"
     )
     assert len(saved.history["epoch"]) == metrics["epochs_run"]
 

@@ -34,6 +34,17 @@ def draw(page: Page, strokes) -> None:
         page.mouse.up()
 
 
+def whole_page_screenshot(page: Page, path) -> None:
+    """Screenshot all of a page: Streamlit scrolls inside its own container, so the window grows
+    to the content's height for the picture and then returns to its size."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight ?? 0")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.wait_for_timeout(800)  # Charts redraw at the new size.
+    page.screenshot(path=path)
+    page.set_viewport_size(size)
+
+
 def prediction(page: Page):
     return page.get_by_test_id("stMetricValue").first
 
@@ -49,7 +60,7 @@ def test_drawn_digits_are_recognised_by_model_4_and_clear_empties_the_canvas(pag
         expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 4 reads", timeout=15_000)
         expect(prediction(page)).to_have_text(str(digit), timeout=15_000)
         if digit == 7:
-            page.screenshot(path=screenshots / "draw.png", full_page=True)
+            whole_page_screenshot(page, screenshots / "draw.png")
         clear(page)
         expect(page.get_by_test_id("stMetricValue")).to_have_count(0)
 
@@ -74,13 +85,13 @@ def test_every_page_opens_cleanly(browser, server, screenshots, viewport):
         expect(tab.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=30_000)
         expect(tab.locator("canvas").last).to_be_visible(timeout=30_000)
         tab.wait_for_timeout(1000)  # The toolbar and fonts settle after the canvas appears.
-        tab.screenshot(path=screenshots / f"{name}-draw-empty.png", full_page=True)
+        whole_page_screenshot(tab, screenshots / f"{name}-draw-empty.png")
         for path, title in PAGES.items():
             tab.goto(f"{url}/{path}")
             expect(tab.get_by_role("heading", name=title)).to_be_visible(timeout=30_000)
             tab.wait_for_timeout(1500)  # Let the charts finish drawing before the screenshot.
             expect(tab.get_by_test_id("stException")).to_have_count(0)
-            tab.screenshot(path=screenshots / f"{name}-{path}.png", full_page=True)
+            whole_page_screenshot(tab, screenshots / f"{name}-{path}.png")
     finally:
         context.close()
     assert "Traceback" not in log_path.read_text()

@@ -1,0 +1,58 @@
+"""The figures and display images the pages show, checked without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitdraw import charts
+from digitdraw.charts import ACCENT
+
+
+def test_probability_bars_highlight_the_predicted_digit():
+    probabilities = np.full(10, 0.02)
+    probabilities[7] = 0.82
+    figure = charts.probability_bars(probabilities)
+    bar = figure.data[0]
+    assert list(bar.x) == [str(d) for d in range(10)]
+    assert [i for i, colour in enumerate(bar.marker.color) if colour == ACCENT] == [7]
+
+
+def test_the_normalised_heatmap_shows_shares_of_each_true_digit():
+    matrix = np.diag(np.arange(1, 11) * 10)
+    matrix[3, 5] = 10  # 10 of the 40 threes read as five.
+    heatmap = charts.confusion_heatmap(matrix, normalise=True).data[0]
+    shares = np.asarray(heatmap.customdata)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert shares[3, 5] == 0.2 and heatmap.text[3][5] == "20.0%"
+    counts = charts.confusion_heatmap(matrix, normalise=False).data[0]
+    assert counts.text[3][5] == "10" and counts.text[0][1] == ""
+
+
+def test_training_curves_have_one_line_per_split_and_the_study_reference(tmp_path):
+    history = {
+        "epoch": [1, 2, 3],
+        "train": {"accuracy": [0.9, 0.95, 0.97], "loss": [0.3, 0.2, 0.1]},
+        "validation": {"accuracy": [0.89, 0.94, 0.95], "loss": [0.35, 0.25, 0.2]},
+        "test": {"accuracy": [0.88, 0.93, 0.95], "loss": [0.36, 0.26, 0.21]},
+        "best_epoch": 3,
+    }
+    figure = charts.training_curves(history, "accuracy", model_id=4)
+    assert [trace.name for trace in figure.data] == ["train", "validation", "test"]
+    reference_lines = [shape for shape in figure.layout.shapes if shape.y0 == shape.y1]
+    assert sorted(round(shape.y0, 4) for shape in reference_lines) == [0.9747, 0.9965]
+    overlay = charts.overlaid_curves({1: history, 4: history}, "loss", "test")
+    assert len(overlay.data) == 2 and overlay.layout.yaxis.type == "log"
+
+
+def test_pixel_grid_enlarges_every_pixel_into_a_square():
+    image = np.zeros((28, 28), np.float32)
+    image[10, 12] = 1.0
+    grid = charts.pixel_grid(image, cell=10)
+    assert grid.shape == (280, 280) and grid.dtype == np.uint8
+    assert (grid[101:110, 121:130] == 255).all() and grid[0, 5] == 60
+
+
+def test_display_images_are_squares_whatever_the_step_shape():
+    for shape in ((160, 40), (20, 7), (280, 280)):
+        square = charts.display_image(np.ones(shape, np.float32), size=140)
+        assert square.shape == (140, 140) and square.max() == 255
