@@ -5,11 +5,13 @@ thicker or thinner pen than MNIST's writers did; these transforms show the
 networks such digits during training. They act on 28x28 images, after the
 preprocessing that inference applies, so training and inference stay matched.
 
-Every epoch gets fresh samples of 50,000 images, so speed matters. A plain
-loop of ``cv2.warpAffine`` calls, one per image, measured about 0.4 s for
-50,000 images here: three times faster than a vectorised alternative (one
-``cv2.remap`` over the batch laid out as a tall image), so the loop stays.
-Stroke width is changed with NumPy over the whole batch at once.
+Every epoch gets fresh samples of 50,000 images, so speed matters, and the
+choices below were measured on this project's 2-core machine. A plain loop
+of ``cv2.warpAffine`` calls, one per image, took 0.37 s for 50,000 images,
+against 0.68 s for a vectorised alternative (one ``cv2.remap`` over the batch
+laid out as a tall image), so the loop stays. Stroke width is changed with
+one dilation and one erosion of that tall image: 0.29 s, against 0.50 s for
+the same operation in NumPy.
 """
 
 from __future__ import annotations
@@ -62,16 +64,26 @@ def random_affine(images: np.ndarray, rng: np.random.Generator, config: AugmentC
     return moved
 
 
+def _tall(images: np.ndarray, separator: float) -> np.ndarray:
+    """The batch as one tall 2-D image, each tile below a separator row of the given value."""
+    count, height, width = images.shape
+    tiles = np.full((count, height + 1, width), separator, np.float32)
+    tiles[:, 1:] = images
+    return tiles.reshape(count * (height + 1), width)
+
+
 def random_stroke_width(images: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
     """Thicken or thin the strokes of a random share of the images by one pixel (2x2 dilation or erosion)."""
-    # Each pixel's 2x2 neighbourhood, as four shifted views of the edge-padded batch:
-    # their maximum dilates and their minimum erodes, image by image.
-    padded = np.pad(images, ((0, 0), (1, 0), (1, 0)), mode="edge")
-    height, width = images.shape[1:]
-    windows = [padded[:, dy : dy + height, dx : dx + width] for dy in (0, 1) for dx in (0, 1)]
-    choice = rng.uniform(size=len(images))[:, None, None]
-    out = np.where(choice < config.thicken_probability, np.maximum.reduce(windows), images)
-    return np.where(choice > 1.0 - config.thin_probability, np.minimum.reduce(windows), out)
+    count, height, width = images.shape
+    kernel = np.ones((2, 2), np.uint8)
+    # One OpenCV call for the whole batch. The 2x2 kernel looks one row up, so a
+    # row of zeros (for dilation) or ones (for erosion) above each tile gives
+    # exactly what dilating or eroding each image alone would.
+    thick = cv2.dilate(_tall(images, 0.0), kernel).reshape(count, height + 1, width)[:, 1:]
+    thin = cv2.erode(_tall(images, 1.0), kernel).reshape(count, height + 1, width)[:, 1:]
+    choice = rng.uniform(size=count)[:, None, None]
+    out = np.where(choice < config.thicken_probability, thick, images)
+    return np.where(choice > 1.0 - config.thin_probability, thin, out)
 
 
 def augment(
