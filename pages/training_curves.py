@@ -45,7 +45,7 @@ if view == "One model":
         final = model.metrics["accuracy"]
         columns = st.columns(4)
         for column, name in zip(columns, ("train", "validation", "test", "drawn")):
-            column.metric(f"Final {name} accuracy", app.percent(final[name]))
+            column.metric(f"{name.capitalize()} accuracy, kept epoch", app.percent(final[name]))
 else:
     for model_id, message in errors.items():
         app.model_error_ui(model_id, message)
