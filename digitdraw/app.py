@@ -74,14 +74,10 @@ def model_label(model_id: int) -> str:
     return REGISTRY[model_id].name
 
 
-def model_picker_ui(
-    label: str = "Model", key: str = "model", default: int = 4, horizontal: bool = False
-) -> int:
+def model_picker_ui(label: str = "Model", key: str = "model", default: int = 4) -> int:
     """A model selector whose options show architecture and activation; returns the model id."""
     if key not in st.session_state:
         st.session_state[key] = default
-    if horizontal:
-        return st.radio(label, MODEL_IDS, key=key, format_func=model_label, horizontal=True)
     return st.selectbox(label, MODEL_IDS, key=key, format_func=model_label)
 
 
@@ -107,6 +103,10 @@ def percent(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}%}"
 
 
+def _fraction(percentage: float | None) -> float | None:
+    return None if percentage is None else percentage / 100
+
+
 def comparison_rows() -> list[dict[str, Any]]:
     """One row of published and measured numbers per loaded model, for the dashboard."""
     models, _ = loaded_models()
@@ -119,11 +119,9 @@ def comparison_rows() -> list[dict[str, Any]]:
                 "model_id": model_id,
                 "architecture": spec.architecture,
                 "activation": spec.activation,
-                "study_train": None if spec.study_train_accuracy is None else spec.study_train_accuracy / 100,
+                "study_train": _fraction(spec.study_train_accuracy),
                 "train": accuracy["train"],
-                "study_validation": None
-                if spec.study_validation_accuracy is None
-                else spec.study_validation_accuracy / 100,
+                "study_validation": _fraction(spec.study_validation_accuracy),
                 "validation": accuracy["validation"],
                 "test": accuracy["test"],
                 "drawn": accuracy["drawn"],
