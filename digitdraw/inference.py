@@ -2,8 +2,8 @@
 
 ``load_classifier`` reads a model's weights once per process (re-reading only
 when its file changes on disk), so ``classify`` costs one preprocessing and a
-few small matrix products: about a millisecond, against ~40 ms for a single
-Keras ``model.predict`` call. A model that cannot be loaded is reported in
+few small matrix products: about a millisecond, against about 50 ms for a
+single Keras ``model.predict`` call (``benchmarks/latency.py``). A model that cannot be loaded is reported in
 the result and the others still answer.
 """
 
@@ -22,21 +22,27 @@ from digitdraw.preprocess import Steps, preprocess_steps
 
 
 @functools.lru_cache(maxsize=32)
-def _load_cached(model_id: int, root: str, stamp: tuple[int, int]) -> saved_models.SavedModel:
+def _load_cached(model_id: int, root: str, stamp: tuple) -> saved_models.SavedModel:
     return saved_models.load(model_id, Path(root))
 
 
+def _stamp(directory: Path) -> tuple:
+    """When and how big each of a model's files is: a change to any of them means reload."""
+    stamp = []
+    for name in (saved_models.MODEL_FILE, saved_models.HISTORY_FILE, saved_models.METRICS_FILE):
+        try:
+            status = (directory / name).stat()
+            stamp.append((status.st_mtime_ns, status.st_size))
+        except OSError:
+            stamp.append(None)  # Missing: load() raises the explanatory error.
+    return tuple(stamp)
+
+
 def load_saved_model(model_id: int, root: Path | None = None) -> saved_models.SavedModel:
-    """A saved model with its metrics and history, cached until its file changes."""
+    """A saved model with its metrics and history, cached until one of its files changes."""
     get_spec(model_id)
     root = Path(root) if root is not None else saved_models_dir()
-    model_file = saved_models.model_dir(model_id, root) / saved_models.MODEL_FILE
-    try:
-        status = model_file.stat()
-        stamp = (status.st_mtime_ns, status.st_size)
-    except OSError:
-        stamp = (0, 0)  # Missing: load() raises the explanatory error.
-    return _load_cached(int(model_id), str(root), stamp)
+    return _load_cached(int(model_id), str(root), _stamp(saved_models.model_dir(model_id, root)))
 
 
 def load_classifier(model_id: int, root: Path | None = None) -> DenseNetwork:

@@ -104,3 +104,22 @@ def test_bad_training_settings_are_value_errors():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="train_limit"):
         TrainConfig(train_limit=0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--model", "9"], "one of [1, 2, 3, 4, 5]"),
+        (["train", "--model", "two"], "one of [1, 2, 3, 4, 5]"),
+        (["train", "--epochs", "0"], "epochs must be at least 1"),
+        (["train", "--limit", "-5"], "train_limit"),
+        ([], "required"),
+    ],
+)
+def test_the_command_line_rejects_bad_arguments_before_any_work(arguments, message, capsys):
+    from digitdraw.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
