@@ -68,7 +68,7 @@ def main() -> None:
         return canvases[next(cycle)]
 
     one_image = to_mnist(canvases[0])[None]
-    # A photo-sized upload: the 280x280 drawing scaled up to 8000x8000, on a transparent background.
+    # A photo-sized image: the 280x280 drawing scaled up to 8000x8000, on a transparent background.
     huge = cv2.resize(canvases[0], (8000, 8000), interpolation=cv2.INTER_NEAREST)
 
     def predict_all_with_keras() -> None:
@@ -78,7 +78,7 @@ def main() -> None:
 
     timings = {
         "preprocess: 280x280 RGBA canvas -> 28x28": measure(lambda: to_mnist(next_canvas()), args.repeats),
-        "preprocess: 8000x8000 RGBA upload -> 28x28": measure(lambda: to_mnist(huge), 10, warmup=1),
+        "preprocess: 8000x8000 RGBA image -> 28x28": measure(lambda: to_mnist(huge), 10, warmup=1),
         "one model (4): NumPy forward pass": measure(
             lambda: classifiers[4].predict_proba(one_image), args.repeats
         ),
