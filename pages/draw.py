@@ -9,8 +9,7 @@ from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
 from digitdraw import app, charts
-
-CANVAS_SIZE = 280
+from digitdraw.drawn import CANVAS_SIZE
 
 
 def canvas_ui() -> np.ndarray | None:

@@ -14,6 +14,7 @@ from drawings import blank_canvas, draw_digit
 from streamlit.testing.v1 import AppTest
 
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.saved_models import model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/draw.py", "pages/training_curves.py", "pages/confusion_matrix.py", "pages/compare.py"]
@@ -119,7 +120,7 @@ def test_clear_mounts_a_fresh_canvas(canvas):
 def models_without_3(tmp_path, monkeypatch):
     root = tmp_path / "saved_models"
     shutil.copytree(saved_models_dir(), root)
-    shutil.rmtree(root / "model_3")
+    shutil.rmtree(model_dir(3, root))
     monkeypatch.setenv(SAVED_MODELS_ENV_VAR, str(root))
     return root
 

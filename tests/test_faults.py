@@ -12,6 +12,7 @@ from drawings import draw_digit
 import digitdraw
 from digitdraw import saved_models
 from digitdraw.models import saved_models_dir
+from digitdraw.saved_models import model_dir
 
 
 def _truncate(path):
@@ -40,7 +41,7 @@ FAULTS = {
     "keras-truncated": (lambda folder: _truncate(folder / "model.keras"), "model.keras"),
     "keras-not-a-zip": (lambda folder: (folder / "model.keras").write_bytes(b"not a model"), "model.keras"),
     "keras-of-another-model": (
-        lambda folder: shutil.copyfile(folder.parent / "model_5" / "model.keras", folder / "model.keras"),
+        lambda folder: shutil.copyfile(model_dir(5, folder.parent) / "model.keras", folder / "model.keras"),
         "different model.keras",
     ),
     "keras-missing": (lambda folder: (folder / "model.keras").unlink(), "model.keras is missing"),
@@ -80,7 +81,7 @@ def _snapshot(root):
 @pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
 def test_a_damaged_model_is_isolated_and_nothing_is_overwritten(fault, models_copy):
     corrupt, message = FAULTS[fault]
-    corrupt(models_copy / "model_3")
+    corrupt(model_dir(3, models_copy))
     before = _snapshot(models_copy)
 
     with pytest.raises(saved_models.SavedModelError) as error:
@@ -96,14 +97,14 @@ def test_a_damaged_model_is_isolated_and_nothing_is_overwritten(fault, models_co
 
 
 def test_metrics_for_another_model_are_refused(models_copy):
-    shutil.copyfile(models_copy / "model_4" / "metrics.json", models_copy / "model_3" / "metrics.json")
+    shutil.copyfile(model_dir(4, models_copy) / "metrics.json", model_dir(3, models_copy) / "metrics.json")
     with pytest.raises(saved_models.SavedModelError, match=r"different model\.keras"):
         saved_models.load(3, models_copy)
 
 
 def test_a_metrics_file_with_a_wrong_description_is_refused(models_copy):
     # Rewrite metrics.json consistently (checksum intact) but for the wrong architecture.
-    path = models_copy / "model_3" / "metrics.json"
+    path = model_dir(3, models_copy) / "metrics.json"
     payload = json.loads(path.read_text())
     payload["architecture"] = "784-16-16-10"
     path.write_text(json.dumps(payload))
@@ -112,8 +113,8 @@ def test_a_metrics_file_with_a_wrong_description_is_refused(models_copy):
 
 
 def test_a_repaired_model_is_picked_up_again(models_copy):
-    original = (models_copy / "model_2" / "model.keras").read_bytes()
-    _truncate(models_copy / "model_2" / "model.keras")
+    original = (model_dir(2, models_copy) / "model.keras").read_bytes()
+    _truncate(model_dir(2, models_copy) / "model.keras")
     assert 2 in digitdraw.classify(draw_digit(1), root=models_copy).errors
-    (models_copy / "model_2" / "model.keras").write_bytes(original)
+    (model_dir(2, models_copy) / "model.keras").write_bytes(original)
     assert 2 not in digitdraw.classify(draw_digit(1), root=models_copy).errors

@@ -10,6 +10,7 @@ from drawings import blank_canvas, draw_digit
 
 import digitdraw
 from digitdraw.models import saved_models_dir
+from digitdraw.saved_models import model_dir
 
 
 def test_the_public_api_names_exist():
@@ -52,7 +53,7 @@ def test_an_unknown_model_id_is_a_value_error():
 def test_a_missing_model_is_reported_and_the_others_keep_answering(tmp_path):
     root = tmp_path / "saved_models"
     shutil.copytree(saved_models_dir(), root)
-    shutil.rmtree(root / "model_3")
+    shutil.rmtree(model_dir(3, root))
     result = digitdraw.classify(draw_digit(1), root=root)
     assert 3 in result.errors and "python -m digitdraw train --model 3" in result.errors[3]
     assert sorted(result.probabilities) == [1, 2, 4, 5]

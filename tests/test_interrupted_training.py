@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from digitdraw import saved_models
-from digitdraw.models import saved_models_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_RUN = ["--model", "1", "--limit", "500", "--drawn", "20", "--seed", "3"]
@@ -56,8 +55,9 @@ def _files(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
 def test_a_killed_run_leaves_the_previous_model_and_a_new_run_starts_cleanly(signal_number, tmp_path):
     out = tmp_path / "saved_models"
-    shutil.copytree(saved_models_dir() / "model_1", out / "model_1")
-    before = _files(out / "model_1")
+    folder = saved_models.model_dir(1, out)
+    shutil.copytree(saved_models.model_dir(1), folder)
+    before = _files(folder)
 
     process = _train(out, epochs=200)
     _wait_for_an_epoch(process)
@@ -69,7 +69,7 @@ def test_a_killed_run_leaves_the_previous_model_and_a_new_run_starts_cleanly(sig
     if signal_number == signal.SIGINT:
         assert code == 130  # The CLI's own message and exit code for Ctrl-C.
 
-    assert _files(out / "model_1") == before
+    assert _files(folder) == before
     assert saved_models.load(1, out).metrics["model_sha256"] == saved_models.load(1).metrics["model_sha256"]
 
     rerun = _train(out, epochs=1)
@@ -77,4 +77,4 @@ def test_a_killed_run_leaves_the_previous_model_and_a_new_run_starts_cleanly(sig
     assert rerun.returncode == 0, stderr
     assert "Model 1 784-16-16-10" in stdout  # The end-of-run summary.
     assert saved_models.load(1, out).metrics["epochs_run"] == 1
-    assert [p.name for p in out.iterdir()] == ["model_1"], "no staging or backup folder is left behind"
+    assert [p.name for p in out.iterdir()] == [folder.name], "no staging or backup folder is left behind"

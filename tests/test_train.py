@@ -27,7 +27,7 @@ def tiny_dataset(small_splits, tmp_path_factory):
 
 def test_a_tiny_run_writes_every_file(tiny_dataset, tmp_path):
     metrics = train_model(4, tiny_dataset, TINY, out_dir=tmp_path)
-    directory = tmp_path / "model_4"
+    directory = saved_models.model_dir(4, tmp_path)
     assert sorted(p.name for p in directory.iterdir()) == ["history.json", "metrics.json", "model.keras"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left behind"
 
@@ -63,8 +63,8 @@ def test_the_same_seed_gives_the_same_model(tiny_dataset, tmp_path):
     first = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "a")
     second = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "b")
     assert first["accuracy"] == second["accuracy"]
-    weights_a = saved_models.read_weights(tmp_path / "a" / "model_2" / "model.keras")
-    weights_b = saved_models.read_weights(tmp_path / "b" / "model_2" / "model.keras")
+    weights_a = saved_models.read_weights(saved_models.model_dir(2, tmp_path / "a") / "model.keras")
+    weights_b = saved_models.read_weights(saved_models.model_dir(2, tmp_path / "b") / "model.keras")
     for a, b in zip(weights_a[0] + weights_a[1], weights_b[0] + weights_b[1]):
         assert np.array_equal(a, b)
 
@@ -74,7 +74,7 @@ def _model_files(directory):
 
 
 def test_a_save_interrupted_half_way_leaves_the_earlier_model_intact(tmp_path):
-    directory = tmp_path / "model_1"
+    directory = saved_models.model_dir(1, tmp_path)
     saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
     before = _model_files(directory)
 
@@ -87,14 +87,15 @@ def test_a_save_interrupted_half_way_leaves_the_earlier_model_intact(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         saved_models.save(directory, HalfWrittenModel(), {"epoch": [1]}, {"note": "later"})
     assert _model_files(directory) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["model_1"]
+    assert [p.name for p in tmp_path.iterdir()] == [directory.name]
 
 
 def test_a_save_cut_between_its_two_renames_is_recovered(tmp_path):
-    directory = tmp_path / "model_1"
+    directory = saved_models.model_dir(1, tmp_path)
     saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
     before = _model_files(directory)
-    directory.rename(tmp_path / "model_1.previous")  # The state right after the first rename.
+    # The state right after the first of a save's two renames.
+    directory.rename(directory.with_name(directory.name + ".previous"))
     saved_models.recover(directory)
     assert _model_files(directory) == before
 
