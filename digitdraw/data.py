@@ -159,8 +159,8 @@ def _from_packaged() -> tuple[Split, Split]:
     cached = cache_dir() / f"mnist-{PACKAGED_SHA256[:16]}.npz"
     if cached.exists():
         try:
-            return read_npz(cached)
-        except (OSError, ValueError, KeyError):
+            return validate_splits(read_npz(cached), str(cached))
+        except (OSError, ValueError, KeyError, DataError):
             pass  # A damaged cache is rebuilt from the verified source below.
     splits = read_packaged_pickle(path)
     # A read-only home still gets the data, only without the cache.

@@ -56,6 +56,13 @@ def most_confused_pairs(matrix: np.ndarray, count: int = 5) -> list[tuple[int, i
     return [(int(t), int(p), int(off_diagonal[t, p])) for t, p in cells if off_diagonal[t, p] > 0]
 
 
+def images_in_cell(
+    labels: np.ndarray, predictions: np.ndarray, true_digit: int, predicted: int
+) -> np.ndarray:
+    """Indices of the images of one confusion-matrix cell: true ``true_digit``, read as ``predicted``."""
+    return np.flatnonzero((np.asarray(labels) == true_digit) & (np.asarray(predictions) == predicted))
+
+
 def drawn_evaluation_set(
     images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -101,7 +101,7 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     # The background is whatever fills the border; ink is what differs from it.
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     background = int(np.median(border))
-    ink = cv2.absdiff(gray, np.full_like(gray, background))
+    ink = cv2.absdiff(gray, float(background)).reshape(gray.shape)
     span = max(background, 255 - background)
     # Stretch so that ink as strong as the background allows reads as 255.
     return cv2.convertScaleAbs(ink, alpha=255.0 / span) if span > 0 else ink

@@ -138,12 +138,12 @@ def _layer_order(name: str) -> int:
     return int(match.group(1) or 0) if match else -1
 
 
-def read_weights(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Dense kernels and biases from a ``.keras`` file, in layer order, without TensorFlow."""
+def read_weights(path: Path, content: bytes | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Dense kernels and biases from a ``.keras`` file (or its bytes), in layer order, without TensorFlow."""
     import h5py
 
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(content) if content is not None else path) as archive:
             raw = archive.read("model.weights.h5")
         with h5py.File(io.BytesIO(raw), "r") as weights_file:
             layers = weights_file["layers"]
@@ -220,11 +220,13 @@ def load(model_id: int, root: Path | None = None) -> SavedModel:
             raise SavedModelError(f"{MODEL_FILE} is missing")
         metrics = _read_json(directory / METRICS_FILE)
         history = _read_json(directory / HISTORY_FILE)
-        if metrics.get("model_sha256") != sha256_of(model_path):
+        # Read once: the same bytes are checksummed and then unpacked.
+        content = model_path.read_bytes()
+        if metrics.get("model_sha256") != hashlib.sha256(content).hexdigest():
             raise SavedModelError(f"{METRICS_FILE} describes a different {MODEL_FILE}")
         _check_history(history)
         _check_metrics(metrics, spec, history)
-        kernels, biases = read_weights(model_path)
+        kernels, biases = read_weights(model_path, content)
         shapes = [kernel.shape for kernel in kernels]
         expected = list(zip(spec.layer_sizes, spec.layer_sizes[1:]))
         if shapes != expected:

@@ -44,8 +44,8 @@ def gallery_ui(metrics: dict, true_digit: int, predicted: int) -> None:
         st.info("The MNIST test images are not installed, so the gallery is unavailable (run `make run`).")
         return
     images, labels = test_set
-    predictions = np.asarray(metrics["test_predictions"])
-    indices = np.flatnonzero((labels == true_digit) & (predictions == predicted))
+    predictions = metrics["test_predictions"]
+    indices = evaluate.images_in_cell(labels, predictions, true_digit, predicted)
     st.caption(
         f"{len(indices)} test images are {true_digit}s read as {predicted}; showing up to {GALLERY_SIZE}."
     )
