@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint format train bench clean
+.PHONY: run test fuzz lint format train bench screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,19 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 run: $(STAMP)
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
+# Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+# Many random examples; pin any failure it finds as an @example in the test.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest tests/test_robustness.py
+
+# Every picture the README shows, from the real app in Chromium (apt-get install chromium).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

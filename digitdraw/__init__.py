@@ -5,18 +5,24 @@ into a 28x28 MNIST-style image, and classify it with the saved models.
 """
 
 from digitdraw.data import load_mnist
-from digitdraw.inference import Classification, classify, load_classifier
-from digitdraw.models import MODEL_IDS, REGISTRY, get_spec
+from digitdraw.inference import (
+    BatchClassification,
+    Classification,
+    classify,
+    classify_batch,
+    load_classifier,
+)
+from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import preprocess_steps, to_mnist
 from digitdraw.saved_models import SavedModelError
 
 __all__ = [
     "MODEL_IDS",
-    "REGISTRY",
+    "BatchClassification",
     "Classification",
     "SavedModelError",
     "classify",
-    "get_spec",
+    "classify_batch",
     "load_classifier",
     "load_mnist",
     "preprocess_steps",

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from digitdraw.preprocess import FIELD_SIZE
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -35,7 +37,7 @@ class AugmentConfig:
 
 
 def random_affine_matrices(
-    count: int, rng: np.random.Generator, config: AugmentConfig, size: int = 28
+    count: int, rng: np.random.Generator, config: AugmentConfig, size: int = FIELD_SIZE
 ) -> np.ndarray:
     """Random forward affine maps, (count, 2, 3) in ``cv2.warpAffine``'s convention, about the centre."""
     angle = np.deg2rad(rng.uniform(-config.rotation_degrees, config.rotation_degrees, count))
@@ -90,7 +92,7 @@ def augment(
     images: np.ndarray, rng: np.random.Generator, config: AugmentConfig = AugmentConfig()
 ) -> np.ndarray:
     """A freshly transformed copy of an (N, 28, 28) float32 batch in [0, 1]."""
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.ndim != 3 or images.shape[1:] != (FIELD_SIZE, FIELD_SIZE):
         raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
     images = np.ascontiguousarray(images, dtype=np.float32)
     return np.clip(random_stroke_width(random_affine(images, rng, config), rng, config), 0.0, 1.0)

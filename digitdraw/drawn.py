@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-CANVAS_SIZE = 280
+from digitdraw.preprocess import CANVAS_SIZE, to_mnist
 
 
 @dataclass(frozen=True)
@@ -126,3 +126,11 @@ def drawn_digits(
     chosen = rng.choice(len(images), size=count, replace=False)
     canvases = [draw_like_canvas(images[index].astype(np.float32) / 255.0, rng, style) for index in chosen]
     return canvases, labels[chosen]
+
+
+def drawn_evaluation_set(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` drawn-looking canvases made from MNIST test digits, preprocessed to (N, 28, 28)."""
+    canvases, chosen_labels = drawn_digits(images, labels, count, seed=seed)
+    return np.stack([to_mnist(canvas) for canvas in canvases]), chosen_labels

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitdraw.drawn import drawn_digits
-from digitdraw.models import NUM_CLASSES, DenseNetwork
-from digitdraw.preprocess import to_mnist
+from digitdraw.models import NUM_CLASSES, Network
 
 
 def loss_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -63,29 +61,18 @@ def images_in_cell(
     return np.flatnonzero((np.asarray(labels) == true_digit) & (np.asarray(predictions) == predicted))
 
 
-def drawn_evaluation_set(
-    images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drawn-looking canvases made from test digits, already preprocessed to (N, 28, 28)."""
-    canvases, chosen_labels = drawn_digits(images, labels, count, seed=seed)
-    prepared = np.stack([to_mnist(canvas) for canvas in canvases])
-    return prepared, chosen_labels
-
-
-def score(network: DenseNetwork, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def score(network: Network, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Loss and accuracy of a network on one split."""
     loss, accuracy = loss_and_accuracy(network.predict_proba(images), labels)
     return {"loss": loss, "accuracy": accuracy}
 
 
-def test_report(network: DenseNetwork, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Confusion matrix, per-class scores and every prediction on a labelled set."""
+def labelled_set_report(network: Network, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Confusion matrix, per-class scores and every prediction on a labelled set (keys of ``Metrics``)."""
     predictions = network.predict_proba(images).argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
     return {
         "confusion_matrix": matrix.tolist(),
         "per_class": per_class_scores(matrix),
-        # Kept so that the app can show which test images fell into each cell
-        # without preprocessing the test set again.
         "test_predictions": predictions.astype(int).tolist(),
     }

@@ -1,15 +1,23 @@
-"""Classify a drawing with the saved models, fast: preprocessing plus NumPy forward passes.
+"""Classify drawings with the saved models, fast: preprocessing plus NumPy forward passes.
 
-``load_classifier`` reads a model's weights once per process (re-reading only
-when its file changes on disk), so ``classify`` costs one preprocessing and a
-few small matrix products: about a millisecond, against about 50 ms for a
-single Keras ``model.predict`` call (``benchmarks/latency.py``). A model that cannot be loaded is reported in
-the result and the others still answer.
+The one cache rule of the app lives here. A loaded model is kept in memory
+and is re-read the moment any of its files changes on disk: before each use
+the files are stat-ed (four ``stat`` calls, a few microseconds), and a change
+of any file's inode, size or modification time means a reload. So a model
+retrained, replaced, added or deleted while the app runs is seen by the next
+request, and nothing is read again while nothing changes. Nothing else in the
+package or the app caches models; what the app derives from a model is
+cached under the model's weights checksum, which changes with the model.
+
+``classify`` and ``classify_batch`` take raw images (a canvas, a photo, raw
+MNIST digits) and preprocess them; a model's ``predict_proba`` expects images
+already preprocessed. A model that cannot be loaded is reported in the result
+and the others still answer.
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,37 +25,89 @@ from pathlib import Path
 import numpy as np
 
 from digitdraw import saved_models
-from digitdraw.models import MODEL_IDS, DenseNetwork, get_spec, saved_models_dir
-from digitdraw.preprocess import Steps, preprocess_steps
+from digitdraw.models import MODEL_IDS, NUM_CLASSES, Network, get_spec, saved_models_dir
+from digitdraw.preprocess import FIELD_SIZE, Steps, preprocess_steps, to_mnist
+
+Stamp = tuple[tuple[int, int, int] | None, ...]
 
 
-@functools.lru_cache(maxsize=32)
-def _load_cached(model_id: int, root: str, stamp: tuple) -> saved_models.SavedModel:
-    return saved_models.load(model_id, Path(root))
-
-
-def _stamp(directory: Path) -> tuple:
-    """When and how big each of a model's files is: a change to any of them means reload."""
+def _stamp(directory: Path) -> Stamp:
+    """Inode, size and modification time of each of a model's files; None for a missing one."""
     stamp = []
-    for name in (saved_models.MODEL_FILE, saved_models.HISTORY_FILE, saved_models.METRICS_FILE):
+    for name in saved_models.FILES:
         try:
             status = (directory / name).stat()
-            stamp.append((status.st_mtime_ns, status.st_size))
+            stamp.append((status.st_ino, status.st_size, status.st_mtime_ns))
         except OSError:
-            stamp.append(None)  # Missing: load() raises the explanatory error.
+            stamp.append(None)  # Missing: loading raises the explanatory error.
     return tuple(stamp)
 
 
+class _ModelCache:
+    """Loaded models by folder, each with the stamp of the files it was loaded from."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Path, tuple[Stamp, saved_models.SavedModel | saved_models.SavedModelError]] = {}
+        self._lock = threading.Lock()
+        self.loads = 0  # How many times files were actually read: the tests' window into the rule.
+
+    def get(self, model_id: int, root: Path) -> saved_models.SavedModel:
+        directory = saved_models.model_dir(model_id, root)
+        stamp = _stamp(directory)
+        entry = self._entries.get(directory)
+        if entry is None or entry[0] != stamp:
+            # One loader at a time: eight sessions asking at once read the files once.
+            with self._lock:
+                entry = self._entries.get(directory)
+                if entry is None or entry[0] != stamp:
+                    try:
+                        loaded = saved_models.load(model_id, root)
+                    except saved_models.SavedModelError as error:
+                        loaded = error  # Remembered too, so a broken model is not re-read every rerun.
+                    self.loads += 1
+                    # Stamped before loading: a change during the load is caught by the next call.
+                    entry = (stamp, loaded)
+                    self._entries[directory] = entry
+        if isinstance(entry[1], saved_models.SavedModelError):
+            raise entry[1]
+        return entry[1]
+
+
+MODEL_CACHE = _ModelCache()
+
+
 def load_saved_model(model_id: int, root: Path | None = None) -> saved_models.SavedModel:
-    """A saved model with its metrics and history, cached until one of its files changes."""
+    """A saved model with its card, metrics and history; re-read only when one of its files changes."""
     get_spec(model_id)
     root = Path(root) if root is not None else saved_models_dir()
-    return _load_cached(int(model_id), str(root), _stamp(saved_models.model_dir(model_id, root)))
+    return MODEL_CACHE.get(int(model_id), root)
 
 
-def load_classifier(model_id: int, root: Path | None = None) -> DenseNetwork:
-    """An object whose ``predict_proba(images)`` maps (N, 28, 28) in [0, 1] to (N, 10) probabilities."""
+def load_classifier(model_id: int, root: Path | None = None) -> Network:
+    """The model's network, whose ``predict_proba`` maps *preprocessed* (N, 28, 28) images to (N, 10)."""
     return load_saved_model(model_id, root).network
+
+
+def load_models(
+    model_ids: Iterable[int] | None = None, root: Path | None = None
+) -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
+    """The saved models that load, and for each one that does not, why (with the retrain command)."""
+    ids = list(MODEL_IDS) if model_ids is None else [get_spec(m).id for m in model_ids]
+    models, errors = {}, {}
+    for model_id in ids:
+        try:
+            models[model_id] = load_saved_model(model_id, root)
+        except saved_models.SavedModelError as error:
+            errors[model_id] = str(error)
+    return models, errors
+
+
+def load_classifiers(
+    model_ids: Iterable[int] | None = None, root: Path | None = None
+) -> tuple[dict[int, Network], dict[int, str]]:
+    """The networks that load, and for each model that does not, why."""
+    models, errors = load_models(model_ids, root)
+    return {model_id: model.network for model_id, model in models.items()}, errors
 
 
 @dataclass(frozen=True)
@@ -73,22 +133,8 @@ class Classification:
         return float(np.max(self.probabilities[model_id]))
 
 
-def load_classifiers(
-    model_ids: Iterable[int] | None = None, root: Path | None = None
-) -> tuple[dict[int, DenseNetwork], dict[int, str]]:
-    """The classifiers that load, and for each one that does not, why (with the retrain command)."""
-    ids = list(MODEL_IDS) if model_ids is None else [get_spec(m).id for m in model_ids]
-    classifiers, errors = {}, {}
-    for model_id in ids:
-        try:
-            classifiers[model_id] = load_classifier(model_id, root)
-        except saved_models.SavedModelError as error:
-            errors[model_id] = str(error)
-    return classifiers, errors
-
-
 def classify_with(
-    image: np.ndarray, classifiers: Mapping[int, DenseNetwork], errors: Mapping[int, str] | None = None
+    image: np.ndarray, classifiers: Mapping[int, Network], errors: Mapping[int, str] | None = None
 ) -> Classification:
     """Preprocess one raw image and run already-loaded classifiers on it."""
     steps = preprocess_steps(image)
@@ -105,5 +151,50 @@ def classify(
     image: np.ndarray, model_ids: Iterable[int] | None = None, root: Path | None = None
 ) -> Classification:
     """Preprocess one raw image (canvas or upload) and run the requested models (all when None)."""
+    return classify_with(image, *load_classifiers(model_ids, root))
+
+
+@dataclass(frozen=True)
+class BatchClassification:
+    """Many raw images' model inputs and every requested model's answers, row by row."""
+
+    images: np.ndarray  # (N, 28, 28) model inputs; all zero where the image was blank.
+    blank: np.ndarray  # (N,) True where an image held no ink.
+    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> (N, 10); NaN if blank.
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def digits(self, model_id: int) -> np.ndarray:
+        """Each image's predicted digit by one model; -1 where the image was blank."""
+        digits = np.argmax(np.nan_to_num(self.probabilities[model_id], nan=-1.0), axis=1)
+        return np.where(self.blank, -1, digits)
+
+
+def classify_batch(
+    images: Iterable[np.ndarray] | np.ndarray,
+    model_ids: Iterable[int] | None = None,
+    root: Path | None = None,
+) -> BatchClassification:
+    """Preprocess raw images the way ``classify`` does and run the models on all of them in one pass.
+
+    Takes anything ``classify`` takes, many at once: an (N, H, W) or
+    (N, H, W, C) array (raw MNIST digits, say) or a list of images of any
+    sizes. Each image is preprocessed on its own (OpenCV works per image);
+    each model then runs once over the whole batch.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("expected at least one image, got none")
+    prepared = [to_mnist(image) for image in images]
+    blank = np.array([image is None for image in prepared])
+    inputs = np.zeros((len(prepared), FIELD_SIZE, FIELD_SIZE), np.float32)
+    for index, image in enumerate(prepared):
+        if image is not None:
+            inputs[index] = image
     classifiers, errors = load_classifiers(model_ids, root)
-    return classify_with(image, classifiers, errors)
+    probabilities = {}
+    for model_id, network in classifiers.items():
+        rows = np.full((len(prepared), NUM_CLASSES), np.nan, np.float32)
+        if not blank.all():
+            rows[~blank] = network.predict_proba(inputs[~blank])
+        probabilities[model_id] = rows
+    return BatchClassification(images=inputs, blank=blank, probabilities=probabilities, errors=errors)

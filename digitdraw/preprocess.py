@@ -28,8 +28,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-FIELD_SIZE = 28
-DISPLAY_SIZE = 280
+from digitdraw.data import IMAGE_SIZE
+
+# The model input is MNIST's own format: a 28x28 field.
+FIELD_SIZE = IMAGE_SIZE
+# The Draw page's canvas: 10 screen pixels per field pixel. The ink step is shown at this size too.
+CANVAS_SIZE = 10 * FIELD_SIZE
 BOX_SIZE = 20
 # Strokes are normalised on a canvas whose longer side is this many pixels:
 # 8x the 20-pixel box, so the final area-downsampling anti-aliases well.
@@ -57,7 +61,15 @@ class Steps:
 
 
 def _check_image(image: object) -> np.ndarray:
-    """Return the image as an ndarray or raise ValueError saying what was expected."""
+    """Return the image as a uint8 ndarray or raise ValueError saying what was expected.
+
+    This is the one door into the preprocessing: whatever passes it is a
+    uint8 array of shape (H, W) or (H, W, 1|3|4), which every step below can
+    take. No step hands OpenCV an image together with a plain number in an
+    arithmetic call: OpenCV reads a column of at most four values as a
+    Scalar, so ``cv2.absdiff(image, 3.0)`` fails on a 4x1 image. Pixel maps
+    are lookup tables instead (``cv2.LUT``), which take any shape.
+    """
     if not isinstance(image, np.ndarray):
         raise ValueError(f"expected a numpy array image, got {type(image).__name__}")
     if image.size == 0:
@@ -101,10 +113,23 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     # The background is whatever fills the border; ink is what differs from it.
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     background = int(np.median(border))
-    ink = cv2.absdiff(gray, float(background)).reshape(gray.shape)
+    return cv2.LUT(gray, _ink_table(background)).reshape(gray.shape)
+
+
+def _ink_table(background: int) -> np.ndarray:
+    """The 256-entry map from gray level to ink strength for one background level.
+
+    Ink is the distance from the background, stretched so that ink as strong
+    as the background allows reads as 255. Computed in float32 and rounded
+    half to even, it gives exactly what ``cv2.absdiff`` followed by
+    ``cv2.convertScaleAbs`` gave (checked for every background level), in
+    one pass instead of two.
+    """
+    distance = np.abs(np.arange(256, dtype=np.float32) - background)
     span = max(background, 255 - background)
-    # Stretch so that ink as strong as the background allows reads as 255.
-    return cv2.convertScaleAbs(ink, alpha=255.0 / span) if span > 0 else ink
+    if span > 0:
+        distance *= np.float32(255.0 / span)
+    return np.clip(np.rint(distance), 0, 255).astype(np.uint8)
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -207,10 +232,10 @@ def preprocess_steps(image: np.ndarray) -> Steps | None:
     centred = _centre_by_mass(resized)
     # The ink is kept at display size: the app shows it, nothing computes with it.
     # Striding first keeps a huge photo cheap; a preview does not need every pixel.
-    stride = max(1, max(ink.shape) // (2 * DISPLAY_SIZE))
+    stride = max(1, max(ink.shape) // (2 * CANVAS_SIZE))
     display = ink[::stride, ::stride]
-    if max(display.shape) > DISPLAY_SIZE:
-        display = _fit_into_box(display, DISPLAY_SIZE)
+    if max(display.shape) > CANVAS_SIZE:
+        display = _fit_into_box(display, CANVAS_SIZE)
     return Steps(
         ink=display.astype(np.float32) / peak,
         cropped=cropped,
@@ -234,7 +259,7 @@ def fingerprint() -> str:
     (editing a comment here changes nothing).
     """
     probes = []
-    for size, stroke, angle in ((280, 18, 0), (280, 6, 20), (64, 9, -15), (900, 120, 35)):
+    for size, stroke, angle in ((CANVAS_SIZE, 18, 0), (CANVAS_SIZE, 6, 20), (64, 9, -15), (900, 120, 35)):
         canvas = np.zeros((size, size), np.uint8)
         centre, axes = (size // 2, size // 2), (size // 5, size // 3)
         cv2.ellipse(canvas, centre, axes, angle, 30, 330, 255, stroke, cv2.LINE_AA)

@@ -1,15 +1,27 @@
-"""Self-describing saved models: written atomically, read back with every check.
+"""The saved-model format: one versioned, typed schema, written atomically, read back with every check.
 
-Each model lives in ``saved_models/model_<id>/`` as three files: the Keras
-model (``model.keras``), its per-epoch history (``history.json``) and its
-metrics (``metrics.json``: accuracies, confusion matrix, per-class scores,
-seed, data checksum, library versions and the sha256 of ``model.keras``).
+A saved model is a folder (``saved_models/model_<id>/``) of four files:
 
-Atomicity: the three files are written into a hidden sibling folder, which
-then replaces the old folder by two renames. A crash at any point leaves
-either the old model or the new one, never a mixture; the only window, between
-the two renames, is healed by ``recover`` the next time anything reads or
-writes the folder.
+- ``model.json``, the ``ModelCard``: the format version, which model this is,
+  its architecture as a list of layers, how it was trained (settings, seed,
+  data checksum and splits, preprocessing fingerprint, library versions) and
+  the sha256 of the weights file;
+- ``model.keras``, the weights, in Keras's own format;
+- ``history.json``, the ``History``: loss and accuracy per epoch on the
+  training, validation and test splits;
+- ``metrics.json``, the ``Metrics``: the kept epoch's accuracies and losses,
+  confusion matrix, per-class scores and every test prediction.
+
+Every key of those files is a field of the pydantic models below and is
+spelled nowhere else. Each file carries ``format_version``; a folder written
+in another version is refused with a message naming both versions, rather
+than read half-right.
+
+Atomicity: the files are written into a hidden sibling folder, which then
+replaces the old folder by two renames. A crash at any point leaves either
+the old model or the new one, never a mixture; the only window, between the
+two renames, is healed by ``recover`` the next time anything reads or writes
+the folder.
 
 The app reads the weights straight out of the ``.keras`` zip with h5py, so
 serving predictions never imports TensorFlow; a test checks that these
@@ -18,7 +30,6 @@ weights give the same probabilities as ``keras.saving.load_model``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,31 +39,161 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+import pydantic
 
-from digitdraw.models import DenseNetwork, ModelSpec, get_spec, saved_models_dir
+from digitdraw.data import SplitRange
+from digitdraw.files import atomic_write, sha256
+from digitdraw.models import (
+    NUM_CLASSES,
+    REGISTRY,
+    Architecture,
+    ModelSpec,
+    Network,
+    get_spec,
+    saved_models_dir,
+)
 
+FORMAT_VERSION = 2
+CARD_FILE = "model.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
+FILES = (CARD_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE)
 _BACKUP_SUFFIX = ".previous"
+
+Fraction = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]
+CurveSplit = Literal["train", "validation", "test"]
+# Accuracy is also measured on drawn digits, which have no per-epoch curve.
+ScoredSplit = Literal["train", "validation", "test", "drawn"]
 
 
 class SavedModelError(RuntimeError):
-    """A saved model is missing, damaged or inconsistent; the message says how to fix it."""
+    """A saved model is missing, damaged, inconsistent or of another format; the message says what to do."""
+
+
+class _Schema(pydantic.BaseModel):
+    # Unknown keys are errors: a misspelt key must not pass for a missing optional one.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    format_version: int = FORMAT_VERSION
+
+
+class Curves(pydantic.BaseModel):
+    """One split's loss and accuracy after every epoch."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    loss: list[float]
+    accuracy: list[Fraction]
+
+
+class History(_Schema):
+    """Per-epoch curves of one training run, and the epoch whose weights were kept."""
+
+    epoch: list[int] = pydantic.Field(min_length=1)
+    train: Curves
+    validation: Curves
+    test: Curves
+    best_epoch: int
+
+    @pydantic.model_validator(mode="after")
+    def _curves_cover_every_epoch(self) -> History:
+        for split in ("train", "validation", "test"):
+            curves = getattr(self, split)
+            if len(curves.loss) != len(self.epoch) or len(curves.accuracy) != len(self.epoch):
+                raise ValueError(f"{split} curves cover a different number of epochs than 'epoch'")
+        if self.best_epoch not in self.epoch:
+            raise ValueError(f"best_epoch {self.best_epoch} is not one of the epochs")
+        return self
+
+    def curve(self, split: CurveSplit, metric: Literal["loss", "accuracy"]) -> list[float]:
+        """One split's values of one metric, epoch by epoch."""
+        return getattr(getattr(self, split), metric)
+
+
+class PerClass(pydantic.BaseModel):
+    """Precision, recall, F1 and number of test images for each digit."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    precision: list[Fraction] = pydantic.Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+    recall: list[Fraction] = pydantic.Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+    f1: list[Fraction] = pydantic.Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+    support: list[int] = pydantic.Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
+
+
+class Metrics(_Schema):
+    """How the kept weights score: accuracy and loss per split, and the test set in detail."""
+
+    accuracy: dict[ScoredSplit, Fraction]
+    loss: dict[ScoredSplit, float]
+    confusion_matrix: list[list[int]]
+    per_class: PerClass
+    # Kept so that the app can show which test images fell into each cell of
+    # the matrix without preprocessing the test set again.
+    test_predictions: list[int]
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> Metrics:
+        missing = {"train", "validation", "test", "drawn"} - set(self.accuracy)
+        if missing:
+            raise ValueError(f"accuracy lacks the splits {sorted(missing)}")
+        matrix = np.asarray(self.confusion_matrix)
+        if matrix.shape != (NUM_CLASSES, NUM_CLASSES):
+            raise ValueError(f"the confusion matrix has shape {matrix.shape}, expected (10, 10)")
+        if len(self.test_predictions) != int(matrix.sum()):
+            raise ValueError("the test predictions disagree with the confusion matrix")
+        return self
+
+
+class DataRecord(pydantic.BaseModel):
+    """What a model was trained and scored on."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str  # Of the MNIST arrays (``data.data_checksum``).
+    splits: dict[CurveSplit, SplitRange]
+    drawn_size: int  # Drawn digits made from MNIST test digits (``drawn.drawn_evaluation_set``).
+    preprocess_fingerprint: str  # ``preprocess.fingerprint()`` when the model was trained.
+
+
+class ModelCard(_Schema):
+    """What a saved model is and how it came to be."""
+
+    model_id: int
+    architecture: Architecture
+    parameters: int
+    epochs_run: int
+    best_epoch: int
+    training_seconds: float
+    seed: int
+    config: dict[str, Any]  # The training settings (``train.TrainConfig``), as given.
+    data: DataRecord
+    versions: dict[str, str]
+    trained_at: str  # ISO 8601, UTC.
+    model_sha256: str = ""  # Filled in by ``save`` from the weights file it writes.
+
+
+RecordT = TypeVar("RecordT", bound=_Schema)
 
 
 @dataclass(frozen=True)
 class SavedModel:
-    """Everything saved for one model: its spec, weights, history and metrics."""
+    """Everything saved for one model, checked, with its weights ready for the NumPy forward pass."""
 
-    spec: ModelSpec
-    network: DenseNetwork
-    history: dict[str, Any]
-    metrics: dict[str, Any]
+    card: ModelCard
+    network: Network
+    history: History
+    metrics: Metrics
     directory: Path
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The study's registry entry for this model."""
+        return REGISTRY[self.card.model_id]
 
 
 def model_dir(model_id: int, root: Path | None = None) -> Path:
@@ -63,11 +204,6 @@ def model_dir(model_id: int, root: Path | None = None) -> Path:
 def retrain_hint(model_id: int) -> str:
     """The command that rebuilds one model's files."""
     return f"python -m digitdraw train --model {model_id}"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def recover(directory: Path) -> None:
@@ -98,16 +234,14 @@ def remove_abandoned_staging(directory: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=1)
+def _write(path: Path, record: pydantic.BaseModel) -> None:
+    with atomic_write(path, "w") as handle:
+        handle.write(record.model_dump_json(indent=1))
         handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
-def save(directory: Path, keras_model, history: dict[str, Any], metrics: dict[str, Any]) -> None:
-    """Write model, history and metrics so that ``directory`` is replaced whole or not at all."""
+def save(directory: Path, keras_model, card: ModelCard, history: History, metrics: Metrics) -> None:
+    """Write a model's four files so that ``directory`` is replaced whole or not at all."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     recover(directory)
@@ -120,9 +254,10 @@ def save(directory: Path, keras_model, history: dict[str, Any], metrics: dict[st
         keras_model.save(staging / MODEL_FILE)
         with open(staging / MODEL_FILE, "rb") as handle:
             os.fsync(handle.fileno())
-        metrics = {**metrics, "model_sha256": sha256_of(staging / MODEL_FILE)}
-        _write_json(staging / HISTORY_FILE, history)
-        _write_json(staging / METRICS_FILE, metrics)
+            content = handle.read()
+        _write(staging / CARD_FILE, card.model_copy(update={"model_sha256": sha256(content)}))
+        _write(staging / HISTORY_FILE, history)
+        _write(staging / METRICS_FILE, metrics)
         backup = directory.with_name(directory.name + _BACKUP_SUFFIX)
         if directory.exists():
             os.replace(directory, backup)
@@ -138,12 +273,12 @@ def _layer_order(name: str) -> int:
     return int(match.group(1) or 0) if match else -1
 
 
-def read_weights(path: Path, content: bytes | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Dense kernels and biases from a ``.keras`` file (or its bytes), in layer order, without TensorFlow."""
+def read_weights(content: bytes) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Dense kernels and biases, in layer order, from a ``.keras`` file's bytes, without TensorFlow."""
     import h5py
 
     try:
-        with zipfile.ZipFile(io.BytesIO(content) if content is not None else path) as archive:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
             raw = archive.read("model.weights.h5")
         with h5py.File(io.BytesIO(raw), "r") as weights_file:
             layers = weights_file["layers"]
@@ -151,89 +286,75 @@ def read_weights(path: Path, content: bytes | None = None) -> tuple[list[np.ndar
             kernels = [np.asarray(layers[n]["vars"]["0"]) for n in names]
             biases = [np.asarray(layers[n]["vars"]["1"]) for n in names]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise SavedModelError(f"{path} is not a readable Keras model file ({error})") from error
+        raise SavedModelError(f"{MODEL_FILE} is not a readable Keras model file ({error})") from error
     return kernels, biases
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read(path: Path, schema: type[RecordT]) -> RecordT:
+    """Read one JSON file of the format, checking its version before its contents."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            payload = json.load(handle)
+        payload = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise SavedModelError(f"{path.name} is missing") from None
     except (OSError, ValueError) as error:
         raise SavedModelError(f"{path.name} is not valid JSON ({error})") from error
     if not isinstance(payload, dict):
         raise SavedModelError(f"{path.name} should hold a JSON object")
-    return payload
-
-
-def _check_history(history: dict[str, Any]) -> None:
-    epochs = history.get("epoch")
-    if not isinstance(epochs, list) or not epochs:
-        raise SavedModelError(f"{HISTORY_FILE} has no list of epochs")
-    for split in ("train", "validation", "test"):
-        curves = history.get(split)
-        if not isinstance(curves, dict):
-            raise SavedModelError(f"{HISTORY_FILE} has no {split} curves")
-        for metric in ("loss", "accuracy"):
-            values = curves.get(metric)
-            if not isinstance(values, list) or len(values) != len(epochs):
-                raise SavedModelError(f"{HISTORY_FILE} has {split} {metric} for a different number of epochs")
-            if not all(isinstance(value, (int, float)) for value in values):
-                raise SavedModelError(f"{HISTORY_FILE} has non-numeric {split} {metric} values")
-
-
-def _check_metrics(metrics: dict[str, Any], spec: ModelSpec, history: dict[str, Any]) -> None:
-    if metrics.get("model_id") != spec.id or metrics.get("architecture") != spec.architecture:
-        raise SavedModelError(f"{METRICS_FILE} describes another model ({metrics.get('architecture')})")
-    accuracy = metrics.get("accuracy")
-    if not isinstance(accuracy, dict) or not all(
-        isinstance(accuracy.get(split), (int, float)) and 0 <= accuracy[split] <= 1
-        for split in ("train", "validation", "test", "drawn")
-    ):
-        raise SavedModelError(f"{METRICS_FILE} lacks train, validation, test and drawn accuracies in [0, 1]")
-    matrix = np.asarray(metrics.get("confusion_matrix", []))
-    if matrix.shape != (10, 10):
+    version = payload.get("format_version", 1)  # Version 1 had no version key.
+    if version != FORMAT_VERSION:
         raise SavedModelError(
-            f"{METRICS_FILE} has a confusion matrix of shape {matrix.shape}, expected (10, 10)"
+            f"{path.name} is in saved-model format {version}, and this version of DigitDraw reads "
+            f"format {FORMAT_VERSION}"
         )
-    predictions = metrics.get("test_predictions")
-    if not isinstance(predictions, list) or len(predictions) != int(matrix.sum()):
+    try:
+        return schema.model_validate(payload)
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'the file'}: {issue['msg']}"
+            for issue in error.errors()[:3]
+        )
+        raise SavedModelError(f"{path.name} does not match the saved-model format ({problems})") from None
+
+
+def load_from(directory: Path) -> SavedModel:
+    """Load and cross-check the saved model in one folder, or raise SavedModelError saying what is wrong."""
+    recover(directory)
+    if not directory.is_dir():
+        raise SavedModelError(f"no saved model in {directory}")
+    card = _read(directory / CARD_FILE, ModelCard)
+    try:
+        # Read once: the same bytes are checksummed and then unpacked.
+        content = (directory / MODEL_FILE).read_bytes()
+    except FileNotFoundError:
+        raise SavedModelError(f"{MODEL_FILE} is missing") from None
+    if card.model_sha256 != sha256(content):
+        raise SavedModelError(f"{CARD_FILE} describes a different {MODEL_FILE}")
+    history = _read(directory / HISTORY_FILE, History)
+    metrics = _read(directory / METRICS_FILE, Metrics)
+    if card.epochs_run != len(history.epoch) or card.best_epoch != history.best_epoch:
+        raise SavedModelError(f"{HISTORY_FILE} and {CARD_FILE} disagree on the epochs run and kept")
+    kernels, biases = read_weights(content)
+    try:
+        network = Network(card.architecture, kernels, biases)
+    except ValueError as error:
         raise SavedModelError(
-            f"{METRICS_FILE} lists test predictions that disagree with its confusion matrix"
-        )
-    if metrics.get("epochs_run") != len(history["epoch"]):
-        raise SavedModelError(f"{HISTORY_FILE} and {METRICS_FILE} disagree on the number of epochs")
+            f"{MODEL_FILE} does not hold the architecture {CARD_FILE} describes ({error})"
+        ) from error
+    return SavedModel(card=card, network=network, history=history, metrics=metrics, directory=directory)
 
 
 def load(model_id: int, root: Path | None = None) -> SavedModel:
-    """Load and cross-check one saved model, or raise SavedModelError naming the fix."""
+    """Load one of the study's models, checked against the registry; a SavedModelError names the fix."""
     spec = get_spec(model_id)
-    directory = model_dir(model_id, root)
     try:
-        recover(directory)
-        if not directory.is_dir():
-            raise SavedModelError(f"no saved model in {directory}")
-        model_path = directory / MODEL_FILE
-        if not model_path.is_file():
-            raise SavedModelError(f"{MODEL_FILE} is missing")
-        metrics = _read_json(directory / METRICS_FILE)
-        history = _read_json(directory / HISTORY_FILE)
-        # Read once: the same bytes are checksummed and then unpacked.
-        content = model_path.read_bytes()
-        if metrics.get("model_sha256") != hashlib.sha256(content).hexdigest():
-            raise SavedModelError(f"{METRICS_FILE} describes a different {MODEL_FILE}")
-        _check_history(history)
-        _check_metrics(metrics, spec, history)
-        kernels, biases = read_weights(model_path, content)
-        shapes = [kernel.shape for kernel in kernels]
-        expected = list(zip(spec.layer_sizes, spec.layer_sizes[1:]))
-        if shapes != expected:
-            raise SavedModelError(f"{MODEL_FILE} has layers {shapes}, expected {expected}")
-        network = DenseNetwork(kernels, biases, spec.activation)
+        saved = load_from(model_dir(model_id, root))
+        if saved.card.model_id != spec.id or saved.card.architecture != spec.architecture:
+            raise SavedModelError(
+                f"{CARD_FILE} describes another model ({saved.card.model_id}, "
+                f"{saved.card.architecture.summary})"
+            )
     except SavedModelError as error:
         raise SavedModelError(
             f"Model {model_id} cannot be loaded: {error}. Retrain it with `{retrain_hint(model_id)}`"
         ) from error
-    return SavedModel(spec=spec, network=network, history=history, metrics=metrics, directory=directory)
+    return saved

@@ -2,12 +2,13 @@
 
 The recipe, the same for every architecture: every MNIST image goes through
 the app's own preprocessing first (so the networks learn from exactly what
-inference will give them), the last 10,000 training images are held out for
-validation, and each epoch sees a freshly augmented copy of the remaining
-50,000. Adam with a cosine-decaying learning rate; the weights of the epoch
-with the best validation accuracy are kept (early stopping). After every
-epoch the network is scored on training, validation and test data, because
-the study plotted all three curves.
+inference will give them), the splits are those of ``data.split_ranges`` (the
+last 10,000 training images held out for validation), and each epoch sees a
+freshly augmented copy of the remaining 50,000. Adam with a cosine-decaying
+learning rate; the weights of the epoch with the best validation accuracy
+are kept (early stopping). After every epoch the network is scored on
+training, validation and test data, because the study plotted all three
+curves.
 
 Determinism: Keras, NumPy and Python are seeded and TensorFlow's op
 determinism is on, so one seed gives the same numbers on the same machine.
@@ -22,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from digitdraw import data, evaluate, preprocess, saved_models
 from digitdraw.augment import AugmentConfig, augment
-from digitdraw.models import MODEL_IDS, DenseNetwork, ModelSpec, build_keras_model, get_spec, saved_models_dir
+from digitdraw.drawn import drawn_evaluation_set
+from digitdraw.files import atomic_write
+from digitdraw.models import MODEL_IDS, ModelSpec, Network, build_keras_model, get_spec, saved_models_dir
 
 SPLITS = ("train", "validation", "test")
 
@@ -42,7 +44,7 @@ class TrainConfig:
     relu_learning_rate: float = 3e-3
     sigmoid_learning_rate: float = 1e-2
     patience: int = 6
-    validation_size: int = 10_000
+    validation_size: int = data.VALIDATION_SIZE
     augmentation: AugmentConfig | None = field(default_factory=AugmentConfig)
     drawn_eval_size: int = 2_000
     seed: int = 0
@@ -64,7 +66,7 @@ class TrainConfig:
 
 @dataclass
 class Dataset:
-    """Preprocessed float32 images in [0, 1] with their labels, split three ways."""
+    """Preprocessed float32 images in [0, 1] with their labels, split three ways, plus drawn digits."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -75,6 +77,7 @@ class Dataset:
     x_drawn: np.ndarray
     y_drawn: np.ndarray
     checksum: str
+    ranges: dict[str, data.SplitRange]
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Images and labels of 'train', 'validation', 'test' or 'drawn'."""
@@ -97,10 +100,8 @@ def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
         pass  # No cache yet, or a damaged one: rebuild it below.
     prepared_train, prepared_test = prepare_images(x_train), prepare_images(x_test)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, x_train=prepared_train, x_test=prepared_test)
-        temporary.replace(cache)
+        with atomic_write(cache) as handle:
+            np.savez(handle, x_train=prepared_train, x_test=prepared_test)
     except OSError:
         pass  # A read-only cache folder costs time, not correctness.
     return prepared_train, prepared_test
@@ -111,31 +112,28 @@ def load_dataset(config: TrainConfig, splits=None) -> Dataset:
     splits = splits if splits is not None else data.load_mnist()
     checksum = data.data_checksum(splits)
     (raw_all, y_all), (raw_test, y_test) = splits
-    boundary = len(raw_all) - config.validation_size
-    if boundary < 1:
-        raise ValueError(f"validation_size {config.validation_size} leaves no training images")
-    limit = boundary if config.train_limit is None else min(boundary, config.train_limit)
-    if limit < boundary:
+    ranges = data.split_ranges(config.validation_size, config.train_limit, len(raw_all), len(raw_test))
+    train, validation = ranges["train"], ranges["validation"]
+    if train.stop < validation.start:
         # A quick run prepares only the images it uses, and leaves the cache alone.
         x_all = np.zeros(raw_all.shape, np.float32)
-        x_all[:limit] = prepare_images(raw_all[:limit])
-        x_all[boundary:] = prepare_images(raw_all[boundary:])
+        x_all[: train.stop] = prepare_images(raw_all[: train.stop])
+        x_all[validation.start :] = prepare_images(raw_all[validation.start :])
         x_test = prepare_images(raw_test)
     else:
         x_all, x_test = _prepared_mnist(splits, checksum)
-    x_drawn, y_drawn = evaluate.drawn_evaluation_set(
-        raw_test, y_test, config.drawn_eval_size, seed=config.seed
-    )
+    x_drawn, y_drawn = drawn_evaluation_set(raw_test, y_test, config.drawn_eval_size, seed=config.seed)
     return Dataset(
-        x_train=x_all[:limit],
-        y_train=y_all[:limit],
-        x_validation=x_all[boundary:],
-        y_validation=y_all[boundary:],
+        x_train=x_all[: train.stop],
+        y_train=y_all[: train.stop],
+        x_validation=x_all[validation.start :],
+        y_validation=y_all[validation.start :],
         x_test=x_test,
         y_test=y_test,
         x_drawn=x_drawn,
         y_drawn=y_drawn,
         checksum=checksum,
+        ranges=ranges,
     )
 
 
@@ -187,13 +185,13 @@ def train_model(
     config: TrainConfig,
     out_dir: Path | None = None,
     progress: Callable[[int, str], None] | None = None,
-) -> dict[str, Any]:
-    """Train one registry model, save it under ``out_dir`` and return its metrics."""
+) -> saved_models.SavedModel:
+    """Train one registry model, save it under ``out_dir`` and return it as saved."""
     import keras
 
     spec = get_spec(model_id)
     _seed_everything(config.seed)
-    model = build_keras_model(spec)
+    model = build_keras_model(spec.architecture, spec.directory_name)
     steps_per_epoch = -(-len(dataset.x_train) // config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate(spec), decay_steps=config.epochs * steps_per_epoch
@@ -202,7 +200,8 @@ def train_model(
     # same NumPy forward pass that the app uses.
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
     augment_rng = np.random.default_rng(config.seed)
-    history: dict[str, Any] = {"epoch": [], **{split: {"loss": [], "accuracy": []} for split in SPLITS}}
+    curves: dict[str, dict[str, list[float]]] = {split: {"loss": [], "accuracy": []} for split in SPLITS}
+    epochs: list[int] = []
     best_accuracy, best_epoch, best_weights = -1.0, 0, model.get_weights()
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -217,61 +216,63 @@ def train_model(
             shuffle=True,
             verbose=0,
         )
-        network = DenseNetwork.from_keras(model, spec.activation)
-        history["epoch"].append(epoch)
+        network = Network.from_keras(model, spec.architecture)
+        epochs.append(epoch)
         for split in SPLITS:
             scores = evaluate.score(network, *dataset.split(split))
-            history[split]["loss"].append(scores["loss"])
-            history[split]["accuracy"].append(scores["accuracy"])
-        validation_accuracy = history["validation"]["accuracy"][-1]
+            curves[split]["loss"].append(scores["loss"])
+            curves[split]["accuracy"].append(scores["accuracy"])
+        validation_accuracy = curves["validation"]["accuracy"][-1]
         if validation_accuracy > best_accuracy:
             best_accuracy, best_epoch, best_weights = validation_accuracy, epoch, model.get_weights()
         if progress is not None:
-            progress(
-                epoch,
-                f"val {validation_accuracy:.2%} test {history['test']['accuracy'][-1]:.2%}",
-            )
+            progress(epoch, f"val {validation_accuracy:.2%} test {curves['test']['accuracy'][-1]:.2%}")
         if epoch - best_epoch >= config.patience:
             break
     training_seconds = time.perf_counter() - started
-    history["best_epoch"] = best_epoch
 
     # Saved without optimizer state: a fresh model holding the best weights.
-    final = build_keras_model(spec)
+    final = build_keras_model(spec.architecture, spec.directory_name)
     final.set_weights(best_weights)
-    network = DenseNetwork.from_keras(final, spec.activation)
+    network = Network.from_keras(final, spec.architecture)
     scores = {split: evaluate.score(network, *dataset.split(split)) for split in (*SPLITS, "drawn")}
-    metrics = {
-        "model_id": spec.id,
-        "architecture": spec.architecture,
-        "activation": spec.activation,
-        "parameters": int(final.count_params()),
-        "accuracy": {split: score["accuracy"] for split, score in scores.items()},
-        "loss": {split: score["loss"] for split, score in scores.items()},
-        **evaluate.test_report(network, dataset.x_test, dataset.y_test),
-        "epochs_run": len(history["epoch"]),
-        "best_epoch": best_epoch,
-        "training_seconds": round(training_seconds, 2),
-        "seed": config.seed,
-        "config": asdict(config),
-        "data_sha256": dataset.checksum,
-        "preprocess_fingerprint": preprocess.fingerprint(),
-        "drawn_eval_size": len(dataset.y_drawn),
-        "versions": library_versions(),
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    saved_models.save(saved_models.model_dir(spec.id, out_dir), final, history, metrics)
-    return metrics
+    history = saved_models.History(epoch=epochs, best_epoch=best_epoch, **curves)
+    metrics = saved_models.Metrics(
+        accuracy={split: score["accuracy"] for split, score in scores.items()},
+        loss={split: score["loss"] for split, score in scores.items()},
+        **evaluate.labelled_set_report(network, dataset.x_test, dataset.y_test),
+    )
+    card = saved_models.ModelCard(
+        model_id=spec.id,
+        architecture=spec.architecture,
+        parameters=int(final.count_params()),
+        epochs_run=len(epochs),
+        best_epoch=best_epoch,
+        training_seconds=round(training_seconds, 2),
+        seed=config.seed,
+        config=asdict(config),
+        data=saved_models.DataRecord(
+            sha256=dataset.checksum,
+            splits=dataset.ranges,
+            drawn_size=len(dataset.y_drawn),
+            preprocess_fingerprint=preprocess.fingerprint(),
+        ),
+        versions=library_versions(),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    directory = saved_models.model_dir(spec.id, out_dir)
+    saved_models.save(directory, final, card, history, metrics)
+    return saved_models.load(spec.id, directory.parent)
 
 
-def summary_line(metrics: dict[str, Any]) -> str:
+def summary_line(model: saved_models.SavedModel) -> str:
     """One line per trained model for the end-of-run summary."""
-    accuracy = metrics["accuracy"]
+    card, accuracy = model.card, model.metrics.accuracy
     return (
-        f"Model {metrics['model_id']} {metrics['architecture']:<14} {metrics['activation']:<7} "
+        f"Model {card.model_id} {card.architecture.summary:<14} {card.architecture.hidden_activation:<7} "
         f"train {accuracy['train']:.2%}  val {accuracy['validation']:.2%}  "
         f"test {accuracy['test']:.2%}  drawn {accuracy['drawn']:.2%}  "
-        f"{metrics['epochs_run']} epochs in {metrics['training_seconds']:.0f} s"
+        f"{card.epochs_run} epochs in {card.training_seconds:.0f} s"
     )
 
 
@@ -280,7 +281,7 @@ def train_models(
     config: TrainConfig = TrainConfig(),
     out_dir: Path | None = None,
     splits=None,
-) -> list[dict[str, Any]]:
+) -> list[saved_models.SavedModel]:
     """Train several models on one prepared dataset; print progress and a summary."""
     for model_id in model_ids:
         get_spec(model_id)  # Reject a bad id before any slow work starts.
@@ -290,5 +291,5 @@ def train_models(
     for model_id in model_ids:
         bar = ProgressBar(f"Model {model_id}", config.epochs)
         results.append(train_model(model_id, dataset, config, out_dir, progress=bar.update))
-    print("\n".join(summary_line(metrics) for metrics in results))
+    print("\n".join(summary_line(model) for model in results))
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from digitdraw import app, charts
+from digitdraw.ui import app, charts
 
 
 def study_table(rows: list[dict]) -> pd.DataFrame:

@@ -6,21 +6,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from digitdraw import app, charts, evaluate
+from digitdraw import evaluate
+from digitdraw.saved_models import Metrics
+from digitdraw.ui import app, charts
 
 GALLERY_SIZE = 24
 
 
-def per_class_table(metrics: dict) -> pd.DataFrame:
+def per_class_table(metrics: Metrics) -> pd.DataFrame:
     """Precision, recall, F1 and support per digit."""
-    scores = metrics["per_class"]
+    scores = metrics.per_class
     return pd.DataFrame(
         {
             "digit": list(range(10)),
-            "precision": scores["precision"],
-            "recall": scores["recall"],
-            "F1": scores["f1"],
-            "test images": scores["support"],
+            "precision": scores.precision,
+            "recall": scores.recall,
+            "F1": scores.f1,
+            "test images": scores.support,
         }
     )
 
@@ -37,14 +39,14 @@ def cell_picker_ui(matrix: np.ndarray) -> tuple[int, int]:
     return true_digit, predicted
 
 
-def gallery_ui(metrics: dict, true_digit: int, predicted: int) -> None:
+def gallery_ui(metrics: Metrics, true_digit: int, predicted: int) -> None:
     """The test images that fell into one cell of the matrix."""
-    test_set = app.test_images()
+    test_set = app.mnist_test_set()
     if test_set is None:
         st.info("The MNIST test images are not installed, so the gallery is unavailable (run `make run`).")
         return
     images, labels = test_set
-    predictions = metrics["test_predictions"]
+    predictions = metrics.test_predictions
     indices = evaluate.images_in_cell(labels, predictions, true_digit, predicted)
     st.caption(
         f"{len(indices)} test images are {true_digit}s read as {predicted}; showing up to {GALLERY_SIZE}."
@@ -67,7 +69,7 @@ normalise = toggle.toggle("Share of each true digit", value=False, key="confusio
 model = app.require_model_ui(model_id)
 
 if model is not None:
-    matrix = np.array(model.metrics["confusion_matrix"])
+    matrix = np.array(model.metrics.confusion_matrix)
     heatmap, details = st.columns([1.3, 1], gap="large")
     with heatmap:
         st.plotly_chart(charts.confusion_heatmap(matrix, normalise), key="heatmap")
@@ -75,7 +77,7 @@ if model is not None:
         st.subheader("Most confused pairs")
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):
             st.markdown(f"- **{true_digit}** read as **{predicted}**: {count} images")
-        accuracy = model.metrics["accuracy"]["test"]
+        accuracy = model.metrics.accuracy["test"]
         errors = int(matrix.sum() - np.trace(matrix))
         st.metric(
             "Test accuracy", app.percent(accuracy), f"{errors} errors", delta_color="off", delta_arrow="off"

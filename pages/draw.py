@@ -8,8 +8,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
-from digitdraw import app, charts
-from digitdraw.drawn import CANVAS_SIZE
+from digitdraw.preprocess import CANVAS_SIZE
+from digitdraw.ui import app, charts
 
 
 def canvas_ui() -> np.ndarray | None:
@@ -89,7 +89,9 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
 def model_input_ui(result: digitdraw.Classification) -> None:
     """What the model sees: the 28x28 input, enlarged, and the steps that made it."""
     steps = result.steps
-    st.image(charts.pixel_grid(result.image), caption="The 28×28 input, one square per pixel", width=280)
+    st.image(
+        charts.pixel_grid(result.image), caption="The 28×28 input, one square per pixel", width=CANVAS_SIZE
+    )
     columns = st.columns(4)
     for column, (image, caption) in zip(
         columns,

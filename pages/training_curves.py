@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitdraw import app, charts
 from digitdraw.models import MODEL_IDS
+from digitdraw.ui import app, charts
 
 
 def options_ui() -> tuple[str, str, str]:
@@ -42,7 +42,7 @@ if view == "One model":
     model = app.require_model_ui(model_id)
     if model is not None:
         st.plotly_chart(charts.training_curves(model.history, metric, model_id), key="curves_one")
-        final = model.metrics["accuracy"]
+        final = model.metrics.accuracy
         columns = st.columns(4)
         for column, name in zip(columns, ("train", "validation", "test", "drawn")):
             column.metric(f"{name.capitalize()} accuracy, kept epoch", app.percent(final[name]))

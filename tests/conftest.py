@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST (loaded once), small slices of it, and hand-drawn canvases."""
+"""Shared fixtures and settings: hypothesis profiles, the real MNIST (loaded once), small slices of it,
+and the MNIST test set classified once for every test that needs it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,27 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+import digitdraw
 from digitdraw.data import load_mnist
+
+# The same examples every run: `make test` and CI must give the same answer each time. A failure
+# found here or by `make fuzz` is pinned with @example in the test itself.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=150,
+    deadline=None,  # This machine's speed varies; timings belong in benchmarks, not in tests.
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+# `make fuzz`: random, many more examples, remembered between runs in .hypothesis/.
+settings.register_profile(
+    "explore", max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +42,10 @@ def small_splits(mnist):
     """1,500 training and 300 test images: enough for a one-epoch training run."""
     (x_train, y_train), (x_test, y_test) = mnist
     return (x_train[:1500], y_train[:1500]), (x_test[:300], y_test[:300])
+
+
+@pytest.fixture(scope="session")
+def classified_test_set(mnist):
+    """The 10,000 raw MNIST test images through ``classify_batch`` with every committed model, and labels."""
+    _, (x_test, y_test) = mnist
+    return digitdraw.classify_batch(x_test), y_test

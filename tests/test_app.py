@@ -11,6 +11,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 import streamlit as st
 from drawings import blank_canvas, draw_digit
+from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
@@ -168,3 +169,62 @@ def test_the_dashboard_reproduces_the_study_table(canvas):
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%"]
     costs = app.dataframe[1].value
     assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770"]
+
+
+# The one cache rule (digitdraw/inference.py): a model's files changing on disk while the app runs is
+# seen by the next rerun, with no restart and no cache to clear.
+
+
+@pytest.fixture
+def models_copy(tmp_path, monkeypatch):
+    root = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), root)
+    monkeypatch.setenv(SAVED_MODELS_ENV_VAR, str(root))
+    return root
+
+
+def _reads(app: AppTest) -> dict[str, str]:
+    table = app.dataframe[0].value
+    return {model.split(" ·")[0]: reads for model, reads in zip(table["Model"], table["Reads"])}
+
+
+def test_a_model_replaced_while_the_app_runs_answers_on_the_next_rerun(canvas, models_copy):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    app.selectbox(key="draw_model").set_value(1).run()
+    assert app.metric[0].value == "7"
+    save_constant_model(1, digit=3, root=models_copy)  # A retrained model 1 that reads everything as 3.
+    app.run()
+    assert not app.exception
+    assert app.metric[0].label == "Model 1 reads" and app.metric[0].value == "3"
+    assert _reads(app)["Model 1"] == "3" and _reads(app)["Model 4"] == "7"
+
+
+def test_a_model_deleted_while_the_app_runs_is_unavailable_and_the_others_answer(canvas, models_copy):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    assert _reads(app)["Model 3"] == "7"
+    shutil.rmtree(model_dir(3, models_copy))
+    app.run()
+    assert _reads(app)["Model 3"] == "unavailable"
+    assert app.metric[0].value == "7"  # Model 4 still answers.
+    app.selectbox(key="draw_model").set_value(3).run()
+    assert "no saved model" in app.error[0].value and "--model 3" in app.error[0].value
+
+
+def test_a_model_added_while_the_app_runs_appears(canvas, models_copy, tmp_path):
+    shutil.move(model_dir(5, models_copy), tmp_path / "aside")
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    assert _reads(app)["Model 5"] == "unavailable"
+    shutil.move(tmp_path / "aside", model_dir(5, models_copy))
+    app.run()
+    assert _reads(app)["Model 5"] == "1"
+
+
+def test_the_compare_page_shows_a_replaced_model_s_figures(canvas, models_copy):
+    app = _run("pages/compare.py")
+    assert app.dataframe[0].value["Test (MNIST)"][0] != "10.00%"
+    save_constant_model(1, digit=3, root=models_copy)  # Its metrics say 10% everywhere.
+    app.run()
+    assert app.dataframe[0].value["Test (MNIST)"][0] == "10.00%"

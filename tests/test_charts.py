@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitdraw import charts
-from digitdraw.charts import ACCENT
+from digitdraw.saved_models import History
+from digitdraw.ui import charts
+from digitdraw.ui.charts import ACCENT
 
 
 def test_probability_bars_highlight_the_predicted_digit():
@@ -29,13 +30,13 @@ def test_the_normalised_heatmap_shows_shares_of_each_true_digit():
 
 
 def test_training_curves_have_one_line_per_split_and_the_study_reference(tmp_path):
-    history = {
-        "epoch": [1, 2, 3],
-        "train": {"accuracy": [0.9, 0.95, 0.97], "loss": [0.3, 0.2, 0.1]},
-        "validation": {"accuracy": [0.89, 0.94, 0.95], "loss": [0.35, 0.25, 0.2]},
-        "test": {"accuracy": [0.88, 0.93, 0.95], "loss": [0.36, 0.26, 0.21]},
-        "best_epoch": 3,
-    }
+    history = History(
+        epoch=[1, 2, 3],
+        train={"accuracy": [0.9, 0.95, 0.97], "loss": [0.3, 0.2, 0.1]},
+        validation={"accuracy": [0.89, 0.94, 0.95], "loss": [0.35, 0.25, 0.2]},
+        test={"accuracy": [0.88, 0.93, 0.95], "loss": [0.36, 0.26, 0.21]},
+        best_epoch=3,
+    )
     figure = charts.training_curves(history, "accuracy", model_id=4)
     assert [trace.name for trace in figure.data] == ["train", "validation", "test"]
     reference_lines = [shape for shape in figure.layout.shapes if shape.y0 == shape.y1]

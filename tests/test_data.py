@@ -30,7 +30,7 @@ def test_shapes_dtypes_and_label_counts_match_keras(mnist):
 
 def test_a_keras_format_npz_given_by_path_or_environment_is_used(mnist, tmp_path, monkeypatch):
     path = tmp_path / "mnist.npz"
-    data.write_npz_atomically(path, mnist)
+    data.write_npz(path, mnist)
     (x_train, _), (_, y_test) = data.load_mnist(path)
     assert np.array_equal(x_train, mnist[0][0]) and np.array_equal(y_test, mnist[1][1])
     monkeypatch.setenv(data.MNIST_ENV_VAR, str(path))

@@ -30,8 +30,9 @@ def _edit_json(name, change):
 
 
 def _drop_last_epoch(history):
-    """A history that is consistent in itself but one epoch shorter than metrics.json says."""
+    """A history that is consistent in itself but one epoch shorter than model.json says."""
     history["epoch"].pop()
+    history["best_epoch"] = history["epoch"][-1]
     for split in ("train", "validation", "test"):
         for metric in ("loss", "accuracy"):
             history[split][metric].pop()
@@ -45,6 +46,12 @@ FAULTS = {
         "different model.keras",
     ),
     "keras-missing": (lambda folder: (folder / "model.keras").unlink(), "model.keras is missing"),
+    "card-missing": (lambda folder: (folder / "model.json").unlink(), "model.json is missing"),
+    "card-malformed": (lambda folder: (folder / "model.json").write_text("{ not json"), "not valid JSON"),
+    "card-wrong-type": (
+        _edit_json("model.json", lambda card: card.update(parameters="many")),
+        "does not match the saved-model format",
+    ),
     "metrics-missing": (lambda folder: (folder / "metrics.json").unlink(), "metrics.json is missing"),
     "metrics-malformed": (
         lambda folder: (folder / "metrics.json").write_text("{ not json"),
@@ -52,6 +59,14 @@ FAULTS = {
     ),
     "metrics-not-an-object": (lambda folder: (folder / "metrics.json").write_text("[1, 2]"), "JSON object"),
     "metrics-truncated": (lambda folder: _truncate(folder / "metrics.json"), "not valid JSON"),
+    "metrics-accuracy-above-one": (
+        _edit_json("metrics.json", lambda metrics: metrics["accuracy"].update(test=1.5)),
+        "accuracy.test",
+    ),
+    "metrics-matrix-not-10x10": (
+        _edit_json("metrics.json", lambda metrics: metrics["confusion_matrix"].pop()),
+        "shape (9, 10)",
+    ),
     "history-missing": (lambda folder: (folder / "history.json").unlink(), "history.json is missing"),
     "history-malformed": (lambda folder: (folder / "history.json").write_text("nonsense"), "not valid JSON"),
     "history-short": (
@@ -60,7 +75,7 @@ FAULTS = {
     ),
     "history-disagrees-with-metrics": (
         _edit_json("history.json", lambda h: _drop_last_epoch(h)),
-        "disagree on the number",
+        "disagree on the epochs",
     ),
     "folder-missing": (lambda folder: shutil.rmtree(folder), "no saved model"),
     "folder-is-a-file": (lambda folder: shutil.rmtree(folder) or folder.write_text("oops"), "no saved model"),
@@ -96,19 +111,26 @@ def test_a_damaged_model_is_isolated_and_nothing_is_overwritten(fault, models_co
     assert _snapshot(models_copy) == before
 
 
-def test_metrics_for_another_model_are_refused(models_copy):
-    shutil.copyfile(model_dir(4, models_copy) / "metrics.json", model_dir(3, models_copy) / "metrics.json")
+def test_the_card_of_another_model_is_refused(models_copy):
+    shutil.copyfile(model_dir(4, models_copy) / "model.json", model_dir(3, models_copy) / "model.json")
     with pytest.raises(saved_models.SavedModelError, match=r"different model\.keras"):
         saved_models.load(3, models_copy)
 
 
-def test_a_metrics_file_with_a_wrong_description_is_refused(models_copy):
-    # Rewrite metrics.json consistently (checksum intact) but for the wrong architecture.
-    path = model_dir(3, models_copy) / "metrics.json"
-    payload = json.loads(path.read_text())
-    payload["architecture"] = "784-16-16-10"
-    path.write_text(json.dumps(payload))
+def test_a_card_naming_another_model_is_refused(models_copy):
+    # Rewrite model.json consistently (checksum intact) but for another model id.
+    _edit_json("model.json", lambda card: card.update(model_id=4))(model_dir(3, models_copy))
     with pytest.raises(saved_models.SavedModelError, match="describes another model"):
+        saved_models.load(3, models_copy)
+
+
+def test_a_card_whose_architecture_does_not_fit_the_weights_is_refused(models_copy):
+    def narrower(card):
+        for layer in card["architecture"]["layers"][:-1]:
+            layer["units"] = 16
+
+    _edit_json("model.json", narrower)(model_dir(3, models_copy))
+    with pytest.raises(saved_models.SavedModelError, match="does not hold the architecture"):
         saved_models.load(3, models_copy)
 
 

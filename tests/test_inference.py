@@ -9,13 +9,15 @@ import pytest
 from drawings import blank_canvas, draw_digit
 
 import digitdraw
+from digitdraw.inference import MODEL_CACHE
 from digitdraw.models import saved_models_dir
 from digitdraw.saved_models import model_dir
 
 
 def test_the_public_api_names_exist():
     assert digitdraw.MODEL_IDS == (1, 2, 3, 4, 5)
-    assert callable(digitdraw.load_classifier) and callable(digitdraw.classify)
+    for name in digitdraw.__all__:
+        assert getattr(digitdraw, name) is not None, name
 
 
 @pytest.mark.parametrize("model_id", digitdraw.MODEL_IDS)
@@ -58,3 +60,37 @@ def test_a_missing_model_is_reported_and_the_others_keep_answering(tmp_path):
     assert 3 in result.errors and "python -m digitdraw train --model 3" in result.errors[3]
     assert sorted(result.probabilities) == [1, 2, 4, 5]
     assert result.digit(4) == 1
+
+
+def test_models_are_read_once_and_again_only_when_their_files_change(tmp_path):
+    root = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), root)
+    digitdraw.classify(draw_digit(7), root=root)
+    loads = MODEL_CACHE.loads
+    for _ in range(3):
+        digitdraw.classify(draw_digit(7), root=root)
+    assert MODEL_CACHE.loads == loads, "nothing changed, so nothing is read again"
+    (model_dir(2, root) / "history.json").touch()
+    digitdraw.classify(draw_digit(7), root=root)
+    assert MODEL_CACHE.loads == loads + 1, "only the model whose file changed is read again"
+
+
+def test_classify_batch_takes_images_of_any_size_and_marks_blank_ones():
+    images = [draw_digit(7), blank_canvas(), draw_digit(1, stroke=12)[:200, :200], draw_digit(0)]
+    batch = digitdraw.classify_batch(images, model_ids=[4, 2])
+    assert batch.blank.tolist() == [False, True, False, False]
+    assert batch.digits(4).tolist() == [7, -1, 1, 0]
+    assert sorted(batch.probabilities) == [2, 4] and batch.probabilities[4].shape == (4, 10)
+    assert np.isnan(batch.probabilities[4][1]).all() and not batch.images[1].any()
+    # Row by row, the same answers as classify.
+    for index in (0, 2, 3):
+        single = digitdraw.classify(images[index], model_ids=[4])
+        np.testing.assert_allclose(batch.probabilities[4][index], single.probabilities[4], atol=1e-6)
+        np.testing.assert_array_equal(batch.images[index], single.image)
+
+
+def test_classify_batch_refuses_an_empty_batch_and_bad_images():
+    with pytest.raises(ValueError, match="at least one image"):
+        digitdraw.classify_batch([])
+    with pytest.raises(ValueError, match="expected"):
+        digitdraw.classify_batch([np.zeros((28, 28, 7), np.uint8)])

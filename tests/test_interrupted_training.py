@@ -70,11 +70,11 @@ def test_a_killed_run_leaves_the_previous_model_and_a_new_run_starts_cleanly(sig
         assert code == 130  # The CLI's own message and exit code for Ctrl-C.
 
     assert _files(folder) == before
-    assert saved_models.load(1, out).metrics["model_sha256"] == saved_models.load(1).metrics["model_sha256"]
+    assert saved_models.load(1, out).card.model_sha256 == saved_models.load(1).card.model_sha256
 
     rerun = _train(out, epochs=1)
     stdout, stderr = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, stderr
     assert "Model 1 784-16-16-10" in stdout  # The end-of-run summary.
-    assert saved_models.load(1, out).metrics["epochs_run"] == 1
+    assert saved_models.load(1, out).card.epochs_run == 1
     assert [p.name for p in out.iterdir()] == [folder.name], "no staging or backup folder is left behind"

@@ -1,11 +1,12 @@
-"""The registry matches the study's table, and the NumPy forward pass matches Keras."""
+"""The registry matches the study's table, architectures check themselves, and the NumPy forward pass
+matches Keras."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from digitdraw.models import MODEL_IDS, REGISTRY, DenseNetwork, build_keras_model, get_spec
+from digitdraw.models import MODEL_IDS, REGISTRY, Architecture, Layer, Network, build_keras_model, get_spec
 
 STUDY_TABLE = {
     1: ((784, 16, 16, 10), "sigmoid", 96.35, 94.79),
@@ -20,20 +21,20 @@ def test_the_registry_reproduces_the_study_table():
     assert MODEL_IDS == (1, 2, 3, 4, 5)
     for model_id, (sizes, activation, train_accuracy, validation_accuracy) in STUDY_TABLE.items():
         spec = REGISTRY[model_id]
-        assert spec.layer_sizes == sizes
+        assert spec.architecture.sizes == sizes
         assert spec.activation == activation
         assert spec.study_train_accuracy == train_accuracy
         assert spec.study_validation_accuracy == validation_accuracy
-        assert spec.architecture == "-".join(map(str, sizes))
+        assert spec.architecture.summary == "-".join(map(str, sizes))
 
 
 @pytest.mark.parametrize(
     ("model_id", "parameters"), [(1, 13002), (2, 13002), (3, 55050), (4, 55050), (5, 101770)]
 )
 def test_parameter_counts_match_the_arithmetic_and_keras(model_id, parameters):
-    spec = REGISTRY[model_id]
-    assert spec.parameter_count == parameters
-    assert build_keras_model(spec).count_params() == parameters
+    architecture = REGISTRY[model_id].architecture
+    assert architecture.parameter_count == parameters
+    assert build_keras_model(architecture).count_params() == parameters
 
 
 @pytest.mark.parametrize("bad", [0, 6, -1, "4", 4.0, None, True])
@@ -44,24 +45,65 @@ def test_an_unknown_model_id_is_a_value_error_naming_the_valid_ones(bad):
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_the_numpy_forward_pass_equals_keras_on_random_weights(model_id):
-    spec = REGISTRY[model_id]
-    model = build_keras_model(spec)  # Keras initialises random weights.
+    architecture = REGISTRY[model_id].architecture
+    model = build_keras_model(architecture)  # Keras initialises random weights.
     images = np.random.default_rng(model_id).uniform(size=(64, 28, 28)).astype(np.float32)
     expected = model.predict(images, verbose=0)
-    actual = DenseNetwork.from_keras(model, spec.activation).predict_proba(images)
+    actual = Network.from_keras(model, architecture).predict_proba(images)
     np.testing.assert_allclose(actual, expected, atol=1e-5)
     np.testing.assert_allclose(actual.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_the_forward_pass_rejects_images_of_the_wrong_size():
-    network = DenseNetwork.from_keras(build_keras_model(REGISTRY[1]), "sigmoid")
+    architecture = REGISTRY[1].architecture
+    network = Network.from_keras(build_keras_model(architecture), architecture)
     for bad in (np.zeros((2, 27, 27), np.float32), np.zeros((0, 28, 28), np.float32), np.zeros(784)):
         with pytest.raises(ValueError, match=r"\(N, 28, 28\)"):
             network.predict_proba(bad)
 
 
-def test_mismatched_layers_are_rejected():
-    with pytest.raises(ValueError):
-        DenseNetwork([np.zeros((784, 16)), np.zeros((32, 10))], [np.zeros(16), np.zeros(10)], "relu")
-    with pytest.raises(ValueError, match="activation"):
-        DenseNetwork([np.zeros((784, 10))], [np.zeros(10)], "tanh")
+def test_weights_that_do_not_fit_the_architecture_are_rejected():
+    architecture = Architecture.dense((16,), "relu")
+    with pytest.raises(ValueError, match="expected kernels of shapes"):
+        Network(architecture, [np.zeros((784, 32)), np.zeros((32, 10))], [np.zeros(32), np.zeros(10)])
+    with pytest.raises(ValueError, match="bias"):
+        Network(architecture, [np.zeros((784, 16)), np.zeros((16, 10))], [np.zeros(16), np.zeros(9)])
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ((), "at least one layer"),
+        ((Layer("dense", 16, "relu"),), "10 softmax units"),
+        ((Layer("dense", 10, "softmax"), Layer("dense", 10, "softmax")), "softmax only in the last"),
+    ],
+)
+def test_an_architecture_checks_itself(layers, message):
+    with pytest.raises(ValueError, match=message):
+        Architecture(layers)
+
+
+@pytest.mark.parametrize(
+    ("kind", "units", "activation", "message"),
+    [
+        ("conv", 16, "relu", "layer kind"),
+        ("dense", 0, "relu", "positive whole number"),
+        ("dense", 2.5, "relu", "positive whole number"),
+        ("dense", 16, "swish", "activation"),
+    ],
+)
+def test_a_layer_checks_itself(kind, units, activation, message):
+    with pytest.raises(ValueError, match=message):
+        Layer(kind, units, activation)
+
+
+def test_a_tanh_network_beyond_the_study_matches_keras():
+    # The saved format describes any architecture the app can run, not only the study's.
+    architecture = Architecture.dense((32, 8, 12), "tanh")
+    model = build_keras_model(architecture)
+    images = np.random.default_rng(7).uniform(size=(16, 28, 28)).astype(np.float32)
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(
+        Network.from_keras(model, architecture).predict_proba(images), expected, atol=1e-5
+    )
+    assert architecture.summary == "784-32-8-12-10" and architecture.hidden_activation == "tanh"

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_SOURCES = [
     ROOT / "streamlit_app.py",
     *sorted((ROOT / "pages").glob("*.py")),
-    *sorted((ROOT / "digitdraw").glob("*.py")),
+    *sorted((ROOT / "digitdraw").rglob("*.py")),
 ]
 
 FORBIDDEN = {
@@ -44,7 +44,7 @@ def test_the_only_unpickler_is_the_restricted_one_and_it_reads_after_the_checksu
     assert "class _NumpyOnlyUnpickler(pickle.Unpickler)" in data_source
     uses = [path for path in APP_SOURCES if re.search(r"^import pickle|^from pickle", path.read_text(), re.M)]
     assert uses == [ROOT / "digitdraw" / "data.py"]
-    checksum = data_source.index("actual = sha256_of_file(path)")
+    checksum = data_source.index("actual = sha256_file(path)")
     unpickle = data_source.index("safe_unpickle(handle.read())")
     assert checksum < unpickle
 
@@ -61,7 +61,7 @@ def test_serving_predictions_never_imports_tensorflow():
     # The app reads weights with h5py; importing TensorFlow would also mean
     # deserialising Keras configs, which the serving path has no need for.
     script = (
-        "import sys, digitdraw, digitdraw.app;"
+        "import sys, digitdraw, digitdraw.ui.app;"
         "digitdraw.load_classifier(4);"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )

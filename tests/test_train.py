@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from saved import save_constant_model
 
 from digitdraw import saved_models
-from digitdraw.models import build_keras_model, get_spec
+from digitdraw.files import sha256_file
+from digitdraw.models import get_spec
 from digitdraw.train import TrainConfig, load_dataset, train_model
 
 TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
@@ -26,46 +28,55 @@ def tiny_dataset(small_splits, tmp_path_factory):
 
 
 def test_a_tiny_run_writes_every_file(tiny_dataset, tmp_path):
-    metrics = train_model(4, tiny_dataset, TINY, out_dir=tmp_path)
+    trained = train_model(4, tiny_dataset, TINY, out_dir=tmp_path)
     directory = saved_models.model_dir(4, tmp_path)
-    assert sorted(p.name for p in directory.iterdir()) == ["history.json", "metrics.json", "model.keras"]
+    assert sorted(p.name for p in directory.iterdir()) == sorted(saved_models.FILES)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no staging folder is left behind"
 
-    history = json.loads((directory / "history.json").read_text())
-    assert history["epoch"] == [1, 2]
+    # Every file carries the format version, and the raw JSON holds what the schema promises.
+    raw = {
+        name: json.loads((directory / name).read_text())
+        for name in saved_models.FILES
+        if name.endswith("json")
+    }
+    assert {payload["format_version"] for payload in raw.values()} == {saved_models.FORMAT_VERSION}
+    assert raw["history.json"]["epoch"] == [1, 2]
     for split in ("train", "validation", "test"):
-        assert len(history[split]["accuracy"]) == 2 and len(history[split]["loss"]) == 2
+        assert (
+            len(raw["history.json"][split]["accuracy"]) == 2 and len(raw["history.json"][split]["loss"]) == 2
+        )
 
-    saved = json.loads((directory / "metrics.json").read_text())
-    assert saved["model_sha256"] == saved_models.sha256_of(directory / "model.keras")
-    for key in (
-        "accuracy",
-        "confusion_matrix",
-        "per_class",
-        "parameters",
-        "training_seconds",
-        "seed",
-        "data_sha256",
-        "versions",
-        "config",
-    ):
-        assert key in saved, key
-    assert set(saved["accuracy"]) == {"train", "validation", "test", "drawn"}
-    assert np.array(saved["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
-    assert saved["parameters"] == get_spec(4).parameter_count == metrics["parameters"]
-    assert set(saved["versions"]) >= {"tensorflow", "keras", "numpy", "python"}
+    card = raw["model.json"]
+    assert card["model_sha256"] == sha256_file(directory / "model.keras")
+    assert card["architecture"]["layers"] == [
+        {"kind": "dense", "units": 64, "activation": "relu"},
+        {"kind": "dense", "units": 64, "activation": "relu"},
+        {"kind": "dense", "units": 10, "activation": "softmax"},
+    ]
+    assert card["parameters"] == get_spec(4).architecture.parameter_count == trained.card.parameters
+    assert set(card["versions"]) >= {"tensorflow", "keras", "numpy", "python"}
+    assert card["data"]["splits"] == {
+        "train": {"source": "mnist-train", "start": 0, "stop": 1200},
+        "validation": {"source": "mnist-train", "start": 1200, "stop": 1500},
+        "test": {"source": "mnist-test", "start": 0, "stop": 300},
+    }
+    assert card["data"]["drawn_size"] == 40 and card["config"]["epochs"] == 2
+
+    metrics = raw["metrics.json"]
+    assert set(metrics["accuracy"]) == {"train", "validation", "test", "drawn"}
+    assert np.array(metrics["confusion_matrix"]).sum() == len(tiny_dataset.y_test)
 
     loaded = saved_models.load(4, tmp_path)
-    assert loaded.metrics["accuracy"]["test"] == saved["accuracy"]["test"]
+    assert loaded.metrics.accuracy["test"] == metrics["accuracy"]["test"] == trained.metrics.accuracy["test"]
 
 
 def test_the_same_seed_gives_the_same_model(tiny_dataset, tmp_path):
     first = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "a")
     second = train_model(2, tiny_dataset, TINY, out_dir=tmp_path / "b")
-    assert first["accuracy"] == second["accuracy"]
-    weights_a = saved_models.read_weights(saved_models.model_dir(2, tmp_path / "a") / "model.keras")
-    weights_b = saved_models.read_weights(saved_models.model_dir(2, tmp_path / "b") / "model.keras")
-    for a, b in zip(weights_a[0] + weights_a[1], weights_b[0] + weights_b[1]):
+    assert first.metrics.accuracy == second.metrics.accuracy
+    for a, b in zip(
+        first.network.weights + first.network.biases, second.network.weights + second.network.biases
+    ):
         assert np.array_equal(a, b)
 
 
@@ -75,7 +86,7 @@ def _model_files(directory):
 
 def test_a_save_interrupted_half_way_leaves_the_earlier_model_intact(tmp_path):
     directory = saved_models.model_dir(1, tmp_path)
-    saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
+    earlier = save_constant_model(1, 3, tmp_path)
     before = _model_files(directory)
 
     class HalfWrittenModel:
@@ -85,14 +96,14 @@ def test_a_save_interrupted_half_way_leaves_the_earlier_model_intact(tmp_path):
             raise KeyboardInterrupt  # What Ctrl-C does in the middle of a write.
 
     with pytest.raises(KeyboardInterrupt):
-        saved_models.save(directory, HalfWrittenModel(), {"epoch": [1]}, {"note": "later"})
+        saved_models.save(directory, HalfWrittenModel(), earlier.card, earlier.history, earlier.metrics)
     assert _model_files(directory) == before
     assert [p.name for p in tmp_path.iterdir()] == [directory.name]
 
 
 def test_a_save_cut_between_its_two_renames_is_recovered(tmp_path):
     directory = saved_models.model_dir(1, tmp_path)
-    saved_models.save(directory, build_keras_model(get_spec(1)), {"epoch": []}, {"note": "earlier"})
+    save_constant_model(1, 3, tmp_path)
     before = _model_files(directory)
     # The state right after the first of a save's two renames.
     directory.rename(directory.with_name(directory.name + ".previous"))

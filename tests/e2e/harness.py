@@ -172,3 +172,41 @@ async def draw_in_sessions(
             return drawings
         finally:
             await browser.close()
+
+
+def draw(page, strokes) -> None:
+    """Draw a digit's strokes on the canvas with the mouse (Playwright's sync API)."""
+    from playwright.sync_api import expect
+
+    surface = page.locator("canvas").last
+    # A freshly mounted canvas ignores the mouse until Fabric.js has set it up,
+    # which is done when its toolbar shows.
+    expect(page.get_by_role("button", name="Reset canvas & history")).to_be_visible(timeout=15_000)
+    expect(surface).to_be_visible(timeout=15_000)
+    page.wait_for_timeout(300)
+    box = surface.bounding_box()
+    for stroke in strokes:
+        points = list(mouse_path(stroke, box["x"], box["y"]))
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+
+
+def whole_page_png(page) -> bytes:
+    """A PNG of all of a page: Streamlit scrolls inside its own container, so the window grows
+    to the content's height for the picture and then returns to its size."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight ?? 0")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.wait_for_timeout(800)  # Charts redraw at the new size.
+    try:
+        return page.screenshot()
+    finally:
+        page.set_viewport_size(size)
+
+
+def whole_page_screenshot(page, path: Path) -> None:
+    """Save a PNG of all of a page."""
+    Path(path).write_bytes(whole_page_png(page))

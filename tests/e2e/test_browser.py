@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from harness import STROKES, mouse_path
+from harness import STROKES, draw, whole_page_screenshot
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -14,35 +14,6 @@ PAGES = {
     "confusion_matrix": "Confusion matrix",
     "compare": "Compare the models",
 }
-
-
-def draw(page: Page, strokes) -> None:
-    """Draw a digit's strokes on the canvas with the mouse."""
-    surface = page.locator("canvas").last
-    # A freshly mounted canvas ignores the mouse until Fabric.js has set it up,
-    # which is done when its toolbar shows.
-    expect(page.get_by_role("button", name="Reset canvas & history")).to_be_visible(timeout=15_000)
-    expect(surface).to_be_visible(timeout=15_000)
-    page.wait_for_timeout(300)
-    box = surface.bounding_box()
-    for stroke in strokes:
-        points = list(mouse_path(stroke, box["x"], box["y"]))
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point)
-        page.mouse.up()
-
-
-def whole_page_screenshot(page: Page, path) -> None:
-    """Screenshot all of a page: Streamlit scrolls inside its own container, so the window grows
-    to the content's height for the picture and then returns to its size."""
-    size = page.viewport_size
-    height = page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight ?? 0")
-    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
-    page.wait_for_timeout(800)  # Charts redraw at the new size.
-    page.screenshot(path=path)
-    page.set_viewport_size(size)
 
 
 def prediction(page: Page):

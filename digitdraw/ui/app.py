@@ -1,10 +1,15 @@
-"""Streamlit helpers shared by the pages: cached loading, model pickers and error messages.
+"""Streamlit helpers shared by the pages: model loading, model pickers and error messages.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
-return values, and ``digitdraw`` for everything else. Models are cached once
-per server process with ``st.cache_resource``; tables and arrays derived
-from them with ``st.cache_data``. A model that fails to load is reported for
-itself, with the command that retrains it, and never stops the others.
+return values, and ``digitdraw`` for everything else. Models are *not*
+cached here: every rerun asks ``digitdraw.inference``, whose one cache keeps
+each model until its files change, so a model retrained, replaced, added or
+deleted while the app runs shows on the next rerun. What is derived from a
+model here (its measured latency) is cached under the model's weights
+checksum, which changes with the model. MNIST's test images never change
+while the app runs and are cached once. A model that fails to load is
+reported for itself, with the command that retrains it, and never stops the
+others.
 """
 
 from __future__ import annotations
@@ -16,36 +21,24 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import inference, saved_models
-from digitdraw.models import MODEL_IDS, REGISTRY, DenseNetwork
+from digitdraw.models import MODEL_IDS, REGISTRY
+from digitdraw.preprocess import FIELD_SIZE
 
 
-@st.cache_resource(show_spinner="Loading the models…")
 def loaded_models() -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
     """Every saved model that loads, and an error message for each one that does not."""
-    models, errors = {}, {}
-    for model_id in MODEL_IDS:
-        try:
-            models[model_id] = inference.load_saved_model(model_id)
-        except saved_models.SavedModelError as error:
-            errors[model_id] = str(error)
-    return models, errors
-
-
-def classifiers() -> tuple[dict[int, DenseNetwork], dict[int, str]]:
-    """The loaded networks by model id, and the load errors."""
-    models, errors = loaded_models()
-    return {model_id: model.network for model_id, model in models.items()}, errors
+    return inference.load_models()
 
 
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:
-    """Every cached model's answer for a canvas image; None before anything is drawn."""
+    """Every model's answer for a canvas image; None before anything is drawn."""
     if image is None:
         return None
-    return inference.classify_with(image, *classifiers())
+    return inference.classify(image)
 
 
 @st.cache_data(show_spinner=False)
-def test_images() -> tuple[np.ndarray, np.ndarray] | None:
+def mnist_test_set() -> tuple[np.ndarray, np.ndarray] | None:
     """MNIST's 10,000 test images and labels, or None if the data is not installed."""
     from digitdraw.data import DataError, load_mnist
 
@@ -55,11 +48,16 @@ def test_images() -> tuple[np.ndarray, np.ndarray] | None:
         return None
 
 
+def latency_microseconds(model: saved_models.SavedModel) -> float:
+    """Median time of one single-image forward pass of a model on this server, in microseconds."""
+    return _latency_microseconds(model.card.model_sha256, model.card.model_id)
+
+
 @st.cache_data(show_spinner=False)
-def latency_microseconds(model_id: int, repeats: int = 200) -> float:
-    """Median time of one single-image forward pass of a loaded model, in microseconds."""
-    network = classifiers()[0][model_id]
-    image = np.zeros((1, 28, 28), np.float32)
+def _latency_microseconds(model_sha256: str, model_id: int, repeats: int = 200) -> float:
+    # Keyed by the weights' checksum: a retrained model is measured afresh.
+    network = inference.load_classifier(model_id)
+    image = np.zeros((1, FIELD_SIZE, FIELD_SIZE), np.float32)
     image[0, 4:24, 12:16] = 1.0
     timings = []
     for _ in range(repeats):
@@ -112,22 +110,22 @@ def comparison_rows() -> list[dict[str, Any]]:
     models, _ = loaded_models()
     rows = []
     for model_id, model in models.items():
-        accuracy = model.metrics["accuracy"]
+        accuracy = model.metrics.accuracy
         spec = model.spec
         rows.append(
             {
                 "model_id": model_id,
-                "architecture": spec.architecture,
-                "activation": spec.activation,
+                "architecture": model.card.architecture.summary,
+                "activation": model.card.architecture.hidden_activation,
                 "study_train": _fraction(spec.study_train_accuracy),
                 "train": accuracy["train"],
                 "study_validation": _fraction(spec.study_validation_accuracy),
                 "validation": accuracy["validation"],
                 "test": accuracy["test"],
                 "drawn": accuracy["drawn"],
-                "parameters": model.metrics["parameters"],
-                "training_seconds": model.metrics["training_seconds"],
-                "latency_us": latency_microseconds(model_id),
+                "parameters": model.card.parameters,
+                "training_seconds": model.card.training_seconds,
+                "latency_us": latency_microseconds(model),
             }
         )
     return rows

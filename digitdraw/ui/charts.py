@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from digitdraw.models import REGISTRY
+from digitdraw.models import NUM_CLASSES, REGISTRY
+from digitdraw.saved_models import History
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
 MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
@@ -39,10 +40,10 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     """Ten bars, one per digit, the predicted digit highlighted."""
     probabilities = np.asarray(probabilities, dtype=float)
     best = int(np.argmax(probabilities))
-    colours = [ACCENT if digit == best else MUTED for digit in range(10)]
+    colours = [ACCENT if digit == best else MUTED for digit in range(NUM_CLASSES)]
     figure = go.Figure(
         go.Bar(
-            x=[str(digit) for digit in range(10)],
+            x=[str(digit) for digit in range(NUM_CLASSES)],
             y=probabilities,
             marker_color=colours,
             text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
@@ -55,14 +56,14 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     return _layout(figure, height=300, title=title, showlegend=False)
 
 
-def training_curves(history: Mapping, metric: str, model_id: int) -> go.Figure:
+def training_curves(history: History, metric: str, model_id: int) -> go.Figure:
     """Training, validation and test curves of one model, with the study's numbers for reference."""
     figure = go.Figure()
     for split in ("train", "validation", "test"):
         figure.add_trace(
             go.Scatter(
-                x=history["epoch"],
-                y=history[split][metric],
+                x=history.epoch,
+                y=history.curve(split, metric),
                 name=split,
                 mode="lines+markers",
                 line={"color": SPLIT_COLOURS[split], "dash": SPLIT_DASHES[split]},
@@ -82,25 +83,23 @@ def training_curves(history: Mapping, metric: str, model_id: int) -> go.Figure:
                     annotation_position="bottom right",
                     opacity=0.6,
                 )
-    best = history.get("best_epoch")
-    if best:
-        figure.add_vline(
-            x=best,
-            line={"color": "#888", "width": 1, "dash": "dot"},
-            annotation_text="epoch kept",
-            annotation_position="bottom left",
-        )
+    figure.add_vline(
+        x=history.best_epoch,
+        line={"color": "#888", "width": 1, "dash": "dot"},
+        annotation_text="epoch kept",
+        annotation_position="bottom left",
+    )
     return _axes(figure, metric)
 
 
-def overlaid_curves(histories: Mapping[int, Mapping], metric: str, split: str) -> go.Figure:
+def overlaid_curves(histories: Mapping[int, History], metric: str, split: str) -> go.Figure:
     """One split's curve for several models on one chart."""
     figure = go.Figure()
     for model_id, history in histories.items():
         figure.add_trace(
             go.Scatter(
-                x=history["epoch"],
-                y=history[split][metric],
+                x=history.epoch,
+                y=history.curve(split, metric),
                 name=REGISTRY[model_id].name,
                 mode="lines",
                 line={"color": MODEL_COLOURS[model_id], "width": 2.5},
@@ -134,8 +133,8 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
     figure = go.Figure(
         go.Heatmap(
             z=np.sqrt(values),
-            x=[str(d) for d in range(10)],
-            y=[str(d) for d in range(10)],
+            x=[str(d) for d in range(NUM_CLASSES)],
+            y=[str(d) for d in range(NUM_CLASSES)],
             text=text,
             texttemplate="%{text}",
             customdata=values,

@@ -1,0 +1,94 @@
+"""Write every picture the README shows, from the real app in Chromium: ``make screenshots``.
+
+It starts the app with ``streamlit run`` on a free localhost port, draws a 7
+on the Draw page with the mouse, opens every side page at laptop size and the
+Draw page at phone size, and saves each view as a small palette PNG in
+``docs/screenshots/`` (the README's pictures must stay under 150 KB each).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from harness import CHROMIUM, CHROMIUM_FLAGS, STROKES, draw, streamlit_server, whole_page_png  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+MAX_BYTES = 150_000
+LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# URL path of each side page and the picture it becomes.
+SIDE_PAGES = {
+    "training_curves": ("Training curves", "training-curves.png"),
+    "confusion_matrix": ("Confusion matrix", "confusion-matrix.png"),
+    "compare": ("Compare the models", "compare.png"),
+}
+
+
+def small_png(png: bytes, max_width: int, max_bytes: int = MAX_BYTES) -> bytes:
+    """A screenshot scaled to at most ``max_width`` and quantised to a palette until it fits ``max_bytes``."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    width = min(max_width, image.width)
+    while True:
+        scaled = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        scaled.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buffer, "PNG", optimize=True)
+        if buffer.tell() <= max_bytes or width < 300:
+            return buffer.getvalue()
+        width = int(width * 0.85)
+
+
+def save(name: str, png: bytes, max_width: int) -> None:
+    """Write one README picture, small."""
+    content = small_png(png, max_width)
+    (OUT / name).write_bytes(content)
+    print(f"{OUT.relative_to(ROOT) / name}: {len(content) / 1000:.0f} KB")
+
+
+def draw_page_with_a_seven(browser, url: str, viewport: dict):
+    """A new session on the Draw page, a 7 drawn and answered."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(url)
+    expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=60_000)
+    draw(page, STROKES[7])
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("7", timeout=30_000)
+    page.wait_for_timeout(1500)  # Charts and images finish drawing.
+    return context, page
+
+
+def main() -> None:
+    """Take every screenshot the README shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        streamlit_server(Path(folder) / "streamlit.log") as url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context, page = draw_page_with_a_seven(browser, url, LAPTOP)
+        save("draw.png", whole_page_png(page), max_width=1100)
+        for path, (title, name) in SIDE_PAGES.items():
+            page.goto(f"{url}/{path}")
+            expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(2000)  # Let the charts finish drawing.
+            save(name, whole_page_png(page), max_width=1000)
+        context.close()
+        context, page = draw_page_with_a_seven(browser, url, PHONE)
+        save("phone-draw.png", page.screenshot(), max_width=PHONE["width"])
+        context.close()
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Small saved models made on the spot: a study architecture whose network always answers one digit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from digitdraw import evaluate, saved_models
+from digitdraw.data import split_ranges
+from digitdraw.models import NUM_CLASSES, Network, build_keras_model, get_spec
+from digitdraw.preprocess import FIELD_SIZE
+
+
+def save_constant_model(model_id: int, digit: int, root: Path) -> saved_models.SavedModel:
+    """Save, in the real format under ``root``, a model ``model_id`` that reads every image as ``digit``."""
+    spec = get_spec(model_id)
+    keras_model = build_keras_model(spec.architecture, spec.directory_name)
+    weights = [np.zeros_like(array) for array in keras_model.get_weights()]
+    weights[-1][digit] = 10.0  # The output layer's bias alone decides.
+    keras_model.set_weights(weights)
+    network = Network.from_keras(keras_model, spec.architecture)
+    images = np.zeros((NUM_CLASSES, FIELD_SIZE, FIELD_SIZE), np.float32)
+    labels = np.arange(NUM_CLASSES)
+    splits = ("train", "validation", "test", "drawn")
+    metrics = saved_models.Metrics(
+        accuracy=dict.fromkeys(splits, 0.1),
+        loss=dict.fromkeys(splits, 2.3),
+        **evaluate.labelled_set_report(network, images, labels),
+    )
+    curves = {"loss": [2.3], "accuracy": [0.1]}
+    history = saved_models.History(epoch=[1], train=curves, validation=curves, test=curves, best_epoch=1)
+    card = saved_models.ModelCard(
+        model_id=model_id,
+        architecture=spec.architecture,
+        parameters=spec.architecture.parameter_count,
+        epochs_run=1,
+        best_epoch=1,
+        training_seconds=0.0,
+        seed=0,
+        config={"made_by": "tests/saved.py"},
+        data=saved_models.DataRecord(
+            sha256="none", splits=split_ranges(), drawn_size=0, preprocess_fingerprint="none"
+        ),
+        versions={},
+        trained_at="2026-01-01T00:00:00+00:00",
+    )
+    saved_models.save(saved_models.model_dir(model_id, root), keras_model, card, history, metrics)
+    return saved_models.load(model_id, root)
