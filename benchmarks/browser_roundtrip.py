@@ -1,16 +1,27 @@
-"""Round trip in a real browser: mouse released on the canvas -> prediction shown, with 1 and 8 users.
+"""Round trip in a real browser, in parts: mouse released -> drawing sent -> answer on screen, and the
+server's time per stroke, with 1, 8 and 20 users drawing at once.
 
 Run from the repository root with ``.venv/bin/python -m benchmarks.browser_roundtrip`` (Debian's
-Chromium at /usr/bin/chromium). It starts the app with ``streamlit run`` on a free localhost port,
-opens 1 and then 8 browser sessions, and has every session draw digits with the mouse, timing
-each from the last mouse release until the page shows the expected digit. Both loads run in the
-same process against the same server, so their ratio is what to read.
+Chromium at /usr/bin/chromium). It starts the app on a free localhost port, its every script run
+timed by the server itself (tests/e2e/timed_server.py), opens the sessions, and in each round has
+every session draw a digit with the mouse, wait for the answer, press Clear and wait until the server
+is idle. Per drawing it reports, on the page's own clock:
+
+* release -> sent: from the last mouse release until the page sends the drawing. This is the canvas
+  component's fixed 200 ms debounce, a floor no server can lower.
+* sent -> shown: from that message until the answer is on screen.
+* server run: the wall and CPU time of each script run the strokes caused, from the server's log.
+* server CPU per round: the server process's CPU (all threads, /proc) per drawing, Clear included.
+
+All loads run against the same server in the same process, so compare them with each other.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -22,26 +33,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import draw_in_sessions, streamlit_server
 
 
+def _summary(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>8} {'-':>8}"
+    return f"{statistics.median(values):>8.0f} {float(np.percentile(values, 95)):>8.0f}"
+
+
 def main() -> None:
-    """Print median and 95th percentile of the browser round trip for each number of users."""
+    """Print median and 95th percentile of each part of the round trip for each number of users."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="digits each session draws (default 10)")
+    parser.add_argument("--rounds", type=int, default=8, help="digits each session draws (default 8)")
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20], help="users at once")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as url:
-        rows = {}
-        for sessions in (1, 8):
-            drawings = asyncio.run(draw_in_sessions(url, sessions, args.rounds))
-            wrong = [(digit, shown) for digit, shown, _ in drawings if shown != str(digit)]
+    print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
+    header = f"{'sessions':>8} {'drawings':>8} {'lost':>5}"
+    for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
+        header += f" | {part + ' ms':^17}"
+    print(header + f" | {'CPU/round ms':>12}")
+    print(f"{'':>23}" + " | median      p95" * 5)
+    with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as server:
+        for sessions in args.sessions:
+            run = asyncio.run(draw_in_sessions(server, sessions, args.rounds))
+            answered = [d for d in run.drawings if d.shown is not None]
+            wrong = [(d.digit, d.shown) for d in answered if d.shown != str(d.digit)]
             if wrong:
                 raise SystemExit(f"sessions were shown the wrong digit (drawn, shown): {wrong}")
-            rows[sessions] = [seconds for _, _, seconds in drawings]
-    print(f"{'browser round trip (ms)':<28} {'median':>9} {'p95':>9} {'samples':>8}")
-    for sessions, timings in rows.items():
-        median = statistics.median(timings) * 1e3
-        p95 = float(np.percentile(timings, 95)) * 1e3
-        print(f"{sessions} concurrent session(s){'':<6} {median:>9.0f} {p95:>9.0f} {len(timings):>8}")
-    ratio = statistics.median(rows[8]) / statistics.median(rows[1])
-    print(f"\n8 sessions: median round trip is {ratio:.1f}x that of a single session")
+            columns = [
+                [d.released_to_sent * 1e3 for d in answered],
+                [d.sent_to_shown * 1e3 for d in answered],
+                [d.total * 1e3 for d in answered],
+                [r["wall_ms"] for r in run.stroke_runs],
+                [r["cpu_ms"] for r in run.stroke_runs],
+            ]
+            line = f"{sessions:>8} {len(run.drawings):>8} {len(run.drawings) - len(answered):>5}"
+            line += "".join(f" | {_summary(values)}" for values in columns)
+            print(line + f" | {run.server_cpu_seconds * 1e3 / len(run.drawings):>12.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,20 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from harness import CHROMIUM, CHROMIUM_FLAGS, STROKES, draw, streamlit_server, whole_page_png  # noqa: E402
+from harness import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    LAPTOP,
+    PHONE,
+    STROKES,
+    draw,
+    streamlit_server,
+    touch_draw,
+    whole_page_png,
+)
 
 OUT = ROOT / "docs" / "screenshots"
 MAX_BYTES = 150_000
-LAPTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
 # URL path of each side page and the picture it becomes.
 SIDE_PAGES = {
     "training_curves": ("Training curves", "training-curves.png"),
@@ -51,15 +59,15 @@ def save(name: str, png: bytes, max_width: int) -> None:
     print(f"{OUT.relative_to(ROOT) / name}: {len(content) / 1000:.0f} KB")
 
 
-def draw_page_with_a_seven(browser, url: str, viewport: dict):
-    """A new session on the Draw page, a 7 drawn and answered."""
+def draw_page_with_a_seven(browser, url: str, device: dict):
+    """A new session on the Draw page, a 7 drawn (by finger on a phone) and answered."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=viewport)
+    context = browser.new_context(**device)
     page = context.new_page()
     page.goto(url)
     expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=60_000)
-    draw(page, STROKES[7])
+    (touch_draw if device.get("has_touch") else draw)(page, STROKES[7])
     expect(page.get_by_test_id("stMetricValue").first).to_have_text("7", timeout=30_000)
     page.wait_for_timeout(1500)  # Charts and images finish drawing.
     return context, page
@@ -72,10 +80,11 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as folder,
-        streamlit_server(Path(folder) / "streamlit.log") as url,
+        streamlit_server(Path(folder) / "streamlit.log") as server,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        url = server.url
         context, page = draw_page_with_a_seven(browser, url, LAPTOP)
         save("draw.png", whole_page_png(page), max_width=1100)
         for path, (title, name) in SIDE_PAGES.items():
@@ -85,7 +94,7 @@ def main() -> None:
             save(name, whole_page_png(page), max_width=1000)
         context.close()
         context, page = draw_page_with_a_seven(browser, url, PHONE)
-        save("phone-draw.png", page.screenshot(), max_width=PHONE["width"])
+        save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])
         context.close()
         browser.close()
 

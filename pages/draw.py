@@ -1,4 +1,10 @@
-"""Draw a digit; every model classifies it as soon as the stroke ends."""
+"""Draw a digit; every model classifies it as soon as the stroke ends.
+
+The drawing area is one fragment: a stroke, Clear, a new brush size or a new
+model reruns the canvas and the answers only, not the app around them. The
+chosen model's answer sits right under the canvas, so that on a phone the
+drawing and the answer share the first screen.
+"""
 
 from __future__ import annotations
 
@@ -8,56 +14,81 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
-from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
 
 
 def canvas_ui() -> np.ndarray | None:
-    """The drawing canvas with its brush and Clear controls; returns the RGBA image."""
-    if "canvas_generation" not in st.session_state:
-        st.session_state.canvas_generation = 0
-    stroke_width = st.slider("Brush size", min_value=6, max_value=40, value=20, key="stroke_width")
+    """The drawing canvas; returns the RGBA image, or None while it is empty or just cleared."""
+    state = st.session_state
+    state.setdefault("canvas_clears", 0)
+    state.setdefault("canvas_cleared", False)
+    state.setdefault("stroke_width", 20)
+    size = app.canvas_size()
     result = st_canvas(
-        stroke_width=stroke_width,
+        stroke_width=round(state.stroke_width * size / app.CANVAS_SIZE),
         stroke_color="#111111",
         background_color="#FFFFFF",
-        height=CANVAS_SIZE,
-        width=CANVAS_SIZE,
+        height=size,
+        width=size,
         drawing_mode="freedraw",
+        # Clear changes this, and the canvas empties itself in place: no remount,
+        # so a stroke drawn right after Clear lands on a canvas that is ready.
+        initial_drawing=app.empty_drawing(state.canvas_clears),
         return_image_data=True,
-        key=f"canvas_{st.session_state.canvas_generation}",
+        on_change=_drawing_changed,
+        key="canvas",
     )
-    # A callback runs before the next rerun, so the canvas is then mounted
-    # under a new key: a fresh, empty canvas that cannot bring the drawing back.
-    st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_canvas, key="clear")
-    return result.image_data
+    # Until the emptied canvas reports back, the component still holds the old drawing.
+    return None if state.canvas_cleared else result.image_data
+
+
+def _drawing_changed() -> None:
+    st.session_state.canvas_cleared = False
 
 
 def _clear_canvas() -> None:
-    st.session_state.canvas_generation += 1
+    st.session_state.canvas_clears += 1
+    st.session_state.canvas_cleared = True
 
 
-def prediction_ui(result: digitdraw.Classification, model_id: int) -> None:
-    """The chosen model's digit, its confidence and all ten probabilities."""
-    if model_id in result.errors:
+def controls_ui() -> int:
+    """Clear, the brush size and the model picker; returns the chosen model id."""
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_canvas, key="clear")
+        with st.popover("Brush", icon=":material/brush:"):
+            st.slider("Brush size", min_value=6, max_value=40, key="stroke_width")
+    return app.model_picker_ui("Model", key="draw_model")
+
+
+def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
+    """The chosen model's digit and confidence, or a prompt while nothing is drawn."""
+    if result is None or result.is_blank:
+        st.info(
+            "Draw a digit on the canvas, 0 to 9, as large as you like: every model reads it "
+            "the moment you lift the pen.",
+            icon=":material/draw:",
+        )
+    elif model_id in result.errors:
         app.model_error_ui(model_id, result.errors[model_id])
-        return
-    digit, confidence = result.digit(model_id), result.confidence(model_id)
-    st.metric(
-        f"Model {model_id} reads",
-        digit,
-        f"{confidence:.1%} confident",
-        delta_color="off",
-        delta_arrow="off",
-        border=True,
-    )
-    if confidence < 0.6:
-        st.caption("Not sure: a larger, clearer digit usually helps.")
-    st.plotly_chart(
-        charts.probability_bars(result.probabilities[model_id]),
-        config={"displayModeBar": False},
-        key="probabilities",
-    )
+    else:
+        confidence = result.confidence(model_id)
+        st.metric(
+            f"Model {model_id} reads",
+            result.digit(model_id),
+            f"{confidence:.1%} confident",
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+        if confidence < 0.6:
+            st.caption("Not sure: a larger, clearer digit usually helps.")
+
+
+def probabilities_ui(result: digitdraw.Classification, model_id: int) -> None:
+    """All ten probabilities of the chosen model."""
+    if model_id in result.probabilities:
+        title = f"Model {model_id}, digit by digit"
+        st.html(charts.probability_bars(result.probabilities[model_id], title))
 
 
 def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
@@ -87,44 +118,50 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
 
 
 def model_input_ui(result: digitdraw.Classification) -> None:
-    """What the model sees: the 28x28 input, enlarged, and the steps that made it."""
+    """What the model sees: the steps from the drawing to the 28x28 input, left to right."""
     steps = result.steps
-    st.image(
-        charts.pixel_grid(result.image), caption="The 28×28 input, one square per pixel", width=CANVAS_SIZE
-    )
-    columns = st.columns(4)
-    for column, (image, caption) in zip(
-        columns,
-        (
+    with st.container(horizontal=True, gap="small"):
+        for image, caption in (
             (steps.ink, "1. Your ink"),
             (steps.cropped, "2. Cropped, even, upright"),
             (steps.resized, "3. Fit in 20×20"),
             (steps.centred, "4. Centred in 28×28"),
-        ),
-    ):
-        column.image(charts.display_image(image), caption=caption, width="stretch")
+        ):
+            st.image(charts.display_image(image), caption=caption, width=app.STEP_IMAGE_WIDTH)
+        st.image(
+            charts.pixel_grid(result.image, cell=app.STEP_IMAGE_WIDTH // result.image.shape[0]),
+            caption="The model's input, pixel by pixel",
+            width=app.STEP_IMAGE_WIDTH,
+        )
+
+
+@st.fragment
+def drawing_ui() -> None:
+    """The canvas, its controls and every answer: the part of the page a stroke changes."""
+    left, right = st.columns([1, 1.25], gap="large")
+    with left:
+        image = canvas_ui()
+        result = app.classify_drawing(image)
+        answer_container = st.container()
+        model_id = controls_ui()
+        with answer_container:
+            answer_ui(result, model_id)
+    if result is None or result.is_blank:
+        right.caption(
+            "Five networks read your drawing at once: two sizes (16 and 64 hidden units per layer), "
+            "two activations (sigmoid and ReLU), and one wide layer of 128."
+        )
+        return
+    with right:
+        probabilities_ui(result, model_id)
+        st.subheader("Every model's answer")
+        all_models_ui(result, model_id)
+    st.subheader("What the model sees")
+    model_input_ui(result)
 
 
 st.title("Draw a digit")
-st.caption(
-    "Draw one digit, 0 to 9, as large as you like. Each network of the study reads it the moment you "
-    "lift the pen; pick a model to see its full answer."
-)
-left, right = st.columns([1, 1.25], gap="large")
-with left:
-    image = canvas_ui()
-with right:
-    model_id = app.model_picker_ui("Model", key="draw_model")
-
-result = app.classify_drawing(image)
-
-if result is None or result.is_blank:
-    right.info("Draw a digit on the canvas to see what the models think it is.", icon=":material/draw:")
-else:
-    with right:
-        prediction_ui(result, model_id)
-        st.subheader("Every model's answer")
-        all_models_ui(result, model_id)
-    with left:
-        st.subheader("What the model sees")
-        model_input_ui(result)
+# Load the models with the page, not with the first stroke; later calls only check their files.
+app.loaded_models()
+drawing_ui()
+app.canvas_toolbar_above_canvas_ui()

@@ -15,7 +15,9 @@ from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.saved_models import model_dir
+from digitdraw.ui import app as ui_app
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/draw.py", "pages/training_curves.py", "pages/confusion_matrix.py", "pages/compare.py"]
@@ -39,10 +41,15 @@ def canvas(monkeypatch):
     The real package registers its frontend when imported, which only works
     inside a running server, so the whole module is replaced.
     """
-    state = SimpleNamespace(image=None, calls=[])
+    state = SimpleNamespace(image=None, calls=[], sent=None)
 
     def fake_st_canvas(**kwargs):
         state.calls.append(kwargs)
+        # Like the component: a drawing it has not sent before calls on_change.
+        if state.image is not state.sent:
+            state.sent = state.image
+            if kwargs.get("on_change"):
+                kwargs["on_change"]()
         return SimpleNamespace(image_data=state.image, json_data=None)
 
     module = ModuleType("streamlit_drawable_canvas")
@@ -107,14 +114,39 @@ def test_switching_models_changes_the_model_that_answers(canvas):
     assert app.metric[0].label == "Model 2 reads" and app.metric[0].value == "1"
 
 
-def test_clear_mounts_a_fresh_canvas(canvas):
+def test_clear_empties_the_canvas_in_place_and_the_next_drawing_is_read(canvas):
     canvas.image = draw_digit(0)
     app = _run("pages/draw.py")
-    first_key = canvas.calls[-1]["key"]
-    canvas.image = None  # What the new, empty canvas returns.
+    first = canvas.calls[-1]
+    # The component still holds the old drawing until the emptied canvas reports back,
+    # yet the answer goes at once; the canvas is not remounted under a new key.
     app.button(key="clear").click().run()
-    assert canvas.calls[-1]["key"] != first_key
+    assert canvas.calls[-1]["key"] == first["key"]
+    assert canvas.calls[-1]["initial_drawing"] != first["initial_drawing"]
     assert app.info and not app.metric
+    cleared = canvas.calls[-1]["initial_drawing"]
+    app.run()  # A rerun before the next stroke neither brings the old drawing back nor clears again.
+    assert canvas.calls[-1]["initial_drawing"] == cleared
+    assert app.info and not app.metric
+    canvas.image = draw_digit(7)
+    app.run()
+    assert app.metric[0].value == "7"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "phone"),
+    [
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 Safari/604.1", True),
+        ("Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/126.0 Mobile Safari/537.36", True),
+        ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) Version/17.0 Safari/605.1.15", False),
+        ("Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36", False),
+        ("", False),
+    ],
+)
+def test_phones_get_a_canvas_as_wide_as_their_screen_allows(user_agent, phone):
+    size = ui_app.canvas_size_for(user_agent)
+    assert size == (ui_app.PHONE_CANVAS_SIZE if phone else CANVAS_SIZE)
+    assert ui_app.PHONE_CANVAS_SIZE > CANVAS_SIZE
 
 
 @pytest.fixture

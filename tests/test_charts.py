@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-import plotly.graph_objects as go
+import pytest
 
 from digitdraw.saved_models import History
 from digitdraw.ui import charts
@@ -13,12 +15,16 @@ from digitdraw.ui.charts import ACCENT
 def test_probability_bars_highlight_the_predicted_digit():
     probabilities = np.full(10, 0.02)
     probabilities[7] = 0.82
-    figure = charts.probability_bars(probabilities)
-    bar = figure["data"][0]
-    assert bar["x"] == [str(d) for d in range(10)] and bar["y"] == probabilities.tolist()
-    assert [i for i, colour in enumerate(bar["marker"]["color"]) if colour == ACCENT] == [7]
-    # A valid plotly figure, as st.plotly_chart will check.
-    assert go.Figure(figure).data[0].type == "bar"
+    chart = charts.probability_bars(probabilities, title="Model 4 <sigmoid>")
+    bars = re.findall(r'title="digit (\d): ([\d.]+)%" style="[^"]*height:([\d.]+)px;background:(#\w+)', chart)
+    assert [int(digit) for digit, *_ in bars] == list(range(10))
+    assert [float(percent) for _, percent, _, _ in bars] == [2.0] * 7 + [82.0] + [2.0] * 2
+    heights = [float(height) for _, _, height, _ in bars]
+    assert heights[7] == pytest.approx(0.82 / 0.02 * heights[0])
+    assert [digit for digit, _, _, colour in bars if colour == ACCENT] == ["7"]
+    assert "Model 4 &lt;sigmoid&gt;" in chart and "<sigmoid>" not in chart  # Titles are escaped.
+    assert "7: 82%" in chart  # Screen readers get every probability.
+    assert chart.count("<div") == chart.count("</div>")
 
 
 def test_the_normalised_heatmap_shows_shares_of_each_true_digit():

@@ -32,8 +32,20 @@ def _train(out: Path, epochs: int) -> subprocess.Popen:
     ]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen(
-        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+        # A shell without job control starts background commands with Ctrl-C ignored, and
+        # the child would inherit that; this child must take Ctrl-C as a terminal user would.
+        preexec_fn=_take_ctrl_c,
     )
+
+
+def _take_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_an_epoch(process: subprocess.Popen, seconds: float = 120) -> None:

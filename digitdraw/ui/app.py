@@ -22,12 +22,74 @@ import streamlit as st
 
 from digitdraw import inference, saved_models
 from digitdraw.models import MODEL_IDS, REGISTRY
-from digitdraw.preprocess import FIELD_SIZE
+from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
+
+# A phone's screen is about 360-430 CSS pixels wide, less the page's margins.
+PHONE_CANVAS_SIZE = 320
+# The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
+STEP_IMAGE_WIDTH = 5 * FIELD_SIZE
 
 
 def loaded_models() -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
     """Every saved model that loads, and an error message for each one that does not."""
     return inference.load_models()
+
+
+def canvas_size() -> int:
+    """The canvas's side in pixels for this browser: larger on a phone, to fill the screen's width."""
+    return canvas_size_for(st.context.headers.get("User-Agent") or "")
+
+
+def canvas_size_for(user_agent: str) -> int:
+    """The canvas's side for a User-Agent string: phones say "Mobi" in it (tablets do not).
+
+    The server cannot see the screen, so the User-Agent is all it has to go by.
+    """
+    return PHONE_CANVAS_SIZE if "Mobi" in user_agent else CANVAS_SIZE
+
+
+def empty_drawing(clears: int) -> dict[str, Any]:
+    """An empty drawing for the canvas's ``initial_drawing``, different after each Clear.
+
+    The canvas reloads itself whenever this value changes, so counting clears
+    in it empties the canvas without mounting a new one.
+    """
+    return {"objects": [], "clears": clears}
+
+
+# streamlit-drawable-canvas keeps its toolbar invisible (opacity 0) over the top right of
+# the canvas until the mouse hovers the canvas, and the invisible toolbar takes the
+# pointer: a first stroke that starts there on a fresh page is lost, and on a phone,
+# which has no hover, every one is. The component's styles live in its own shadow root,
+# so this script adds one rule there that keeps the toolbar above the canvas instead.
+_TOOLBAR_ABOVE_CANVAS = """
+<script>
+(() => {
+  const rule = ".dc-toolbar { top: auto !important; bottom: 100%; }";
+  const apply = () => {
+    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const root = host.shadowRoot;
+      if (root && !root.querySelector("style[data-digitdraw]")) {
+        const style = document.createElement("style");
+        style.dataset.digitdraw = "toolbar";
+        style.textContent = rule;
+        root.appendChild(style);
+      }
+    }
+  };
+  apply();
+  if (!window.digitdrawToolbarObserver) {
+    window.digitdrawToolbarObserver = new MutationObserver(apply);
+    window.digitdrawToolbarObserver.observe(document.body, { childList: true, subtree: true });
+  }
+})();
+</script>
+"""
+
+
+def canvas_toolbar_above_canvas_ui() -> None:
+    """Keep the canvas component's toolbar from covering the top of the canvas (see above)."""
+    st.html(_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True)
 
 
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:

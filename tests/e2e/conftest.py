@@ -22,10 +22,10 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, chromium_path):
-    """One streamlit server for the whole session: its URL and the path of its log."""
+    """One streamlit server for the whole session (a harness.Server: URL, logs, process id)."""
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with streamlit_server(log_path) as url:
-        yield url, log_path
+    with streamlit_server(log_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +41,9 @@ def browser(chromium_path):
 @pytest.fixture
 def page(browser, server):
     """A fresh browser tab (its own Streamlit session) on the app's first page."""
-    url, _ = server
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     tab = context.new_page()
-    tab.goto(url)
+    tab.goto(server.url)
     tab.get_by_text("Draw a digit on the canvas").wait_for(timeout=30_000)
     yield tab
     context.close()

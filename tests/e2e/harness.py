@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import math
+import os
+import random
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,12 +83,35 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path, sec
     raise TimeoutError(f"streamlit did not answer at {url} within {seconds} s")
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running app: its URL, its console log, the log of its script runs and its process id."""
+
+    url: str
+    log_path: Path
+    run_log_path: Path
+    pid: int
+
+    def script_runs(self) -> list[dict]:
+        """Every script run so far, as timed_server.py wrote them, oldest first."""
+        if not self.run_log_path.exists():
+            return []
+        return [json.loads(line) for line in self.run_log_path.read_text().splitlines() if line]
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used, user and system, from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def streamlit_server(log_path: Path) -> Iterator[str]:
-    """Run the app with ``streamlit run`` on a free localhost port; yields its URL."""
+def streamlit_server(log_path: Path) -> Iterator[Server]:
+    """Run the app with ``streamlit run`` on a free localhost port, every script run timed."""
     port = free_port()
+    run_log_path = log_path.with_name("script_runs.jsonl")
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        sys.executable, str(Path(__file__).with_name("timed_server.py")), str(run_log_path),
+        "streamlit_app.py",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
@@ -93,7 +120,7 @@ def streamlit_server(log_path: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log_path)
-            yield url
+            yield Server(url, log_path, run_log_path, process.pid)
         finally:
             process.terminate()
             try:
@@ -102,18 +129,48 @@ def streamlit_server(log_path: Path) -> Iterator[str]:
                 process.kill()
 
 
-# Waits in the page until the metric shows the digit; polled every animation frame.
+# Waits in the page until the metric shows the digit, polled every animation frame; returns the
+# time it saw it, on the page's clock.
 PREDICTION_SHOWN = """
 digit => {
   const value = document.querySelector('[data-testid="stMetricValue"]');
-  return value !== null && value.textContent.trim() === String(digit);
+  return value !== null && value.textContent.trim() === String(digit) && performance.now();
 }
 """
+
+# Notes the time of every mouse release and of every message the page sends to the server.
+RECORD_EVENTS = """
+window.digitdrawEvents = { mouseups: [], sends: [] };
+window.addEventListener("mouseup", () => window.digitdrawEvents.mouseups.push(performance.now()), true);
+const originalSend = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  window.digitdrawEvents.sends.push(performance.now());
+  return originalSend.call(this, data);
+};
+"""
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """One digit drawn in a browser session and what the page showed for it (None: no answer)."""
+
+    digit: int
+    shown: str | None
+    released_to_sent: float | None = None  # Seconds: the canvas component's debounce.
+    sent_to_shown: float | None = None  # Seconds: the server's rerun and the page's update.
+
+    @property
+    def total(self) -> float | None:
+        """Seconds from the last mouse release until the answer showed."""
+        if self.released_to_sent is None or self.sent_to_shown is None:
+            return None
+        return self.released_to_sent + self.sent_to_shown
 
 
 async def open_draw_page(browser, url: str):
     """A new browser context (its own Streamlit session) with the draw page ready for the mouse."""
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
+    await context.add_init_script(RECORD_EVENTS)
     page = await context.new_page()
     await page.goto(url)
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
@@ -121,25 +178,31 @@ async def open_draw_page(browser, url: str):
     return context, page
 
 
-async def draw_and_time(page, digit: int) -> tuple[str, float]:
-    """Draw a digit with the mouse; return the digit the page shows and the seconds from the
-    last mouse release until the page showed the expected answer."""
+async def draw_and_time(page, digit: int, answer_timeout: float = 20) -> Drawing:
+    """Draw a digit with the mouse and time its answer; ``shown`` is None if none came in time."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     await page.get_by_role("button", name="Reset canvas & history").wait_for(timeout=60_000)
-    await page.wait_for_timeout(300)  # A freshly mounted canvas needs a moment before it takes strokes.
     box = await page.locator("canvas").last.bounding_box()
-    released = 0.0
     for stroke in STROKES[digit]:
         points = list(mouse_path(stroke, box["x"], box["y"]))
         await page.mouse.move(*points[0])
         await page.mouse.down()
         for point in points[1:]:
             await page.mouse.move(*point)
-        released = time.perf_counter()
         await page.mouse.up()
-    await page.wait_for_function(PREDICTION_SHOWN, arg=digit, polling="raf", timeout=60_000)
-    elapsed = time.perf_counter() - released
-    shown = await page.get_by_test_id("stMetricValue").first.text_content()
-    return shown.strip(), elapsed
+    try:
+        handle = await page.wait_for_function(
+            PREDICTION_SHOWN, arg=digit, polling="raf", timeout=answer_timeout * 1e3
+        )
+    except PlaywrightTimeout:
+        shown = await page.get_by_test_id("stMetricValue").all_text_contents()
+        return Drawing(digit, shown[0].strip() if shown else None)
+    shown_at = await handle.json_value()
+    events = await page.evaluate("window.digitdrawEvents")
+    released = events["mouseups"][-1]
+    sent = min((t for t in events["sends"] if t >= released), default=shown_at)
+    return Drawing(digit, str(digit), (sent - released) / 1e3, (shown_at - sent) / 1e3)
 
 
 async def clear(page) -> None:
@@ -148,28 +211,63 @@ async def clear(page) -> None:
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
 
 
-async def draw_in_sessions(
-    url: str, sessions: int, rounds: int, step: int = 1
-) -> list[tuple[int, str, float]]:
-    """Open ``sessions`` browser sessions on one server; in each round all of them draw at once.
+async def wait_until_idle(server: Server, quiet: float = 0.3, limit: float = 30) -> None:
+    """Wait until the server has started no script run for ``quiet`` seconds."""
+    deadline = time.monotonic() + limit
+    seen = -1
+    while time.monotonic() < deadline:
+        size = server.run_log_path.stat().st_size if server.run_log_path.exists() else 0
+        if size == seen:
+            return
+        seen = size
+        await asyncio.sleep(quiet)
 
-    Session i draws digit (i + step * round) % 10, so neighbours and rounds differ. Returns
-    (digit drawn, digit shown, seconds from mouse release to answer) for every drawing.
+
+@dataclass
+class SessionsRun:
+    """What ``draw_in_sessions`` measured: every drawing, and the server's work for them."""
+
+    drawings: list[Drawing]
+    stroke_runs: list[dict]  # Script runs while sessions drew and waited for answers.
+    server_cpu_seconds: float  # Server CPU over all draw-and-Clear rounds.
+
+
+async def draw_in_sessions(
+    server: Server, sessions: int, rounds: int, step: int = 1, pause: tuple[float, float] = (0.0, 0.0)
+) -> SessionsRun:
+    """Open ``sessions`` browser sessions on one server; in each round all of them draw at once,
+    wait for their answers, press Clear, and once the server is idle wait ``pause`` seconds
+    (drawn at random from the range, per session) before the next round.
+
+    Session i draws digit (i + step * round) % 10, so neighbours and rounds differ.
     """
     from playwright.async_api import async_playwright
 
+    chance = random.Random(sessions * 1000 + rounds)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            opened = await asyncio.gather(*(open_draw_page(browser, url) for _ in range(sessions)))
+            opened = await asyncio.gather(*(open_draw_page(browser, server.url) for _ in range(sessions)))
             pages = [page for _, page in opened]
-            drawings = []
+            await wait_until_idle(server)
+            drawings, stroke_runs = [], []
+            cpu_before = server.cpu_seconds()
+
+            async def one_session(page, digit: int, wait: float) -> Drawing:
+                await asyncio.sleep(wait)
+                return await draw_and_time(page, digit)
+
             for round_number in range(rounds):
                 digits = [(index + step * round_number) % 10 for index in range(sessions)]
-                results = await asyncio.gather(*(draw_and_time(p, d) for p, d in zip(pages, digits)))
-                drawings += [(digit, shown, seconds) for digit, (shown, seconds) in zip(digits, results)]
+                runs_before = len(server.script_runs())
+                waits = [chance.uniform(*pause) for _ in pages]
+                drawings += await asyncio.gather(
+                    *(one_session(p, d, w) for p, d, w in zip(pages, digits, waits))
+                )
+                stroke_runs += server.script_runs()[runs_before:]
                 await asyncio.gather(*(clear(page) for page in pages))
-            return drawings
+                await wait_until_idle(server)
+            return SessionsRun(drawings, stroke_runs, server.cpu_seconds() - cpu_before)
         finally:
             await browser.close()
 
@@ -192,6 +290,43 @@ def draw(page, strokes) -> None:
         for point in points[1:]:
             page.mouse.move(*point)
         page.mouse.up()
+
+
+# A phone as Playwright's device list describes an iPhone 13: its screen less the browser's bars,
+# a phone's User-Agent, touch and no mouse.
+PHONE = {
+    "viewport": {"width": 390, "height": 664},
+    "screen": {"width": 390, "height": 844},
+    "device_scale_factor": 3,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 15_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/15.0 Mobile/15E148 Safari/604.1"
+    ),
+}
+LAPTOP = {"viewport": {"width": 1366, "height": 900}}
+
+
+def touch_draw(page, strokes) -> None:
+    """Draw a digit's strokes with a finger, as touch events (Playwright's sync API, Chromium only).
+
+    Strokes are in 280x280 canvas pixels and scaled to the canvas's size on the page.
+    """
+    surface = page.locator("canvas").last
+    surface.wait_for(state="visible", timeout=15_000)
+    page.wait_for_timeout(300)
+    box = surface.bounding_box()
+    scale = box["width"] / 280
+    devtools = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        scaled = [(x * scale, y * scale) for x, y in stroke]
+        points = [{"x": x, "y": y} for x, y in mouse_path(scaled, box["x"], box["y"])]
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points[:1]})
+        for point in points[1:]:
+            devtools.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    devtools.detach()
 
 
 def whole_page_png(page) -> bytes:
