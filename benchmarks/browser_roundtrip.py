@@ -25,12 +25,29 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import draw_in_sessions, streamlit_server
+from harness import CHROMIUM, CHROMIUM_FLAGS, draw_in_sessions, open_draw_page, streamlit_server
+
+
+async def page_ready_seconds(url: str, loads: int) -> list[float]:
+    """Seconds from asking for the app's first page until its canvas is ready, one fresh session each."""
+    from playwright.async_api import async_playwright
+
+    timings = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        for _ in range(loads + 1):  # The first load warms the server up and is not counted.
+            started = time.perf_counter()
+            context, _ = await open_draw_page(browser, url)
+            timings.append(time.perf_counter() - started)
+            await context.close()
+        await browser.close()
+    return timings[1:]
 
 
 def _summary(values: list[float]) -> str:
@@ -46,12 +63,17 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20], help="users at once")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
-    header = f"{'sessions':>8} {'drawings':>8} {'lost':>5}"
-    for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
-        header += f" | {part + ' ms':^17}"
-    print(header + f" | {'CPU/round ms':>12}")
-    print(f"{'':>23}" + " | median      p95" * 5)
     with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as server:
+        ready = asyncio.run(page_ready_seconds(server.url, loads=5))
+        print(f"page ready, warm server (s): median {statistics.median(ready):.2f}, max {max(ready):.2f}")
+        idle_before = server.cpu_seconds()
+        time.sleep(5)
+        print(f"server CPU while idle: {(server.cpu_seconds() - idle_before) * 1e3 / 5:.0f} ms per second\n")
+        header = f"{'sessions':>8} {'drawings':>8} {'lost':>5}"
+        for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
+            header += f" | {part + ' ms':^17}"
+        print(header + f" | {'CPU/round ms':>12}")
+        print(f"{'':>23}" + " | median      p95" * 5)
         for sessions in args.sessions:
             run = asyncio.run(draw_in_sessions(server, sessions, args.rounds))
             answered = [d for d in run.drawings if d.shown is not None]

@@ -185,7 +185,10 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
                 orientation="h",
                 marker_color=colour,
                 text=[f"{row[key]:.2%}" for row in ordered],
-                textposition="auto",
+                # Inside each bar, in white: readable on both colours and never cut off.
+                textposition="inside",
+                insidetextanchor="end",
+                textfont={"color": "white"},
             )
         )
     lowest = min(min(row["test"], row["drawn"]) for row in rows)
