@@ -49,3 +49,27 @@ def classified_test_set(mnist):
     """The 10,000 raw MNIST test images through ``classify_batch`` with every committed model, and labels."""
     _, (x_test, y_test) = mnist
     return digitdraw.classify_batch(x_test), y_test
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A PostgreSQL server for this test session (see tests/postgres.py), or a skip saying why not."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from postgres import PostgresUnavailable, postgres_server
+
+    # Not under pytest's tmp_path: its folders are private to root, and the server runs as 'postgres'.
+    folder = Path(tempfile.mkdtemp(prefix="digitdraw-postgres-"))
+    try:
+        with postgres_server(folder) as url:
+            yield url
+    except FileNotFoundError as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test the store on PostgreSQL: {missing}")
+        pytest.skip(str(missing))
+    except PostgresUnavailable as why:
+        pytest.skip(f"PostgreSQL could not start here: {why}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
