@@ -1,4 +1,5 @@
-"""Command line: ``python -m digitdraw train [--model ID ...|all] [--epochs N] [--seed S] [--out DIR]``."""
+"""Command line: ``python -m digitdraw train ...`` trains models; ``python -m digitdraw drawings ...``
+imports, exports and summarises the drawings users kept. ``--help`` on each says more."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from digitdraw.models import MODEL_IDS
 
@@ -38,13 +41,77 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="train on the first N images only (smoke runs)"
     )
     train.add_argument("--drawn", type=int, default=None, help="size of the drawn-digit evaluation set")
+
+    drawings = commands.add_parser("drawings", help="import, export and summarise kept drawings")
+    drawings.add_argument(
+        "--database", default=None, metavar="URL", help="SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or "
+        "data/drawings.sqlite)",
+    )  # fmt: skip
+    actions = drawings.add_subparsers(dest="action", required=True)
+    load = actions.add_parser(
+        "import",
+        help="keep the drawings of an .npz file (arrays x and y), all or none",
+        description="Keep every drawing of an .npz file: x is N x H x W grayscale or N x H x W x 4 RGBA "
+        "(28x28 images are kept as they are, larger ones go through the Draw page's preprocessing), y holds "
+        "N labels 0-9. A bad file keeps nothing.",
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--session", default="import", help="whose drawings they are (default 'import')")
+    dump = actions.add_parser(
+        "export", help="write kept drawings to an MNIST-style .npz (x uint8 N x 28 x 28, y)"
+    )
+    dump.add_argument("file", type=Path)
+    dump.add_argument("--session", default=None, help="only this session's drawings")
+    actions.add_parser("stats", help="counts per digit and each model's accuracy on the kept drawings")
     return parser
+
+
+def _drawings(args: argparse.Namespace) -> int:
+    from digitdraw import collect, store
+    from digitdraw.files import atomic_write
+
+    kept = store.open_store(args.database)
+    if args.action == "import":
+        new = collect.from_arrays(*collect.read_npz(args.file), session_id=args.session)
+        kept.save_many(new)
+        print(f"kept {len(new)} drawings from {args.file} ({kept.count()} in the store)")
+    elif args.action == "export":
+        x, y = store.as_arrays(kept.drawings(args.session))
+        with atomic_write(args.file) as handle:
+            np.savez_compressed(handle, x=x, y=y)
+        print(f"wrote {len(y)} drawings to {args.file}")
+    else:
+        print(_stats_table(kept.drawings()))
+    return 0
+
+
+def _stats_table(drawings: list) -> str:
+    from digitdraw import store
+
+    if not drawings:
+        return "no drawings kept yet"
+    counts = np.bincount([d.label for d in drawings], minlength=10)
+    lines = ["digit  " + " ".join(f"{digit:>5}" for digit in range(10)) + "  total"]
+    lines.append("kept   " + " ".join(f"{count:>5}" for count in counts) + f"  {len(drawings):>5}")
+    lines += ["", f"{'model':<7}{'right':>7}{'of':>7}{'accuracy':>10}"]
+    for model_id, (right, total) in store.accuracy(drawings).items():
+        lines.append(f"{model_id:<7}{right:>7}{total:>7}{right / total:>10.2%}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "drawings":
+        from digitdraw.store import StoreError
+
+        try:
+            return _drawings(args)
+        except (ValueError, StoreError) as error:
+            # One line a person can act on; nothing was kept.
+            print(f"python -m digitdraw drawings {args.action}: {error}", file=sys.stderr)
+            return 1
     try:
         model_ids = _model_ids(args.model)
     except argparse.ArgumentTypeError as error:
