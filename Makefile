@@ -5,7 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test fuzz lint format train bench screenshots clean
+.PHONY: run test fuzz lint format train bench screenshots clean system
+
+# System packages the tests drive: Chromium for the browser tests, PostgreSQL for the drawings
+# store's tests. Installed from Debian's packages when missing (as root); otherwise say what to install.
+SYSTEM_PACKAGES := chromium postgresql
+system:
+	@if command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else \
+		echo "Install these system packages for the browser and database tests: $(SYSTEM_PACKAGES)"; \
+	fi
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +30,7 @@ run: $(STAMP)
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 # Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run.
-test: $(STAMP)
+test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
@@ -28,7 +40,7 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest tests/test_robustness.py
 
 # Every picture the README shows, from the real app in Chromium (apt-get install chromium).
-screenshots: $(STAMP)
+screenshots: $(STAMP) system
 	$(BIN)/python docs/screenshots.py
 
 lint: $(STAMP)

@@ -8,6 +8,8 @@ drawing and the answer share the first screen.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,8 +19,8 @@ import digitdraw
 from digitdraw.ui import app, charts
 
 
-def canvas_ui() -> np.ndarray | None:
-    """The drawing canvas; returns the RGBA image, or None while it is empty or just cleared."""
+def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
+    """The drawing canvas; returns the RGBA image and its PNG, or Nones while it is empty or just cleared."""
     state = st.session_state
     state.setdefault("canvas_clears", 0)
     state.setdefault("canvas_cleared", False)
@@ -39,7 +41,9 @@ def canvas_ui() -> np.ndarray | None:
         key="canvas",
     )
     # Until the emptied canvas reports back, the component still holds the old drawing.
-    return None if state.canvas_cleared else result.image_data
+    if state.canvas_cleared:
+        return None, None
+    return result.image_data, result.image_bytes
 
 
 def _drawing_changed() -> None:
@@ -82,6 +86,45 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
         )
         if confidence < 0.6:
             st.caption("Not sure: a larger, clearer digit usually helps.")
+
+
+def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes | None) -> None:
+    """Right, or the digit it really is: one tap keeps the drawing, and only that tap does."""
+    state = st.session_state
+    state.setdefault("kept", {})  # Drawing digest -> (id in the store, label).
+    state.setdefault("keep_round", 0)
+    digest = hashlib.sha256(result.image.tobytes()).hexdigest()
+    # One slot that shows either the choices or what was kept, replaced in place within a run.
+    slot = st.empty()
+    if digest in state.kept:
+        if not _kept_ui(slot, *state.kept[digest]):
+            return
+        app.forget_drawing(state.kept.pop(digest)[0])
+        state.keep_round += 1
+    guess = result.digit(model_id) if model_id in result.probabilities else None
+    with slot.container():
+        right = guess is not None and st.button(
+            f"Right, it is a {guess}", icon=":material/check:", key="keep_right"
+        )
+        label = st.pills("Not right? It is a", list(range(10)), key=f"keep_label_{state.keep_round}")
+        st.caption(
+            "Keeping stores this drawing, what the models saw, your answer and every model's, with an "
+            "anonymous id for this browser. Nothing is kept unless you tap."
+        )
+    chosen = guess if right else label
+    if chosen is not None:
+        drawing_id = app.keep_drawing(result, chosen, canvas_png)
+        if drawing_id is not None:
+            state.kept[digest] = (drawing_id, chosen)
+            state.keep_round += 1
+            _kept_ui(slot, drawing_id, chosen)
+
+
+def _kept_ui(slot, drawing_id: int, label: int) -> bool:
+    """Show that the drawing is kept, with Undo; returns True when Undo was pressed."""
+    with slot.container(horizontal=True, vertical_alignment="center"):
+        st.markdown(f":material/check_circle: Kept as a **{label}**. Thank you!")
+        return st.button("Undo", key=f"undo_keep_{drawing_id}")
 
 
 def probabilities_ui(result: digitdraw.Classification, model_id: int) -> None:
@@ -140,12 +183,14 @@ def drawing_ui() -> None:
     """The canvas, its controls and every answer: the part of the page a stroke changes."""
     left, right = st.columns([1, 1.25], gap="large")
     with left:
-        image = canvas_ui()
+        image, canvas_png = canvas_ui()
         result = app.classify_drawing(image)
         answer_container = st.container()
         model_id = controls_ui()
         with answer_container:
             answer_ui(result, model_id)
+            if result is not None and not result.is_blank:
+                keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:
         right.caption(
             "Five networks read your drawing at once: two sizes (16 and 64 hidden units per layer), "
@@ -165,3 +210,4 @@ st.title("Draw a digit")
 app.loaded_models()
 drawing_ui()
 app.canvas_toolbar_above_canvas_ui()
+app.remember_browser_ui()

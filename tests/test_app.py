@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import cv2
 import pytest
 import streamlit as st
 from drawings import blank_canvas, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
+from digitdraw import store
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
 from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.saved_models import model_dir
@@ -34,6 +36,14 @@ def fresh_caches():
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True)
+def drawings_store(tmp_path, monkeypatch):
+    """Every test keeps drawings in a store of its own, never in the working tree."""
+    url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, url)
+    return url
+
+
 @pytest.fixture
 def canvas(monkeypatch):
     """Stand in for the canvas component, which needs a browser: it returns ``canvas.image``.
@@ -50,7 +60,8 @@ def canvas(monkeypatch):
             state.sent = state.image
             if kwargs.get("on_change"):
                 kwargs["on_change"]()
-        return SimpleNamespace(image_data=state.image, json_data=None)
+        png = None if state.image is None else cv2.imencode(".png", state.image)[1].tobytes()
+        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data=None)
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas
@@ -260,3 +271,46 @@ def test_the_compare_page_shows_a_replaced_model_s_figures(canvas, models_copy):
     save_constant_model(1, digit=3, root=models_copy)  # Its metrics say 10% everywhere.
     app.run()
     assert app.dataframe[0].value["Test (MNIST)"][0] == "10.00%"
+
+
+def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(canvas, drawings_store):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    app.button(key="keep_right").click().run()
+    assert not app.exception
+    (kept,) = store.Store(drawings_store).drawings()
+    assert kept.label == 7 and set(kept.probabilities) == {1, 2, 3, 4, 5}
+    assert kept.canvas_png.startswith(b"\x89PNG") and len(kept.session_id) == 32
+    assert "Kept as a **7**" in _text(app)
+    app.button(key=f"undo_keep_{kept.id}").click().run()
+    assert store.Store(drawings_store).count() == 0
+    assert app.button(key="keep_right")  # It can be kept again.
+
+
+def test_a_correction_keeps_the_digit_the_user_picked(canvas, drawings_store):
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    app.button_group[0].select(4).run()  # The pills: "Not right? It is a 4".
+    assert not app.exception
+    assert [d.label for d in store.Store(drawings_store).drawings()] == [4]
+    app.run()  # Reruns do not keep it twice.
+    assert store.Store(drawings_store).count() == 1
+
+
+def test_nothing_is_kept_without_a_tap(canvas, drawings_store):
+    canvas.image = draw_digit(0)
+    app = _run("pages/draw.py")
+    app.selectbox(key="draw_model").set_value(2).run()
+    assert store.Store(drawings_store).count() == 0
+
+
+def test_a_store_that_cannot_be_written_warns_once_and_drawing_goes_on(canvas, tmp_path, monkeypatch):
+    path = tmp_path / "read-only.sqlite"
+    store.Store(f"sqlite:///{path}").close()
+    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, f"sqlite:///file:{path}?mode=ro&uri=true")
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    app.button(key="keep_right").click().run()
+    assert not app.exception
+    assert len(app.warning) == 1 and "cannot be kept right now" in app.warning[0].value
+    assert app.metric[0].value == "7"  # The answer is still there.

@@ -14,13 +14,15 @@ others.
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from digitdraw import inference, saved_models
+from digitdraw import collect, inference, saved_models, store
 from digitdraw.models import MODEL_IDS, REGISTRY
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
@@ -90,6 +92,83 @@ _TOOLBAR_ABOVE_CANVAS = """
 def canvas_toolbar_above_canvas_ui() -> None:
     """Keep the canvas component's toolbar from covering the top of the canvas (see above)."""
     st.html(_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True)
+
+
+# An anonymous id for this browser, kept in a cookie so that "my drawings" survive a reload.
+BROWSER_COOKIE = "digitdraw_browser"
+_BROWSER_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def browser_id() -> str:
+    """This browser's anonymous id: from its cookie, or new (and remembered by ``remember_browser_ui``)."""
+    if "browser_id" not in st.session_state:
+        cookie = _browser_cookie()
+        st.session_state.browser_id = cookie if _BROWSER_ID.fullmatch(cookie) else secrets.token_hex(16)
+    return st.session_state.browser_id
+
+
+def _browser_cookie() -> str:
+    cookie = st.context.cookies.get(BROWSER_COOKIE)
+    return cookie if isinstance(cookie, str) else ""  # No cookie, or no browser (AppTest).
+
+
+def _remember_browser_script(identifier: str) -> str:
+    if not _BROWSER_ID.fullmatch(identifier):
+        raise ValueError("a browser id is 32 hexadecimal digits")
+    year = 365 * 24 * 3600
+    cookie = f"{BROWSER_COOKIE}={identifier}; max-age={year}; path=/; SameSite=Lax"
+    return f'<script>document.cookie = "{cookie}";</script>'
+
+
+def remember_browser_ui() -> None:
+    """Store this browser's id in its cookie, once, if it is not there yet."""
+    identifier = browser_id()
+    if st.context.cookies.get(BROWSER_COOKIE) != identifier and not st.session_state.get(
+        "browser_remembered"
+    ):
+        st.session_state.browser_remembered = True
+        st.html(_remember_browser_script(identifier), unsafe_allow_javascript=True)
+
+
+def kept_drawings_store() -> store.Store | None:
+    """The drawings store, or None after one calm warning when it cannot be opened."""
+    try:
+        return store.open_store()
+    except (store.StoreError, ValueError) as error:
+        store_warning_ui(error)
+        return None
+
+
+def store_warning_ui(error: Exception) -> None:
+    """Say, in one sentence, that the drawings store is out of reach; drawing goes on."""
+    st.warning(
+        f"Your drawings cannot be kept right now ({error}). Drawing works as before.",
+        icon=":material/cloud_off:",
+    )
+
+
+def keep_drawing(
+    classification: inference.Classification, label: int, canvas_png: bytes | None
+) -> int | None:
+    """Keep a drawing with the label the user gave it; its id, or None after a calm warning."""
+    kept = kept_drawings_store()
+    if kept is None:
+        return None
+    try:
+        return kept.save(collect.record(classification, label, browser_id(), canvas_png))
+    except (store.StoreError, ValueError) as error:
+        store_warning_ui(error)
+        return None
+
+
+def forget_drawing(drawing_id: int) -> None:
+    """Delete one of this browser's kept drawings (a calm warning if the store is out of reach)."""
+    kept = kept_drawings_store()
+    if kept is not None:
+        try:
+            kept.delete(drawing_id, browser_id())
+        except store.StoreError as error:
+            store_warning_ui(error)
 
 
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:
