@@ -9,6 +9,7 @@ pages = [
     st.Page("pages/training_curves.py", title="Training curves", icon=":material/show_chart:"),
     st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
     st.Page("pages/compare.py", title="Compare models", icon=":material/leaderboard:"),
+    st.Page("pages/your_drawings.py", title="Your drawings", icon=":material/collections:"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:

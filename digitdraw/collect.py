@@ -9,15 +9,17 @@ a file with one bad drawing is refused with a message naming it.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from digitdraw import inference
 from digitdraw.data import IMAGE_SIZE
 from digitdraw.preprocess import to_mnist
-from digitdraw.store import NewDrawing
+from digitdraw.store import Drawing, NewDrawing, as_arrays
 
 
 def record(
@@ -113,3 +115,38 @@ def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None
         )
         for index in range(len(inputs))
     ]
+
+
+def current_answers(drawings: list[Drawing], root: Path | None = None) -> tuple[dict[int, np.ndarray], dict]:
+    """Each loadable model's digit for every kept drawing, answered now by the saved weights.
+
+    Kept answers record what a user was shown; a model retrained since then is
+    judged here on its own answers, so results of different weights never mix.
+    Returns (model id -> N digits) and (model id -> why it could not answer).
+    """
+    networks, errors = inference.load_classifiers(root=root)
+    if not drawings:
+        return {model_id: np.zeros(0, np.int64) for model_id in networks}, errors
+    inputs = np.stack([drawing.model_input for drawing in drawings])
+    return {m: network.predict_proba(inputs).argmax(axis=1) for m, network in networks.items()}, errors
+
+
+def npz_bytes(drawings: list[Drawing]) -> bytes:
+    """Kept drawings as an MNIST-style .npz file's bytes: ``x`` uint8 N x 28 x 28 and ``y``."""
+    x, y = as_arrays(drawings)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x, y=y)
+    return buffer.getvalue()
+
+
+def png_zip_bytes(drawings: list[Drawing]) -> bytes:
+    """Kept drawings as a zip of PNGs named ``<id>-digit-<label>.png``: the canvas as drawn when it was
+    kept, otherwise the 28x28 model input."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for drawing in drawings:
+            png = drawing.canvas_png
+            if png is None:
+                png = cv2.imencode(".png", np.rint(drawing.model_input * 255).astype(np.uint8))[1].tobytes()
+            archive.writestr(f"{drawing.id:06d}-digit-{drawing.label}.png", png)
+    return buffer.getvalue()

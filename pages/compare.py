@@ -38,6 +38,7 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
+app.page_ui()
 st.title("Compare the models")
 st.caption(
     "The study reported training and validation accuracy. We add accuracy on the untouched MNIST test "

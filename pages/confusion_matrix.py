@@ -60,6 +60,7 @@ def gallery_ui(metrics: Metrics, true_digit: int, predicted: int) -> None:
         )
 
 
+app.page_ui()
 st.title("Confusion matrix")
 st.caption("Rows are the true digit, columns the model's answer; the diagonal holds the correct answers.")
 controls, toggle = st.columns([3, 1], vertical_alignment="bottom")

@@ -205,6 +205,7 @@ def drawing_ui() -> None:
     model_input_ui(result)
 
 
+app.page_ui()
 st.title("Draw a digit")
 # Load the models with the page, not with the first stroke; later calls only check their files.
 app.loaded_models()

@@ -28,6 +28,7 @@ def options_ui() -> tuple[str, str, str]:
     return chosen_view, chosen_metric, chosen_split
 
 
+app.page_ui()
 st.title("Training curves")
 st.caption(
     "After every epoch each network was scored on its 50,000 training images, the 10,000 held-out "

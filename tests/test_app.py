@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import cv2
+import numpy as np
 import pytest
 import streamlit as st
 from drawings import blank_canvas, draw_digit
@@ -22,7 +23,13 @@ from digitdraw.saved_models import model_dir
 from digitdraw.ui import app as ui_app
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/draw.py", "pages/training_curves.py", "pages/confusion_matrix.py", "pages/compare.py"]
+PAGES = [
+    "pages/draw.py",
+    "pages/training_curves.py",
+    "pages/confusion_matrix.py",
+    "pages/compare.py",
+    "pages/your_drawings.py",
+]
 TIMEOUT = 60
 
 
@@ -179,7 +186,9 @@ def test_a_missing_model_is_explained_and_the_others_keep_working(canvas, models
     assert "unavailable" in set(app.dataframe[0].value["Reads"])
 
 
-@pytest.mark.parametrize("page", PAGES[1:])
+@pytest.mark.parametrize(
+    "page", ["pages/training_curves.py", "pages/confusion_matrix.py", "pages/compare.py"]
+)
 def test_the_side_pages_explain_a_missing_model(page, canvas, models_without_3):
     app = _run(page)
     picker = {"pages/training_curves.py": "curves_model", "pages/confusion_matrix.py": "confusion_model"}
@@ -314,3 +323,64 @@ def test_a_store_that_cannot_be_written_warns_once_and_drawing_goes_on(canvas, t
     assert not app.exception
     assert len(app.warning) == 1 and "cannot be kept right now" in app.warning[0].value
     assert app.metric[0].value == "7"  # The answer is still there.
+
+
+MINE = "ab" * 16
+
+
+@pytest.fixture
+def kept_drawings(drawings_store):
+    """Four drawings kept by this browser (one labelled wrongly on purpose) and two by another."""
+    from digitdraw import collect
+
+    canvases = np.stack([draw_digit(digit) for digit in (0, 1, 7, 4, 7, 0)])
+    mine = collect.from_arrays(canvases[:4], np.array([0, 1, 7, 9]), session_id=MINE)
+    theirs = collect.from_arrays(canvases[4:], np.array([7, 0]), session_id="cd" * 16)
+    store.Store(drawings_store).save_many(mine + theirs)
+    return drawings_store
+
+
+def _your_drawings(session_id: str = MINE) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "pages/your_drawings.py"), default_timeout=TIMEOUT)
+    app.session_state["browser_id"] = session_id
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_your_drawings_prompts_when_nothing_is_kept():
+    app = _your_drawings()
+    assert "No drawings kept yet" in app.info[0].value
+
+
+def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_drawings):
+    app = _your_drawings()
+    assert app.metric[0].value == "4"
+    table = app.dataframe[0].value
+    assert len(table) == 5 and set(table.columns) >= {"Your drawings", "MNIST test", "Gap (points)"}
+    # The 4 labelled 9 is read wrong by every model: at most 3 of 4 right.
+    assert (table["Your drawings"] <= 0.75).all() and (table["MNIST test"] > 0.95).all()
+    assert "1 of 4 read wrong" in _text(app)
+    assert len(app.get("download_button")) == 2
+    app.segmented_control(key="whose").set_value("everyone").run()
+    assert app.metric[0].value == "6"
+
+
+def test_delete_all_of_mine_leaves_the_others(kept_drawings):
+    app = _your_drawings()
+    app.button(key="delete_all_mine").click().run()
+    assert not app.exception
+    kept = store.Store(kept_drawings)
+    assert kept.count(MINE) == 0 and kept.count() == 2
+
+
+def test_your_drawings_with_the_store_down_warns_calmly(monkeypatch):
+    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app = _your_drawings()
+    assert len(app.warning) == 1 and "cannot be kept right now" in app.warning[0].value
+
+
+def test_your_drawings_explains_a_missing_model_and_scores_the_others(kept_drawings, models_without_3):
+    app = _your_drawings()
+    assert any("--model 3" in error.value for error in app.error)
+    assert len(app.dataframe[0].value) == 4

@@ -32,6 +32,23 @@ PHONE_CANVAS_SIZE = 320
 STEP_IMAGE_WIDTH = 5 * FIELD_SIZE
 
 
+def page_ui() -> None:
+    """Call first on every page: makes a deep link to a page open inside the app's navigation.
+
+    Streamlit starts in its old "pages/ folder" mode because this project keeps
+    its pages in ``pages/``, and it leaves that mode only once the main script
+    has called ``st.navigation``. Until then, on a freshly started server, a
+    first visit straight to ``/compare`` would run the page alone, with raw file
+    names in the sidebar. This leaves that mode and reruns, so the main script
+    runs and the page opens as its navigation defines it.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def loaded_models() -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
     """Every saved model that loads, and an error message for each one that does not."""
     return inference.load_models()
@@ -163,12 +180,43 @@ def keep_drawing(
 
 def forget_drawing(drawing_id: int) -> None:
     """Delete one of this browser's kept drawings (a calm warning if the store is out of reach)."""
+    forget_drawings([drawing_id])
+
+
+def forget_drawings(drawing_ids: list[int]) -> int:
+    """Delete some of this browser's kept drawings; returns how many went."""
     kept = kept_drawings_store()
-    if kept is not None:
-        try:
-            kept.delete(drawing_id, browser_id())
-        except store.StoreError as error:
-            store_warning_ui(error)
+    if kept is None:
+        return 0
+    try:
+        return sum(kept.delete(drawing_id, browser_id()) for drawing_id in drawing_ids)
+    except store.StoreError as error:
+        store_warning_ui(error)
+        return 0
+
+
+def forget_my_drawings() -> int:
+    """Delete every drawing this browser kept; returns how many went."""
+    kept = kept_drawings_store()
+    if kept is None:
+        return 0
+    try:
+        return kept.delete_session(browser_id())
+    except store.StoreError as error:
+        store_warning_ui(error)
+        return 0
+
+
+def kept_drawings(mine: bool) -> list[store.Drawing] | None:
+    """This browser's kept drawings (or everyone's), oldest first; None after a calm warning."""
+    kept = kept_drawings_store()
+    if kept is None:
+        return None
+    try:
+        return kept.drawings(browser_id() if mine else None)
+    except store.StoreError as error:
+        store_warning_ui(error)
+        return None
 
 
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from harness import LAPTOP, PHONE, STROKES, draw, mouse_path, touch_draw, whole_page_screenshot
+from harness import (
+    LAPTOP,
+    PHONE,
+    STROKES,
+    draw,
+    mouse_path,
+    streamlit_server,
+    touch_draw,
+    whole_page_screenshot,
+)
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +160,19 @@ def test_every_page_opens_cleanly(browser, server, screenshots, device):
     finally:
         context.close()
     assert "Traceback" not in server.log_path.read_text()
+
+
+def test_a_deep_link_as_a_fresh_server_s_first_request_opens_inside_the_app(browser, tmp_path):
+    # Until the main script has run once, Streamlit treats pages/ as an old-style pages folder.
+    with streamlit_server(tmp_path / "streamlit.log") as fresh:
+        context = browser.new_context(**LAPTOP)
+        tab = context.new_page()
+        try:
+            tab.goto(f"{fresh.url}/compare")
+            expect(tab.get_by_role("heading", name="Compare the models")).to_be_visible(timeout=30_000)
+            navigation = tab.get_by_test_id("stSidebarNav")
+            expect(navigation).to_contain_text("Compare models")
+            expect(navigation).not_to_contain_text("streamlit app")
+            expect(tab.get_by_text("Five fully connected networks")).to_be_visible()
+        finally:
+            context.close()

@@ -1,0 +1,152 @@
+"""The drawings users kept: how each model does on them beside its MNIST figure, where it goes wrong,
+and the user's own drawings to download or delete."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from digitdraw import collect, evaluate
+from digitdraw.models import MODEL_IDS
+from digitdraw.ui import app, charts
+
+GALLERY_SIZE = 24
+WHOSE = {"mine": "Mine (this browser)", "everyone": "Everyone's"}
+
+
+def whose_ui() -> str:
+    """Mine or everyone's; returns the key of WHOSE."""
+    choice = st.segmented_control("Drawings", list(WHOSE), format_func=WHOSE.get, default="mine", key="whose")
+    return choice or "mine"
+
+
+def accuracy_table(drawings, answers: dict[int, np.ndarray]) -> pd.DataFrame:
+    """Per model: accuracy on the kept drawings beside its MNIST test accuracy, and the gap."""
+    models, _ = app.loaded_models()
+    labels = np.array([drawing.label for drawing in drawings])
+    rows = []
+    for model_id, digits in answers.items():
+        kept = float(np.mean(digits == labels))
+        mnist = models[model_id].metrics.accuracy["test"]
+        rows.append({"Model": app.model_label(model_id), "Your drawings": kept, "MNIST test": mnist,
+                     "Gap (points)": 100 * (kept - mnist)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def misses_ui(drawings, answers: dict[int, np.ndarray], model_id: int) -> None:
+    """The kept drawings the chosen model reads wrong, each with what every model says."""
+    misses = [index for index, drawing in enumerate(drawings) if answers[model_id][index] != drawing.label]
+    if not misses:
+        st.success(f"Model {model_id} reads every one of these drawings right.", icon=":material/check:")
+        return
+    st.caption(
+        f"{len(misses)} of {len(drawings)} read wrong; the first {min(len(misses), GALLERY_SIZE)} shown."
+    )
+    with st.container(horizontal=True, gap="small"):
+        for index in misses[:GALLERY_SIZE]:
+            drawing = drawings[index]
+            said = " ".join(f"{m}:{answers[m][index]}" for m in answers)
+            st.image(
+                charts.display_image(drawing.model_input, size=app.STEP_IMAGE_WIDTH),
+                caption=f"a {drawing.label}, read {answers[model_id][index]} · models {said}",
+                width=app.STEP_IMAGE_WIDTH,
+            )
+
+
+def my_drawings_ui(drawings, answers: dict[int, np.ndarray]) -> None:
+    """This browser's drawings in a table: select some to delete, or delete all of them."""
+    table = pd.DataFrame(
+        {
+            "Kept": [drawing.created_at.strftime("%Y-%m-%d %H:%M") for drawing in drawings],
+            "Digit": [drawing.label for drawing in drawings],
+            **{f"Model {m}": answers[m] for m in answers},
+        }
+    )
+    selection = st.dataframe(
+        table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="my_drawings_table"
+    )
+    chosen = [drawings[row].id for row in selection.selection.rows]
+    with st.container(horizontal=True):
+        if st.button(f"Delete the {len(chosen)} selected", disabled=not chosen, key="delete_selected"):
+            deleted = app.forget_drawings(chosen)
+            st.toast(f"Deleted {deleted} drawing(s).")
+            st.rerun()
+        with st.popover("Delete all of mine", icon=":material/delete:"):
+            st.write(f"Delete all {len(drawings)} drawings this browser kept? This cannot be undone.")
+            if st.button("Yes, delete them all", type="primary", key="delete_all_mine"):
+                deleted = app.forget_my_drawings()
+                st.toast(f"Deleted {deleted} drawing(s).")
+                st.rerun()
+
+
+app.page_ui()
+st.title("Your drawings")
+st.caption(
+    "Drawings kept from the Draw page, with the digit each really is. Models that shine on MNIST often "
+    "stumble on digits people draw here: the gap is the story."
+)
+whose = whose_ui()
+drawings = app.kept_drawings(mine=whose == "mine")
+if drawings is None:
+    st.stop()
+if not drawings:
+    st.info(
+        "No drawings kept yet. Draw on the Draw page, then tap **Right** or the digit it really is.",
+        icon=":material/draw:",
+    )
+    st.stop()
+
+answers, errors = collect.current_answers(drawings)
+for model_id, message in errors.items():
+    app.model_error_ui(model_id, message)
+labels = np.array([drawing.label for drawing in drawings])
+counts = st.columns(3)
+counts[0].metric("Drawings", len(drawings))
+counts[1].metric("Digits covered", f"{len(set(labels.tolist()))} of 10")
+if answers:
+    best = max(answers, key=lambda m: np.mean(answers[m] == labels))
+    counts[2].metric(
+        "Best here", f"Model {best}", f"{np.mean(answers[best] == labels):.1%}", delta_arrow="off"
+    )
+
+st.subheader("Accuracy: your drawings against MNIST")
+if answers:
+    st.dataframe(
+        accuracy_table(drawings, answers),
+        hide_index=True,
+        column_config={
+            "Your drawings": st.column_config.NumberColumn(format="percent"),
+            "MNIST test": st.column_config.NumberColumn(format="percent"),
+            "Gap (points)": st.column_config.NumberColumn(format="%+.1f"),
+        },
+    )
+    st.caption(
+        "Every model answers every drawing now, with its current weights: a retrained model is judged anew."
+    )
+
+    model_id = app.model_picker_ui("Model", key="kept_model", default=max(MODEL_IDS))
+    if model_id in answers:
+        left, right = st.columns([1, 1], gap="large")
+        with left:
+            st.subheader("Confusion matrix")
+            matrix = evaluate.confusion_matrix(labels, answers[model_id])
+            st.plotly_chart(charts.confusion_heatmap(matrix, normalise=False), key="kept_confusion")
+        with right:
+            st.subheader("Read wrong")
+            misses_ui(drawings, answers, model_id)
+
+st.subheader("Download")
+with st.container(horizontal=True):
+    st.download_button(
+        "MNIST-style .npz", collect.npz_bytes(drawings), "digitdraw-drawings.npz", icon=":material/download:"
+    )
+    st.download_button(
+        "PNG images (.zip)",
+        collect.png_zip_bytes(drawings),
+        "digitdraw-drawings.zip",
+        icon=":material/download:",
+    )
+if whose == "mine":
+    st.subheader("Manage yours")
+    my_drawings_ui(drawings, answers)
