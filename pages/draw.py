@@ -92,7 +92,6 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
     """Right, or the digit it really is: one tap keeps the drawing, and only that tap does."""
     state = st.session_state
     state.setdefault("kept", {})  # Drawing digest -> (id in the store, label).
-    state.setdefault("keep_round", 0)
     digest = hashlib.sha256(result.image.tobytes()).hexdigest()
     # One slot that shows either the choices or what was kept, replaced in place within a run.
     slot = st.empty()
@@ -100,23 +99,27 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
         if not _kept_ui(slot, *state.kept[digest]):
             return
         app.forget_drawing(state.kept.pop(digest)[0])
-        state.keep_round += 1
     guess = result.digit(model_id) if model_id in result.probabilities else None
     with slot.container():
         right = guess is not None and st.button(
-            f"Right, it is a {guess}", icon=":material/check:", key="keep_right"
+            f"Right, it is a {guess}", icon=":material/check:", key="keep_right", shortcut="Enter"
         )
-        label = st.pills("Not right? It is a", list(range(10)), key=f"keep_label_{state.keep_round}")
+        st.markdown("Not right? It is a")
+        label = None
+        # One tap, or one key: each digit's button answers to that digit on the keyboard.
+        with st.container(horizontal=True, gap="small"):
+            for digit in range(10):
+                if st.button(str(digit), key=f"keep_as_{digit}", shortcut=str(digit)):
+                    label = digit
         st.caption(
             "Keeping stores this drawing, what the models saw, your answer and every model's, with an "
-            "anonymous id for this browser. Nothing is kept unless you tap."
+            "anonymous id for this browser. Nothing is kept unless you tap (or press Enter or 0-9)."
         )
     chosen = guess if right else label
     if chosen is not None:
         drawing_id = app.keep_drawing(result, chosen, canvas_png)
         if drawing_id is not None:
             state.kept[digest] = (drawing_id, chosen)
-            state.keep_round += 1
             _kept_ui(slot, drawing_id, chosen)
 
 

@@ -299,7 +299,7 @@ def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(c
 def test_a_correction_keeps_the_digit_the_user_picked(canvas, drawings_store):
     canvas.image = draw_digit(1)
     app = _run("pages/draw.py")
-    app.button_group[0].select(4).run()  # The pills: "Not right? It is a 4".
+    app.button(key="keep_as_4").click().run()  # "Not right? It is a 4".
     assert not app.exception
     assert [d.label for d in store.Store(drawings_store).drawings()] == [4]
     app.run()  # Reruns do not keep it twice.

@@ -106,9 +106,11 @@ class Server:
 
 @contextlib.contextmanager
 def streamlit_server(log_path: Path) -> Iterator[Server]:
-    """Run the app with ``streamlit run`` on a free localhost port, every script run timed."""
+    """Run the app with ``streamlit run`` on a free localhost port, every script run timed, its
+    drawings store a SQLite file beside the log (never the working tree's data/)."""
     port = free_port()
     run_log_path = log_path.with_name("script_runs.jsonl")
+    environment = {**os.environ, "DIGITDRAW_DATABASE_URL": f"sqlite:///{log_path.with_name('kept.sqlite')}"}
     command = [
         sys.executable, str(Path(__file__).with_name("timed_server.py")), str(run_log_path),
         "streamlit_app.py",
@@ -116,7 +118,7 @@ def streamlit_server(log_path: Path) -> Iterator[Server]:
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log_path)

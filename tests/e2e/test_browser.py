@@ -176,3 +176,15 @@ def test_a_deep_link_as_a_fresh_server_s_first_request_opens_inside_the_app(brow
             expect(tab.get_by_text("Five fully connected networks")).to_be_visible()
         finally:
             context.close()
+
+
+def test_a_drawing_kept_with_the_keyboard_shows_on_your_drawings(page, server):
+    draw(page, STROKES[7])
+    expect(prediction(page)).to_have_text("7", timeout=15_000)
+    page.get_by_role("heading", name="Draw a digit").click()  # Keys go to the page, not the canvas.
+    page.keyboard.press("1")  # "Not right? It is a 1": kept with the label the user gave.
+    expect(page.get_by_text("Kept as a 1")).to_be_visible(timeout=15_000)
+    page.get_by_role("link", name="Your drawings").click()
+    expect(page.get_by_role("heading", name="Your drawings", exact=True)).to_be_visible(timeout=15_000)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("1", timeout=15_000)
+    expect(page.get_by_text("1 of 1 read wrong")).to_be_visible()  # Every model read a 7.
