@@ -133,8 +133,17 @@ def test_on_a_phone_a_finger_draws_and_the_answer_is_on_the_first_screen(browser
 def test_switching_models_shows_the_other_models_answer(page):
     draw(page, STROKES[7])
     expect(prediction(page)).to_have_text("7", timeout=15_000)
-    page.get_by_test_id("stSelectbox").first.click()
-    page.get_by_role("option", name="Model 2 · 784-16-16-10 · ReLU").click()
+    # The answer shows before the rest of the drawing area below it; click once the page stands still.
+    expect(page.get_by_text("What the model sees")).to_be_visible(timeout=15_000)
+    option = page.get_by_role("option", name="Model 2 · 784-16-16-10 · ReLU")
+    for _ in range(3):  # A click during a re-render can land on a moving picker: open it again.
+        page.get_by_test_id("stSelectbox").first.click()
+        try:
+            expect(option).to_be_visible(timeout=5_000)
+            break
+        except AssertionError:
+            page.keyboard.press("Escape")
+    option.click()
     expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 2 reads", timeout=15_000)
     expect(page.get_by_text("Every model's answer")).to_be_visible()
 
