@@ -165,20 +165,18 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
 
 def model_input_ui(result: digitdraw.Classification) -> None:
     """What the model sees: the steps from the drawing to the 28x28 input, left to right."""
-    steps = result.steps
-    with st.container(horizontal=True, gap="small"):
-        for image, caption in (
-            (steps.ink, "1. Your ink"),
-            (steps.cropped, "2. Cropped, even, upright"),
-            (steps.resized, "3. Fit in 20×20"),
-            (steps.centred, "4. Centred in 28×28"),
-        ):
-            st.image(charts.display_image(image), caption=caption, width=app.STEP_IMAGE_WIDTH)
-        st.image(
-            charts.pixel_grid(result.image, cell=app.STEP_IMAGE_WIDTH // result.image.shape[0]),
-            caption="The model's input, pixel by pixel",
-            width=app.STEP_IMAGE_WIDTH,
-        )
+    steps, width = result.steps, app.STEP_IMAGE_WIDTH
+    pictures = [
+        (charts.display_image(steps.ink, width), "1. Your ink"),
+        (charts.display_image(steps.cropped, width), "2. Cropped, even, upright"),
+        (charts.display_image(steps.resized, width), "3. Fit in 20×20"),
+        (charts.display_image(steps.centred, width), "4. Centred in 28×28"),
+        (
+            charts.pixel_grid(result.image, cell=width // result.image.shape[0]),
+            "The model's input, pixel by pixel",
+        ),
+    ]
+    st.html(charts.image_row(pictures, width))
 
 
 @st.fragment

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
+import cv2
 import numpy as np
 import pytest
 
@@ -66,3 +68,16 @@ def test_display_images_are_squares_whatever_the_step_shape():
     for shape in ((160, 40), (20, 7), (280, 280)):
         square = charts.display_image(np.ones(shape, np.float32), size=140)
         assert square.shape == (140, 140) and square.max() == 255
+
+
+def test_image_rows_carry_their_pictures_as_png_data_with_escaped_captions():
+    square = np.zeros((28, 28), np.uint8)
+    square[4:24, 10:18] = 255
+    row = charts.image_row([(square, "1. Your <ink>"), (255 - square, "2. Inverted")], width=140)
+    encoded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', row)
+    assert len(encoded) == 2
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(encoded[0]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(decoded, square)  # Lossless: the picture is exactly the step's image.
+    assert "1. Your &lt;ink&gt;" in row and "<ink>" not in row
+    with pytest.raises(ValueError, match="2-D uint8"):
+        charts.image_row([(square.astype(np.float32), "float")], width=140)

@@ -7,6 +7,7 @@ keep every page consistent.
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Mapping, Sequence
 
@@ -219,3 +220,27 @@ def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
     resized = cv2.resize(image, (new_width, new_height), interpolation=interpolation)
     square[top : top + new_height, left : left + new_width] = (resized * 255).astype(np.uint8)
     return square
+
+
+def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
+    """Small uint8 grayscale images with captions, side by side and wrapping, as HTML for ``st.html``.
+
+    The images travel inside the page as PNG data: for the preprocessing steps,
+    redrawn on every stroke, that is five encodings of a few hundred bytes each
+    instead of five media files the browser must then fetch one by one.
+    """
+    figures = []
+    for image, caption in images:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 2:
+            raise ValueError(f"image_row takes 2-D uint8 images, got {image.dtype} of shape {image.shape}")
+        png = base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode("ascii")
+        text = html.escape(caption)
+        figures.append(
+            f'<figure style="margin:0;width:{width}px;text-align:center">'
+            f'<img src="data:image/png;base64,{png}" alt="{text}" width="{width}" height="{width}" '
+            'style="display:block;image-rendering:pixelated;border-radius:4px">'
+            '<figcaption style="font-size:0.8rem;opacity:0.7;margin-top:0.25rem">'
+            f"{text}</figcaption></figure>"
+        )
+    return f'<div style="display:flex;flex-wrap:wrap;gap:0.75rem">{"".join(figures)}</div>'
