@@ -224,11 +224,17 @@ class Network:
         through ``to_mnist``). ``digitdraw.classify`` and ``classify_batch``
         take raw images and preprocess them.
         """
+        return self.layer_outputs(images)[-1]
+
+    def layer_outputs(self, images: np.ndarray) -> list[np.ndarray]:
+        """Every layer's activations for preprocessed images, in order; the last are the probabilities."""
         images = np.asarray(images)
         size = self.architecture.input_size
         if images.ndim < 2 or images.shape[0] == 0 or images[0].size != size:
             raise ValueError(f"expected a batch of shape (N, 28, 28) with N >= 1, got {images.shape}")
         activations = images.reshape(images.shape[0], size).astype(np.float32, copy=False)
+        outputs = []
         for weights, biases, activation in zip(self.weights, self.biases, self._activations):
             activations = activation(activations @ weights + biases)
-        return activations
+            outputs.append(activations)
+        return outputs

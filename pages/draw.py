@@ -186,6 +186,7 @@ def drawing_ui() -> None:
     with left:
         image, canvas_png = canvas_ui()
         result = app.classify_drawing(image)
+        app.remember_drawing(result)
         answer_container = st.container()
         model_id = controls_ui()
         with answer_container:
@@ -204,6 +205,7 @@ def drawing_ui() -> None:
         all_models_ui(result, model_id)
     st.subheader("What the model sees")
     model_input_ui(result)
+    app.page_link_ui("pages/inside.py", "Look inside the networks with this drawing", ":material/neurology:")
 
 
 app.page_ui()

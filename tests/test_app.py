@@ -29,6 +29,7 @@ PAGES = [
     "pages/confusion_matrix.py",
     "pages/compare.py",
     "pages/your_drawings.py",
+    "pages/inside.py",
 ]
 TIMEOUT = 60
 
@@ -384,3 +385,26 @@ def test_your_drawings_explains_a_missing_model_and_scores_the_others(kept_drawi
     app = _your_drawings()
     assert any("--model 3" in error.value for error in app.error)
     assert len(app.dataframe[0].value) == 4
+
+
+def test_inside_shows_the_drawing_from_the_draw_page_through_two_networks_side_by_side(canvas):
+    canvas.image = draw_digit(7)
+    draw = _run("pages/draw.py")
+    app = AppTest.from_file(str(ROOT / "pages/inside.py"), default_timeout=TIMEOUT)
+    app.session_state[ui_app.CURRENT_DRAWING_KEY] = draw.session_state[ui_app.CURRENT_DRAWING_KEY]
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    text = _text(app)
+    assert "Model 1 · 784-16-16-10 · sigmoid** reads **7**" in text
+    assert "Model 2 · 784-16-16-10 · ReLU** reads **7**" in text
+    assert "saturated (below 0.05 or above 0.95)" in text and "silent (0) on this input" in text
+    assert "dead on all 10,000 MNIST digits" in text
+    assert len(app.get("plotly_chart")) == 4  # Two hidden layers for each of the two networks.
+    app.segmented_control(key="inside_pair").set_value("64 units: sigmoid vs ReLU").run()
+    assert not app.exception and "Model 3 · 784-64-64-10 · sigmoid** reads **7**" in _text(app)
+
+
+def test_inside_without_a_drawing_looks_at_an_mnist_test_digit(canvas):
+    app = _run("pages/inside.py")
+    assert app.number_input(key="inside_index").value == 0
+    assert "reads **7**" in _text(app)  # MNIST's first test image is a 7.

@@ -14,6 +14,7 @@ others.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -47,6 +48,15 @@ def page_ui() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def page_link_ui(page: str, label: str, icon: str) -> None:
+    """A link to another page of the app; nothing when a page runs on its own, without the app's
+    navigation (as under AppTest), where there is no page to link to."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    with contextlib.suppress(StreamlitPageNotFoundError):
+        st.page_link(page, label=label, icon=icon)
 
 
 def loaded_models() -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
@@ -254,6 +264,41 @@ def _latency_microseconds(model_sha256: str, model_id: int, repeats: int = 200) 
         network.predict_proba(image)
         timings.append(time.perf_counter() - started)
     return float(np.median(timings) * 1e6)
+
+
+def dead_on_mnist(model: saved_models.SavedModel) -> list[np.ndarray] | None:
+    """Per hidden layer, the units no MNIST test image wakes (None without the data); cached per weights."""
+    return _dead_on_mnist(model.card.model_sha256, model.card.model_id)
+
+
+@st.cache_data(show_spinner="Running the 10,000 MNIST test images through the network…")
+def _dead_on_mnist(model_sha256: str, model_id: int) -> list[np.ndarray] | None:
+    # Keyed by the weights' checksum, like the latency: a retrained model is examined afresh.
+    from digitdraw import inside
+
+    images = mnist_test_inputs()
+    return None if images is None else inside.never_active(inference.load_classifier(model_id), images)
+
+
+@st.cache_data(show_spinner="Preprocessing the 10,000 MNIST test images…")
+def mnist_test_inputs() -> np.ndarray | None:
+    """MNIST's test images as the models see them (through ``to_mnist``), or None without the data."""
+    test_set = mnist_test_set()
+    return None if test_set is None else inference.classify_batch(test_set[0], []).images
+
+
+def current_drawing() -> np.ndarray | None:
+    """The 28x28 model input of the drawing last read on the Draw page, in this session."""
+    return st.session_state.get(CURRENT_DRAWING_KEY)
+
+
+def remember_drawing(classification: inference.Classification | None) -> None:
+    """Keep the Draw page's current model input for the other pages of this session."""
+    if classification is not None and not classification.is_blank:
+        st.session_state[CURRENT_DRAWING_KEY] = classification.image
+
+
+CURRENT_DRAWING_KEY = "current_drawing"
 
 
 def model_label(model_id: int) -> str:

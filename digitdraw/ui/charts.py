@@ -36,7 +36,7 @@ _LAYOUT = {
 
 
 def _layout(figure: go.Figure, height: int = 360, **extra) -> go.Figure:
-    figure.update_layout(height=height, **_LAYOUT, **extra)
+    figure.update_layout(**{**_LAYOUT, "height": height, **extra})
     return figure
 
 
@@ -244,3 +244,45 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
             f"{text}</figcaption></figure>"
         )
     return f'<div style="display:flex;flex-wrap:wrap;gap:0.75rem">{"".join(figures)}</div>'
+
+
+def unit_grid(
+    activations: np.ndarray,
+    contributions: np.ndarray,
+    highlighted: Sequence[int],
+    target: int,
+    scale_max: float,
+) -> go.Figure:
+    """A layer's units as a grid of cells coloured by activation, the strongest supporters of the
+    answer starred; hovering a cell gives the unit's number, activation and push towards the answer."""
+    units = len(activations)
+    columns = int(np.ceil(np.sqrt(units)))
+    rows = int(np.ceil(units / columns))
+    padded = np.full(rows * columns, np.nan)
+    padded[:units] = activations
+    pushed = np.full(rows * columns, np.nan)
+    pushed[:units] = contributions
+    numbers = np.arange(rows * columns)
+    marks = np.array(["★" if unit in highlighted else "" for unit in range(rows * columns)])
+    figure = go.Figure(
+        go.Heatmap(
+            z=padded.reshape(rows, columns),
+            customdata=np.dstack([numbers.reshape(rows, columns), pushed.reshape(rows, columns)]),
+            text=marks.reshape(rows, columns),
+            texttemplate="%{text}",
+            textfont={"color": "#E69F00", "size": 16},
+            hovertemplate=(
+                "unit %{customdata[0]}<br>activation %{z:.3f}<br>"
+                f"pushes {target} by %{{customdata[1]:+.2f}}<extra></extra>"
+            ),
+            colorscale="Viridis",
+            zmin=0.0,
+            zmax=max(scale_max, 1e-6),
+            showscale=False,
+            xgap=2,
+            ygap=2,
+        )
+    )
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return _layout(figure, height=40 + 34 * rows, margin={"l": 0, "r": 0, "t": 0, "b": 0})

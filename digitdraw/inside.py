@@ -1,0 +1,147 @@
+"""Inside the networks: each layer's activations for one drawing, which units carried the answer,
+which units are saturated or dead, and what each first-layer unit looks for.
+
+All of it is NumPy on the saved weights, so the app never needs TensorFlow;
+the tests check the activations against Keras and the gradients against
+finite differences. A unit's contribution to a class is its activation times
+the gradient of that class's logit with respect to it: for the last hidden
+layer that is exactly the activation times the unit's outgoing weight, and
+further back it is the first-order share, which is cheap and exact for the
+linear part but only approximate through the nonlinearities (layer-wise
+relevance propagation would conserve totals, at the cost of a second set of
+rules per activation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitdraw.models import Network
+
+# A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
+SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
+
+
+@dataclass(frozen=True)
+class Inside:
+    """One drawing through one network: hidden activations, logits, and who carried the answer."""
+
+    hidden: list[np.ndarray]  # One vector per hidden layer.
+    logits: np.ndarray  # The output layer before softmax.
+    probabilities: np.ndarray
+    target: int  # The class the contributions are for (the answer, unless asked otherwise).
+    contributions: list[np.ndarray]  # Per hidden layer: activation x d(logit of target)/d(activation).
+    input_gradient: np.ndarray  # d(logit of target)/d(pixel), 28x28.
+
+    @property
+    def answer(self) -> int:
+        """The digit the network reads."""
+        return int(np.argmax(self.probabilities))
+
+    def top_units(self, layer: int, count: int = 3) -> list[int]:
+        """The units of a hidden layer that pushed hardest towards the target, strongest first."""
+        order = np.argsort(-self.contributions[layer])
+        return [int(unit) for unit in order[:count] if self.contributions[layer][unit] > 0]
+
+
+def _check_image(network: Network, image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape != network.architecture.input_shape:
+        raise ValueError(
+            f"expected one preprocessed image of shape {network.architecture.input_shape}, got {image.shape}"
+        )
+    return image
+
+
+def _derivative(activation: str, output: np.ndarray) -> np.ndarray:
+    """The activation's derivative, from its output (the value the forward pass already has)."""
+    if activation == "sigmoid":
+        return output * (1.0 - output)
+    if activation == "relu":
+        return (output > 0).astype(np.float32)
+    if activation == "tanh":
+        return 1.0 - output**2
+    raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
+
+
+def look_inside(network: Network, image: np.ndarray, target: int | None = None) -> Inside:
+    """Run one preprocessed 28x28 image through a network, keeping what each layer did."""
+    image = _check_image(network, image)
+    outputs = [output[0] for output in network.layer_outputs(image[None])]
+    hidden, probabilities = outputs[:-1], outputs[-1]
+    last_input = hidden[-1] if hidden else image.reshape(-1)
+    logits = last_input @ network.weights[-1] + network.biases[-1]
+    if target is None:
+        target = int(np.argmax(probabilities))
+    if not 0 <= target < probabilities.size:
+        raise ValueError(f"target must be a class 0-{probabilities.size - 1}, got {target}")
+    # Back from the target's logit: d logit / d (activations of each layer), last layer first.
+    gradient = network.weights[-1][:, target]
+    gradients = []
+    layers = network.architecture.layers
+    for index in range(len(hidden) - 1, -1, -1):
+        gradients.append(gradient)
+        local = gradient * _derivative(layers[index].activation, hidden[index])
+        gradient = network.weights[index] @ local
+    gradients.reverse()
+    return Inside(
+        hidden=hidden,
+        logits=logits,
+        probabilities=probabilities,
+        target=target,
+        contributions=[activation * grad for activation, grad in zip(hidden, gradients)],
+        input_gradient=gradient.reshape(image.shape),
+    )
+
+
+def saturated_or_dead(activations: np.ndarray, activation: str) -> np.ndarray:
+    """Which units of a layer have stopped responding on this input: sigmoid units pinned near 0 or 1
+    (their gradient almost gone), ReLU units at exactly 0. A boolean per unit."""
+    activations = np.asarray(activations)
+    if activation == "sigmoid":
+        return (activations < SATURATED_BELOW) | (activations > SATURATED_ABOVE)
+    if activation == "relu":
+        return activations <= 0
+    raise ValueError(f"saturation is defined for sigmoid and relu layers, not {activation!r}")
+
+
+def never_active(network: Network, images: np.ndarray, batch: int = 2000) -> list[np.ndarray]:
+    """Per hidden layer, the units that are 0 on every one of these images (dead ReLU units)."""
+    alive = [np.zeros(layer.units, bool) for layer in network.architecture.layers[:-1]]
+    for start in range(0, len(images), batch):
+        for index, output in enumerate(network.layer_outputs(images[start : start + batch])[:-1]):
+            alive[index] |= (output > 0).any(axis=0)
+    return [~units for units in alive]
+
+
+def first_layer_weights(network: Network) -> np.ndarray:
+    """Each first-layer unit's incoming weights as an image: shape (units, 28, 28)."""
+    kernel = network.weights[0]
+    return kernel.T.reshape(kernel.shape[1], *network.architecture.input_shape)
+
+
+def diverging_tiles(images: np.ndarray, columns: int, tile: int = 56, gap: int = 4) -> np.ndarray:
+    """Images on one shared, symmetric scale, as a grid of RGB tiles: blue below zero, white at zero,
+    red above (uint8, the background white). Shared so that tiles compare with each other."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3 or len(images) == 0 or columns < 1:
+        raise ValueError(f"expected a non-empty stack of 2-D images and columns >= 1, got {images.shape}")
+    scale = float(np.abs(images).max()) or 1.0
+    values = np.clip(images / scale, -1.0, 1.0)
+    # White at zero, towards #B2182B (red) above and #2166AC (blue) below.
+    red, blue, white = np.array([178, 24, 43]), np.array([33, 102, 172]), np.array([255, 255, 255])
+    positive = values[..., None].clip(0, 1)
+    negative = (-values[..., None]).clip(0, 1)
+    colours = white + positive * (red - white) + negative * (blue - white)
+    rows = -(-len(images) // columns)
+    height, width = images.shape[1:]
+    factor = max(1, tile // max(height, width))
+    cell_h, cell_w = height * factor, width * factor
+    grid = np.full((rows * (cell_h + gap) - gap, columns * (cell_w + gap) - gap, 3), 255, np.uint8)
+    for index, colour in enumerate(colours):
+        top, left = (index // columns) * (cell_h + gap), (index % columns) * (cell_w + gap)
+        enlarged = np.kron(colour, np.ones((factor, factor, 1)))
+        grid[top : top + cell_h, left : left + cell_w] = np.rint(enlarged).astype(np.uint8)
+    return grid

@@ -1,0 +1,128 @@
+"""Inside the networks: activations against Keras, gradients against finite differences, and the
+saturation, dead-unit and weight-picture helpers on cases whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitdraw import inside
+from digitdraw.inference import load_classifier
+from digitdraw.models import MODEL_IDS, Architecture, Network
+from digitdraw.saved_models import MODEL_FILE, model_dir
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.random((6, 28, 28), dtype=np.float32)
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_every_layer_equals_keras_on_the_saved_model(model_id, images):
+    import keras
+
+    model = keras.saving.load_model(model_dir(model_id) / MODEL_FILE)
+    dense = [layer for layer in model.layers if layer.get_weights()]
+    probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in dense])
+    expected = probe.predict(images, verbose=0)
+    actual = load_classifier(model_id).layer_outputs(images)
+    assert len(actual) == len(expected)
+    for ours, theirs in zip(actual, expected):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def _random_network(activation: str, seed: int = 1) -> Network:
+    architecture = Architecture.dense((12, 7), activation)
+    rng = np.random.default_rng(seed)
+    shapes = architecture.weight_shapes
+    weights = [rng.normal(0, 0.3, shape) for shape in shapes]
+    biases = [rng.normal(0, 0.1, shape[1]) for shape in shapes]
+    return Network(architecture, weights, biases)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+def test_gradients_match_finite_differences(activation, images):
+    network = _random_network(activation)
+    image = images[0]
+    seen = inside.look_inside(network, image, target=3)
+
+    def logit(x: np.ndarray) -> float:
+        return float(inside.look_inside(network, x, target=3).logits[3])
+
+    rng = np.random.default_rng(2)
+    step = 1e-2
+    for pixel in rng.choice(784, size=12, replace=False):
+        row, column = divmod(int(pixel), 28)
+        up, down = image.copy(), image.copy()
+        up[row, column] += step
+        down[row, column] -= step
+        numeric = (logit(up) - logit(down)) / (2 * step)
+        assert seen.input_gradient[row, column] == pytest.approx(numeric, rel=2e-2, abs=2e-3)
+
+
+def test_the_last_layer_s_contribution_is_activation_times_outgoing_weight(images):
+    network = load_classifier(4)
+    seen = inside.look_inside(network, images[1])
+    expected = seen.hidden[-1] * network.weights[-1][:, seen.answer]
+    np.testing.assert_allclose(seen.contributions[-1], expected, rtol=1e-6)
+    np.testing.assert_allclose(seen.probabilities, network.predict_proba(images[1:2])[0], atol=1e-7)
+    softmax = np.exp(seen.logits - seen.logits.max())
+    np.testing.assert_allclose(softmax / softmax.sum(), seen.probabilities, atol=1e-6)
+    top = seen.top_units(-1, count=3)
+    assert top == sorted(top, key=lambda unit: -seen.contributions[-1][unit])
+    assert all(seen.contributions[-1][unit] > 0 for unit in top)
+
+
+def test_contributions_are_for_the_class_asked_about(images):
+    network = load_classifier(1)
+    other = (inside.look_inside(network, images[2]).answer + 1) % 10
+    seen = inside.look_inside(network, images[2], target=other)
+    np.testing.assert_allclose(
+        seen.contributions[-1], seen.hidden[-1] * network.weights[-1][:, other], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "target", "message"),
+    [(np.zeros((28, 27)), None, "shape \\(28, 28\\)"), (np.zeros((28, 28)), 10, "class 0-9")],
+)
+def test_bad_requests_are_value_errors(image, target, message):
+    with pytest.raises(ValueError, match=message):
+        inside.look_inside(load_classifier(2), image, target)
+
+
+def test_saturated_sigmoid_and_silent_relu_units():
+    sigmoid = inside.saturated_or_dead(np.array([0.01, 0.05, 0.5, 0.95, 0.99]), "sigmoid")
+    assert sigmoid.tolist() == [True, False, False, False, True]
+    relu = inside.saturated_or_dead(np.array([0.0, 0.3, 0.0, 2.0]), "relu")
+    assert relu.tolist() == [True, False, True, False]
+    with pytest.raises(ValueError, match="sigmoid and relu"):
+        inside.saturated_or_dead(np.zeros(3), "softmax")
+
+
+def test_a_unit_no_image_can_wake_is_found_dead(images):
+    network = _random_network("relu")
+    network.biases[0][5] = -1000.0  # No image in [0, 1] can lift unit 5 above zero.
+    dead = inside.never_active(network, images, batch=4)
+    assert dead[0][5] and len(dead) == 2 and dead[0].shape == (12,)
+    assert not dead[0].all()
+
+
+def test_first_layer_weights_are_each_unit_s_incoming_weights_as_an_image():
+    network = load_classifier(1)
+    pictures = inside.first_layer_weights(network)
+    assert pictures.shape == (16, 28, 28)
+    np.testing.assert_array_equal(pictures[3].reshape(-1), network.weights[0][:, 3])
+
+
+def test_diverging_tiles_share_one_scale_white_at_zero():
+    images = np.zeros((3, 2, 2), np.float32)
+    images[0, 0, 0], images[1, 1, 1] = 2.0, -2.0
+    grid = inside.diverging_tiles(images, columns=2, tile=4, gap=1)
+    assert grid.shape == (2 * 4 + 1, 2 * 4 + 1, 3)
+    assert grid[0, 0].tolist() == [178, 24, 43]  # The largest positive weight: full red.
+    assert grid[3, 5 + 3].tolist() == [33, 102, 172]  # The most negative: full blue.
+    assert grid[0, 3].tolist() == [255, 255, 255]  # Zero: white.
+    with pytest.raises(ValueError):
+        inside.diverging_tiles(np.zeros((0, 2, 2)), columns=2)
