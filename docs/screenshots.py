@@ -33,9 +33,10 @@ OUT = ROOT / "docs" / "screenshots"
 MAX_BYTES = 150_000
 # URL path of each side page and the picture it becomes.
 SIDE_PAGES = {
-    "training_curves": ("Training curves", "training-curves.png"),
-    "confusion_matrix": ("Confusion matrix", "confusion-matrix.png"),
-    "compare": ("Compare the models", "compare.png"),
+    "inside": ("Inside the networks", "inside.png", "What each first-layer unit looks for"),
+    "training_curves": ("Training curves", "training-curves.png", None),
+    "confusion_matrix": ("Confusion matrix", "confusion-matrix.png", None),
+    "compare": ("Compare the models", "compare.png", None),
 }
 
 
@@ -87,9 +88,15 @@ def main() -> None:
         url = server.url
         context, page = draw_page_with_a_seven(browser, url, LAPTOP)
         save("draw.png", whole_page_png(page), max_width=1100)
-        for path, (title, name) in SIDE_PAGES.items():
+        for path, (title, name, ready) in SIDE_PAGES.items():
+            if ready:  # A page that computes once per server: visit it first, until it shows this.
+                page.goto(f"{url}/{path}")
+                expect(page.get_by_text(ready)).to_be_visible(timeout=120_000)
+                page.wait_for_timeout(3000)
             page.goto(f"{url}/{path}")
-            expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
+            if ready:
+                expect(page.get_by_text(ready)).to_be_visible(timeout=60_000)
             page.wait_for_timeout(2000)  # Let the charts finish drawing.
             save(name, whole_page_png(page), max_width=1000)
         context.close()

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import inside
+from digitdraw.preprocess import to_mnist
 from digitdraw.ui import app, charts
 
 # The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone.
@@ -34,12 +35,12 @@ def source_ui() -> tuple[np.ndarray | None, str]:
     choice = st.segmented_control("Look at", choices, default=choices[0], key="inside_source") or choices[0]
     if choice == "Your drawing":
         return drawing, "your drawing"
-    inputs = app.mnist_test_inputs()
-    if inputs is None:
+    test_set = app.mnist_test_set()
+    if test_set is None:
         st.info("The MNIST test images are not installed; draw a digit on the Draw page instead.")
         return None, ""
-    index = st.number_input("Test image", 0, len(inputs) - 1, 0, key="inside_index")
-    return inputs[int(index)], f"MNIST test image {int(index)}"
+    index = int(st.number_input("Test image", 0, len(test_set[0]) - 1, 0, key="inside_index"))
+    return to_mnist(test_set[0][index]), f"MNIST test image {index} (a {test_set[1][index]})"
 
 
 def network_ui(model_id: int, image: np.ndarray) -> np.ndarray | None:

@@ -270,12 +270,13 @@ def unit_grid(
             customdata=np.dstack([numbers.reshape(rows, columns), pushed.reshape(rows, columns)]),
             text=marks.reshape(rows, columns),
             texttemplate="%{text}",
-            textfont={"color": "#E69F00", "size": 16},
+            # Vermillion reads on white and on dark blue alike.
+            textfont={"color": "#D55E00", "size": 18},
             hovertemplate=(
                 "unit %{customdata[0]}<br>activation %{z:.3f}<br>"
                 f"pushes {target} by %{{customdata[1]:+.2f}}<extra></extra>"
             ),
-            colorscale="Viridis",
+            colorscale="Blues",
             zmin=0.0,
             zmax=max(scale_max, 1e-6),
             showscale=False,

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.e2e
 
 # URL path of each side page (from its file name) and the heading it shows.
 PAGES = {
+    "inside": "Inside the networks",
+    "your_drawings": "Your drawings",
     "training_curves": "Training curves",
     "confusion_matrix": "Confusion matrix",
     "compare": "Compare the models",
@@ -162,7 +164,7 @@ def test_every_page_opens_cleanly(browser, server, screenshots, device):
         whole_page_screenshot(tab, screenshots / f"{name}-draw-empty.png")
         for path, title in PAGES.items():
             tab.goto(f"{url}/{path}")
-            expect(tab.get_by_role("heading", name=title)).to_be_visible(timeout=30_000)
+            expect(tab.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=30_000)
             tab.wait_for_timeout(1500)  # Let the charts finish drawing before the screenshot.
             expect(tab.get_by_test_id("stException")).to_have_count(0)
             whole_page_screenshot(tab, screenshots / f"{name}-{path}.png")
