@@ -1,4 +1,5 @@
-"""Streamlit helpers shared by the pages: model loading, model pickers and error messages.
+"""Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvas's
+size and toolbar, the drawings store and this browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
@@ -9,7 +10,8 @@ model here (its measured latency) is cached under the model's weights
 checksum, which changes with the model. MNIST's test images never change
 while the app runs and are cached once. A model that fails to load is
 reported for itself, with the command that retrains it, and never stops the
-others.
+others; a drawings store that is out of reach gives one calm warning, never
+an exception.
 """
 
 from __future__ import annotations
