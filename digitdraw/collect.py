@@ -131,6 +131,12 @@ def current_answers(drawings: list[Drawing], root: Path | None = None) -> tuple[
     return {m: network.predict_proba(inputs).argmax(axis=1) for m, network in networks.items()}, errors
 
 
+def accuracies(drawings: list[Drawing], answers: dict[int, np.ndarray]) -> dict[int, float]:
+    """Per model, the share of kept drawings whose label its answers (from ``current_answers``) match."""
+    labels = np.array([drawing.label for drawing in drawings])
+    return {model_id: float(np.mean(digits == labels)) for model_id, digits in answers.items()}
+
+
 def npz_bytes(drawings: list[Drawing]) -> bytes:
     """Kept drawings as an MNIST-style .npz file's bytes: ``x`` uint8 N x 28 x 28 and ``y``."""
     x, y = as_arrays(drawings)

@@ -15,10 +15,11 @@ so answers from a model since retrained are never mistaken for the new one's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,8 +223,15 @@ class Store:
         with self._failures("open"):
             upgrade(self._engine)
 
-    def _failures(self, action: str):
-        return _StoreFailures(action, make_url(self.url).get_backend_name())
+    @contextlib.contextmanager
+    def _failures(self, action: str) -> Iterator[None]:
+        """Turn a database failure into a StoreError that says, in one sentence, what could not be done."""
+        try:
+            yield
+        except (SQLAlchemyError, OSError) as error:
+            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+            backend = make_url(self.url).get_backend_name()
+            raise StoreError(f"Could not {action} the {backend} drawings store: {reason}") from error
 
     def save(self, drawing: NewDrawing) -> int:
         """Keep one drawing; returns its id."""
@@ -274,23 +282,6 @@ class Store:
     def close(self) -> None:
         """Close the store's connections."""
         self._engine.dispose()
-
-
-class _StoreFailures:
-    """Turns a database failure into a StoreError that says, in one sentence, what could not be done."""
-
-    def __init__(self, action: str, backend: str) -> None:
-        self.action, self.backend = action, backend
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        if isinstance(error, SQLAlchemyError | OSError):
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            message = f"Could not {self.action} the {self.backend} drawings store: {reason}"
-            raise StoreError(message) from error
-        return False
 
 
 def as_arrays(drawings: Iterable[Drawing]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
+from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
 
 
@@ -27,7 +28,7 @@ def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
     state.setdefault("stroke_width", 20)
     size = app.canvas_size()
     result = st_canvas(
-        stroke_width=round(state.stroke_width * size / app.CANVAS_SIZE),
+        stroke_width=round(state.stroke_width * size / CANVAS_SIZE),
         stroke_color="#111111",
         background_color="#FFFFFF",
         height=size,

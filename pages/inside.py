@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from digitdraw import inside
+from digitdraw import inside, saved_models
 from digitdraw.preprocess import to_mnist
 from digitdraw.ui import app, charts
 
@@ -43,11 +43,9 @@ def source_ui() -> tuple[np.ndarray | None, str]:
     return to_mnist(test_set[0][index]), f"MNIST test image {index} (a {test_set[1][index]})"
 
 
-def network_ui(model_id: int, image: np.ndarray) -> np.ndarray | None:
+def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
     """One network's layers for the image; returns its first-layer activations for sorting its units."""
-    model = app.require_model_ui(model_id)
-    if model is None:
-        return None
+    model_id = model.card.model_id
     seen = inside.look_inside(model.network, image)
     activation = model.card.architecture.hidden_activation
     st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.probabilities.max():.0%})")
@@ -78,11 +76,9 @@ def network_ui(model_id: int, image: np.ndarray) -> np.ndarray | None:
     return seen.hidden[0]
 
 
-def weights_ui(model_id: int, first_layer: np.ndarray) -> None:
+def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
     """Every first-layer unit's incoming weights as a picture, the units this input excites most first."""
-    model = app.require_model_ui(model_id)
-    if model is None:
-        return
+    model_id = model.card.model_id
     order = np.argsort(-first_layer)
     pictures = inside.first_layer_weights(model.network)[order]
     columns = 4 if len(pictures) <= 16 else 8
@@ -105,17 +101,18 @@ if image is not None:
     model_ids = PAIRS[pair or first_pair]
     left, right = st.columns([1, 3], gap="large")
     left.image(charts.pixel_grid(image, cell=5), caption=f"The input: {name}", width=140)
-    first_layers = {}
+    first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.
     with right:
         for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
             with column:
-                first_layers[model_id] = network_ui(model_id, image)
+                model = app.require_model_ui(model_id)
+                if model is not None:
+                    first_layers[model_id] = model, network_ui(model, image)
     st.subheader("What each first-layer unit looks for")
     st.caption(
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "
         "holds it back, one shared scale. Sorted by how strongly this input excites the unit."
     )
-    for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
-        if first_layers.get(model_id) is not None:
-            with column:
-                weights_ui(model_id, first_layers[model_id])
+    for column, (model, first_layer) in zip(st.columns(len(model_ids), gap="large"), first_layers.values()):
+        with column:
+            weights_ui(model, first_layer)

@@ -21,13 +21,11 @@ def whose_ui() -> str:
     return choice or "mine"
 
 
-def accuracy_table(drawings, answers: dict[int, np.ndarray]) -> pd.DataFrame:
+def accuracy_table(scores: dict[int, float]) -> pd.DataFrame:
     """Per model: accuracy on the kept drawings beside its MNIST test accuracy, and the gap."""
     models, _ = app.loaded_models()
-    labels = np.array([drawing.label for drawing in drawings])
     rows = []
-    for model_id, digits in answers.items():
-        kept = float(np.mean(digits == labels))
+    for model_id, kept in scores.items():
         mnist = models[model_id].metrics.accuracy["test"]
         rows.append({"Model": app.model_label(model_id), "Your drawings": kept, "MNIST test": mnist,
                      "Gap (points)": 100 * (kept - mnist)})  # fmt: skip
@@ -101,19 +99,18 @@ answers, errors = collect.current_answers(drawings)
 for model_id, message in errors.items():
     app.model_error_ui(model_id, message)
 labels = np.array([drawing.label for drawing in drawings])
+scores = collect.accuracies(drawings, answers)
 counts = st.columns(3)
 counts[0].metric("Drawings", len(drawings))
 counts[1].metric("Digits covered", f"{len(set(labels.tolist()))} of 10")
-if answers:
-    best = max(answers, key=lambda m: np.mean(answers[m] == labels))
-    counts[2].metric(
-        "Best here", f"Model {best}", f"{np.mean(answers[best] == labels):.1%}", delta_arrow="off"
-    )
+if scores:
+    best = max(scores, key=scores.get)
+    counts[2].metric("Best here", f"Model {best}", f"{scores[best]:.1%}", delta_arrow="off")
 
 st.subheader("Accuracy: your drawings against MNIST")
 if answers:
     st.dataframe(
-        accuracy_table(drawings, answers),
+        accuracy_table(scores),
         hide_index=True,
         column_config={
             "Your drawings": st.column_config.NumberColumn(format="percent"),

@@ -20,7 +20,8 @@ import contextlib
 import re
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -28,6 +29,8 @@ import streamlit as st
 from digitdraw import collect, inference, saved_models, store
 from digitdraw.models import MODEL_IDS, REGISTRY
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
+
+T = TypeVar("T")
 
 # A phone's screen is about 360-430 CSS pixels wide, less the page's margins.
 PHONE_CANVAS_SIZE = 320
@@ -159,13 +162,13 @@ def remember_browser_ui() -> None:
         st.html(_remember_browser_script(identifier), unsafe_allow_javascript=True)
 
 
-def kept_drawings_store() -> store.Store | None:
-    """The drawings store, or None after one calm warning when it cannot be opened."""
+def _with_store(action: Callable[[store.Store], T], failed: T) -> T:
+    """Run one action on the drawings store; ``failed`` after one calm warning when it cannot be done."""
     try:
-        return store.open_store()
+        return action(store.open_store())
     except (store.StoreError, ValueError) as error:
         store_warning_ui(error)
-        return None
+        return failed
 
 
 def store_warning_ui(error: Exception) -> None:
@@ -180,14 +183,9 @@ def keep_drawing(
     classification: inference.Classification, label: int, canvas_png: bytes | None
 ) -> int | None:
     """Keep a drawing with the label the user gave it; its id, or None after a calm warning."""
-    kept = kept_drawings_store()
-    if kept is None:
-        return None
-    try:
-        return kept.save(collect.record(classification, label, browser_id(), canvas_png))
-    except (store.StoreError, ValueError) as error:
-        store_warning_ui(error)
-        return None
+    return _with_store(
+        lambda kept: kept.save(collect.record(classification, label, browser_id(), canvas_png)), None
+    )
 
 
 def forget_drawing(drawing_id: int) -> None:
@@ -197,38 +195,17 @@ def forget_drawing(drawing_id: int) -> None:
 
 def forget_drawings(drawing_ids: list[int]) -> int:
     """Delete some of this browser's kept drawings; returns how many went."""
-    kept = kept_drawings_store()
-    if kept is None:
-        return 0
-    try:
-        return sum(kept.delete(drawing_id, browser_id()) for drawing_id in drawing_ids)
-    except store.StoreError as error:
-        store_warning_ui(error)
-        return 0
+    return _with_store(lambda kept: sum(kept.delete(i, browser_id()) for i in drawing_ids), 0)
 
 
 def forget_my_drawings() -> int:
     """Delete every drawing this browser kept; returns how many went."""
-    kept = kept_drawings_store()
-    if kept is None:
-        return 0
-    try:
-        return kept.delete_session(browser_id())
-    except store.StoreError as error:
-        store_warning_ui(error)
-        return 0
+    return _with_store(lambda kept: kept.delete_session(browser_id()), 0)
 
 
 def kept_drawings(mine: bool) -> list[store.Drawing] | None:
     """This browser's kept drawings (or everyone's), oldest first; None after a calm warning."""
-    kept = kept_drawings_store()
-    if kept is None:
-        return None
-    try:
-        return kept.drawings(browser_id() if mine else None)
-    except store.StoreError as error:
-        store_warning_ui(error)
-        return None
+    return _with_store(lambda kept: kept.drawings(browser_id() if mine else None), None)
 
 
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:
