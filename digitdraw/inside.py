@@ -96,6 +96,28 @@ def look_inside(network: Network, image: np.ndarray, target: int | None = None) 
     )
 
 
+def input_gradients(network: Network, images: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """For each image, the gradient of ``direction . logits`` with respect to its pixels, in one batch.
+
+    ``directions`` is (N, 10): a one-hot row asks for one class's logit, a row with +1 and -1 for the
+    difference of two classes' logits. Returns (N, 28, 28).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    directions = np.asarray(directions, dtype=np.float32)
+    if images.ndim != 3 or images.shape[1:] != network.architecture.input_shape:
+        raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
+    if directions.shape != (len(images), network.architecture.layers[-1].units):
+        raise ValueError(f"expected one direction over the classes per image, got {directions.shape}")
+    hidden = network.layer_outputs(images)[:-1]
+    gradient = directions @ network.weights[-1].T
+    layers = network.architecture.layers
+    for index in range(len(hidden) - 1, -1, -1):
+        gradient = (gradient * _derivative(layers[index].activation, hidden[index])) @ network.weights[
+            index
+        ].T
+    return gradient.reshape(images.shape)
+
+
 def saturated_or_dead(activations: np.ndarray, activation: str) -> np.ndarray:
     """Which units of a layer have stopped responding on this input: sigmoid units pinned near 0 or 1
     (their gradient almost gone), ReLU units at exactly 0. A boolean per unit."""
