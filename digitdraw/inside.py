@@ -144,6 +144,17 @@ def first_layer_weights(network: Network) -> np.ndarray:
     return kernel.T.reshape(kernel.shape[1], *network.architecture.input_shape)
 
 
+# The diverging scale of every signed picture: #2166AC (blue) at -1, white at 0, #B2182B (red) at +1.
+NEGATIVE_RGB, ZERO_RGB, POSITIVE_RGB = (33, 102, 172), (255, 255, 255), (178, 24, 43)
+
+
+def diverging_colours(values: np.ndarray) -> np.ndarray:
+    """Values on a -1..1 scale (clipped) as RGB floats 0-255: blue below zero, white at zero, red above."""
+    values = np.clip(np.asarray(values, dtype=np.float32), -1.0, 1.0)[..., None]
+    red, blue, white = (np.array(colour, np.float32) for colour in (POSITIVE_RGB, NEGATIVE_RGB, ZERO_RGB))
+    return white + values.clip(0, 1) * (red - white) + (-values).clip(0, 1) * (blue - white)
+
+
 def diverging_tiles(images: np.ndarray, columns: int, tile: int = 56, gap: int = 4) -> np.ndarray:
     """Images on one shared, symmetric scale, as a grid of RGB tiles: blue below zero, white at zero,
     red above (uint8, the background white). Shared so that tiles compare with each other."""
@@ -151,12 +162,7 @@ def diverging_tiles(images: np.ndarray, columns: int, tile: int = 56, gap: int =
     if images.ndim != 3 or len(images) == 0 or columns < 1:
         raise ValueError(f"expected a non-empty stack of 2-D images and columns >= 1, got {images.shape}")
     scale = float(np.abs(images).max()) or 1.0
-    values = np.clip(images / scale, -1.0, 1.0)
-    # White at zero, towards #B2182B (red) above and #2166AC (blue) below.
-    red, blue, white = np.array([178, 24, 43]), np.array([33, 102, 172]), np.array([255, 255, 255])
-    positive = values[..., None].clip(0, 1)
-    negative = (-values[..., None]).clip(0, 1)
-    colours = white + positive * (red - white) + negative * (blue - white)
+    colours = diverging_colours(images / scale)
     rows = -(-len(images) // columns)
     height, width = images.shape[1:]
     factor = max(1, tile // max(height, width))

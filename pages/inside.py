@@ -1,12 +1,13 @@
 """Inside the networks: the same drawing through two networks side by side, layer by layer, and what
-each of their first-layer units looks for."""
+each of their first-layer units looks for; why every network reads what it reads, what small change
+would make one read another digit, and how much damage one survives. Only the chosen view is computed."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from digitdraw import inside, saved_models
+from digitdraw import attribution, counterfactual, damage, inside, saved_models
 from digitdraw.preprocess import to_mnist
 from digitdraw.ui import app, charts
 
@@ -88,14 +89,8 @@ def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
     )
 
 
-app.page_ui()
-st.title("Inside the networks")
-st.caption(
-    "The same input through two networks of the study side by side: every hidden unit's activation, "
-    "the units that carried the answer, and what each first-layer unit looks for."
-)
-image, name = source_ui()
-if image is not None:
+def layers_ui(image: np.ndarray, name: str) -> None:
+    """Two networks side by side, layer by layer, and their first-layer units' weights."""
     first_pair = next(iter(PAIRS))
     pair = st.segmented_control("Compare", list(PAIRS), default=first_pair, key="inside_pair")
     model_ids = PAIRS[pair or first_pair]
@@ -116,3 +111,205 @@ if image is not None:
     for column, (model, first_layer) in zip(st.columns(len(model_ids), gap="large"), first_layers.values()):
         with column:
             weights_ui(model, first_layer)
+
+
+METHODS = {
+    "Gradient × input": (
+        "Each pixel's ink times how much the digit's score rises with it: red ink argued for the digit, "
+        "blue ink against it. Empty pixels read zero: this view cannot see ink that is missing."
+    ),
+    "Occlusion": (
+        "A 7×7 patch of the input is blanked at every position (every other pixel): red where blanking "
+        "made the digit less likely, blue where it made it more likely."
+    ),
+}
+OWN_ANSWER, NOTHING_ELSE = "its own answer", "nothing else"
+PICTURE_WIDTH = 140  # Five pixels per input pixel, as on the Draw page.
+
+
+def _digit_label(choice: object) -> str:
+    return choice if isinstance(choice, str) else f"a {choice}"
+
+
+def models_ui() -> dict[object, saved_models.SavedModel]:
+    """Every model the app serves that loads; a calm error for each one that does not."""
+    models, errors = app.loaded_models()
+    for model_id, message in errors.items():
+        app.model_error_ui(model_id, message)
+    return models
+
+
+def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
+    """Every model's attribution map for its answer (or a chosen digit), or against a second digit."""
+    method_column, why_column, other_column = st.columns(3)
+    with method_column:
+        method = st.segmented_control("Method", list(METHODS), default="Gradient × input", key="why_method")
+        method = method or "Gradient × input"
+    why = why_column.selectbox("Why", [OWN_ANSWER, *range(10)], key="why_digit", format_func=_digit_label)
+    other = other_column.selectbox(
+        "rather than", [NOTHING_ELSE, *range(10)], key="why_other", format_func=_digit_label
+    )
+    pictures = [(charts.pixel_grid(image, cell=PICTURE_WIDTH // image.shape[0]), "The input")]
+    for model_id, model in models.items():
+        network = model.network
+        answer = int(np.argmax(network.predict_proba(image[None])[0]))
+        chosen = answer if why == OWN_ANSWER else int(why)
+        against = None if other == NOTHING_ELSE else int(other)
+        if method == "Occlusion":
+            maps = attribution.occlusion(network, image)
+            values = (
+                maps[chosen] if against is None else attribution.contrast_occlusion(maps, chosen, against)
+            )
+        elif against is None:
+            values = attribution.gradient_times_input(network, image, chosen)
+        else:
+            values = attribution.contrast_gradient_times_input(network, image, chosen, against)
+        scale = float(np.abs(values).max()) or 1.0
+        question = f"why {chosen}" + ("" if against is None else f" not {against}")
+        pictures.append(
+            (
+                charts.overlay(image, values / scale, cell=PICTURE_WIDTH // image.shape[0]),
+                f"Model {model_id} reads {answer}: {question}",
+            )
+        )
+    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    st.caption(
+        METHODS[method] + " With a second digit: red argued for the first rather than the second. "
+        "Each map on its own scale."
+    )
+
+
+def answer_rows(
+    models: dict[object, saved_models.SavedModel], images: list[np.ndarray]
+) -> list[tuple[str, list[str]]]:
+    """What every model reads for each of some images (digit and confidence), one row per model."""
+    rows = []
+    for model_id, model in models.items():
+        probabilities = model.network.predict_proba(np.stack(images))
+        cells = [f"{int(np.argmax(row))} ({row.max():.0%})" for row in probabilities]
+        rows.append((app.model_label(model_id), cells))
+    return rows
+
+
+def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
+    """The smallest change the search finds that makes the chosen model read another digit."""
+    model_column, digit_column = st.columns(2)
+    model_ids = list(models)
+    model_id = model_column.selectbox("Model", model_ids, key="flip_model", format_func=app.model_label)
+    network = models[model_id].network
+    answer = int(np.argmax(network.predict_proba(image[None])[0]))
+    target = digit_column.selectbox(
+        "Make it read", range(10), index=(answer + 1) % 10, key="flip_target", format_func=_digit_label
+    )
+    if target == answer:
+        st.info(f"Model {model_id} already reads a {answer}; pick another digit.")
+        return
+    result = counterfactual.flip(network, image, target)
+    cell = PICTURE_WIDTH // image.shape[0]
+    change_scale = float(np.abs(result.change).max()) or 1.0
+    pictures = [
+        (charts.pixel_grid(image, cell=cell), f"The input: Model {model_id} reads {answer}"),
+        (charts.pixel_grid(result.edited, cell=cell), "Edited"),
+        (
+            charts.signed_picture(result.change / change_scale, cell=cell),
+            f"The change: red ink added, blue taken away (largest {change_scale:.2f})",
+        ),
+    ]
+    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    if result.succeeded:
+        st.markdown(
+            f"Model {model_id} reads the edited image as **{target}** "
+            f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than 0.05, "
+            f"the change's length (L2) is {result.size:.2f} against the input's {np.linalg.norm(image):.2f}."
+        )
+    else:
+        st.warning(f"No change within {result.steps} steps made Model {model_id} read a {target}.")
+    st.markdown("**What every model reads**")
+    rows = answer_rows(models, [image, result.edited])
+    st.html(charts.answer_table(rows, ["Model", "Your input", "Edited"]))
+    st.caption(
+        "Found by gradient steps on the input, every pixel kept between 0 and 1, until the chosen model "
+        "prefers the new digit clearly; then shrunk back towards the input as far as it stays so."
+    )
+
+
+def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
+    """Switch units off, add weight noise, prune: accuracy on 2,000 MNIST digits and this input's answer."""
+    model_ids = list(models)
+    model_id = st.selectbox("Model", model_ids, key="damage_model", format_func=app.model_label)
+    model = models[model_id]
+    hidden = model.card.architecture.layers[:-1]
+    switched_off = {}
+    for column, (index, layer) in zip(st.columns(max(1, len(hidden))), enumerate(hidden)):
+        units = column.multiselect(
+            f"Switch off in hidden layer {index + 1}",
+            range(layer.units),
+            key=f"damage_units_{model_id}_{index}",
+        )
+        switched_off[index] = tuple(units)
+    share_column, noise_column, prune_column, seed_column = st.columns(4)
+    share = share_column.slider("Random share off", 0.0, 1.0, 0.0, 0.05, key="damage_share")
+    noise = noise_column.slider("Weight noise (σ)", 0.0, 2.0, 0.0, 0.1, key="damage_noise")
+    prune = prune_column.slider("Prune smallest", 0.0, 1.0, 0.0, 0.05, key="damage_prune")
+    seed = int(seed_column.number_input("Seed", 0, 10_000, 0, key="damage_seed"))
+    setting = damage.Damage(
+        switched_off=switched_off, random_share=share, noise=noise, prune=prune, seed=seed
+    )
+    broken = damage.damaged(model.network, setting)
+    sample = app.damage_sample()
+    intact_column, damaged_column, answer_column = st.columns(3)
+    if sample is None:
+        intact_column.info("The MNIST test images are not installed, so accuracy cannot be measured.")
+    else:
+        before = damage.accuracy(model.network, *sample)
+        after = damage.accuracy(broken, *sample)
+        intact_column.metric("Intact: MNIST sample", app.percent(before, 1), border=True)
+        damaged_column.metric(
+            "Damaged: MNIST sample",
+            app.percent(after, 1),
+            f"{(after - before) * 100:+.1f} points",
+            border=True,
+        )
+    probabilities = broken.predict_proba(image[None])[0]
+    intact_answer = int(np.argmax(model.network.predict_proba(image[None])[0]))
+    answer_column.metric(
+        "Damaged: this input",
+        int(np.argmax(probabilities)),
+        f"intact read {intact_answer}",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
+    st.html(charts.probability_bars(probabilities, f"Damaged Model {model_id} on this input"))
+    st.caption(
+        "Accuracy on a fixed sample of 2,000 MNIST test digits. A unit switched off sends nothing on; "
+        "noise is relative to each layer's own weights; pruning zeroes the smallest weights of each layer. "
+        "Nothing is saved: the model on disk stays as it is."
+    )
+
+
+VIEWS = {
+    "Layer by layer": None,
+    "Why this digit": why_ui,
+    "What would flip it": flip_ui,
+    "Damage lab": damage_ui,
+}
+
+
+app.page_ui()
+st.title("Inside the networks")
+st.caption(
+    "The same input through the networks: every hidden unit's activation and what each first-layer unit "
+    "looks for, why each network reads what it reads, what would flip its answer, and what damage it "
+    "survives."
+)
+image, name = source_ui()
+if image is not None:
+    first_view = next(iter(VIEWS))
+    view = st.segmented_control("Show", list(VIEWS), default=first_view, key="inside_view") or first_view
+    if VIEWS[view] is None:
+        layers_ui(image, name)
+    else:
+        models = models_ui()
+        if models:
+            VIEWS[view](image, models)

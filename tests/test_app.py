@@ -408,3 +408,65 @@ def test_inside_without_a_drawing_looks_at_an_mnist_test_digit(canvas):
     app = _run("pages/inside.py")
     assert app.number_input(key="inside_index").value == 0
     assert "reads **7**" in _text(app)  # MNIST's first test image is a 7.
+
+
+def _inside_with_a_seven(canvas, view: str) -> AppTest:
+    """The Inside page on the Draw page's drawn 7, showing one view."""
+    canvas.image = draw_digit(7)
+    draw = _run("pages/draw.py")
+    app = AppTest.from_file(str(ROOT / "pages/inside.py"), default_timeout=TIMEOUT)
+    app.session_state[ui_app.CURRENT_DRAWING_KEY] = draw.session_state[ui_app.CURRENT_DRAWING_KEY]
+    app.run()
+    app.segmented_control(key="inside_view").set_value(view).run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def _html(app: AppTest) -> str:
+    return "\n".join(element.proto.body for element in app.get("html"))
+
+
+def test_why_this_digit_shows_every_served_model_s_map_and_a_contrast(canvas):
+    app = _inside_with_a_seven(canvas, "Why this digit")
+    models, _ = ui_app.loaded_models()
+    html = _html(app)
+    assert html.count("data:image/png") == 1 + len(models)  # The input, then one map per model.
+    for model_id in models:
+        assert f"Model {model_id} reads 7: why 7" in html
+    app.selectbox(key="why_other").set_value(1).run()
+    app.segmented_control(key="why_method").set_value("Occlusion").run()
+    assert not app.exception and "why 7 not 1" in _html(app)
+    assert "7×7 patch" in _text(app)
+
+
+def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_target(canvas):
+    app = _inside_with_a_seven(canvas, "What would flip it")
+    app.selectbox(key="flip_model").set_value(2).run()
+    app.selectbox(key="flip_target").set_value(3).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "Model 2 reads the edited image as **3**" in _text(app)
+    html = _html(app)
+    assert "Edited" in html and "The change" in html
+    models, _ = ui_app.loaded_models()
+    assert all(ui_app.model_label(model_id) in html for model_id in models)  # Every model's reading.
+    app.selectbox(key="flip_target").set_value(7).run()
+    assert "already reads a 7" in _text(app)
+
+
+def test_the_damage_lab_measures_accuracy_and_changes_nothing_on_disk(canvas):
+    weights = model_dir(4) / "model.keras"
+    before = weights.read_bytes()
+    app = _inside_with_a_seven(canvas, "Damage lab")
+    app.selectbox(key="damage_model").set_value(4).run()
+    intact = {m.label: m.value for m in app.metric}
+    assert intact["Intact: MNIST sample"] == intact["Damaged: MNIST sample"]
+    assert intact["Damaged: this input"] == "7"
+    app.slider(key="damage_share").set_value(1.0).run()
+    assert not app.exception, [e.message for e in app.exception]
+    wrecked = {m.label: m.value for m in app.metric}
+    assert float(wrecked["Damaged: MNIST sample"].rstrip("%")) < 20  # No hidden unit left.
+    app.slider(key="damage_share").set_value(0.0).run()
+    app.multiselect(key="damage_units_4_0").set_value([0, 1, 2]).run()
+    app.slider(key="damage_prune").set_value(0.5).run()
+    assert not app.exception
+    assert weights.read_bytes() == before

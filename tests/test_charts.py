@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from digitdraw import inside
 from digitdraw.saved_models import History
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
@@ -79,5 +80,32 @@ def test_image_rows_carry_their_pictures_as_png_data_with_escaped_captions():
     decoded = cv2.imdecode(np.frombuffer(base64.b64decode(encoded[0]), np.uint8), cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(decoded, square)  # Lossless: the picture is exactly the step's image.
     assert "1. Your &lt;ink&gt;" in row and "<ink>" not in row
-    with pytest.raises(ValueError, match="2-D uint8"):
+    with pytest.raises(ValueError, match="2-D or RGB uint8"):
         charts.image_row([(square.astype(np.float32), "float")], width=140)
+    with pytest.raises(ValueError, match="2-D or RGB uint8"):
+        charts.image_row([(np.zeros((4, 4, 4), np.uint8), "RGBA")], width=140)
+
+
+def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
+    image = np.zeros((28, 28), np.float32)
+    image[10:18, 12:16] = 1.0
+    values = np.zeros((28, 28), np.float32)
+    values[10, 12], values[0, 0] = 1.0, -1.0
+    picture = charts.overlay(image, values, cell=2)
+    assert picture.shape == (56, 56, 3) and picture.dtype == np.uint8
+    assert picture[1, 1].tolist() == list(inside.NEGATIVE_RGB)  # Full blue over empty paper.
+    assert picture[2, 2].tolist() == [255, 255, 255]  # Nothing on empty paper: white.
+    ink_grey = 255 - 110
+    assert picture[2 * 11, 2 * 13].tolist() == [ink_grey] * 3  # Ink with no attribution: grey.
+    assert picture[2 * 10, 2 * 12, 0] > picture[2 * 10, 2 * 12, 2]  # Red over ink stays red.
+    row = charts.image_row([(picture, "map")], width=56)
+    encoded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', row)[0]
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decoded[..., ::-1], picture)  # RGB in, the same RGB out of the PNG.
+    with pytest.raises(ValueError, match="one 2-D shape"):
+        charts.overlay(image, values[:5])
+
+
+def test_answer_tables_escape_what_they_show():
+    table = charts.answer_table([("<b>Model</b>", ["7 (99%)"])], ["Model", "Reads"])
+    assert "&lt;b&gt;Model&lt;/b&gt;" in table and "<b>" not in table and "7 (99%)" in table

@@ -266,6 +266,15 @@ def mnist_test_inputs() -> np.ndarray | None:
     return None if test_set is None else inference.classify_batch(test_set[0], []).images
 
 
+@st.cache_data(show_spinner=False)
+def damage_sample() -> tuple[np.ndarray, np.ndarray] | None:
+    """The damage lab's fixed sample of preprocessed MNIST test images and labels (None without data)."""
+    from digitdraw import damage
+
+    images, test_set = mnist_test_inputs(), mnist_test_set()
+    return None if images is None or test_set is None else damage.fixed_sample(images, test_set[1])
+
+
 def current_drawing() -> np.ndarray | None:
     """The 28x28 model input of the drawing last read on the Draw page, in this session."""
     return st.session_state.get(CURRENT_DRAWING_KEY)

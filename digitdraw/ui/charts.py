@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
+from digitdraw import inside
 from digitdraw.models import NUM_CLASSES, REGISTRY
 from digitdraw.saved_models import History
 
@@ -223,7 +224,7 @@ def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
 
 
 def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
-    """Small uint8 grayscale images with captions, side by side and wrapping, as HTML for ``st.html``.
+    """Small uint8 images (grayscale or RGB) with captions, side by side, wrapping, as HTML for ``st.html``.
 
     The images travel inside the page as PNG data: for the preprocessing steps,
     redrawn on every stroke, that is five encodings of a few hundred bytes each
@@ -232,9 +233,13 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
     figures = []
     for image, caption in images:
         image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 2:
-            raise ValueError(f"image_row takes 2-D uint8 images, got {image.dtype} of shape {image.shape}")
-        png = base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode("ascii")
+        colour = image.ndim == 3 and image.shape[2] == 3
+        if image.dtype != np.uint8 or not (image.ndim == 2 or colour):
+            raise ValueError(
+                f"image_row takes 2-D or RGB uint8 images, got {image.dtype} of shape {image.shape}"
+            )
+        encoded = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if colour else image
+        png = base64.b64encode(cv2.imencode(".png", encoded)[1].tobytes()).decode("ascii")
         text = html.escape(caption)
         figures.append(
             f'<figure style="margin:0;width:{width}px;text-align:center">'
@@ -244,6 +249,41 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
             f"{text}</figcaption></figure>"
         )
     return f'<div style="display:flex;flex-wrap:wrap;gap:0.75rem">{"".join(figures)}</div>'
+
+
+def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
+    """A signed 28x28 map drawn over the input it explains, as enlarged RGB uint8: the input in light
+    grey on white, the map on the diverging red-blue scale (-1..1) multiplied over it."""
+    image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    values = np.asarray(values, dtype=np.float32)
+    if image.shape != values.shape or image.ndim != 2:
+        raise ValueError(
+            f"expected an image and a map of one 2-D shape, got {image.shape} and {values.shape}"
+        )
+    grey = 255.0 - 110.0 * image  # Ink light enough that red and blue still read over it.
+    coloured = grey[..., None] * inside.diverging_colours(values) / 255.0
+    return np.kron(np.rint(coloured).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
+
+
+def signed_picture(values: np.ndarray, cell: int = 5) -> np.ndarray:
+    """A signed map alone (-1..1) on the diverging red-blue scale, enlarged, RGB uint8."""
+    coloured = np.rint(inside.diverging_colours(values)).astype(np.uint8)
+    return np.kron(coloured, np.ones((cell, cell, 1), np.uint8))
+
+
+def answer_table(rows: Sequence[tuple[str, Sequence[str]]], header: Sequence[str]) -> str:
+    """A small plain HTML table (escaped), for ``st.html``: cheaper than a dataframe widget."""
+    head = "".join(
+        f'<th style="text-align:left;padding:0.15rem 0.6rem">{html.escape(h)}</th>' for h in header
+    )
+    body = []
+    for name, cells in rows:
+        tds = "".join(f'<td style="padding:0.15rem 0.6rem">{html.escape(c)}</td>' for c in cells)
+        body.append(f'<tr><td style="padding:0.15rem 0.6rem">{html.escape(name)}</td>{tds}</tr>')
+    return (
+        '<table style="border-collapse:collapse;font-size:0.9rem">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def unit_grid(
