@@ -1,0 +1,134 @@
+"""Speed of the Inside page's views on this machine, each against the obvious alternative.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks.inside``. Rows, all on drawn digits
+through ``to_mnist`` and every saved model that loads:
+
+- activations and gradient x input for every model (``look_inside`` plus one backward pass each),
+  against the gradient by central finite differences (1,568 perturbed images, one batch per model);
+- occlusion for one model, 7x7 patches at stride 2, all patches in one batch, against one forward
+  pass per patch;
+- a damage-lab update (build the damaged network, score 2,000 MNIST test digits in one batch),
+  against scoring them one image at a time;
+- one counterfactual search ("what would flip it") for one model.
+
+Goals from the issue: 30 ms, 50 ms and 200 ms for the first three.
+
+Batched rows are matrix products, which OpenBLAS spreads over every core: on a machine whose cores
+are busy with other work, those threads wait for each other and a batch can take longer than the
+same work one image at a time. Run it once more with ``OPENBLAS_NUM_THREADS=1`` to see how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from benchmarks.latency import measure, summary
+from digitdraw import attribution, counterfactual, damage, inside, load_mnist
+from digitdraw.drawn import drawn_digits
+from digitdraw.inference import classify_batch, load_classifiers
+from digitdraw.preprocess import to_mnist
+
+
+def finite_difference_gradient(network, image: np.ndarray, target: int, step: float = 1e-2) -> np.ndarray:
+    """d(logit of target)/d(pixel) by central differences: two perturbed images per pixel, one batch."""
+    flat = image.reshape(-1)
+    eye = np.eye(flat.size, dtype=np.float32) * step
+    batch = np.concatenate([flat + eye, flat - eye]).reshape(-1, *image.shape)
+    hidden = network.layer_outputs(batch)[-2]
+    logits = hidden @ network.weights[-1][:, target] + network.biases[-1][target]
+    return ((logits[: flat.size] - logits[flat.size :]) / (2 * step)).reshape(image.shape)
+
+
+def occlusion_per_patch(network, image: np.ndarray, target: int) -> np.ndarray:
+    """The same occlusion map with one forward pass per patch position."""
+    batch, corners = attribution.occluded_images(image)
+    baseline = network.predict_proba(image[None])[0, target]
+    total, covered = np.zeros(image.shape), np.zeros(image.shape)
+    patch = attribution.OCCLUSION_PATCH
+    for occluded, (top, left) in zip(batch, corners):
+        fall = baseline - network.predict_proba(occluded[None])[0, target]
+        total[top : top + patch, left : left + patch] += fall
+        covered[top : top + patch, left : left + patch] += 1
+    return total / covered
+
+
+def main() -> None:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls per row (default 200)")
+    args = parser.parse_args()
+    _, (x_test, y_test) = load_mnist()
+    canvases, _ = drawn_digits(x_test, y_test, 32, seed=7)
+    inputs = [to_mnist(canvas) for canvas in canvases]
+    networks, errors = load_classifiers()
+    if errors:
+        raise SystemExit("\n".join(errors.values()))
+    chosen_id = max(networks, key=lambda model_id: networks[model_id].architecture.parameter_count)
+    chosen = networks[chosen_id]
+    raw_sample, labels = damage.fixed_sample(x_test, y_test)
+    sample = classify_batch(raw_sample, []).images
+    cycle = iter(int(i) for i in np.tile(np.arange(len(inputs)), 100_000))
+
+    def everything_inside() -> None:
+        image = inputs[next(cycle)]
+        for network in networks.values():
+            seen = inside.look_inside(network, image)
+            attribution.gradient_times_input(network, image, seen.answer)
+
+    def finite_differences() -> None:
+        image = inputs[next(cycle)]
+        for network in networks.values():
+            seen = inside.look_inside(network, image)
+            image * finite_difference_gradient(network, image, seen.answer)
+
+    setting = damage.Damage(switched_off={0: (0, 1, 2)}, random_share=0.25, noise=0.3, prune=0.3)
+
+    def damage_update() -> None:
+        damage.accuracy(damage.damaged(chosen, setting), sample, labels)
+
+    def damage_one_by_one() -> None:
+        broken = damage.damaged(chosen, setting)
+        hits = [
+            int(np.argmax(broken.predict_proba(image[None])[0])) == label
+            for image, label in zip(sample, labels)
+        ]
+        float(np.mean(hits))
+
+    def flip() -> None:
+        image = inputs[next(cycle)]
+        answer = int(np.argmax(chosen.predict_proba(image[None])[0]))
+        counterfactual.flip(chosen, image, (answer + 3) % 10)
+
+    rows = [
+        (f"activations + gradient x input, all {len(networks)} models", everything_inside, args.repeats),
+        ("  the same, gradient by finite differences", finite_differences, max(5, args.repeats // 10)),
+        (
+            f"occlusion 7x7/2, model {chosen_id}, one batch",
+            lambda: attribution.occlusion(chosen, inputs[next(cycle)]),
+            args.repeats,
+        ),
+        (
+            "  the same, one forward pass per patch",
+            lambda: occlusion_per_patch(chosen, inputs[next(cycle)], 1),
+            args.repeats,
+        ),
+        (f"damage update, model {chosen_id}, 2,000 digits", damage_update, args.repeats),
+        ("  the same, one image at a time", damage_one_by_one, max(5, args.repeats // 20)),
+        (f"what would flip it, model {chosen_id}", flip, max(10, args.repeats // 4)),
+    ]
+    print(f"{'inside (ms)':<44} {'median':>9} {'p95':>9}")
+    medians = {}
+    for name, function, repeats in rows:
+        line, medians[name] = summary(name, measure(function, repeats))
+        print(line, flush=True)
+    names = [name for name, _, _ in rows]
+    print()
+    for fast, slow, what in [(0, 1, "gradients"), (2, 3, "occlusion"), (4, 5, "damage lab")]:
+        ratio = medians[names[slow]] / medians[names[fast]]
+        print(f"{what}: the alternative takes {ratio:,.1f} times as long")
+
+
+if __name__ == "__main__":
+    main()
