@@ -23,6 +23,7 @@ resize-then-threshold gives.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import cv2
@@ -47,6 +48,9 @@ INK_THRESHOLD = 0.2
 BLANK_PEAK = 0.1
 # Deskewing shears by at most this much; steeper slants are drawings, not slant.
 MAX_SKEW = 1.0
+# The steps that can be switched off, in the order they run: crop to the ink's box, normalise the
+# stroke width, deskew, scale to fit the 20x20 box, centre by centre of mass. All are on by default.
+PREPROCESSING_STEPS = ("crop", "stroke", "deskew", "scale", "centre")
 
 
 @dataclass(frozen=True)
@@ -204,14 +208,45 @@ def _deskew(mask: np.ndarray) -> np.ndarray:
     return (sheared >= 0.5).astype(np.uint8)
 
 
-def preprocess_steps(image: np.ndarray) -> Steps | None:
-    """Every intermediate step of ``to_mnist``, or None when the image holds no ink."""
+def _centre_box(digit: np.ndarray) -> np.ndarray:
+    """Place a digit in the 28x28 field with the middle of its box at the centre (no centre of mass)."""
+    height, width = digit.shape
+    field = np.zeros((FIELD_SIZE, FIELD_SIZE), np.float32)
+    top, left = (FIELD_SIZE - height) // 2, (FIELD_SIZE - width) // 2
+    field[top : top + height, left : left + width] = digit
+    return field
+
+
+def _check_steps(steps: Collection[str]) -> frozenset[str]:
+    chosen = frozenset(steps) if not isinstance(steps, str) else frozenset([steps])
+    unknown = chosen - set(PREPROCESSING_STEPS)
+    if unknown:
+        raise ValueError(
+            f"expected preprocessing steps among {list(PREPROCESSING_STEPS)}, got {sorted(unknown)}"
+        )
+    return chosen
+
+
+def preprocess_steps(image: np.ndarray, steps: Collection[str] = PREPROCESSING_STEPS) -> Steps | None:
+    """Every intermediate step of ``to_mnist``, or None when the image holds no ink.
+
+    ``steps`` names the optional steps to apply (all by default, which is what
+    the models were trained on). Without "crop" the whole image is kept;
+    without "stroke" or "deskew" that step is skipped; without "scale" the
+    digit keeps its size relative to the whole image instead of filling the
+    20x20 box; without "centre" the middle of its box, not its centre of
+    mass, goes to the centre of the field.
+    """
+    chosen = _check_steps(steps)
     ink = ink_map(image)
     peak = int(ink.max())
     if peak < BLANK_PEAK * 255:
         return None
     _, mask = cv2.threshold(ink, INK_THRESHOLD * peak, 1, cv2.THRESH_BINARY)
-    x, y, width, height = cv2.boundingRect(mask)
+    if "crop" in chosen:
+        x, y, width, height = cv2.boundingRect(mask)
+    else:
+        x, y, (height, width) = 0, 0, ink.shape
     crop = ink[y : y + height, x : x + width]
 
     # Bring the crop to the working scale, then binarise: the area-downsampling
@@ -222,14 +257,26 @@ def preprocess_steps(image: np.ndarray) -> Steps | None:
         binary = (working > 0).astype(np.uint8)
     pad = WORKING_SIZE // 8  # Room for strokes to grow without touching the edge.
     binary = cv2.copyMakeBorder(binary, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    normalised, stroke_width = _normalise_strokes(binary)
-    deskewed = _deskew(normalised)
-    x, y, width, height = cv2.boundingRect(deskewed)
+    if "stroke" in chosen:
+        normalised, stroke_width = _normalise_strokes(binary)
+    else:
+        normalised, stroke_width = binary, _stroke_width(binary)
+    deskewed = _deskew(normalised) if "deskew" in chosen else normalised
+    if "crop" in chosen:
+        x, y, width, height = cv2.boundingRect(deskewed)
+    else:
+        x, y, (height, width) = 0, 0, deskewed.shape
     cropped = deskewed[y : y + height, x : x + width].astype(np.float32)
 
+    if "scale" in chosen:
+        box = BOX_SIZE
+    else:
+        # The digit's own size: field pixels per working pixel, as the whole image maps onto the field.
+        per_working_pixel = (FIELD_SIZE / max(ink.shape)) * (max(crop.shape) / max(working.shape))
+        box = int(np.clip(round(max(cropped.shape) * per_working_pixel), 1, FIELD_SIZE))
     # Area interpolation can overshoot 1 by a rounding error; the contract is [0, 1].
-    resized = np.clip(_fit_into_box(cropped, BOX_SIZE), 0.0, 1.0)
-    centred = _centre_by_mass(resized)
+    resized = np.clip(_fit_into_box(cropped, box), 0.0, 1.0)
+    centred = _centre_by_mass(resized) if "centre" in chosen else _centre_box(resized)
     # The ink is kept at display size: the app shows it, nothing computes with it.
     # Striding first keeps a huge photo cheap; a preview does not need every pixel.
     stride = max(1, max(ink.shape) // (2 * CANVAS_SIZE))
@@ -245,10 +292,13 @@ def preprocess_steps(image: np.ndarray) -> Steps | None:
     )
 
 
-def to_mnist(image: np.ndarray) -> np.ndarray | None:
-    """A (28, 28) float32 MNIST-style image in [0, 1], or None for a blank image."""
-    steps = preprocess_steps(image)
-    return None if steps is None else steps.centred
+def to_mnist(image: np.ndarray, steps: Collection[str] = PREPROCESSING_STEPS) -> np.ndarray | None:
+    """A (28, 28) float32 MNIST-style image in [0, 1], or None for a blank image.
+
+    ``steps`` leaves optional steps out (see ``preprocess_steps``); the models expect all of them.
+    """
+    result = preprocess_steps(image, steps)
+    return None if result is None else result.centred
 
 
 def fingerprint() -> str:

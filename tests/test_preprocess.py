@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from drawings import blank_canvas, draw_digit
 
-from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, preprocess_steps, to_mnist
+from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, preprocess_steps, to_mnist
 
 
 def _ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
@@ -106,3 +106,50 @@ def test_float_and_bool_images_are_accepted():
     reference = to_mnist(alpha)
     np.testing.assert_allclose(to_mnist(alpha.astype(np.float32) / 255), reference, atol=0.02)
     assert to_mnist(alpha > 127) is not None
+
+
+def _slanted_stroke(width: int = 12, top_left: tuple[int, int] = (40, 40), size: int = 200) -> np.ndarray:
+    """A slanted line on a white 280x280 canvas (black ink), starting at ``top_left``."""
+    canvas = np.full((280, 280), 255, np.uint8)
+    x, y = top_left
+    cv2.line(canvas, (x + size // 3, y), (x, y + size), 0, width, cv2.LINE_AA)
+    return canvas
+
+
+@pytest.mark.parametrize("digit", [0, 1, 4, 7])
+def test_all_steps_named_is_the_default_bit_for_bit(digit):
+    canvas = draw_digit(digit)
+    np.testing.assert_array_equal(to_mnist(canvas, PREPROCESSING_STEPS), to_mnist(canvas))
+    np.testing.assert_array_equal(to_mnist(canvas, set(PREPROCESSING_STEPS)), to_mnist(canvas))
+
+
+def test_without_crop_and_centring_a_digit_stays_where_it_was_drawn():
+    corner = _slanted_stroke(top_left=(10, 10), size=90)  # In the canvas's top-left third.
+    x, y, width, height = _ink_box(to_mnist(corner, ("stroke", "deskew", "scale")))
+    assert x + width <= FIELD_SIZE // 2 and y + height <= FIELD_SIZE // 2
+    assert _centre_of_mass(to_mnist(corner)) == pytest.approx((13.5, 13.5), abs=1.0)
+
+
+def test_without_scaling_a_small_digit_stays_small_and_without_centring_its_box_is_centred():
+    small = _slanted_stroke(size=60)  # About a fifth of the canvas high.
+    assert _ink_box(to_mnist(small, ("crop", "stroke", "deskew", "centre")))[3] <= 9  # 60/280 of 28, and ink.
+    assert _ink_box(to_mnist(small))[3] == BOX_SIZE
+    x, y, width, height = _ink_box(to_mnist(_slanted_stroke(), ("crop", "stroke", "deskew", "scale")))
+    assert x + (width - 1) / 2 == pytest.approx(13.5, abs=1.0)
+    assert y + (height - 1) / 2 == pytest.approx(13.5, abs=1.0)
+
+
+def test_without_deskewing_a_slanted_stroke_stays_slanted():
+    slanted = _slanted_stroke()
+    upright_width = _ink_box(to_mnist(slanted))[2]
+    assert upright_width < _ink_box(to_mnist(slanted, ("crop", "stroke", "scale", "centre")))[2]
+
+
+def test_without_stroke_normalisation_a_thick_brush_stays_thick():
+    thick = _slanted_stroke(width=60)
+    assert to_mnist(thick, ("crop", "deskew", "scale", "centre")).sum() > 1.2 * to_mnist(thick).sum()
+
+
+def test_an_unknown_step_is_a_value_error():
+    with pytest.raises(ValueError, match="preprocessing steps among"):
+        to_mnist(draw_digit(1), ("crop", "blur"))
