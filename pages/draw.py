@@ -54,6 +54,7 @@ def _drawing_changed() -> None:
 def _clear_canvas() -> None:
     st.session_state.canvas_clears += 1
     st.session_state.canvas_cleared = True
+    st.session_state.stroke_answers = []
 
 
 def controls_ui() -> int:
@@ -164,6 +165,20 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
     )
 
 
+def timeline_ui(result: digitdraw.Classification, model_id: int) -> None:
+    """Every model's answer after each stroke of this drawing (Clear starts a new one), as plain HTML."""
+    state = st.session_state
+    state.setdefault("stroke_answers", [])
+    digest = hashlib.sha256(result.image.tobytes()).hexdigest()
+    # A rerun without a new stroke (another model picked, a keep button) adds nothing.
+    if state.get("stroke_digest") != digest:
+        state.stroke_digest = digest
+        state.stroke_answers.append(
+            {m: (result.digit(m), result.confidence(m)) for m in result.probabilities}
+        )
+    st.html(charts.stroke_timeline(state.stroke_answers, model_id))
+
+
 def model_input_ui(result: digitdraw.Classification) -> None:
     """What the model sees: the steps from the drawing to the 28x28 input, left to right."""
     steps, width = result.steps, app.STEP_IMAGE_WIDTH
@@ -187,7 +202,7 @@ def drawing_ui() -> None:
     with left:
         image, canvas_png = canvas_ui()
         result = app.classify_drawing(image)
-        app.remember_drawing(result)
+        app.remember_drawing(result, image)
         answer_container = st.container()
         model_id = controls_ui()
         with answer_container:
@@ -204,6 +219,8 @@ def drawing_ui() -> None:
         probabilities_ui(result, model_id)
         st.subheader("Every model's answer")
         all_models_ui(result, model_id)
+        st.markdown("**Stroke by stroke**")
+        timeline_ui(result, model_id)
     st.subheader("What the model sees")
     model_input_ui(result)
     app.page_link_ui("pages/inside.py", "Look inside the networks with this drawing", ":material/neurology:")

@@ -415,7 +415,8 @@ def _inside_with_a_seven(canvas, view: str) -> AppTest:
     canvas.image = draw_digit(7)
     draw = _run("pages/draw.py")
     app = AppTest.from_file(str(ROOT / "pages/inside.py"), default_timeout=TIMEOUT)
-    app.session_state[ui_app.CURRENT_DRAWING_KEY] = draw.session_state[ui_app.CURRENT_DRAWING_KEY]
+    for key in (ui_app.CURRENT_DRAWING_KEY, ui_app.CURRENT_CANVAS_KEY):
+        app.session_state[key] = draw.session_state[key]
     app.run()
     app.segmented_control(key="inside_view").set_value(view).run()
     assert not app.exception, [e.message for e in app.exception]
@@ -470,3 +471,39 @@ def test_the_damage_lab_measures_accuracy_and_changes_nothing_on_disk(canvas):
     app.slider(key="damage_prune").set_value(0.5).run()
     assert not app.exception
     assert weights.read_bytes() == before
+
+
+def test_preprocessing_switches_show_every_model_s_answer_with_steps_left_out(canvas):
+    app = _inside_with_a_seven(canvas, "Preprocessing")
+    models, _ = ui_app.loaded_models()
+    html = _html(app)
+    assert html.count("data:image/png") == 7  # All steps, your choice, and each of five left out.
+    assert all(f"Model {model_id}" in html for model_id in models)
+    assert "No deskew" in html and "7 (" in html
+    app.get("button_group")[-1].set_value(["crop", "stroke"]).run()
+    assert not app.exception, [e.message for e in app.exception]
+
+
+def test_preprocessing_switches_on_an_mnist_digit_use_the_raw_digit(canvas):
+    app = _run("pages/inside.py")
+    app.segmented_control(key="inside_view").set_value("Preprocessing").run()
+    assert not app.exception and "All steps" in _html(app)
+
+
+def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(canvas):
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    canvas.image = draw_digit(7)  # The next stroke turns the 1 into a 7.
+    app.run()
+    app.selectbox(key="draw_model").set_value(2).run()  # A rerun without a stroke adds nothing.
+    strokes = app.session_state["stroke_answers"]
+    models, _ = ui_app.loaded_models()
+    assert len(strokes) == 2 and set(strokes[0]) == set(models)
+    assert strokes[0][4][0] == 1 and strokes[1][4][0] == 7
+    html = _html(app)
+    assert "Stroke" in html and "Model 2 ◀" in html
+    app.button(key="clear").click().run()
+    assert app.session_state["stroke_answers"] == []
+    canvas.image = draw_digit(0)
+    app.run()
+    assert len(app.session_state["stroke_answers"]) == 1

@@ -109,3 +109,14 @@ def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
 def test_answer_tables_escape_what_they_show():
     table = charts.answer_table([("<b>Model</b>", ["7 (99%)"])], ["Model", "Reads"])
     assert "&lt;b&gt;Model&lt;/b&gt;" in table and "<b>" not in table and "7 (99%)" in table
+
+
+def test_the_stroke_timeline_shows_the_latest_strokes_and_marks_the_chosen_model():
+    answers = [{1: (1, 0.4), 2: (7, 0.9)}, {1: (7, 0.8), 2: (7, 0.95)}]
+    table = charts.stroke_timeline(answers, chosen=2)
+    assert "Model 2 ◀" in table and "Model 1</th>" in table
+    assert table.count("<td") == 4 and 'title="95%"' in table
+    assert charts.stroke_timeline([], chosen=1) == ""
+    many = [{1: (digit % 10, 0.5)} for digit in range(30)]
+    long = charts.stroke_timeline(many, chosen=1)
+    assert long.count("<td") == charts.TIMELINE_STROKES and ">30</th>" in long and ">18</th>" not in long

@@ -280,13 +280,22 @@ def current_drawing() -> np.ndarray | None:
     return st.session_state.get(CURRENT_DRAWING_KEY)
 
 
-def remember_drawing(classification: inference.Classification | None) -> None:
-    """Keep the Draw page's current model input for the other pages of this session."""
+def current_canvas() -> np.ndarray | None:
+    """The drawing last read on the Draw page as the canvas gave it (before preprocessing), if any."""
+    return st.session_state.get(CURRENT_CANVAS_KEY)
+
+
+def remember_drawing(
+    classification: inference.Classification | None, canvas: np.ndarray | None = None
+) -> None:
+    """Keep the Draw page's current model input, and the canvas it came from, for the other pages."""
     if classification is not None and not classification.is_blank:
         st.session_state[CURRENT_DRAWING_KEY] = classification.image
+        st.session_state[CURRENT_CANVAS_KEY] = canvas
 
 
 CURRENT_DRAWING_KEY = "current_drawing"
+CURRENT_CANVAS_KEY = "current_canvas"
 
 
 def model_label(model_id: int) -> str:

@@ -77,6 +77,53 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> str:
     )
 
 
+# The stroke timeline shows at most this many of the latest strokes.
+TIMELINE_STROKES = 12
+
+
+def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chosen: object) -> str:
+    """Every model's answer after each stroke of the current drawing, as a small HTML table for ``st.html``.
+
+    ``answers`` holds one entry per stroke: model id -> (digit, confidence). A
+    cell's shade is the confidence; a cell whose digit is the model's latest
+    answer is bold, so the stroke where a model "got it" and kept it shows. Plain
+    HTML because it is redrawn on every stroke (see ``probability_bars``).
+    """
+    if not answers:
+        return ""
+    shown = list(answers)[-TIMELINE_STROKES:]
+    first = len(answers) - len(shown) + 1
+    cell = "padding:0.1rem 0.35rem;text-align:center;border-radius:3px"
+    head = "".join(
+        f'<th style="{cell};font-weight:400;opacity:0.7">{first + i}</th>' for i in range(len(shown))
+    )
+    rows = []
+    for model_id in answers[-1]:
+        latest = answers[-1][model_id][0]
+        cells = []
+        for stroke in shown:
+            if model_id not in stroke:
+                cells.append(f'<td style="{cell}">–</td>')
+                continue
+            digit, confidence = stroke[model_id]
+            weight = 700 if digit == latest else 400
+            shade = f"rgba(0,114,178,{0.1 + 0.5 * float(np.clip(confidence, 0, 1)):.2f})"
+            style = f"{cell};background:{shade};font-weight:{weight}"
+            cells.append(f'<td title="{confidence:.0%}" style="{style}">{digit}</td>')
+        mark = " ◀" if model_id == chosen else ""
+        name = html.escape(f"Model {model_id}{mark}")
+        rows.append(
+            f'<tr><th style="{cell};text-align:left;white-space:nowrap">{name}</th>{"".join(cells)}</tr>'
+        )
+    return (
+        '<div style="overflow-x:auto">'
+        '<table style="border-collapse:separate;border-spacing:2px;font-size:0.85rem">'
+        f'<thead><tr><th style="{cell};text-align:left;font-weight:400;opacity:0.7">Stroke</th>'
+        f"{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
 # The tallest bar's height in CSS pixels, for a probability of 1.
 _BAR_HEIGHT = 160
 
@@ -281,8 +328,8 @@ def answer_table(rows: Sequence[tuple[str, Sequence[str]]], header: Sequence[str
         tds = "".join(f'<td style="padding:0.15rem 0.6rem">{html.escape(c)}</td>' for c in cells)
         body.append(f'<tr><td style="padding:0.15rem 0.6rem">{html.escape(name)}</td>{tds}</tr>')
     return (
-        '<table style="border-collapse:collapse;font-size:0.9rem">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        '<div style="overflow-x:auto"><table style="border-collapse:collapse;font-size:0.9rem">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
