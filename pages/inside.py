@@ -56,14 +56,21 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
     scale = 1.0 if activation == "sigmoid" else max(float(layer.max()) for layer in seen.hidden)
     for layer, activations in enumerate(seen.hidden):
         top = seen.top_units(layer)
+        hover = ", hover one for its incoming weights" if layer == 0 else ""
         st.caption(
-            f"Hidden layer {layer + 1}: {len(activations)} units, ★ the 3 that pushed {seen.answer} most"
+            f"Hidden layer {layer + 1}: {len(activations)} units, "
+            f"★ the 3 that pushed {seen.answer} most{hover}"
         )
-        st.plotly_chart(
-            charts.unit_grid(activations, seen.contributions[layer], top, seen.answer, scale),
-            config={"displayModeBar": False},
-            key=f"units_{model_id}_{layer}",
-        )
+        if layer == 0:  # Hovering a first-layer unit shows its incoming weights: a picture.
+            pictures = inside.first_layer_weights(model.network)
+            pushes = seen.contributions[0]
+            st.html(charts.first_layer_grid(activations, pushes, top, seen.answer, scale, pictures))
+        else:
+            st.plotly_chart(
+                charts.unit_grid(activations, seen.contributions[layer], top, seen.answer, scale),
+                config={"displayModeBar": False},
+                key=f"units_{model_id}_{layer}",
+            )
         quiet = inside.saturated_or_dead(activations, activation)
         if activation == "sigmoid":
             st.caption(f"{quiet.sum()} of {quiet.size} saturated (below 0.05 or above 0.95) on this input.")

@@ -399,7 +399,9 @@ def test_inside_shows_the_drawing_from_the_draw_page_through_two_networks_side_b
     assert "Model 2 · 784-16-16-10 · ReLU** reads **7**" in text
     assert "saturated (below 0.05 or above 0.95)" in text and "silent (0) on this input" in text
     assert "dead on all 10,000 MNIST digits" in text
-    assert len(app.get("plotly_chart")) == 4  # Two hidden layers for each of the two networks.
+    # Each network's first hidden layer as HTML (hover shows a unit's weights), its second as plotly.
+    assert len(app.get("plotly_chart")) == 2
+    assert _html(app).count('class="dd-unit"') == 16 + 16
     app.segmented_control(key="inside_pair").set_value("64 units: sigmoid vs ReLU").run()
     assert not app.exception and "Model 3 · 784-64-64-10 · sigmoid** reads **7**" in _text(app)
 

@@ -120,3 +120,21 @@ def test_the_stroke_timeline_shows_the_latest_strokes_and_marks_the_chosen_model
     many = [{1: (digit % 10, 0.5)} for digit in range(30)]
     long = charts.stroke_timeline(many, chosen=1)
     assert long.count("<td") == charts.TIMELINE_STROKES and ">30</th>" in long and ">18</th>" not in long
+
+
+def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():
+    weights = np.zeros((4, 28, 28), np.float32)
+    weights[2, 0, 0], weights[3, 5, 5] = 2.0, -1.0
+    grid = charts.first_layer_grid(
+        np.array([0.0, 0.5, 1.0, 0.25]), np.array([0.1, -0.2, 0.3, 0.0]), [2], 7, 1.0, weights
+    )
+    assert grid.count('class="dd-unit"') == 4 and grid.count("★") == 1
+    assert "unit 2<br>activation 1.000<br>pushes 7 by +0.30" in grid
+    assert "repeat(2,1fr)" in grid and "rgb(8,48,107)" in grid  # The most active unit: darkest blue.
+    pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', grid)
+    third = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[2]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert third.shape == (84, 84, 3) and third[0, 0].tolist() == list(inside.POSITIVE_RGB)
+    fourth = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[3]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert fourth[15, 15].tolist() != list(inside.NEGATIVE_RGB)  # One shared scale: -1 of 2 is half blue.
+    with pytest.raises(ValueError, match="one weight picture"):
+        charts.first_layer_grid(np.zeros(3), np.zeros(3), [], 1, 1.0, weights)

@@ -333,6 +333,65 @@ def answer_table(rows: Sequence[tuple[str, Sequence[str]]], header: Sequence[str
     )
 
 
+# Plotly's "Blues" scale at its two ends, for cells drawn as HTML to match the plotly unit grids.
+_BLUES_LOW, _BLUES_HIGH = np.array([247, 251, 255]), np.array([8, 48, 107])
+# The hover card of a first-layer unit: hidden until its cell is hovered (or tapped, on a phone).
+_UNIT_CARD_STYLE = """<style>
+.dd-units{display:grid;gap:2px;margin-bottom:0.5rem}
+.dd-unit{position:relative;aspect-ratio:1;border-radius:2px;display:flex;align-items:center;
+justify-content:center;color:#D55E00;font-size:18px;line-height:1;cursor:default}
+.dd-unit .dd-card{display:none;position:absolute;z-index:20;top:100%;left:50%;transform:translateX(-50%);
+background:#fff;color:#1F2933;border:1px solid #B8C4D0;border-radius:6px;padding:6px;
+box-shadow:0 2px 8px rgba(0,0,0,.2);font-size:0.75rem;text-align:center;white-space:nowrap}
+.dd-unit:hover .dd-card{display:block}
+.dd-card img{display:block;margin:0 auto 4px;image-rendering:pixelated}
+</style>"""
+
+
+def first_layer_grid(
+    activations: np.ndarray,
+    contributions: np.ndarray,
+    highlighted: Sequence[int],
+    target: int,
+    scale_max: float,
+    weights: np.ndarray,
+) -> str:
+    """The first hidden layer's units as a grid of cells like ``unit_grid``, as HTML for ``st.html``;
+    hovering (or tapping) a unit shows its number, activation, push and its 28x28 incoming weights.
+
+    HTML rather than plotly because a plotly tooltip can hold only text. The
+    weight pictures share one red-blue scale across the layer, as PNG data in
+    the page (about 1 KB each), shown by CSS alone, with no script.
+    """
+    activations = np.asarray(activations, dtype=float)
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 3 or len(weights) != len(activations) or len(contributions) != len(activations):
+        raise ValueError(
+            f"expected one weight picture and one contribution per unit, got {weights.shape} for "
+            f"{len(activations)} units"
+        )
+    columns = int(np.ceil(np.sqrt(len(activations))))
+    scale = float(np.abs(weights).max()) or 1.0
+    pictures = np.rint(inside.diverging_colours(weights / scale)).astype(np.uint8)
+    shades = np.clip(activations / max(scale_max, 1e-6), 0.0, 1.0)
+    cells = []
+    for unit, (value, push, shade, picture) in enumerate(zip(activations, contributions, shades, pictures)):
+        colour = np.rint(_BLUES_LOW + shade * (_BLUES_HIGH - _BLUES_LOW)).astype(int)
+        enlarged = np.kron(picture, np.ones((3, 3, 1), np.uint8))
+        png = base64.b64encode(cv2.imencode(".png", cv2.cvtColor(enlarged, cv2.COLOR_RGB2BGR))[1]).decode()
+        star = "★" if unit in highlighted else ""
+        cells.append(
+            f'<div class="dd-unit" style="background:rgb({colour[0]},{colour[1]},{colour[2]})">{star}'
+            f'<div class="dd-card"><img src="data:image/png;base64,{png}" width="84" height="84" '
+            f'alt="unit {unit} incoming weights">unit {unit}<br>activation {value:.3f}<br>'
+            f"pushes {int(target)} by {float(push):+.2f}</div></div>"
+        )
+    return (
+        f'{_UNIT_CARD_STYLE}<div class="dd-units" style="grid-template-columns:repeat({columns},1fr)">'
+        f"{''.join(cells)}</div>"
+    )
+
+
 def unit_grid(
     activations: np.ndarray,
     contributions: np.ndarray,
