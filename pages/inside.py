@@ -173,7 +173,7 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
             values = attribution.gradient_times_input(network, image, chosen)
         else:
             values = attribution.contrast_gradient_times_input(network, image, chosen, against)
-        scale = float(np.abs(values).max()) or 1.0
+        scale = charts.map_scale(values)
         question = f"why {chosen}" + ("" if against is None else f" not {against}")
         pictures.append(
             (
@@ -184,7 +184,7 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
     st.html(charts.image_row(pictures, PICTURE_WIDTH))
     st.caption(
         METHODS[method] + " With a second digit: red argued for the first rather than the second. "
-        "Each map on its own scale."
+        "Each map on its own scale; its strongest 5% of pixels at full colour."
     )
 
 

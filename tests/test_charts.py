@@ -95,7 +95,7 @@ def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
     assert picture.shape == (56, 56, 3) and picture.dtype == np.uint8
     assert picture[1, 1].tolist() == list(inside.NEGATIVE_RGB)  # Full blue over empty paper.
     assert picture[2, 2].tolist() == [255, 255, 255]  # Nothing on empty paper: white.
-    ink_grey = 255 - 110
+    ink_grey = 255 - charts.INK_GREY
     assert picture[2 * 11, 2 * 13].tolist() == [ink_grey] * 3  # Ink with no attribution: grey.
     assert picture[2 * 10, 2 * 12, 0] > picture[2 * 10, 2 * 12, 2]  # Red over ink stays red.
     row = charts.image_row([(picture, "map")], width=56)
@@ -104,6 +104,8 @@ def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
     assert np.array_equal(decoded[..., ::-1], picture)  # RGB in, the same RGB out of the PNG.
     with pytest.raises(ValueError, match="one 2-D shape"):
         charts.overlay(image, values[:5])
+    assert charts.map_scale(np.zeros((3, 3))) == 1.0
+    assert charts.map_scale(np.array([0.0, -2.0, *[1.0] * 40])) == pytest.approx(1.0)
 
 
 def test_answer_tables_escape_what_they_show():
@@ -130,7 +132,7 @@ def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():
     )
     assert grid.count('class="dd-unit"') == 4 and grid.count("★") == 1
     assert "unit 2<br>activation 1.000<br>pushes 7 by +0.30" in grid
-    assert "repeat(2,1fr)" in grid and "rgb(8,48,107)" in grid  # The most active unit: darkest blue.
+    assert "repeat(2,30px)" in grid and "rgb(8,48,107)" in grid  # The most active unit: darkest blue.
     pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', grid)
     third = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[2]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     assert third.shape == (84, 84, 3) and third[0, 0].tolist() == list(inside.POSITIVE_RGB)

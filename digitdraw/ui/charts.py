@@ -93,7 +93,7 @@ def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chose
         return ""
     shown = list(answers)[-TIMELINE_STROKES:]
     first = len(answers) - len(shown) + 1
-    cell = "padding:0.1rem 0.35rem;text-align:center;border-radius:3px"
+    cell = "padding:0.15rem 0.4rem;min-width:1.7rem;text-align:center;border-radius:3px"
     head = "".join(
         f'<th style="{cell};font-weight:400;opacity:0.7">{first + i}</th>' for i in range(len(shown))
     )
@@ -117,10 +117,11 @@ def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chose
         )
     return (
         '<div style="overflow-x:auto">'
-        '<table style="border-collapse:separate;border-spacing:2px;font-size:0.85rem">'
+        '<table style="border-collapse:separate;border-spacing:3px;font-size:0.9rem">'
         f'<thead><tr><th style="{cell};text-align:left;font-weight:400;opacity:0.7">Stroke</th>'
         f"{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        '<div style="font-size:0.8rem;opacity:0.7">Darker: surer. Bold: the answer it has now.</div></div>'
     )
 
 
@@ -298,6 +299,17 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
     return f'<div style="display:flex;flex-wrap:wrap;gap:0.75rem">{"".join(figures)}</div>'
 
 
+INK_GREY = 70  # How much darker than the paper full ink is drawn under a map.
+
+
+def map_scale(values: np.ndarray) -> float:
+    """A symmetric scale for a signed map: the 95th percentile of its non-zero magnitudes, so that a
+    few extreme pixels do not leave the rest of the map pale (they are drawn at full colour)."""
+    magnitudes = np.abs(np.asarray(values, dtype=np.float32))
+    magnitudes = magnitudes[magnitudes > 0]
+    return float(np.percentile(magnitudes, 95)) if magnitudes.size else 1.0
+
+
 def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
     """A signed 28x28 map drawn over the input it explains, as enlarged RGB uint8: the input in light
     grey on white, the map on the diverging red-blue scale (-1..1) multiplied over it."""
@@ -307,7 +319,7 @@ def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
         raise ValueError(
             f"expected an image and a map of one 2-D shape, got {image.shape} and {values.shape}"
         )
-    grey = 255.0 - 110.0 * image  # Ink light enough that red and blue still read over it.
+    grey = 255.0 - INK_GREY * image  # Ink light enough that red and blue still read over it.
     coloured = grey[..., None] * inside.diverging_colours(values) / 255.0
     return np.kron(np.rint(coloured).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
 
@@ -321,20 +333,23 @@ def signed_picture(values: np.ndarray, cell: int = 5) -> np.ndarray:
 def answer_table(rows: Sequence[tuple[str, Sequence[str]]], header: Sequence[str]) -> str:
     """A small plain HTML table (escaped), for ``st.html``: cheaper than a dataframe widget."""
     head = "".join(
-        f'<th style="text-align:left;padding:0.15rem 0.6rem">{html.escape(h)}</th>' for h in header
+        f'<th style="text-align:left;padding:0.15rem 0.4rem">{html.escape(h)}</th>' for h in header
     )
     body = []
     for name, cells in rows:
-        tds = "".join(f'<td style="padding:0.15rem 0.6rem">{html.escape(c)}</td>' for c in cells)
-        body.append(f'<tr><td style="padding:0.15rem 0.6rem">{html.escape(name)}</td>{tds}</tr>')
+        tds = "".join(
+            f'<td style="padding:0.15rem 0.4rem;white-space:nowrap">{html.escape(c)}</td>' for c in cells
+        )
+        body.append(f'<tr><td style="padding:0.15rem 0.4rem">{html.escape(name)}</td>{tds}</tr>')
     return (
-        '<div style="overflow-x:auto"><table style="border-collapse:collapse;font-size:0.9rem">'
+        '<div style="overflow-x:auto"><table style="border-collapse:collapse;font-size:0.85rem">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
 # Plotly's "Blues" scale at its two ends, for cells drawn as HTML to match the plotly unit grids.
 _BLUES_LOW, _BLUES_HIGH = np.array([247, 251, 255]), np.array([8, 48, 107])
+_CELL = 30  # A unit's cell in CSS pixels, as in the plotly unit grids.
 # The hover card of a first-layer unit: hidden until its cell is hovered (or tapped, on a phone).
 _UNIT_CARD_STYLE = """<style>
 .dd-units{display:grid;gap:2px;margin-bottom:0.5rem}
@@ -360,7 +375,8 @@ def first_layer_grid(
     hovering (or tapping) a unit shows its number, activation, push and its 28x28 incoming weights.
 
     HTML rather than plotly because a plotly tooltip can hold only text. The
-    weight pictures share one red-blue scale across the layer, as PNG data in
+    weight pictures share one red-blue scale across the layer (its largest 0.5%
+    of weights drawn at full colour), as PNG data in
     the page (about 1 KB each), shown by CSS alone, with no script.
     """
     activations = np.asarray(activations, dtype=float)
@@ -371,7 +387,8 @@ def first_layer_grid(
             f"{len(activations)} units"
         )
     columns = int(np.ceil(np.sqrt(len(activations))))
-    scale = float(np.abs(weights).max()) or 1.0
+    # One scale for the layer, set below its few largest weights so that the rest do not fade to white.
+    scale = float(np.percentile(np.abs(weights), 99.5)) or float(np.abs(weights).max()) or 1.0
     pictures = np.rint(inside.diverging_colours(weights / scale)).astype(np.uint8)
     shades = np.clip(activations / max(scale_max, 1e-6), 0.0, 1.0)
     cells = []
@@ -387,7 +404,7 @@ def first_layer_grid(
             f"pushes {int(target)} by {float(push):+.2f}</div></div>"
         )
     return (
-        f'{_UNIT_CARD_STYLE}<div class="dd-units" style="grid-template-columns:repeat({columns},1fr)">'
+        f'{_UNIT_CARD_STYLE}<div class="dd-units" style="grid-template-columns:repeat({columns},{_CELL}px)">'
         f"{''.join(cells)}</div>"
     )
 
