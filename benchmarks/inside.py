@@ -42,15 +42,16 @@ def finite_difference_gradient(network, image: np.ndarray, target: int, step: fl
 
 
 def occlusion_per_patch(network, image: np.ndarray, target: int) -> np.ndarray:
-    """The same occlusion map with one forward pass per patch position."""
+    """The same occlusion map with one forward pass per patch position (empty patches skipped)."""
     batch, corners = attribution.occluded_images(image)
     baseline = network.predict_proba(image[None])[0, target]
     total, covered = np.zeros(image.shape), np.zeros(image.shape)
     patch = attribution.OCCLUSION_PATCH
     for occluded, (top, left) in zip(batch, corners):
-        fall = baseline - network.predict_proba(occluded[None])[0, target]
-        total[top : top + patch, left : left + patch] += fall
         covered[top : top + patch, left : left + patch] += 1
+        if image[top : top + patch, left : left + patch].any():  # Empty paper: skipped, as when batched.
+            fall = baseline - network.predict_proba(occluded[None])[0, target]
+            total[top : top + patch, left : left + patch] += fall
     return total / covered
 
 

@@ -1,8 +1,9 @@
 """Write every picture the README shows, from the real app in Chromium: ``make screenshots``.
 
 It starts the app with ``streamlit run`` on a free localhost port, draws a 7
-on the Draw page with the mouse, opens every side page at laptop size and the
-Draw page at phone size, and saves each view as a small palette PNG in
+on the Draw page with the mouse, opens every side page and every view of the
+Inside page (a first-layer unit hovered) at laptop size and the Draw page at
+phone size, and saves each view as a small palette PNG in
 ``docs/screenshots/`` (the README's pictures must stay under 150 KB each).
 """
 
@@ -33,10 +34,20 @@ OUT = ROOT / "docs" / "screenshots"
 MAX_BYTES = 150_000
 # URL path of each side page and the picture it becomes.
 SIDE_PAGES = {
-    "inside": ("Inside the networks", "inside.png", "What each first-layer unit looks for"),
+    "inside": ("Inside the networks", "inside.png", "dead on all 10,000 MNIST digits"),
     "training_curves": ("Training curves", "training-curves.png", None),
     "confusion_matrix": ("Confusion matrix", "confusion-matrix.png", None),
     "compare": ("Compare the models", "compare.png", None),
+}
+
+
+# Each view of the Inside page (on MNIST's first test digit), the picture it becomes, and a text that
+# shows once it has been computed.
+INSIDE_VIEWS = {
+    "Why this digit": ("inside-why.png", "Each map on its own scale"),
+    "What would flip it": ("inside-flip.png", "What every model reads"),
+    "Damage lab": ("inside-damage.png", "Damaged: MNIST sample"),
+    "Preprocessing": ("inside-preprocessing.png", "a step matters for this drawing"),
 }
 
 
@@ -74,6 +85,33 @@ def draw_page_with_a_seven(browser, url: str, device: dict):
     return context, page
 
 
+def inside_views(page, url: str) -> None:
+    """A first-layer unit's hover card, then each view of the Inside page, at laptop size."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{url}/inside")
+    unit = page.locator(".dd-unit").nth(5)
+    expect(unit).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(2000)
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 1000})  # Room for the card below.
+    page.wait_for_timeout(800)
+    unit.hover()
+    expect(unit.locator(".dd-card")).to_be_visible()
+    save("inside-hover.png", page.screenshot(), max_width=1000)
+    page.set_viewport_size(size)
+    for view, (name, ready) in INSIDE_VIEWS.items():
+        page.get_by_test_id("stMain").get_by_text(view, exact=True).click()
+        expect(page.get_by_text(ready)).to_be_visible(timeout=60_000)
+        if view == "Damage lab":  # A quarter of the units off, from the keyboard: 5 steps of 5%.
+            page.get_by_role("slider").first.focus()
+            for _ in range(5):
+                page.keyboard.press("ArrowRight")
+            expect(page.get_by_text("0.25")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(2000)
+        save(name, whole_page_png(page), max_width=1000)
+
+
 def main() -> None:
     """Take every screenshot the README shows."""
     from playwright.sync_api import expect, sync_playwright
@@ -91,14 +129,15 @@ def main() -> None:
         for path, (title, name, ready) in SIDE_PAGES.items():
             if ready:  # A page that computes once per server: visit it first, until it shows this.
                 page.goto(f"{url}/{path}")
-                expect(page.get_by_text(ready)).to_be_visible(timeout=120_000)
+                expect(page.get_by_text(ready).first).to_be_visible(timeout=120_000)
                 page.wait_for_timeout(3000)
             page.goto(f"{url}/{path}")
             expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
             if ready:
-                expect(page.get_by_text(ready)).to_be_visible(timeout=60_000)
+                expect(page.get_by_text(ready).first).to_be_visible(timeout=60_000)
             page.wait_for_timeout(2000)  # Let the charts finish drawing.
             save(name, whole_page_png(page), max_width=1000)
+        inside_views(page, url)
         context.close()
         context, page = draw_page_with_a_seven(browser, url, PHONE)
         save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])

@@ -135,8 +135,9 @@ def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():
     assert "repeat(2,30px)" in grid and "rgb(8,48,107)" in grid  # The most active unit: darkest blue.
     pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', grid)
     third = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[2]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    assert third.shape == (84, 84, 3) and third[0, 0].tolist() == list(inside.POSITIVE_RGB)
+    assert third.shape == (112, 112, 3) and third[0, 0].tolist() == list(inside.POSITIVE_RGB)
     fourth = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[3]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    assert fourth[15, 15].tolist() != list(inside.NEGATIVE_RGB)  # One shared scale: -1 of 2 is half blue.
+    half_blue = np.rint(inside.diverging_colours(np.array(-0.5))).astype(int).tolist()
+    assert fourth[4 * 5 + 1, 4 * 5 + 1].tolist() == half_blue  # One shared scale: -1 of 2 is half blue.
     with pytest.raises(ValueError, match="one weight picture"):
         charts.first_layer_grid(np.zeros(3), np.zeros(3), [], 1, 1.0, weights)

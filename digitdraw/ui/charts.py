@@ -394,12 +394,12 @@ def first_layer_grid(
     cells = []
     for unit, (value, push, shade, picture) in enumerate(zip(activations, contributions, shades, pictures)):
         colour = np.rint(_BLUES_LOW + shade * (_BLUES_HIGH - _BLUES_LOW)).astype(int)
-        enlarged = np.kron(picture, np.ones((3, 3, 1), np.uint8))
+        enlarged = np.kron(picture, np.ones((4, 4, 1), np.uint8))
         png = base64.b64encode(cv2.imencode(".png", cv2.cvtColor(enlarged, cv2.COLOR_RGB2BGR))[1]).decode()
         star = "★" if unit in highlighted else ""
         cells.append(
             f'<div class="dd-unit" style="background:rgb({colour[0]},{colour[1]},{colour[2]})">{star}'
-            f'<div class="dd-card"><img src="data:image/png;base64,{png}" width="84" height="84" '
+            f'<div class="dd-card"><img src="data:image/png;base64,{png}" width="112" height="112" '
             f'alt="unit {unit} incoming weights">unit {unit}<br>activation {value:.3f}<br>'
             f"pushes {int(target)} by {float(push):+.2f}</div></div>"
         )

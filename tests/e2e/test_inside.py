@@ -41,7 +41,7 @@ def test_the_timeline_then_every_inside_view_on_the_drawing_at_laptop_size(page,
     card = unit.locator(".dd-card")
     expect(card).to_be_visible()
     expect(card).to_contain_text("unit 0")
-    expect(card.locator("img")).to_have_js_property("naturalWidth", 84)
+    expect(card.locator("img")).to_have_js_property("naturalWidth", 112)
     page.screenshot(path=screenshots / "laptop-inside-hover.png")
     for view, ready in VIEWS.items():
         show_view(page, view, ready)
