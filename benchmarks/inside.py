@@ -9,7 +9,8 @@ through ``to_mnist`` and every saved model that loads:
   pass per patch;
 - a damage-lab update (build the damaged network, score 2,000 MNIST test digits in one batch),
   against scoring them one image at a time;
-- one counterfactual search ("what would flip it") for one model.
+- one counterfactual search ("what would flip it") for one model;
+- the Draw page's stroke timeline as HTML (12 strokes of every model), redrawn on every stroke.
 
 Goals from the issue: 30 ms, 50 ms and 200 ms for the first three.
 
@@ -29,6 +30,7 @@ from digitdraw import attribution, counterfactual, damage, inside, load_mnist
 from digitdraw.drawn import drawn_digits
 from digitdraw.inference import classify_batch, load_classifiers
 from digitdraw.preprocess import to_mnist
+from digitdraw.ui import charts
 
 
 def finite_difference_gradient(network, image: np.ndarray, target: int, step: float = 1e-2) -> np.ndarray:
@@ -102,6 +104,11 @@ def main() -> None:
         answer = int(np.argmax(chosen.predict_proba(image[None])[0]))
         counterfactual.flip(chosen, image, (answer + 3) % 10)
 
+    strokes = [{model_id: (stroke % 10, 0.9) for model_id in networks} for stroke in range(12)]
+
+    def timeline() -> None:
+        charts.stroke_timeline(strokes, chosen_id)
+
     rows = [
         (f"activations + gradient x input, all {len(networks)} models", everything_inside, args.repeats),
         ("  the same, gradient by finite differences", finite_differences, max(5, args.repeats // 10)),
@@ -118,6 +125,7 @@ def main() -> None:
         (f"damage update, model {chosen_id}, 2,000 digits", damage_update, args.repeats),
         ("  the same, one image at a time", damage_one_by_one, max(5, args.repeats // 20)),
         (f"what would flip it, model {chosen_id}", flip, max(10, args.repeats // 4)),
+        (f"stroke timeline HTML, 12 strokes x {len(networks)} models", timeline, args.repeats),
     ]
     print(f"{'inside (ms)':<44} {'median':>9} {'p95':>9}")
     medians = {}
