@@ -46,16 +46,23 @@ def source_ui() -> tuple[np.ndarray | None, np.ndarray | None, str]:
     return to_mnist(raw), raw, f"MNIST test image {index} (a {test_set[1][index]})"
 
 
-def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
-    """One network's layers for the image; returns its first-layer activations for sorting its units."""
+def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray | None:
+    """One network's layers for the image; returns its first-layer activations for sorting its units
+    (None for a network without hidden layers)."""
     model_id = model.card.model_id
     seen = inside.look_inside(model.network, image)
-    activation = model.card.architecture.hidden_activation
+    hidden_layers = model.card.architecture.layers[:-1]
     st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.probabilities.max():.0%})")
-    dead_on_mnist = app.dead_on_mnist(model) if activation == "relu" else None
-    scale = 1.0 if activation == "sigmoid" else max(float(layer.max()) for layer in seen.hidden)
-    for layer, activations in enumerate(seen.hidden):
+    kinds = {layer.activation for layer in hidden_layers}
+    dead_on_mnist = app.dead_on_mnist(model) if "relu" in kinds else None
+    # Sigmoid outputs are on 0..1 already; other layers share the network's largest activation.
+    unbounded = [
+        float(a.max()) for a, layer in zip(seen.hidden, hidden_layers) if layer.activation != "sigmoid"
+    ]
+    shared_scale = max(unbounded, default=1.0)
+    for layer, (activations, kind) in enumerate(zip(seen.hidden, (h.activation for h in hidden_layers))):
         top = seen.top_units(layer)
+        scale = 1.0 if kind == "sigmoid" else shared_scale
         hover = ", hover one for its incoming weights" if layer == 0 else ""
         st.caption(
             f"Hidden layer {layer + 1}: {len(activations)} units, "
@@ -71,19 +78,23 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
                 config={"displayModeBar": False},
                 key=f"units_{model_id}_{layer}",
             )
-        quiet = inside.saturated_or_dead(activations, activation)
-        if activation == "sigmoid":
+        if kind == "sigmoid":
+            quiet = inside.saturated_or_dead(activations, kind)
             st.caption(f"{quiet.sum()} of {quiet.size} saturated (below 0.05 or above 0.95) on this input.")
-        else:
+        elif kind == "relu":
+            quiet = inside.saturated_or_dead(activations, kind)
             dead = (
                 ""
                 if dead_on_mnist is None
                 else f"; {dead_on_mnist[layer].sum()} dead on all 10,000 MNIST digits"
             )
             st.caption(f"{quiet.sum()} of {quiet.size} silent (0) on this input{dead}.")
+    if not seen.hidden:
+        st.caption("No hidden layers: the input goes straight to the output layer.")
     st.html(charts.probability_bars(seen.probabilities, "Output layer"))
-    st.caption(EXPLAIN[activation])
-    return seen.hidden[0]
+    for kind in sorted(kinds & set(EXPLAIN)):
+        st.caption(EXPLAIN[kind])
+    return seen.hidden[0] if seen.hidden else None
 
 
 def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
@@ -98,11 +109,30 @@ def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
     )
 
 
+ANY_TWO = "Any two"
+
+
 def layers_ui(image: np.ndarray, name: str) -> None:
     """Two networks side by side, layer by layer, and their first-layer units' weights."""
     first_pair = next(iter(PAIRS))
-    pair = st.segmented_control("Compare", list(PAIRS), default=first_pair, key="inside_pair")
-    model_ids = PAIRS[pair or first_pair]
+    pair = st.segmented_control("Compare", [*PAIRS, ANY_TWO], default=first_pair, key="inside_pair")
+    if pair == ANY_TWO:  # Any of the models the app serves, the study's or not.
+        models, errors = app.loaded_models()
+        choices = [*models, *errors]
+        left_choice, right_choice = st.columns(2)
+        model_ids = (
+            left_choice.selectbox("Left", choices, key="inside_left", format_func=app.model_label),
+            right_choice.selectbox(
+                "Right",
+                choices,
+                index=min(1, len(choices) - 1),
+                key="inside_right",
+                format_func=app.model_label,
+            ),
+        )
+        model_ids = tuple(dict.fromkeys(model_ids))  # The same model twice is shown once.
+    else:
+        model_ids = PAIRS[pair or first_pair]
     left, right = st.columns([1, 3], gap="large")
     left.image(charts.pixel_grid(image, cell=5), caption=f"The input: {name}", width=140)
     first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.
@@ -112,6 +142,9 @@ def layers_ui(image: np.ndarray, name: str) -> None:
                 model = app.require_model_ui(model_id)
                 if model is not None:
                     first_layers[model_id] = model, network_ui(model, image)
+    first_layers = {m: pair for m, pair in first_layers.items() if pair[1] is not None}
+    if not first_layers:
+        return
     st.subheader("What each first-layer unit looks for")
     st.caption(
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "

@@ -509,3 +509,15 @@ def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(c
     canvas.image = draw_digit(0)
     app.run()
     assert len(app.session_state["stroke_answers"]) == 1
+
+
+def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
+    app = _inside_with_a_seven(canvas, "Layer by layer")
+    app.segmented_control(key="inside_pair").set_value("Any two").run()
+    app.selectbox(key="inside_left").set_value(5).run()
+    assert not app.exception, [e.message for e in app.exception]
+    text = _text(app)
+    assert "Model 5 · 784-128-10 · ReLU** reads **7**" in text and "Model 2 · 784-16-16-10 · ReLU" in text
+    assert _html(app).count('class="dd-unit"') == 128 + 16
+    app.selectbox(key="inside_right").set_value(5).run()  # The same model twice is shown once.
+    assert not app.exception and _html(app).count('class="dd-unit"') == 128
