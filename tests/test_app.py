@@ -521,3 +521,54 @@ def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
     assert _html(app).count('class="dd-unit"') == 128 + 16
     app.selectbox(key="inside_right").set_value(5).run()  # The same model twice is shown once.
     assert not app.exception and _html(app).count('class="dd-unit"') == 128
+
+
+@pytest.fixture
+def unusual_models(monkeypatch):
+    """Models 4 and 5 served with architectures outside the study: a tanh layer of 8 units, and no
+    hidden layer at all; the Inside page works from each model's own layer description."""
+    import dataclasses
+
+    from digitdraw import inference
+    from digitdraw.models import Architecture, Layer, Network
+
+    real = inference.load_models
+
+    def unusual(seed: int, architecture: Architecture) -> Network:
+        rng = np.random.default_rng(seed)
+        shapes = architecture.weight_shapes
+        return Network(
+            architecture, [rng.normal(0, 0.1, s) for s in shapes], [np.zeros(s[1]) for s in shapes]
+        )
+
+    def load_models(model_ids=None, root=None):
+        models, errors = real(model_ids, root)
+        for model_id, architecture in (
+            (4, Architecture.dense((8,), "tanh")),
+            (5, Architecture((Layer("dense", 10, "softmax"),))),
+        ):
+            if model_id in models:
+                card = models[model_id].card.model_copy(update={"architecture": architecture})
+                models[model_id] = dataclasses.replace(
+                    models[model_id], card=card, network=unusual(model_id, architecture)
+                )
+        return models, errors
+
+    monkeypatch.setattr(inference, "load_models", load_models)
+
+
+@pytest.mark.parametrize("view", ["Layer by layer", "Why this digit", "What would flip it", "Damage lab"])
+def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_models, view):
+    app = _inside_with_a_seven(canvas, view)
+    if view == "Layer by layer":
+        app.segmented_control(key="inside_pair").set_value("Any two").run()
+        app.selectbox(key="inside_left").set_value(4).run()
+        app.selectbox(key="inside_right").set_value(5).run()
+        text = _text(app)
+        assert "No hidden layers" in text and "Hidden layer 1: 8 units" in text
+    elif view == "What would flip it":
+        app.selectbox(key="flip_model").set_value(5).run()
+    elif view == "Damage lab":
+        app.selectbox(key="damage_model").set_value(4).run()
+        app.multiselect(key="damage_units_4_0").set_value([0, 1]).run()
+    assert not app.exception, [e.message for e in app.exception]
