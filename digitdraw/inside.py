@@ -10,6 +10,11 @@ further back it is the first-order share, which is cheap and exact for the
 linear part but only approximate through the nonlinearities (layer-wise
 relevance propagation would conserve totals, at the cost of a second set of
 rules per activation).
+
+``input_gradients`` is the backward pass to the pixels alone, for a batch of
+images and any combination of logits per image; attribution and the
+counterfactual search build on it, and the tests check it against finite
+differences.
 """
 
 from __future__ import annotations
