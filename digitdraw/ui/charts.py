@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from digitdraw.models import NUM_CLASSES, REGISTRY
-from digitdraw.saved_models import History
+from digitdraw.saved_models import History, ReliabilityRecord
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
 MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
@@ -195,6 +195,46 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
     lowest = min(min(row["test"], row["drawn"]) for row in rows)
     figure.update_xaxes(range=[max(0.0, lowest - 0.03), 1.0], tickformat=".0%", title="accuracy")
     return _layout(figure, height=380, barmode="group")
+
+
+def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) -> go.Figure:
+    """Accuracy against stated confidence per confidence bin, one line per model, and the diagonal
+    a perfectly calibrated model would follow; empty bins are left out."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfectly calibrated",
+            line={"color": MUTED, "dash": "dash"},
+        )
+    )
+    for model_id, record in records.items():
+        filled = [
+            (confidence, accuracy, count)
+            for confidence, accuracy, count in zip(record.confidence, record.accuracy, record.counts)
+            if count > 0
+        ]
+        figure.add_trace(
+            go.Scatter(
+                x=[point[0] for point in filled],
+                y=[point[1] for point in filled],
+                mode="lines+markers",
+                name=f"Model {model_id} (ECE {record.ece:.2%})",
+                line={"color": MODEL_COLOURS.get(model_id, ACCENT)},
+                customdata=[point[2] for point in filled],
+                hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits<extra></extra>",
+            )
+        )
+    figure.update_xaxes(range=[0, 1.02], tickformat=".0%", title="stated confidence (bin mean)")
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", title="share right")
+    return _layout(
+        figure,
+        height=420,
+        title={"text": title, "y": 0.99, "yanchor": "top"},
+        margin={**_LAYOUT["margin"], "t": 90},
+    )
 
 
 def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
