@@ -44,10 +44,10 @@ def calibration_table(rows: list[dict]) -> pd.DataFrame:
         {
             "Model": [row["model_id"] for row in rows],
             "Temperature": [f"{row['temperature']:.2f}" for row in rows],
-            "ECE, MNIST test: raw": [app.percent(row["ece_test_raw"]) for row in rows],
-            "calibrated": [app.percent(row["ece_test_calibrated"]) for row in rows],
-            "ECE, drawn digits: raw": [app.percent(row["ece_drawn_raw"]) for row in rows],
-            "calibrated ": [app.percent(row["ece_drawn_calibrated"]) for row in rows],
+            "MNIST test: ECE raw": [app.percent(row["ece_test_raw"]) for row in rows],
+            "MNIST test: ECE calibrated": [app.percent(row["ece_test_calibrated"]) for row in rows],
+            "Drawn digits: ECE raw": [app.percent(row["ece_drawn_raw"]) for row in rows],
+            "Drawn digits: ECE calibrated": [app.percent(row["ece_drawn_calibrated"]) for row in rows],
         }
     )
 

@@ -16,7 +16,7 @@ from drawings import blank_canvas, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
-from digitdraw import store
+from digitdraw import saved_models, store
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
 from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.saved_models import OPTIONAL_FILES, model_dir
@@ -435,9 +435,9 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     assert "How honest is the confidence?" in [s.value for s in app.subheader]
     table = app.dataframe[2].value
     assert list(table["Model"]) == [1, 2, 3, 4, 5]
-    assert {"ECE, MNIST test: raw", "calibrated", "ECE, drawn digits: raw", "calibrated "} <= set(
-        table.columns
-    )
+    figures = saved_models.load(4).calibration.reliability
+    assert table["MNIST test: ECE raw"][3] == f"{figures['test']['raw'].ece:.2%}"
+    assert table["Drawn digits: ECE calibrated"][3] == f"{figures['drawn']['calibrated'].ece:.2%}"
     chart = app.get("plotly_chart")[-1]
     assert "drawn digits, raw confidence" in chart.proto.spec
     app.segmented_control(key="calibration_version").set_value("calibrated").run()

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitdraw.saved_models import History
+from digitdraw.saved_models import History, ReliabilityRecord
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
 
@@ -81,3 +81,15 @@ def test_image_rows_carry_their_pictures_as_png_data_with_escaped_captions():
     assert "1. Your &lt;ink&gt;" in row and "<ink>" not in row
     with pytest.raises(ValueError, match="2-D uint8"):
         charts.image_row([(square.astype(np.float32), "float")], width=140)
+
+
+def test_the_reliability_diagram_leaves_empty_bins_out_and_sizes_markers_by_count():
+    record = ReliabilityRecord(
+        counts=[0, 10, 40], confidence=[None, 0.5, 0.9], accuracy=[None, 0.4, 0.95], ece=0.05
+    )
+    figure = charts.reliability_diagram({4: record}, "Reliability")
+    diagonal, model = figure.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert list(model.x) == [0.5, 0.9] and list(model.y) == [0.4, 0.95]
+    assert model.marker.size[0] < model.marker.size[1]
+    assert model.name == "Model 4 (ECE 5.00%)"

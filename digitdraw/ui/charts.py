@@ -199,7 +199,9 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
 
 def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) -> go.Figure:
     """Accuracy against stated confidence per confidence bin, one line per model, and the diagonal
-    a perfectly calibrated model would follow; empty bins are left out."""
+    a perfectly calibrated model would follow. Empty bins are left out, and each marker's area
+    follows its bin's count: the few digits read with low confidence make jagged lines that
+    the small markers say to trust less."""
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -216,13 +218,15 @@ def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) ->
             for confidence, accuracy, count in zip(record.confidence, record.accuracy, record.counts)
             if count > 0
         ]
+        largest = max(point[2] for point in filled)
         figure.add_trace(
             go.Scatter(
                 x=[point[0] for point in filled],
                 y=[point[1] for point in filled],
                 mode="lines+markers",
                 name=f"Model {model_id} (ECE {record.ece:.2%})",
-                line={"color": MODEL_COLOURS.get(model_id, ACCENT)},
+                line={"color": MODEL_COLOURS.get(model_id, ACCENT), "width": 1.5},
+                marker={"size": [4 + 14 * (point[2] / largest) ** 0.5 for point in filled]},
                 customdata=[point[2] for point in filled],
                 hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits<extra></extra>",
             )

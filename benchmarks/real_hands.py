@@ -1,0 +1,94 @@
+"""Every model on digits by other hands: accuracy, how many the digit score turns away, and calibration.
+
+Sets: MNIST test and digits drawn from MNIST test images (the figures every
+model card holds), scikit-learn's 1,797 scanned 8x8 digits by 43 people
+(upsampled and run through ``to_mnist``) and 1,000 Hershey-font digits drawn
+like a canvas (``evalsets.py``). None of them was used to fit anything. For
+each: accuracy of the network as it is, the share the digit score flags as
+"not a digit" (wrongly: they are all digits), accuracy on the digits it
+keeps, and expected calibration error with raw and temperature-scaled
+probabilities. Then the cost of ``classify_batch`` per image, median and
+p95 over batches, beside ``predict_proba`` on the same preprocessed images.
+
+    .venv/bin/python -m benchmarks.real_hands
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from digitdraw import evalsets
+from digitdraw.calibration import expected_calibration_error
+from digitdraw.data import load_mnist
+from digitdraw.drawn import drawn_digits
+from digitdraw.inference import classify_batch, load_models
+
+HERSHEY_SEED = 202
+
+
+def main() -> None:
+    """Print one table per set, every model a row."""
+    _, (raw_test, y_test) = load_mnist()
+    drawn, y_drawn = drawn_digits(raw_test, y_test, 2000, seed=0)
+    scanned, y_scanned = evalsets.scanned_digits()
+    hershey, y_hershey = evalsets.hershey_digits(1000, seed=HERSHEY_SEED)
+    sets = {
+        "MNIST test (10,000)": (raw_test, y_test),
+        "drawn from MNIST test (2,000)": (drawn, y_drawn),
+        "scanned, 43 people (1,797)": (scanned, y_scanned),
+        "Hershey fonts (1,000)": (hershey, y_hershey),
+    }
+    models, errors = load_models()
+    for model_id, message in errors.items():
+        print(f"model {model_id}: {message}")
+    print(
+        f"{'set':<32}{'model':>6}{'accuracy':>10}{'flagged':>9}{'acc. kept':>11}{'ECE raw':>9}{'ECE cal.':>9}"
+    )
+    for name, (images, labels) in sets.items():
+        batch = classify_batch(images)
+        for model_id in models:
+            digits = batch.digits(model_id)
+            right = digits == labels
+            kept = (
+                batch.digit_scores[model_id] >= batch.digit_thresholds[model_id]
+                if model_id in batch.digit_scores
+                else ~batch.blank
+            )
+            inked = ~batch.blank
+            ece_raw = expected_calibration_error(batch.raw_probabilities[model_id][inked], labels[inked])
+            ece = expected_calibration_error(batch.probabilities[model_id][inked], labels[inked])
+            print(
+                f"{name:<32}{model_id:>6}{right.mean():>10.2%}{1 - kept.mean():>9.1%}"
+                f"{right[kept].mean():>11.2%}{ece_raw:>9.2%}{ece:>9.2%}"
+            )
+    timing(scanned)
+
+
+def timing(images: np.ndarray, batch_size: int = 100, repeats: int = 15) -> None:
+    """Per-image cost of classify_batch (preprocessing, five models, digit scores) against the
+    five models' predict_proba alone on the same preprocessed images."""
+    models, _ = load_models()
+    chunk = images[:batch_size]
+    prepared = classify_batch(chunk).images
+    rows = []
+    for label, call in (
+        ("classify_batch: preprocess + 5 models + scores", lambda: classify_batch(chunk)),
+        (
+            "predict_proba only, 5 models",
+            lambda: [m.network.predict_proba(prepared) for m in models.values()],
+        ),
+    ):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - start) * 1e6 / batch_size)
+        rows.append(f"{label:<52}{np.median(times):>8.1f}{np.percentile(times, 95):>10.1f}")
+    print(f"\ncost per image in batches of {batch_size} (µs)" + " " * 17 + "median       p95")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
