@@ -5,8 +5,8 @@ digits (digits drawn from MNIST *validation* images, ``drawn.py``), then on
 that threshold the share kept of three real-digit sets (digits drawn from
 MNIST test images, Hershey-font digits, scikit-learn's scanned digits) and
 the share flagged of the non-digits (``evalsets.py``), on a tuning part
-(seed 101, used to choose the method) and a held-out part (seed 202, looked
-at once), with AUROC against the drawn test digits. Then the cost of each
+(seed 101, from which ``calibrate`` chooses each model's method) and a
+held-out part (seed 202, looked at only here), with AUROC against the drawn test digits. Then the cost of each
 score on one image, median and p95, beside the forward pass alone.
 
     .venv/bin/python -m benchmarks.novelty [--per-kind 300]
@@ -25,8 +25,6 @@ from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.inference import load_models
 from digitdraw.preprocess import to_mnist
 
-TUNING_SEED, HELD_OUT_SEED = 101, 202
-
 
 def prepared(canvases) -> np.ndarray:
     """Canvases through to_mnist, blank ones dropped."""
@@ -42,11 +40,11 @@ def main() -> None:
     raw_test, y_test = fitting.raw_test
     real = {
         "drawn test": drawn_evaluation_set(raw_test, y_test, 2000, seed=0)[0],
-        "hershey": prepared(evalsets.hershey_digits(1000, seed=HELD_OUT_SEED)[0]),
+        "hershey": prepared(evalsets.hershey_digits(1000, seed=evalsets.HELD_OUT_SEED)[0]),
         "scanned": prepared(evalsets.scanned_digits()[0]),
     }
     parts = {}
-    for name, seed in (("tuning", TUNING_SEED), ("held-out", HELD_OUT_SEED)):
+    for name, seed in (("tuning", evalsets.TUNING_SEED), ("held-out", evalsets.HELD_OUT_SEED)):
         canvases, kinds = evalsets.non_digits(args.per_kind, raw_test, seed=seed)
         images = [to_mnist(c) for c in canvases]
         keep = np.array([image is not None for image in images])
@@ -89,10 +87,11 @@ def main() -> None:
                 f"{model_id:<6}{method:<16}{cells[0]:>11.3f}{cells[1]:>11.3f}"
                 f"{flagged[0]:>10.1%}{flagged[1]:>10.1%}" + "".join(f"{k:>14.1%}" for k in kept)
             )
-            if method == novelty.CHOSEN_METHOD:
+            if model.calibration is not None and method == model.calibration.novelty.method:
                 held_scores, held_kinds = part_scores["held-out"][method], parts["held-out"][1]
                 kind_rows.append(
                     (
+                        method,
                         model_id,
                         [
                             float(np.mean(held_scores[held_kinds == k] < threshold))
@@ -100,10 +99,10 @@ def main() -> None:
                         ],
                     )
                 )
-    print(f"\nnon-digits flagged by kind, held-out part, method {novelty.CHOSEN_METHOD}:")
-    print(f"{'model':<6}" + "".join(f"{kind:>22}" for kind in evalsets.NON_DIGIT_KINDS))
-    for model_id, shares in kind_rows:
-        print(f"{model_id:<6}" + "".join(f"{share:>22.1%}" for share in shares))
+    print("\nnon-digits flagged by kind, held-out part, by the method each model's calibration chose:")
+    print(f"{'model':<6}{'method':<10}" + "".join(f"{kind:>22}" for kind in evalsets.NON_DIGIT_KINDS))
+    for method, model_id, shares in kind_rows:
+        print(f"{model_id:<6}{method:<10}" + "".join(f"{share:>22.1%}" for share in shares))
     timing(models, detectors, fitting)
 
 
@@ -117,8 +116,8 @@ def timing(models, detectors, fitting, repeats: int = 300) -> None:
         ("forward pass alone (predict_proba)", lambda: model.network.predict_proba(image)),
         ("all methods' scores", lambda: detector.scores(model.network, image)),
         (
-            f"{novelty.CHOSEN_METHOD} only",
-            lambda: detector.scores(model.network, image, (novelty.CHOSEN_METHOD,)),
+            "combined only",
+            lambda: detector.scores(model.network, image, ("combined",)),
         ),
     ):
         times = []

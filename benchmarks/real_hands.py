@@ -7,8 +7,8 @@ like a canvas (``evalsets.py``). None of them was used to fit anything. For
 each: accuracy of the network as it is, the share the digit score flags as
 "not a digit" (wrongly: they are all digits), accuracy on the digits it
 keeps, and expected calibration error with raw and temperature-scaled
-probabilities. Then the cost of ``classify_batch`` per image, median and
-p95 over batches, beside ``predict_proba`` on the same preprocessed images.
+probabilities. Then what calibration and the digit score add to one
+answer of the Draw page, median and p95, against the same models uncalibrated.
 
     .venv/bin/python -m benchmarks.real_hands
 """
@@ -16,6 +16,7 @@ p95 over batches, beside ``predict_proba`` on the same preprocessed images.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from digitdraw import evalsets
 from digitdraw.calibration import expected_calibration_error
 from digitdraw.data import load_mnist
 from digitdraw.drawn import drawn_digits
-from digitdraw.inference import classify_batch, load_models
+from digitdraw.inference import classify_batch, classify_with, load_models
 
 HERSHEY_SEED = 202
 
@@ -63,31 +64,26 @@ def main() -> None:
                 f"{name:<32}{model_id:>6}{right.mean():>10.2%}{1 - kept.mean():>9.1%}"
                 f"{right[kept].mean():>11.2%}{ece_raw:>9.2%}{ece:>9.2%}"
             )
-    timing(scanned)
+    timing(drawn[:50])
 
 
-def timing(images: np.ndarray, batch_size: int = 100, repeats: int = 15) -> None:
-    """Per-image cost of classify_batch (preprocessing, five models, digit scores) against the
-    five models' predict_proba alone on the same preprocessed images."""
+def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
+    """What calibration and the digit score add to one Draw-page answer: ``classify_with`` on a canvas
+    with the calibrated models against the same models without their calibration files."""
     models, _ = load_models()
-    chunk = images[:batch_size]
-    prepared = classify_batch(chunk).images
-    rows = []
-    for label, call in (
-        ("classify_batch: preprocess + 5 models + scores", lambda: classify_batch(chunk)),
-        (
-            "predict_proba only, 5 models",
-            lambda: [m.network.predict_proba(prepared) for m in models.values()],
-        ),
+    uncalibrated = {m: replace(model, calibration=None, novelty_arrays=None) for m, model in models.items()}
+    print("\none canvas through preprocessing and 5 models (ms)      median       p95")
+    for label, chosen in (
+        ("calibrated, with digit scores", models),
+        ("uncalibrated (raw probabilities)", uncalibrated),
     ):
         times = []
-        for _ in range(repeats):
+        for index in range(repeats):
+            canvas = canvases[index % len(canvases)]
             start = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - start) * 1e6 / batch_size)
-        rows.append(f"{label:<52}{np.median(times):>8.1f}{np.percentile(times, 95):>10.1f}")
-    print(f"\ncost per image in batches of {batch_size} (µs)" + " " * 17 + "median       p95")
-    print("\n".join(rows))
+            classify_with(canvas, chosen)
+            times.append((time.perf_counter() - start) * 1e3)
+        print(f"{label:<52}{np.median(times):>8.3f}{np.percentile(times, 95):>10.3f}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ This module also gathers the data every fitted statistic comes from
 from MNIST validation images as the novelty threshold's reference) and
 fits, for each saved model, its temperature and its digit-score detector
 (``fit_model``), which ``python -m digitdraw calibrate`` writes beside it.
+The one choice made on generated non-digits is which candidate method a
+model uses; it looks only at their tuning part (``evalsets.TUNING_SEED``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ECE_BINS = 15
 INVERSE_TEMPERATURE_RANGE = (0.05, 20.0)
 REFERENCE_SIZE = 2_000  # Digits drawn from MNIST validation images, the novelty threshold's reference.
 REFERENCE_SEED = 1  # Not the drawn test set's seed (0): different drawings as well as different digits.
+TUNING_PER_KIND = 300  # Tuning non-digits of each kind, as benchmarks/novelty.py uses.
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -124,12 +127,16 @@ class FittingData:
     y_drawn: np.ndarray
     x_reference: np.ndarray  # Digits drawn from MNIST validation images: the novelty threshold's reference.
     raw_test: tuple[np.ndarray, np.ndarray]  # Raw MNIST test images and labels, for building other sets.
+    # The tuning part of the generated non-digits, preprocessed: only to choose among candidate methods.
+    x_tuning_non_digits: np.ndarray
 
 
 def fitting_data() -> FittingData:
-    """MNIST's splits through ``to_mnist`` (cached on disk by ``train``) and the drawn sets."""
-    from digitdraw import data, train
+    """MNIST's splits through ``to_mnist`` (cached on disk by ``train``), the drawn sets and the
+    tuning non-digits."""
+    from digitdraw import data, evalsets, train
     from digitdraw.drawn import drawn_evaluation_set
+    from digitdraw.preprocess import to_mnist
 
     splits = data.load_mnist()
     dataset = train.load_dataset(train.TrainConfig(), splits)
@@ -152,6 +159,15 @@ def fitting_data() -> FittingData:
         y_drawn=dataset.y_drawn,
         x_reference=x_reference,
         raw_test=raw_test,
+        x_tuning_non_digits=np.stack(
+            [
+                image
+                for image in map(
+                    to_mnist, evalsets.non_digits(TUNING_PER_KIND, raw_test[0], evalsets.TUNING_SEED)[0]
+                )
+                if image is not None
+            ]
+        ),
     )
 
 
@@ -181,8 +197,13 @@ def fit_model(
     detector = novelty.Detector.fit(
         network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density, with_gaussian=False
     )
-    method = novelty.CHOSEN_METHOD
-    reference = detector.scores(network, fitting.x_reference, (method,))[method]
+    # Each candidate's threshold keeps 97% of the reference digits; the one that then flags most
+    # tuning non-digits is this model's method.
+    references = detector.scores(network, fitting.x_reference, novelty.CANDIDATE_METHODS)
+    others = detector.scores(network, fitting.x_tuning_non_digits, novelty.CANDIDATE_METHODS)
+    thresholds = {m: novelty.threshold_for_keep(references[m]) for m in novelty.CANDIDATE_METHODS}
+    flagged = {m: float(np.mean(others[m] < thresholds[m])) for m in novelty.CANDIDATE_METHODS}
+    method = max(novelty.CANDIDATE_METHODS, key=flagged.get)
     figures = {}
     for name, images, labels in (
         ("test", fitting.x_test, fitting.y_test),
@@ -195,9 +216,10 @@ def fit_model(
         }
     record = saved_models.NoveltyRecord(
         method=method,
-        threshold=novelty.threshold_for_keep(reference),
+        threshold=thresholds[method],
         keep_rate=novelty.KEEP_RATE,
-        reference=f"{len(reference)} digits drawn from MNIST validation images (seed {REFERENCE_SEED})",
+        reference=f"{len(fitting.x_reference)} digits drawn from MNIST validation (seed {REFERENCE_SEED})",
+        tuning_flagged=flagged,
         scales={part: (scale.mean, scale.scale) for part, scale in detector.scales.items()},
         statistics_sha256="",  # Filled in by write_calibration from the arrays it writes.
     )

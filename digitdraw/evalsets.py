@@ -55,6 +55,8 @@ EXCLUDED_GLYPHS = frozenset(
     "OoQD" + "Ili j|/\\()[]!".replace(" ", "") + "Zz" + "Ss$" + "bG" + "B" + "gq" + ".,'`"
 )
 GLYPHS = "".join(c for c in string.ascii_letters + '+-*=#%&@?<>{}~^_:;"' if c not in EXCLUDED_GLYPHS)
+# The tuning part (choosing among methods) and the held-out part (measuring once) differ only in seed.
+TUNING_SEED, HELD_OUT_SEED = 101, 202
 NON_DIGIT_KINDS = ("letters and symbols", "scribbles", "partial digits", "blobs", "lines")
 SKLEARN_DISTRIBUTION = "scikit-learn"
 SKLEARN_DIGITS_FILE = "sklearn/datasets/data/digits.csv.gz"

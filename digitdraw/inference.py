@@ -166,10 +166,24 @@ class _Answers:
     threshold: float | None
 
 
+# Detectors built from a model's saved arrays, by the checksums of its weights and arrays: built once
+# per calibration, not once per drawing. Old entries are few (one per calibration ever seen) and small.
+_DETECTORS: dict[tuple[str, str], novelty.Detector | None] = {}
+
+
+def _detector(model: saved_models.SavedModel) -> novelty.Detector | None:
+    if model.calibration is None:
+        return None
+    key = (model.card.model_sha256, model.calibration.novelty.statistics_sha256)
+    if key not in _DETECTORS:
+        _DETECTORS[key] = detector_for(model)
+    return _DETECTORS[key]
+
+
 def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
     """A model's raw and calibrated probabilities and digit scores for preprocessed images."""
     raw = model.network.predict_proba(inputs)
-    detector = detector_for(model)
+    detector = _detector(model)
     if model.calibration is None or detector is None:
         return _Answers(raw, raw, None, None)
     logits = novelty.logits_and_features(model.network, inputs)[0]

@@ -207,6 +207,8 @@ class NoveltyRecord(pydantic.BaseModel):
     threshold: float  # Scores below this are "not a digit".
     keep_rate: Fraction  # The share of reference digits the threshold keeps.
     reference: str  # What those reference digits were.
+    # Share of the tuning non-digits each candidate method flagged at its own threshold; the best was chosen.
+    tuning_flagged: dict[str, Fraction] = {}
     # Mean and spread of each component score on MNIST validation images, for methods that add scores.
     scales: dict[str, tuple[float, float]] = {}
     statistics_sha256: str  # Of the novelty.npz holding the fitted arrays.

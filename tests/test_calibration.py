@@ -13,11 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from digitdraw import calibration, inference, novelty, saved_models
+from digitdraw import calibration, evalsets, inference, novelty, saved_models
 from digitdraw.__main__ import main
 from digitdraw.data import load_mnist
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.models import MODEL_IDS
+from digitdraw.preprocess import to_mnist
 from digitdraw.train import prepare_images
 
 
@@ -102,6 +103,9 @@ def small_fitting() -> calibration.FittingData:
         y_drawn=y_drawn,
         x_reference=x_reference,
         raw_test=(x_test, y_test),
+        x_tuning_non_digits=np.stack(
+            [to_mnist(c) for c in evalsets.non_digits(4, x_test, evalsets.TUNING_SEED)[0]]
+        ),
     )
 
 
@@ -136,8 +140,12 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
         calibration.fit_temperature(logits, small_fitting.y_validation)
     )
     detector = calibration.detector_for(saved)
-    reference = detector.scores(saved.network, small_fitting.x_reference, ("combined",))["combined"]
+    method = record.novelty.method
+    reference = detector.scores(saved.network, small_fitting.x_reference, (method,))[method]
     assert np.mean(reference >= record.novelty.threshold) >= novelty.KEEP_RATE
+    # The method chosen is the candidate that flagged most tuning non-digits.
+    assert record.novelty.tuning_flagged[method] == max(record.novelty.tuning_flagged.values())
+    assert set(record.novelty.tuning_flagged) == set(novelty.CANDIDATE_METHODS)
     assert sum(record.reliability["test"]["raw"].counts) == 200
 
     drawing = draw_digit(4)
@@ -150,7 +158,7 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
         result.raw_probabilities[4], saved.network.predict_proba(result.image[None])[0]
     )
     assert result.probabilities[4].argmax() == result.raw_probabilities[4].argmax()
-    expected_score = detector.scores(saved.network, result.image[None], ("combined",))["combined"][0]
+    expected_score = detector.scores(saved.network, result.image[None], (method,))[method][0]
     assert result.digit_score(4) == pytest.approx(expected_score)
     assert result.is_digit(4) == (expected_score >= record.novelty.threshold)
     batch = inference.classify_batch([drawing, np.zeros((50, 50))], [4], root=models_copy)
@@ -183,7 +191,7 @@ def test_a_stale_or_damaged_calibration_names_the_command_that_refits_it(models_
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_every_committed_model_is_calibrated_for_its_weights(model_id):
     saved = saved_models.load(model_id)
-    assert saved.calibration is not None and saved.calibration.novelty.method == novelty.CHOSEN_METHOD
+    assert saved.calibration is not None and saved.calibration.novelty.method in novelty.CANDIDATE_METHODS
     assert sum(saved.calibration.reliability["test"]["raw"].counts) == 10_000
     assert sum(saved.calibration.reliability["drawn"]["raw"].counts) == saved.card.data.drawn_size
     assert calibration.detector_for(saved) is not None
