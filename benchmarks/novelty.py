@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from digitdraw import evalsets, novelty
+from digitdraw import calibration, evalsets, novelty
 from digitdraw.calibration import fitting_data
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.inference import load_models
@@ -59,7 +59,7 @@ def main() -> None:
     )
     header = (
         f"{'model':<6}{'method':<16}{'AUROC tune':>11}{'AUROC held':>11}{'flag tune':>10}{'flag held':>10}"
-        + "".join(f"{'keep ' + name:>14}" for name in real)
+        + "".join(f"{'keep ' + name:>16}" for name in real)
     )
     print(header)
     kind_rows = []
@@ -85,7 +85,7 @@ def main() -> None:
             kept = [float(np.mean(real_scores[name][method] >= threshold)) for name in real]
             print(
                 f"{model_id:<6}{method:<16}{cells[0]:>11.3f}{cells[1]:>11.3f}"
-                f"{flagged[0]:>10.1%}{flagged[1]:>10.1%}" + "".join(f"{k:>14.1%}" for k in kept)
+                f"{flagged[0]:>10.1%}{flagged[1]:>10.1%}" + "".join(f"{k:>16.1%}" for k in kept)
             )
             if model.calibration is not None and method == model.calibration.novelty.method:
                 held_scores, held_kinds = part_scores["held-out"][method], parts["held-out"][1]
@@ -103,7 +103,29 @@ def main() -> None:
     print(f"{'model':<6}{'method':<10}" + "".join(f"{kind:>22}" for kind in evalsets.NON_DIGIT_KINDS))
     for method, model_id, shares in kind_rows:
         print(f"{model_id:<6}{method:<10}" + "".join(f"{share:>22.1%}" for share in shares))
+    shown_confidently(models, parts["held-out"][0])
     timing(models, detectors, fitting)
+
+
+def shown_confidently(models, non_digits: np.ndarray) -> None:
+    """What a user drawing a non-digit is told, with each model's saved calibration: the share of the
+    held-out non-digits answered as a digit with at least 90% confidence, before and now."""
+    print("\nheld-out non-digits answered as a digit with >= 90% confidence (what the Draw page shows):")
+    print(f"{'model':<6}{'raw, no digit score':>22}{'calibrated, not flagged':>26}")
+    for model_id, model in models.items():
+        logits = novelty.logits_and_features(model.network, non_digits)[0]
+        before = novelty.softmax(logits).max(axis=1) >= 0.9
+        if model.calibration is None:
+            print(f"{model_id:<6}{before.mean():>22.1%}{'not calibrated':>26}")
+            continue
+        record = model.calibration.novelty
+        scores = calibration.detector_for(model).scores(model.network, non_digits, (record.method,))[
+            record.method
+        ]
+        now = (novelty.softmax(logits, model.calibration.temperature).max(axis=1) >= 0.9) & (
+            scores >= record.threshold
+        )
+        print(f"{model_id:<6}{before.mean():>22.1%}{now.mean():>26.1%}")
 
 
 def timing(models, detectors, fitting, repeats: int = 300) -> None:

@@ -2,12 +2,13 @@
 
 The one cache rule of the app lives here. A loaded model is kept in memory
 and is re-read the moment any of its files changes on disk: before each use
-the files are stat-ed (four ``stat`` calls, a few microseconds), and a change
+the files are stat-ed (one ``stat`` call per file, a few microseconds), and a change
 of any file's inode, size or modification time means a reload. So a model
 retrained, replaced, added or deleted while the app runs is seen by the next
 request, and nothing is read again while nothing changes. Nothing else in the
-package or the app caches models; what the app derives from a model is
-cached under the model's weights checksum, which changes with the model.
+package or the app caches models; what is derived from a model (here, the
+digit-score detector built from its calibration arrays) is cached under the
+checksums of the files it comes from, which change with the model.
 
 ``classify`` and ``classify_batch`` take raw images (a canvas, a photo, raw
 MNIST digits) and preprocess them; a model's ``predict_proba`` expects images
@@ -128,9 +129,8 @@ class Classification:
     errors: dict[int, str] = field(default_factory=dict)  # Model id -> why it could not answer.
     # The network's probabilities before temperature scaling; equal to ``probabilities`` if uncalibrated.
     raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
-    digit_scores: dict[int, float] = field(
-        default_factory=dict
-    )  # Calibrated models only: higher = more digit.
+    # Calibrated models only: how much the drawing looks like a digit (higher = more).
+    digit_scores: dict[int, float] = field(default_factory=dict)
     digit_thresholds: dict[int, float] = field(default_factory=dict)  # Below it: not a digit.
 
     @property
