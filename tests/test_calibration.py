@@ -93,8 +93,8 @@ def small_fitting() -> calibration.FittingData:
     x_drawn, y_drawn = drawn_evaluation_set(x_test[:300], y_test[:300], 40, seed=0)
     x_reference, _ = drawn_evaluation_set(x_all[-300:], y_all[-300:], 40, seed=1)
     return calibration.FittingData(
-        x_train=prepare_images(x_all[:400]),
-        y_train=y_all[:400],
+        x_train=prepare_images(x_all[:1500]),
+        y_train=y_all[:1500],
         x_validation=prepare_images(x_all[-200:]),
         y_validation=y_all[-200:],
         x_test=prepare_images(x_test[:200]),

@@ -66,15 +66,16 @@ def test_the_class_density_is_probabilistic_pca_s_gaussian():
         0, 0.5, (components, size)
     )
     labels = np.arange(600) % NUM_CLASSES
-    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, components)
+    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, components, clusters=2)
+    assert len(density.means) == 2 * NUM_CLASSES
     probe = rng.normal(0.3, 0.3, (5, size))
     expected = []
-    for digit in range(NUM_CLASSES):
-        basis = density.bases[digit].astype(np.float64)
-        covariance = basis.T @ np.diag(density.variances[digit].astype(np.float64)) @ basis + density.noise[
-            digit
+    for style in range(len(density.means)):
+        basis = density.bases[style].astype(np.float64)
+        covariance = basis.T @ np.diag(density.variances[style].astype(np.float64)) @ basis + density.noise[
+            style
         ] * (np.eye(size) - basis.T @ basis)
-        expected.append(gaussian_log_density(probe, density.means[digit].astype(np.float64), covariance))
+        expected.append(gaussian_log_density(probe, density.means[style].astype(np.float64), covariance))
     constant = 0.5 * size * np.log(2 * np.pi)
     got = density.log_likelihood(probe.reshape(-1, 28, 28))
     np.testing.assert_allclose(got - constant, np.max(expected, axis=0), rtol=1e-4)
@@ -82,7 +83,7 @@ def test_the_class_density_is_probabilistic_pca_s_gaussian():
 
 def test_the_density_round_trips_through_its_arrays_and_refuses_wrong_shapes():
     rng = np.random.default_rng(1)
-    density = novelty.ClassDensity.fit(rng.random((200, 28, 28)), np.arange(200) % 10, 4)
+    density = novelty.ClassDensity.fit(rng.random((200, 28, 28)), np.arange(200) % 10, 4, clusters=1)
     again = novelty.ClassDensity.from_arrays(density.arrays())
     probe = rng.random((3, 28, 28))
     np.testing.assert_array_equal(again.log_likelihood(probe), density.log_likelihood(probe))
@@ -91,6 +92,21 @@ def test_the_density_round_trips_through_its_arrays_and_refuses_wrong_shapes():
         novelty.ClassDensity.from_arrays(broken)
     with pytest.raises(ValueError, match="noise"):
         novelty.ClassDensity.from_arrays({k: v for k, v in density.arrays().items() if k != "noise"})
+
+
+def test_each_digit_s_styles_are_its_clusters():
+    # Every digit's images are two tight groups, far apart: k-means must find them, one style each.
+    rng = np.random.default_rng(4)
+    labels = np.arange(400) % NUM_CLASSES
+    group = (np.arange(400) // NUM_CLASSES) % 2
+    images = rng.normal(0, 0.01, (400, 784)) + group[:, None] * 1.0 + labels[:, None] * 0.05
+    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, 2, clusters=2)
+    centres = np.sort(density.means.mean(axis=1).reshape(NUM_CLASSES, 2), axis=1)
+    np.testing.assert_allclose(
+        centres, np.stack([labels[:10] * 0.05, 1 + labels[:10] * 0.05], axis=1), atol=0.01
+    )
+    with pytest.raises(ValueError, match="styles"):
+        novelty.ClassDensity.fit(images[:40].reshape(-1, 28, 28), labels[:40], 2, clusters=3)
 
 
 def test_mahalanobis_distances_match_an_explicit_inverse():
@@ -116,7 +132,8 @@ def test_logits_give_keras_s_probabilities_and_the_energy_is_their_log_sum_exp(m
     keras_model = keras.saving.load_model(saved.directory / "model.keras")
     np.testing.assert_allclose(novelty.softmax(logits), keras_model.predict(images, verbose=0), atol=1e-5)
     assert features.shape == (16, saved.card.architecture.layers[-2].units)
-    detector = novelty.Detector(novelty.ClassDensity.fit(images.repeat(5, 0), np.arange(80) % 10, 2), {})
+    density = novelty.ClassDensity.fit(images.repeat(5, 0), np.arange(80) % 10, 2, clusters=1)
+    detector = novelty.Detector(density, {})
     energy = detector.scores(saved.network, images, ("energy",))["energy"]
     np.testing.assert_allclose(energy, np.log(np.exp(logits).sum(axis=1)), rtol=1e-9)
 
@@ -125,7 +142,7 @@ def test_the_combined_score_adds_the_standardised_parts():
     saved = load_saved_model(4)
     rng = np.random.default_rng(3)
     images = rng.random((60, 28, 28)).astype(np.float32)
-    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2)
+    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
     detector = novelty.Detector.fit(
         saved.network, images, np.arange(60) % 10, images[:20], density=density, with_gaussian=False
     )
