@@ -233,12 +233,10 @@ def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) ->
         )
     figure.update_xaxes(range=[0, 1.02], tickformat=".0%", title="stated confidence (bin mean)")
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", title="share right")
-    return _layout(
-        figure,
-        height=420,
-        title={"text": title, "y": 0.99, "yanchor": "top"},
-        margin={**_LAYOUT["margin"], "t": 90},
-    )
+    # The legend goes under the plot: six entries above it would collide with the title on a phone.
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}
+    margin = {**_LAYOUT["margin"], "t": 50, "b": 20}
+    return _layout(figure, height=520, title={"text": title}, legend=legend, margin=margin)
 
 
 def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
