@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test fuzz lint format train bench screenshots clean system
+.PHONY: run test fuzz lint format train calibrate bench evaluate screenshots clean system
 
 # System packages the tests drive: Chromium for the browser tests, PostgreSQL for the drawings
 # store's tests. Installed from Debian's packages when missing (as root); otherwise say what to install.
@@ -51,12 +51,22 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# A retrained model has no calibration file until calibrate fits one for its new weights.
 train: $(STAMP)
 	$(BIN)/python -m digitdraw train
+	$(BIN)/python -m digitdraw calibrate
+
+calibrate: $(STAMP)
+	$(BIN)/python -m digitdraw calibrate
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.latency
 	$(BIN)/python -m benchmarks.inside
+
+# The digit score's methods on non-digits, and every model on other hands' digits (README tables).
+evaluate: $(STAMP)
+	$(BIN)/python -m benchmarks.novelty
+	$(BIN)/python -m benchmarks.real_hands
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots

@@ -20,7 +20,7 @@ import numpy as np
 
 from digitdraw import MODEL_IDS, load_mnist, saved_models
 from digitdraw.drawn import drawn_digits
-from digitdraw.inference import classify_with, load_classifiers
+from digitdraw.inference import classify_with, load_models
 from digitdraw.preprocess import to_mnist
 
 
@@ -56,7 +56,8 @@ def main() -> None:
 
     _, (x_test, y_test) = load_mnist()
     canvases, _ = drawn_digits(x_test, y_test, 32, seed=7)
-    classifiers, errors = load_classifiers()
+    models, errors = load_models()
+    classifiers = {model_id: model.network for model_id, model in models.items()}
     if errors:
         raise SystemExit("\n".join(errors.values()))
     keras_models = {
@@ -83,7 +84,7 @@ def main() -> None:
             lambda: classifiers[4].predict_proba(one_image), args.repeats
         ),
         "canvas -> preprocess + all 5 models (NumPy)": measure(
-            lambda: classify_with(next_canvas(), classifiers), args.repeats
+            lambda: classify_with(next_canvas(), models), args.repeats
         ),
         "one model (4): keras model.predict": measure(
             lambda: keras_models[4].predict(one_image, verbose=0), args.keras_repeats

@@ -1,4 +1,5 @@
-"""Command line: ``python -m digitdraw train ...`` trains models; ``python -m digitdraw drawings ...``
+"""Command line: ``python -m digitdraw train ...`` trains models; ``python -m digitdraw calibrate ...``
+fits each saved model's temperature and digit-score threshold; ``python -m digitdraw drawings ...``
 imports, exports and summarises the drawings users kept. ``--help`` on each says more."""
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="train on the first N images only (smoke runs)"
     )
     train.add_argument("--drawn", type=int, default=None, help="size of the drawn-digit evaluation set")
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit each saved model's temperature and digit-score threshold on MNIST (calibration.json)",
+    )
+    calibrate.add_argument(
+        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+    )
+    calibrate.add_argument(
+        "--root", type=Path, default=None, help="saved-models folder (default saved_models/)"
+    )
 
     drawings = commands.add_parser("drawings", help="import, export and summarise kept drawings")
     drawings.add_argument(
@@ -116,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         model_ids = _model_ids(args.model)
     except argparse.ArgumentTypeError as error:
         parser.error(str(error))
+    if args.command == "calibrate":
+        from digitdraw.calibration import calibrate_models
+        from digitdraw.saved_models import SavedModelError
+
+        try:
+            calibrate_models(model_ids, args.root)
+        except SavedModelError as error:
+            print(f"python -m digitdraw calibrate: {error}", file=sys.stderr)
+            return 1
+        return 0
     # TensorFlow logs harmless graph-rewrite notices at error level; keep the bar readable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from dataclasses import replace

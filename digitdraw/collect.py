@@ -32,8 +32,9 @@ def record(
     """A drawing the Draw page classified, with the label the user gave it, ready to keep."""
     if classification.is_blank:
         raise ValueError("a blank drawing cannot be kept")
-    models, _ = inference.load_models(classification.probabilities, root)
-    answered = {m: p for m, p in classification.probabilities.items() if m in models}
+    models, _ = inference.load_models(classification.raw_probabilities, root)
+    # The network's own probabilities: they depend on the weights alone, whose checksum is kept beside them.
+    answered = {m: p for m, p in classification.raw_probabilities.items() if m in models}
     return NewDrawing(
         label=label,
         model_input=classification.image,

@@ -2,17 +2,25 @@
 
 The one cache rule of the app lives here. A loaded model is kept in memory
 and is re-read the moment any of its files changes on disk: before each use
-the files are stat-ed (four ``stat`` calls, a few microseconds), and a change
+the files are stat-ed (one ``stat`` call per file, a few microseconds), and a change
 of any file's inode, size or modification time means a reload. So a model
 retrained, replaced, added or deleted while the app runs is seen by the next
 request, and nothing is read again while nothing changes. Nothing else in the
-package or the app caches models; what the app derives from a model is
-cached under the model's weights checksum, which changes with the model.
+package or the app caches models; what is derived from a model (here, the
+digit-score detector built from its calibration arrays) is cached under the
+checksums of the files it comes from, which change with the model.
 
 ``classify`` and ``classify_batch`` take raw images (a canvas, a photo, raw
 MNIST digits) and preprocess them; a model's ``predict_proba`` expects images
 already preprocessed. A model that cannot be loaded is reported in the result
 and the others still answer.
+
+A calibrated model (``python -m digitdraw calibrate``) answers with
+temperature-scaled probabilities, which state its confidence honestly, and
+a digit score with the threshold below which the drawing does not look like
+a digit; the network's own probabilities stay available as
+``raw_probabilities`` (the same digit wins in both). A model never
+calibrated answers with its raw probabilities and no digit score.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitdraw import saved_models
+from digitdraw import novelty, saved_models
+from digitdraw.calibration import detector_for
 from digitdraw.models import MODEL_IDS, NUM_CLASSES, Network, get_spec, saved_models_dir
 from digitdraw.preprocess import FIELD_SIZE, Steps, preprocess_steps, to_mnist
 
@@ -32,9 +41,9 @@ Stamp = tuple[tuple[int, int, int] | None, ...]
 
 
 def _stamp(directory: Path) -> Stamp:
-    """Inode, size and modification time of each of a model's files; None for a missing one."""
+    """Inode, size and modification time of each of a model's files (optional ones too); None if missing."""
     stamp = []
-    for name in saved_models.FILES:
+    for name in (*saved_models.FILES, *saved_models.OPTIONAL_FILES):
         try:
             status = (directory / name).stat()
             stamp.append((status.st_ino, status.st_size, status.st_mtime_ns))
@@ -118,6 +127,11 @@ class Classification:
     steps: Steps | None  # How the drawing became that input.
     probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> 10 probabilities.
     errors: dict[int, str] = field(default_factory=dict)  # Model id -> why it could not answer.
+    # The network's probabilities before temperature scaling; equal to ``probabilities`` if uncalibrated.
+    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
+    # Calibrated models only: how much the drawing looks like a digit (higher = more).
+    digit_scores: dict[int, float] = field(default_factory=dict)
+    digit_thresholds: dict[int, float] = field(default_factory=dict)  # Below it: not a digit.
 
     @property
     def is_blank(self) -> bool:
@@ -129,29 +143,88 @@ class Classification:
         return int(np.argmax(self.probabilities[model_id]))
 
     def confidence(self, model_id: int) -> float:
-        """The probability a model gives its predicted digit."""
+        """The probability a model gives its predicted digit (calibrated when the model is)."""
         return float(np.max(self.probabilities[model_id]))
+
+    def digit_score(self, model_id: int) -> float | None:
+        """How much the drawing looks like a digit to a model (higher = more); None if uncalibrated."""
+        return self.digit_scores.get(model_id)
+
+    def is_digit(self, model_id: int) -> bool:
+        """False when a calibrated model's digit score is below its threshold: not a digit."""
+        score = self.digit_scores.get(model_id)
+        return score is None or score >= self.digit_thresholds[model_id]
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """One model's answers for a batch of preprocessed images."""
+
+    probabilities: np.ndarray
+    raw_probabilities: np.ndarray
+    digit_scores: np.ndarray | None
+    threshold: float | None
+
+
+# Detectors built from a model's saved arrays, by the checksums of its weights and arrays: built once
+# per calibration, not once per drawing. Old entries are few (one per calibration ever seen) and small.
+_DETECTORS: dict[tuple[str, str], novelty.Detector | None] = {}
+
+
+def _detector(model: saved_models.SavedModel) -> novelty.Detector | None:
+    if model.calibration is None:
+        return None
+    key = (model.card.model_sha256, model.calibration.novelty.statistics_sha256)
+    if key not in _DETECTORS:
+        _DETECTORS[key] = detector_for(model)
+    return _DETECTORS[key]
+
+
+def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
+    """A model's raw and calibrated probabilities and digit scores for preprocessed images."""
+    raw = model.network.predict_proba(inputs)
+    detector = _detector(model)
+    if model.calibration is None or detector is None:
+        return _Answers(raw, raw, None, None)
+    logits = novelty.logits_and_features(model.network, inputs)[0]
+    calibrated = novelty.softmax(logits, model.calibration.temperature).astype(np.float32)
+    method = model.calibration.novelty.method
+    scores = detector.scores(model.network, inputs, (method,))[method]
+    return _Answers(calibrated, raw, scores, model.calibration.novelty.threshold)
 
 
 def classify_with(
-    image: np.ndarray, classifiers: Mapping[int, Network], errors: Mapping[int, str] | None = None
+    image: np.ndarray,
+    models: Mapping[int, saved_models.SavedModel],
+    errors: Mapping[int, str] | None = None,
 ) -> Classification:
-    """Preprocess one raw image and run already-loaded classifiers on it."""
+    """Preprocess one raw image and run already-loaded models on it."""
     steps = preprocess_steps(image)
     if steps is None:
         return Classification(image=None, steps=None, errors=dict(errors or {}))
     batch = steps.centred[None]
-    probabilities = {model_id: network.predict_proba(batch)[0] for model_id, network in classifiers.items()}
+    answers = {model_id: _answer(model, batch) for model_id, model in models.items()}
     return Classification(
-        image=steps.centred, steps=steps, probabilities=probabilities, errors=dict(errors or {})
+        image=steps.centred,
+        steps=steps,
+        probabilities={m: a.probabilities[0] for m, a in answers.items()},
+        errors=dict(errors or {}),
+        raw_probabilities={m: a.raw_probabilities[0] for m, a in answers.items()},
+        digit_scores={m: float(a.digit_scores[0]) for m, a in answers.items() if a.digit_scores is not None},
+        digit_thresholds={m: a.threshold for m, a in answers.items() if a.threshold is not None},
     )
 
 
 def classify(
     image: np.ndarray, model_ids: Iterable[int] | None = None, root: Path | None = None
 ) -> Classification:
-    """Preprocess one raw image (canvas or upload) and run the requested models (all when None)."""
-    return classify_with(image, *load_classifiers(model_ids, root))
+    """Preprocess one raw image (canvas or upload) and run the requested models (all when None).
+
+    Each calibrated model's ``probabilities`` are temperature-scaled, with the
+    network's own in ``raw_probabilities``, and it gives a ``digit_score``;
+    ``is_digit`` is False when that score is below the model's threshold.
+    """
+    return classify_with(image, *load_models(model_ids, root))
 
 
 @dataclass(frozen=True)
@@ -162,6 +235,11 @@ class BatchClassification:
     blank: np.ndarray  # (N,) True where an image held no ink.
     probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> (N, 10); NaN if blank.
     errors: dict[int, str] = field(default_factory=dict)
+    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Before temperature scaling.
+    digit_scores: dict[int, np.ndarray] = field(
+        default_factory=dict
+    )  # Calibrated models: (N,); NaN if blank.
+    digit_thresholds: dict[int, float] = field(default_factory=dict)
 
     def digits(self, model_id: int) -> np.ndarray:
         """Each image's predicted digit by one model; -1 where the image was blank."""
@@ -190,11 +268,20 @@ def classify_batch(
     for index, image in enumerate(prepared):
         if image is not None:
             inputs[index] = image
-    classifiers, errors = load_classifiers(model_ids, root)
-    probabilities = {}
-    for model_id, network in classifiers.items():
-        rows = np.full((len(prepared), NUM_CLASSES), np.nan, np.float32)
+    models, errors = load_models(model_ids, root)
+    result = BatchClassification(images=inputs, blank=blank, errors=errors)
+    for model_id, model in models.items():
+        calibrated, raw = (np.full((len(prepared), NUM_CLASSES), np.nan, np.float32) for _ in range(2))
+        scores = np.full(len(prepared), np.nan)
         if not blank.all():
-            rows[~blank] = network.predict_proba(inputs[~blank])
-        probabilities[model_id] = rows
-    return BatchClassification(images=inputs, blank=blank, probabilities=probabilities, errors=errors)
+            answers = _answer(model, inputs[~blank])
+            calibrated[~blank], raw[~blank] = answers.probabilities, answers.raw_probabilities
+            if answers.digit_scores is not None:
+                scores[~blank] = answers.digit_scores
+                result.digit_scores[model_id] = scores
+                result.digit_thresholds[model_id] = answers.threshold
+        elif model.calibration is not None:
+            result.digit_scores[model_id] = scores
+            result.digit_thresholds[model_id] = model.calibration.novelty.threshold
+        result.probabilities[model_id], result.raw_probabilities[model_id] = calibrated, raw
+    return result

@@ -10,7 +10,14 @@ A saved model is a folder (``saved_models/model_<id>/``) of four files:
 - ``history.json``, the ``History``: loss and accuracy per epoch on the
   training, validation and test splits;
 - ``metrics.json``, the ``Metrics``: the kept epoch's accuracies and losses,
-  confusion matrix, per-class scores and every test prediction.
+  confusion matrix, per-class scores and every test prediction;
+- optionally ``calibration.json``, the ``Calibration``: the temperature that
+  makes the stated confidence honest, the digit score's method and threshold,
+  and calibration figures, with ``novelty.npz``, the arrays the digit
+  score needs (``novelty.ClassDensity``), fitted for these exact weights by
+  ``python -m digitdraw calibrate`` (``digitdraw.calibration``). A model
+  without it answers with its raw probabilities and no digit score, so
+  folders written before the file existed keep loading unchanged.
 
 Every key of those files is a field of the pydantic models below and is
 spelled nowhere else. Each file carries ``format_version``; a folder written
@@ -61,7 +68,10 @@ CARD_FILE = "model.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
+CALIBRATION_FILE = "calibration.json"
+NOVELTY_FILE = "novelty.npz"
 FILES = (CARD_FILE, MODEL_FILE, HISTORY_FILE, METRICS_FILE)
+OPTIONAL_FILES = (CALIBRATION_FILE, NOVELTY_FILE)
 _BACKUP_SUFFIX = ".previous"
 
 Fraction = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]
@@ -177,6 +187,52 @@ class ModelCard(_Schema):
     model_sha256: str = ""  # Filled in by ``save`` from the weights file it writes.
 
 
+class ReliabilityRecord(pydantic.BaseModel):
+    """A reliability diagram's bins (equal width from 0 to 1) and the expected calibration error."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    counts: list[int]
+    confidence: list[Fraction | None]  # Mean confidence per bin; None where a bin is empty.
+    accuracy: list[Fraction | None]
+    ece: Fraction
+
+
+class NoveltyRecord(pydantic.BaseModel):
+    """How the digit score is computed and where it stops calling an input a digit."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    method: str  # One of ``novelty.METHODS``.
+    threshold: float  # Scores below this are "not a digit".
+    keep_rate: Fraction  # The share of reference digits the threshold keeps.
+    reference: str  # What those reference digits were.
+    # Share of the tuning non-digits each candidate method flagged at its own threshold; the best was chosen.
+    tuning_flagged: dict[str, Fraction] = {}
+    # Mean and spread of each component score on MNIST validation images, for methods that add scores.
+    scales: dict[str, tuple[float, float]] = {}
+    statistics_sha256: str  # Of the novelty.npz holding the fitted arrays.
+
+
+CalibrationSet = Literal["test", "drawn"]
+
+
+class Calibration(_Schema):
+    """What ``python -m digitdraw calibrate`` fitted for one model's weights, and how calibrated it is."""
+
+    model_sha256: str  # The weights it was fitted for; other weights make the file stale.
+    temperature: float = pydantic.Field(gt=0.0)  # Fitted on the validation split by minimising NLL.
+    novelty: NoveltyRecord
+    # Per set (MNIST test, drawn digits): reliability before and after temperature scaling.
+    reliability: dict[CalibrationSet, dict[Literal["raw", "calibrated"], ReliabilityRecord]]
+    fitted_at: str  # ISO 8601, UTC.
+
+
+def calibrate_hint(model_id: int) -> str:
+    """The command that refits one model's calibration file."""
+    return f"python -m digitdraw calibrate --model {model_id}"
+
+
 RecordT = TypeVar("RecordT", bound=_Schema)
 
 
@@ -189,6 +245,8 @@ class SavedModel:
     history: History
     metrics: Metrics
     directory: Path
+    calibration: Calibration | None = None  # None when the model was never calibrated.
+    novelty_arrays: dict[str, np.ndarray] | None = None  # novelty.npz's arrays, with the calibration.
 
     @property
     def spec(self) -> ModelSpec:
@@ -340,7 +398,61 @@ def load_from(directory: Path) -> SavedModel:
         raise SavedModelError(
             f"{MODEL_FILE} does not hold the architecture {CARD_FILE} describes ({error})"
         ) from error
-    return SavedModel(card=card, network=network, history=history, metrics=metrics, directory=directory)
+    calibration, arrays = _read_calibration(directory, card)
+    return SavedModel(
+        card=card,
+        network=network,
+        history=history,
+        metrics=metrics,
+        directory=directory,
+        calibration=calibration,
+        novelty_arrays=arrays,
+    )
+
+
+def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | None, dict | None]:
+    """The optional calibration file and its arrays, checked against the weights; Nones if absent."""
+    if not (directory / CALIBRATION_FILE).exists():
+        return None, None
+    calibration = _read(directory / CALIBRATION_FILE, Calibration)
+    fix = f"refit it with `{calibrate_hint(card.model_id)}` or delete it"
+    if calibration.model_sha256 != card.model_sha256:
+        raise SavedModelError(f"{CALIBRATION_FILE} was fitted for other weights; {fix}")
+    try:
+        content = (directory / NOVELTY_FILE).read_bytes()
+    except FileNotFoundError:
+        raise SavedModelError(f"{NOVELTY_FILE} is missing beside {CALIBRATION_FILE}; {fix}") from None
+    if sha256(content) != calibration.novelty.statistics_sha256:
+        raise SavedModelError(f"{CALIBRATION_FILE} describes a different {NOVELTY_FILE}; {fix}")
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise SavedModelError(f"{NOVELTY_FILE} is not a readable array file ({error}); {fix}") from error
+    return calibration, arrays
+
+
+def write_calibration(directory: Path, calibration: Calibration, arrays: dict[str, np.ndarray]) -> None:
+    """Write a model's novelty arrays, then its calibration file (each atomically), for the weights there.
+
+    The arrays go first: a calibration file names its arrays' checksum, so a
+    crash between the two writes leaves a calibration that refuses to load
+    (with the command that refits it), never one that reads the wrong arrays.
+    """
+    directory = Path(directory)
+    card = _read(directory / CARD_FILE, ModelCard)
+    if calibration.model_sha256 != card.model_sha256:
+        raise ValueError(
+            f"expected a calibration for the weights {card.model_sha256[:12]}, "
+            f"got one for {calibration.model_sha256[:12]}"
+        )
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    content = buffer.getvalue()
+    with atomic_write(directory / NOVELTY_FILE) as handle:
+        handle.write(content)
+    statistics = calibration.novelty.model_copy(update={"statistics_sha256": sha256(content)})
+    _write(directory / CALIBRATION_FILE, calibration.model_copy(update={"novelty": statistics}))
 
 
 def load(model_id: int, root: Path | None = None) -> SavedModel:

@@ -292,4 +292,6 @@ def train_models(
         bar = ProgressBar(f"Model {model_id}", config.epochs)
         results.append(train_model(model_id, dataset, config, out_dir, progress=bar.update))
     print("\n".join(summary_line(model) for model in results))
+    ids = " ".join(str(model_id) for model_id in model_ids)
+    print(f"New weights answer uncalibrated until `python -m digitdraw calibrate --model {ids}` runs.")
     return results

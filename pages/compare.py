@@ -38,6 +38,51 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
+def calibration_table(rows: list[dict]) -> pd.DataFrame:
+    """Expected calibration error before and after temperature scaling, per model and set."""
+    return pd.DataFrame(
+        {
+            "Model": [row["model_id"] for row in rows],
+            "Temperature": [f"{row['temperature']:.2f}" for row in rows],
+            "MNIST test: ECE raw": [app.percent(row["ece_test_raw"]) for row in rows],
+            "MNIST test: ECE calibrated": [app.percent(row["ece_test_calibrated"]) for row in rows],
+            "Drawn digits: ECE raw": [app.percent(row["ece_drawn_raw"]) for row in rows],
+            "Drawn digits: ECE calibrated": [app.percent(row["ece_drawn_calibrated"]) for row in rows],
+        }
+    )
+
+
+def calibration_ui(rows: list[dict]) -> None:
+    """Honest confidence: reliability diagrams and ECE, raw and temperature-scaled, per model."""
+    st.subheader("How honest is the confidence?")
+    if not rows:
+        st.info(
+            "No model is calibrated yet: `python -m digitdraw calibrate` fits each model's temperature.",
+            icon=":material/info:",
+        )
+        return
+    st.caption(
+        "Of the digits a model reads with 90% confidence, 90% should be right. The expected calibration "
+        "error (ECE) is the average gap between stated confidence and the share right, over 15 bins of "
+        "confidence. Temperature scaling divides each model's logits by one number fitted on MNIST's "
+        "validation split; it never changes which digit wins, only how sure the model says it is. The "
+        "Draw page shows the calibrated confidence."
+    )
+    st.dataframe(calibration_table(rows), hide_index=True)
+    left, right = st.columns(2)
+    data_set = left.segmented_control(
+        "Digits", ["MNIST test", "drawn digits"], default="drawn digits", key="calibration_set"
+    )
+    version = right.segmented_control(
+        "Confidence", ["raw", "calibrated"], default="raw", key="calibration_version"
+    )
+    data_set, version = data_set or "drawn digits", version or "raw"
+    key = "test" if data_set == "MNIST test" else "drawn"
+    records = {row["model_id"]: row["reliability"][key][version] for row in rows}
+    title = f"Reliability on {data_set}, {version} confidence"
+    st.plotly_chart(charts.reliability_diagram(records, title), key="reliability")
+
+
 app.page_ui()
 st.title("Compare the models")
 st.caption(
@@ -75,3 +120,4 @@ if rows:
     st.dataframe(cost_table(rows), hide_index=True)
     st.subheader("Ranking")
     st.plotly_chart(charts.ranking_chart(rows), key="ranking")
+calibration_ui(app.calibration_rows())

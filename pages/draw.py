@@ -76,6 +76,13 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
         )
     elif model_id in result.errors:
         app.model_error_ui(model_id, result.errors[model_id])
+    elif not result.is_digit(model_id):
+        st.warning(
+            f"**That doesn't look like a digit.** Model {model_id} would guess a {result.digit(model_id)}, "
+            "but this drawing looks less like a digit than almost every real drawn digit does. "
+            "Draw one digit, 0 to 9.",
+            icon=":material/help:",
+        )
     else:
         confidence = result.confidence(model_id)
         st.metric(
@@ -85,6 +92,7 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
             delta_color="off",
             delta_arrow="off",
             border=True,
+            help=f"Calibrated; the network's own figure is {result.raw_probabilities[model_id].max():.1%}.",
         )
         if confidence < 0.6:
             st.caption("Not sure: a larger, clearer digit usually helps.")

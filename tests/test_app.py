@@ -16,10 +16,10 @@ from drawings import blank_canvas, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
-from digitdraw import store
+from digitdraw import saved_models, store
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
 from digitdraw.preprocess import CANVAS_SIZE
-from digitdraw.saved_models import model_dir
+from digitdraw.saved_models import OPTIONAL_FILES, model_dir
 from digitdraw.ui import app as ui_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -572,3 +572,45 @@ def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_m
         app.selectbox(key="damage_model").set_value(4).run()
         app.multiselect(key="damage_units_4_0").set_value([0, 1]).run()
     assert not app.exception, [e.message for e in app.exception]
+
+
+def _symbol_canvas(text: str) -> np.ndarray:
+    """A symbol drawn in a Hershey font with a brush-wide stroke, as the canvas returns it."""
+    mask = np.zeros((CANVAS_SIZE, CANVAS_SIZE), np.uint8)
+    cv2.putText(mask, text, (60, 220), cv2.FONT_HERSHEY_SIMPLEX, 7, 255, 20, cv2.LINE_AA)
+    image = blank_canvas()
+    image[:, :, 3] = mask
+    return image
+
+
+def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
+    canvas.image = _symbol_canvas("#")
+    app = _run("pages/draw.py")
+    assert "That doesn't look like a digit" in app.warning[0].value
+    assert not app.metric  # No digit and percentage under the canvas.
+    canvas.image = draw_digit(7)
+    app.run()
+    assert app.metric[0].value == "7" and "raw" not in app.metric[0].label
+    assert not any("look like a digit" in w.value for w in app.warning)
+
+
+def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
+    app = _run("pages/compare.py")
+    assert "How honest is the confidence?" in [s.value for s in app.subheader]
+    table = app.dataframe[2].value
+    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    figures = saved_models.load(4).calibration.reliability
+    assert table["MNIST test: ECE raw"][3] == f"{figures['test']['raw'].ece:.2%}"
+    assert table["Drawn digits: ECE calibrated"][3] == f"{figures['drawn']['calibrated'].ece:.2%}"
+    chart = app.get("plotly_chart")[-1]
+    assert "drawn digits, raw confidence" in chart.proto.spec
+    app.segmented_control(key="calibration_version").set_value("calibrated").run()
+    assert "drawn digits, calibrated confidence" in app.get("plotly_chart")[-1].proto.spec
+
+
+def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, models_copy):
+    for model_id in (1, 2, 3, 4, 5):
+        for name in OPTIONAL_FILES:
+            (model_dir(model_id, models_copy) / name).unlink()
+    app = _run("pages/compare.py")
+    assert any("python -m digitdraw calibrate" in i.value for i in app.info)

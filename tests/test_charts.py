@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digitdraw import inside
-from digitdraw.saved_models import History
+from digitdraw.saved_models import History, ReliabilityRecord
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
 
@@ -141,3 +141,15 @@ def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():
     assert fourth[4 * 5 + 1, 4 * 5 + 1].tolist() == half_blue  # One shared scale: -1 of 2 is half blue.
     with pytest.raises(ValueError, match="one weight picture"):
         charts.first_layer_grid(np.zeros(3), np.zeros(3), [], 1, 1.0, weights)
+
+
+def test_the_reliability_diagram_leaves_empty_bins_out_and_sizes_markers_by_count():
+    record = ReliabilityRecord(
+        counts=[0, 10, 40], confidence=[None, 0.5, 0.9], accuracy=[None, 0.4, 0.95], ece=0.05
+    )
+    figure = charts.reliability_diagram({4: record}, "Reliability")
+    diagonal, model = figure.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert list(model.x) == [0.5, 0.9] and list(model.y) == [0.4, 0.95]
+    assert model.marker.size[0] < model.marker.size[1]
+    assert model.name == "Model 4 (ECE 5.00%)"

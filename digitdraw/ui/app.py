@@ -360,3 +360,28 @@ def comparison_rows() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def calibration_rows() -> list[dict[str, Any]]:
+    """Per calibrated model: temperature, ECE before and after on MNIST test and drawn digits, threshold."""
+    models, _ = loaded_models()
+    rows = []
+    for model_id, model in models.items():
+        calibration = model.calibration
+        if calibration is None:
+            continue
+        figures = calibration.reliability
+        rows.append(
+            {
+                "model_id": model_id,
+                "temperature": calibration.temperature,
+                "ece_test_raw": figures["test"]["raw"].ece,
+                "ece_test_calibrated": figures["test"]["calibrated"].ece,
+                "ece_drawn_raw": figures["drawn"]["raw"].ece,
+                "ece_drawn_calibrated": figures["drawn"]["calibrated"].ece,
+                "novelty_method": calibration.novelty.method,
+                "threshold": calibration.novelty.threshold,
+                "reliability": figures,
+            }
+        )
+    return rows

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from digitdraw import inside
 from digitdraw.models import NUM_CLASSES, REGISTRY
-from digitdraw.saved_models import History
+from digitdraw.saved_models import History, ReliabilityRecord
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
 MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
@@ -245,6 +245,48 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
     lowest = min(min(row["test"], row["drawn"]) for row in rows)
     figure.update_xaxes(range=[max(0.0, lowest - 0.03), 1.0], tickformat=".0%", title="accuracy")
     return _layout(figure, height=380, barmode="group")
+
+
+def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) -> go.Figure:
+    """Accuracy against stated confidence per confidence bin, one line per model, and the diagonal
+    a perfectly calibrated model would follow. Empty bins are left out, and each marker's area
+    follows its bin's count: the few digits read with low confidence make jagged lines that
+    the small markers say to trust less."""
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfectly calibrated",
+            line={"color": MUTED, "dash": "dash"},
+        )
+    )
+    for model_id, record in records.items():
+        filled = [
+            (confidence, accuracy, count)
+            for confidence, accuracy, count in zip(record.confidence, record.accuracy, record.counts)
+            if count > 0
+        ]
+        largest = max(point[2] for point in filled)
+        figure.add_trace(
+            go.Scatter(
+                x=[point[0] for point in filled],
+                y=[point[1] for point in filled],
+                mode="lines+markers",
+                name=f"Model {model_id} (ECE {record.ece:.2%})",
+                line={"color": MODEL_COLOURS.get(model_id, ACCENT), "width": 1.5},
+                marker={"size": [4 + 14 * (point[2] / largest) ** 0.5 for point in filled]},
+                customdata=[point[2] for point in filled],
+                hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits<extra></extra>",
+            )
+        )
+    figure.update_xaxes(range=[0, 1.02], tickformat=".0%", title="stated confidence (bin mean)")
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", title="share right")
+    # The legend goes under the plot: six entries above it would collide with the title on a phone.
+    legend = {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}
+    margin = {**_LAYOUT["margin"], "t": 50, "b": 20}
+    return _layout(figure, height=520, title={"text": title}, legend=legend, margin=margin)
 
 
 def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:

@@ -1,0 +1,90 @@
+"""Every model on digits by other hands: accuracy, how many the digit score turns away, and calibration.
+
+Sets: MNIST test and digits drawn from MNIST test images (the figures every
+model card holds), scikit-learn's 1,797 scanned 8x8 digits by 43 people
+(upsampled and run through ``to_mnist``) and 1,000 Hershey-font digits drawn
+like a canvas (``evalsets.py``). None of them was used to fit anything. For
+each: accuracy of the network as it is, the share the digit score flags as
+"not a digit" (wrongly: they are all digits), accuracy on the digits it
+keeps, and expected calibration error with raw and temperature-scaled
+probabilities. Then what calibration and the digit score add to one
+answer of the Draw page, median and p95, against the same models uncalibrated.
+
+    .venv/bin/python -m benchmarks.real_hands
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from digitdraw import evalsets
+from digitdraw.calibration import expected_calibration_error
+from digitdraw.data import load_mnist
+from digitdraw.drawn import drawn_digits
+from digitdraw.inference import classify_batch, classify_with, load_models
+
+HERSHEY_SEED = 202
+
+
+def main() -> None:
+    """Print one table per set, every model a row."""
+    _, (raw_test, y_test) = load_mnist()
+    drawn, y_drawn = drawn_digits(raw_test, y_test, 2000, seed=0)
+    scanned, y_scanned = evalsets.scanned_digits()
+    hershey, y_hershey = evalsets.hershey_digits(1000, seed=HERSHEY_SEED)
+    sets = {
+        "MNIST test (10,000)": (raw_test, y_test),
+        "drawn from MNIST test (2,000)": (drawn, y_drawn),
+        "scanned, 43 people (1,797)": (scanned, y_scanned),
+        "Hershey fonts (1,000)": (hershey, y_hershey),
+    }
+    models, errors = load_models()
+    for model_id, message in errors.items():
+        print(f"model {model_id}: {message}")
+    print(
+        f"{'set':<32}{'model':>6}{'accuracy':>10}{'flagged':>9}{'acc. kept':>11}{'ECE raw':>9}{'ECE cal.':>9}"
+    )
+    for name, (images, labels) in sets.items():
+        batch = classify_batch(images)
+        for model_id in models:
+            digits = batch.digits(model_id)
+            right = digits == labels
+            kept = (
+                batch.digit_scores[model_id] >= batch.digit_thresholds[model_id]
+                if model_id in batch.digit_scores
+                else ~batch.blank
+            )
+            inked = ~batch.blank
+            ece_raw = expected_calibration_error(batch.raw_probabilities[model_id][inked], labels[inked])
+            ece = expected_calibration_error(batch.probabilities[model_id][inked], labels[inked])
+            print(
+                f"{name:<32}{model_id:>6}{right.mean():>10.2%}{1 - kept.mean():>9.1%}"
+                f"{right[kept].mean():>11.2%}{ece_raw:>9.2%}{ece:>9.2%}"
+            )
+    timing(drawn[:50])
+
+
+def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
+    """What calibration and the digit score add to one Draw-page answer: ``classify_with`` on a canvas
+    with the calibrated models against the same models without their calibration files."""
+    models, _ = load_models()
+    uncalibrated = {m: replace(model, calibration=None, novelty_arrays=None) for m, model in models.items()}
+    print("\none canvas through preprocessing and 5 models (ms)      median       p95")
+    for label, chosen in (
+        ("calibrated, with digit scores", models),
+        ("uncalibrated (raw probabilities)", uncalibrated),
+    ):
+        times = []
+        for index in range(repeats):
+            canvas = canvases[index % len(canvases)]
+            start = time.perf_counter()
+            classify_with(canvas, chosen)
+            times.append((time.perf_counter() - start) * 1e3)
+        print(f"{label:<52}{np.median(times):>8.3f}{np.percentile(times, 95):>10.3f}")
+
+
+if __name__ == "__main__":
+    main()

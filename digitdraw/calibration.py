@@ -1,0 +1,259 @@
+"""Honest confidence: temperature scaling, expected calibration error and reliability diagrams.
+
+A network trained to minimise cross-entropy is often over-confident: of the
+drawings it reads with 99% confidence, fewer than 99% are right. Temperature
+scaling (Guo et al., 2017) divides the logits by one number T fitted on the
+validation split, by minimising the negative log-likelihood. It cannot change
+which digit wins (dividing by T > 0 keeps the order of the logits), so every
+accuracy stays as it was; only the stated confidence moves. The fit is
+one-dimensional and convex in 1/T, so a golden-section search finds it; a
+test checks it against a brute-force grid.
+
+The expected calibration error (ECE) puts predictions into equal-width bins
+of confidence and averages, weighted by the bins' sizes, the gap between each
+bin's accuracy and its mean confidence. Fifteen bins, as Guo et al. used.
+
+This module also gathers the data every fitted statistic comes from
+(``fitting_data``: MNIST's splits run through ``to_mnist``, and digits drawn
+from MNIST validation images as the novelty threshold's reference) and
+fits, for each saved model, its temperature and its digit-score detector
+(``fit_model``), which ``python -m digitdraw calibrate`` writes beside it.
+The one choice made on generated non-digits is which candidate method a
+model uses; it looks only at their tuning part (``evalsets.TUNING_SEED``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from digitdraw import novelty, saved_models
+
+ECE_BINS = 15
+# Temperatures searched, as their inverse: 1/T from 0.05 to 20 covers T from 0.05 to 20.
+INVERSE_TEMPERATURE_RANGE = (0.05, 20.0)
+REFERENCE_SIZE = 2_000  # Digits drawn from MNIST validation images, the novelty threshold's reference.
+REFERENCE_SEED = 1  # Not the drawn test set's seed (0): different drawings as well as different digits.
+TUNING_PER_KIND = 300  # Tuning non-digits of each kind, as benchmarks/novelty.py uses.
+
+
+def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-probability of the true labels after dividing the logits by ``temperature``."""
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
+    if logits.ndim != 2 or len(logits) != len(labels) or len(labels) == 0:
+        raise ValueError(f"expected (N, classes) logits and N labels, got {logits.shape} and {labels.shape}")
+    scaled = logits / temperature
+    return float(np.mean(novelty.logsumexp(scaled) - scaled[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, tolerance: float = 1e-6) -> float:
+    """The temperature that minimises the negative log-likelihood, by golden-section search on 1/T."""
+    low, high = INVERSE_TEMPERATURE_RANGE
+    ratio = (math.sqrt(5) - 1) / 2
+
+    def loss(inverse: float) -> float:
+        return negative_log_likelihood(logits, labels, 1.0 / inverse)
+
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    left_loss, right_loss = loss(left), loss(right)
+    while high - low > tolerance:
+        if left_loss < right_loss:
+            high, right, right_loss = right, left, left_loss
+            left = high - ratio * (high - low)
+            left_loss = loss(left)
+        else:
+            low, left, left_loss = left, right, right_loss
+            right = low + ratio * (high - low)
+            right_loss = loss(right)
+    return 1.0 / ((low + high) / 2)
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Predictions grouped into equal-width bins of confidence: each bin's count, confidence and accuracy."""
+
+    edges: np.ndarray  # (bins + 1,) from 0 to 1.
+    counts: np.ndarray  # (bins,)
+    confidence: np.ndarray  # (bins,) mean confidence in the bin; NaN where empty.
+    accuracy: np.ndarray  # (bins,) share right in the bin; NaN where empty.
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error: the bins' |accuracy - confidence|, weighted by their sizes."""
+        filled = self.counts > 0
+        gaps = np.abs(self.accuracy[filled] - self.confidence[filled])
+        return float((gaps * self.counts[filled]).sum() / self.counts.sum())
+
+
+def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> Reliability:
+    """Bin predictions by their top probability into ``bins`` equal-width bins (right edges inclusive)."""
+    probabilities, labels = np.asarray(probabilities, np.float64), np.asarray(labels)
+    if probabilities.ndim != 2 or len(probabilities) != len(labels) or len(labels) == 0:
+        raise ValueError(
+            f"expected (N, classes) probabilities and N labels, got {probabilities.shape} and {labels.shape}"
+        )
+    confidence = probabilities.max(axis=1)
+    right = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Bin i holds (edges[i], edges[i+1]]; a confidence of exactly 0 cannot occur with 2+ classes.
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore"):
+        mean_confidence = np.bincount(index, confidence, bins) / counts
+        accuracy = np.bincount(index, right.astype(np.float64), bins) / counts
+    return Reliability(edges=edges, counts=counts, confidence=mean_confidence, accuracy=accuracy)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE of predictions with equal-width confidence bins."""
+    return reliability(probabilities, labels, bins).ece
+
+
+@dataclass(frozen=True)
+class FittingData:
+    """Everything the fitted statistics come from: MNIST only, preprocessed as the app does."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_drawn: np.ndarray  # The drawn test set every model card scores ("drawn" accuracy).
+    y_drawn: np.ndarray
+    x_reference: np.ndarray  # Digits drawn from MNIST validation images: the novelty threshold's reference.
+    raw_test: tuple[np.ndarray, np.ndarray]  # Raw MNIST test images and labels, for building other sets.
+    # The tuning part of the generated non-digits, preprocessed: only to choose among candidate methods.
+    x_tuning_non_digits: np.ndarray
+
+
+def fitting_data() -> FittingData:
+    """MNIST's splits through ``to_mnist`` (cached on disk by ``train``), the drawn sets and the
+    tuning non-digits."""
+    from digitdraw import data, evalsets, train
+    from digitdraw.drawn import drawn_evaluation_set
+    from digitdraw.preprocess import to_mnist
+
+    splits = data.load_mnist()
+    dataset = train.load_dataset(train.TrainConfig(), splits)
+    (raw_all, y_all), raw_test = splits
+    validation = dataset.ranges["validation"]
+    x_reference, _ = drawn_evaluation_set(
+        raw_all[validation.start : validation.stop],
+        y_all[validation.start : validation.stop],
+        REFERENCE_SIZE,
+        seed=REFERENCE_SEED,
+    )
+    return FittingData(
+        x_train=dataset.x_train,
+        y_train=dataset.y_train,
+        x_validation=dataset.x_validation,
+        y_validation=dataset.y_validation,
+        x_test=dataset.x_test,
+        y_test=dataset.y_test,
+        x_drawn=dataset.x_drawn,
+        y_drawn=dataset.y_drawn,
+        x_reference=x_reference,
+        raw_test=raw_test,
+        x_tuning_non_digits=np.stack(
+            [
+                image
+                for image in map(
+                    to_mnist, evalsets.non_digits(TUNING_PER_KIND, raw_test[0], evalsets.TUNING_SEED)[0]
+                )
+                if image is not None
+            ]
+        ),
+    )
+
+
+def reliability_record(probabilities: np.ndarray, labels: np.ndarray) -> saved_models.ReliabilityRecord:
+    """A reliability diagram as the saved-model format stores it."""
+    bins = reliability(probabilities, labels)
+
+    def listed(values: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(value) else float(value) for value in values]
+
+    return saved_models.ReliabilityRecord(
+        counts=[int(count) for count in bins.counts],
+        confidence=listed(bins.confidence),
+        accuracy=listed(bins.accuracy),
+        ece=bins.ece,
+    )
+
+
+def fit_model(
+    model: saved_models.SavedModel, fitting: FittingData, density: novelty.ClassDensity
+) -> tuple[saved_models.Calibration, dict[str, np.ndarray]]:
+    """One model's temperature (on validation), digit-score scales and threshold, and reliability figures."""
+    network = model.network
+    temperature = fit_temperature(
+        novelty.logits_and_features(network, fitting.x_validation)[0], fitting.y_validation
+    )
+    detector = novelty.Detector.fit(
+        network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density, with_gaussian=False
+    )
+    # Each candidate's threshold keeps 97% of the reference digits; the one that then flags most
+    # tuning non-digits is this model's method.
+    references = detector.scores(network, fitting.x_reference, novelty.CANDIDATE_METHODS)
+    others = detector.scores(network, fitting.x_tuning_non_digits, novelty.CANDIDATE_METHODS)
+    thresholds = {m: novelty.threshold_for_keep(references[m]) for m in novelty.CANDIDATE_METHODS}
+    flagged = {m: float(np.mean(others[m] < thresholds[m])) for m in novelty.CANDIDATE_METHODS}
+    method = max(novelty.CANDIDATE_METHODS, key=flagged.get)
+    figures = {}
+    for name, images, labels in (
+        ("test", fitting.x_test, fitting.y_test),
+        ("drawn", fitting.x_drawn, fitting.y_drawn),
+    ):
+        logits = novelty.logits_and_features(network, images)[0]
+        figures[name] = {
+            "raw": reliability_record(novelty.softmax(logits), labels),
+            "calibrated": reliability_record(novelty.softmax(logits, temperature), labels),
+        }
+    record = saved_models.NoveltyRecord(
+        method=method,
+        threshold=thresholds[method],
+        keep_rate=novelty.KEEP_RATE,
+        reference=f"{len(fitting.x_reference)} digits drawn from MNIST validation (seed {REFERENCE_SEED})",
+        tuning_flagged=flagged,
+        scales={part: (scale.mean, scale.scale) for part, scale in detector.scales.items()},
+        statistics_sha256="",  # Filled in by write_calibration from the arrays it writes.
+    )
+    calibration = saved_models.Calibration(
+        model_sha256=model.card.model_sha256,
+        temperature=temperature,
+        novelty=record,
+        reliability=figures,
+        fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return calibration, density.arrays()
+
+
+def detector_for(model: saved_models.SavedModel) -> novelty.Detector | None:
+    """The digit-score detector a calibrated model saved; None for a model never calibrated."""
+    if model.calibration is None or model.novelty_arrays is None:
+        return None
+    scales = {part: novelty.Standardiser(*pair) for part, pair in model.calibration.novelty.scales.items()}
+    return novelty.Detector(novelty.ClassDensity.from_arrays(model.novelty_arrays), scales)
+
+
+def calibrate_models(model_ids: list[int], root: Path | None = None, report=print) -> None:
+    """Fit and write every listed model's calibration file (the density is fitted once, shared)."""
+    fitting = fitting_data()
+    density = novelty.ClassDensity.fit(fitting.x_train, fitting.y_train)
+    for model_id in model_ids:
+        model = saved_models.load(model_id, root)
+        calibration, arrays = fit_model(model, fitting, density)
+        saved_models.write_calibration(model.directory, calibration, arrays)
+        ece = {name: figure["raw"].ece for name, figure in calibration.reliability.items()}
+        ece_after = {name: figure["calibrated"].ece for name, figure in calibration.reliability.items()}
+        report(
+            f"model {model_id}: temperature {calibration.temperature:.3f}; ECE on MNIST test "
+            f"{ece['test']:.2%} -> {ece_after['test']:.2%}, on drawn digits {ece['drawn']:.2%} -> "
+            f"{ece_after['drawn']:.2%}; not a digit below {calibration.novelty.threshold:.3f} "
+            f"({calibration.novelty.method})"
+        )

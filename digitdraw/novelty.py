@@ -1,0 +1,345 @@
+"""How much an input looks like a digit at all: scores where higher means more digit-like.
+
+A softmax classifier must spread all its probability over the ten digits, so
+a letter or a scribble still gets a confident digit. These scores look
+elsewhere. Every method works from what any classifier of the app has (its
+logits and the features its last layer reads) or from the input alone, so it
+applies to the study's networks and to a future convolutional one alike:
+
+- ``max_softmax``: the largest probability (the baseline every paper beats);
+- ``max_logit``: the largest logit, before softmax squashes it;
+- ``energy``: ``T * logsumexp(logits / T)`` with T = 1 (Liu et al., 2020);
+- ``mahalanobis``: minus the smallest Mahalanobis distance of the last hidden
+  features to a class mean, with one shared covariance (Lee et al., 2018),
+  fitted on MNIST's training split run through ``to_mnist``;
+- ``density``: the log-likelihood of the 28x28 input under probabilistic
+  PCAs of three styles per digit (ten directions each) fitted on MNIST's training split run
+  through ``to_mnist``: a small learned space of what each digit looks like;
+  it ignores the model;
+- ``combined``: ``energy`` and ``density`` standardised (each by its mean and
+  spread on MNIST's validation split) and added: the model's own evidence
+  and the input's resemblance to any digit fail on different non-digits.
+
+The threshold is the score that keeps a chosen share (97%) of real digits.
+Its reference is digits drawn from MNIST validation images (``drawn.py``), so
+the threshold, like every statistic here, comes from MNIST alone; letters,
+symbols, scribbles and other people's digits (``evalsets.py``) are only for
+measuring, with one exception: which of ``CANDIDATE_METHODS`` a model uses
+is chosen, per model, as the one that flags most of the *tuning* part of the
+generated non-digits at its threshold (``calibration.fit_model``); the
+held-out part is never looked at while choosing. ``benchmarks/novelty.py``
+measures every method on both parts (the README has the table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitdraw.models import NUM_CLASSES, Network
+
+METHODS = ("max_softmax", "max_logit", "energy", "mahalanobis", "density", "combined")
+# The methods the app chooses from, per model, by measurement on the tuning non-digits (calibration.py):
+# the two that led on every model in benchmarks/novelty.py.
+CANDIDATE_METHODS = ("density", "combined")
+COMBINED_PARTS = ("energy", "density")
+KEEP_RATE = 0.97  # Share of real drawn digits a threshold lets through.
+# Ten directions per digit did as well as 20 and better than 40 on the tuning part (README).
+DENSITY_COMPONENTS = 10
+DENSITY_CLUSTERS = 3  # Styles per digit.
+DENSITY_ARRAYS = ("means", "bases", "variances", "noise")
+KMEANS_ITERATIONS = 15
+# Added to the shared covariance's diagonal: ReLU units that never fire make it singular.
+COVARIANCE_RIDGE = 1e-3
+
+
+def logits_and_features(network: Network, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A network's logits (N, 10) and the features its last layer reads (N, d) for preprocessed images."""
+    outputs = network.layer_outputs(images)
+    features = outputs[-2] if len(outputs) > 1 else np.asarray(images, np.float32).reshape(len(images), -1)
+    logits = features @ network.weights[-1] + network.biases[-1]
+    return logits.astype(np.float64), features.astype(np.float64)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities from logits divided by a temperature, row by row."""
+    if not temperature > 0:
+        raise ValueError(f"expected a positive temperature, got {temperature}")
+    scaled = np.asarray(logits, np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def logsumexp(values: np.ndarray) -> np.ndarray:
+    """log(sum(exp(values))) along the last axis, without overflow."""
+    values = np.asarray(values, np.float64)
+    peak = values.max(axis=-1)
+    return peak + np.log(np.exp(values - peak[..., None]).sum(axis=-1))
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """Class means and one shared precision matrix of a network's last hidden features."""
+
+    means: np.ndarray  # (10, d)
+    precision: np.ndarray  # (d, d)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, labels: np.ndarray) -> Gaussian:
+        """Class means and the inverse of the pooled within-class covariance (with a small ridge)."""
+        features, labels = np.asarray(features, np.float64), np.asarray(labels)
+        if len(features) != len(labels) or len(features) == 0:
+            raise ValueError(
+                f"expected as many labels as feature rows, got {len(labels)} and {len(features)}"
+            )
+        means = np.stack([features[labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
+        centred = features - means[labels]
+        covariance = centred.T @ centred / len(features)
+        covariance += COVARIANCE_RIDGE * np.eye(covariance.shape[0])
+        return cls(means=means, precision=np.linalg.inv(covariance))
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance of every row to every class mean, (N, 10)."""
+        difference = np.asarray(features, np.float64)[:, None, :] - self.means[None]
+        return np.einsum("ncd,de,nce->nc", difference, self.precision, difference)
+
+
+@dataclass(frozen=True)
+class ClassDensity:
+    """A few probabilistic PCAs per digit on preprocessed 28x28 images: where digits lie in input space.
+
+    Each digit's training images are split by k-means into ``DENSITY_CLUSTERS``
+    styles (a 7 with or without its bar, a 1 with or without its flag); each
+    style keeps its mean, its first ``k`` principal directions with their
+    variances, and the average variance left outside them (Tipping & Bishop's
+    probabilistic PCA). The score is the best style's log-likelihood, up to a
+    constant: high for an image close to some digit's learned space, low for
+    one that needs directions no digit uses. Three styles per digit flagged
+    about 5 points more tuning non-digits than one; five did no better.
+    """
+
+    means: np.ndarray  # (styles, 784)
+    bases: np.ndarray  # (styles, k, 784), orthonormal rows per style.
+    variances: np.ndarray  # (styles, k)
+    noise: np.ndarray  # (styles,) variance per remaining direction.
+
+    @classmethod
+    def fit(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        components: int = DENSITY_COMPONENTS,
+        clusters: int = DENSITY_CLUSTERS,
+        seed: int = 0,
+    ) -> ClassDensity:
+        """Each digit's styles by k-means, then each style's mean, directions and variances by SVD."""
+        flat = np.asarray(images, np.float64).reshape(len(images), -1)
+        labels = np.asarray(labels)
+        if len(flat) != len(labels) or not 0 < components < flat.shape[1] or clusters < 1:
+            raise ValueError(
+                f"expected as many labels as images, 1 to {flat.shape[1] - 1} components and at least one "
+                f"cluster, got {len(labels)} labels, {len(flat)} images, {components} components, "
+                f"{clusters} clusters"
+            )
+        rng = np.random.default_rng(seed)
+        means, bases, variances, noise = [], [], [], []
+        for digit in range(NUM_CLASSES):
+            digit_rows = flat[labels == digit]
+            styles = _kmeans(digit_rows, clusters, rng) if len(digit_rows) >= clusters else np.zeros(0, int)
+            for style in range(clusters):
+                rows = digit_rows[styles == style]
+                if len(rows) <= components:
+                    raise ValueError(
+                        f"expected more than {components} images in each of the digit {digit}'s {clusters} "
+                        f"styles, got {len(rows)}"
+                    )
+                mean = rows.mean(axis=0)
+                _, singular, directions = np.linalg.svd(rows - mean, full_matrices=False)
+                spread = singular**2 / len(rows)
+                means.append(mean)
+                bases.append(directions[:components])
+                variances.append(spread[:components])
+                noise.append(spread[components:].sum() / (flat.shape[1] - components))
+        return cls(*(np.asarray(values, np.float32) for values in (means, bases, variances, noise)))
+
+    def __post_init__(self) -> None:
+        # Everything that does not depend on the image, made once: the Draw page scores one image per
+        # stroke, where recomputing it would cost more than the scoring. Each style's distance splits
+        # into ||x||^2 - 2 x.mean + ||mean||^2 and its projection into x.basis - mean.basis, so one
+        # image takes two matrix products against every style at once.
+        size, components = self.means.shape[1], self.bases.shape[1]
+        means, bases = self.means.astype(np.float64), self.bases.astype(np.float64)
+        constant = -0.5 * (
+            np.log(self.variances.astype(np.float64)).sum(axis=1)
+            + (size - components) * np.log(self.noise.astype(np.float64))
+        )
+        object.__setattr__(self, "_means_t", np.ascontiguousarray(means.T))
+        object.__setattr__(self, "_mean_norms", (means**2).sum(axis=1))
+        object.__setattr__(self, "_bases_t", np.ascontiguousarray(bases.reshape(-1, size).T))
+        object.__setattr__(self, "_mean_projections", np.einsum("cd,ckd->ck", means, bases))
+        object.__setattr__(self, "_inverse_variances", 1.0 / self.variances.astype(np.float64))
+        object.__setattr__(self, "_inverse_noise", 1.0 / self.noise.astype(np.float64))
+        object.__setattr__(self, "_constant", constant)
+
+    def log_likelihood(self, images: np.ndarray) -> np.ndarray:
+        """The best style's log-likelihood (without the constant 784/2 log 2 pi) of each image, (N,)."""
+        flat = np.asarray(images, np.float64).reshape(len(images), -1)
+        styles, components = self.variances.shape
+        distances = (flat**2).sum(axis=1)[:, None] - 2 * flat @ self._means_t + self._mean_norms
+        inside = (flat @ self._bases_t).reshape(len(flat), styles, components) - self._mean_projections
+        outside = distances - (inside**2).sum(axis=2)
+        value = self._constant - 0.5 * (
+            (inside**2 * self._inverse_variances).sum(axis=2) + outside * self._inverse_noise
+        )
+        return value.max(axis=1)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays by name, for saving."""
+        return {"means": self.means, "bases": self.bases, "variances": self.variances, "noise": self.noise}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> ClassDensity:
+        """Rebuild from saved arrays, checking their shapes agree."""
+        try:
+            means, bases, variances, noise = (np.asarray(arrays[k], np.float32) for k in DENSITY_ARRAYS)
+        except KeyError as error:
+            raise ValueError(f"expected the arrays {list(DENSITY_ARRAYS)}, {error} is missing") from None
+        styles, components = variances.shape if variances.ndim == 2 else (0, 0)
+        expected = {
+            "means": (styles, means.shape[-1]),
+            "bases": (styles, components, means.shape[-1]),
+            "variances": (styles, components),
+            "noise": (styles,),
+        }
+        actual = {
+            "means": means.shape,
+            "bases": bases.shape,
+            "variances": variances.shape,
+            "noise": noise.shape,
+        }
+        if styles == 0 or styles % NUM_CLASSES or actual != expected:
+            raise ValueError(
+                f"expected density arrays of shapes {expected}, styles a multiple of 10, got {actual}"
+            )
+        if not (np.all(variances > 0) and np.all(noise > 0)):
+            raise ValueError("expected positive variances")
+        return cls(means, bases, variances, noise)
+
+
+def _kmeans(rows: np.ndarray, clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """Each row's cluster after Lloyd's iterations from randomly chosen rows (an empty cluster keeps
+    its centre)."""
+    centres = rows[rng.choice(len(rows), clusters, replace=False)]
+    squared = (rows**2).sum(axis=1)[:, None]
+    for _ in range(KMEANS_ITERATIONS):
+        assignment = (squared - 2 * rows @ centres.T + (centres**2).sum(axis=1)).argmin(axis=1)
+        centres = np.stack(
+            [
+                rows[assignment == c].mean(axis=0) if (assignment == c).any() else centres[c]
+                for c in range(clusters)
+            ]
+        )
+    return (squared - 2 * rows @ centres.T + (centres**2).sum(axis=1)).argmin(axis=1)
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Mean and spread of a score on reference digits, to put two scores on one scale."""
+
+    mean: float
+    scale: float
+
+    @classmethod
+    def fit(cls, scores: np.ndarray) -> Standardiser:
+        """The scores' mean and standard deviation (1 when they do not vary)."""
+        scores = np.asarray(scores, np.float64)
+        return cls(float(scores.mean()), float(scores.std()) or 1.0)
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores, np.float64) - self.mean) / self.scale
+
+
+@dataclass(frozen=True)
+class Detector:
+    """What the scores need beyond the network: the class density, the scales of the combined
+    score's parts, and (for measuring the Mahalanobis method only) a Gaussian of the features."""
+
+    density: ClassDensity
+    scales: Mapping[str, Standardiser]  # COMBINED_PARTS -> their mean and spread on MNIST validation.
+    gaussian: Gaussian | None = None
+
+    @classmethod
+    def fit(
+        cls,
+        network: Network,
+        train_images: np.ndarray,
+        train_labels: np.ndarray,
+        validation_images: np.ndarray,
+        density: ClassDensity | None = None,
+        with_gaussian: bool = True,
+    ) -> Detector:
+        """Fit on training images (the density unless given), the scales on validation images."""
+        density = density or ClassDensity.fit(train_images, train_labels)
+        gaussian = None
+        if with_gaussian:
+            gaussian = Gaussian.fit(logits_and_features(network, train_images)[1], train_labels)
+        unscaled = cls(density, {}, gaussian).scores(network, validation_images, COMBINED_PARTS)
+        scales = {part: Standardiser.fit(unscaled[part]) for part in COMBINED_PARTS}
+        return cls(density, scales, gaussian)
+
+    def scores(
+        self, network: Network, images: np.ndarray, methods: tuple[str, ...] = METHODS
+    ) -> dict[str, np.ndarray]:
+        """Each method's digit score (higher = more like a digit) for preprocessed images."""
+        unknown = set(methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"expected methods among {list(METHODS)}, got {sorted(unknown)}")
+        wanted = set(methods) | (set(COMBINED_PARTS) if "combined" in methods else set())
+        logits, features = logits_and_features(network, images)
+        result: dict[str, np.ndarray] = {}
+        if "max_softmax" in wanted:
+            result["max_softmax"] = softmax(logits).max(axis=1)
+        if "max_logit" in wanted:
+            result["max_logit"] = logits.max(axis=1)
+        if "energy" in wanted:
+            result["energy"] = logsumexp(logits)
+        if "mahalanobis" in wanted:
+            if self.gaussian is None:
+                raise ValueError("expected a detector fitted with_gaussian for the mahalanobis method")
+            result["mahalanobis"] = -self.gaussian.distances(features).min(axis=1)
+        if "density" in wanted:
+            result["density"] = self.density.log_likelihood(images)
+        if "combined" in wanted:
+            result["combined"] = sum(self.scales[part](result[part]) for part in COMBINED_PARTS)
+        return {method: result[method] for method in methods}
+
+
+def threshold_for_keep(digit_scores: np.ndarray, keep: float = KEEP_RATE) -> float:
+    """The score at or above which a share ``keep`` of these real digits lies."""
+    if not 0 < keep <= 1:
+        raise ValueError(f"expected a share to keep between 0 and 1, got {keep}")
+    return float(np.quantile(np.asarray(digit_scores, np.float64), 1 - keep, method="lower"))
+
+
+def auroc(digit_scores: np.ndarray, other_scores: np.ndarray) -> float:
+    """Chance that a random real digit scores above a random non-digit (ties count half)."""
+    digit_scores, other_scores = np.asarray(digit_scores, np.float64), np.asarray(other_scores, np.float64)
+    if len(digit_scores) == 0 or len(other_scores) == 0:
+        raise ValueError("expected at least one score of each kind")
+    combined = np.concatenate([digit_scores, other_scores])
+    order = combined.argsort(kind="mergesort")
+    ranks = np.empty(len(combined))
+    ranks[order] = np.arange(1, len(combined) + 1)
+    # Average ranks over ties (Mann-Whitney U).
+    sorted_values = combined[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(combined)]
+    for start, end in zip(starts, ends):
+        if end - start > 1:
+            ranks[order[start:end]] = (start + 1 + end) / 2
+    rank_sum = ranks[: len(digit_scores)].sum()
+    u = rank_sum - len(digit_scores) * (len(digit_scores) + 1) / 2
+    return float(u / (len(digit_scores) * len(other_scores)))

@@ -1,0 +1,203 @@
+"""Temperature scaling and calibration error against references (a brute-force grid, a hand-computed
+ECE, the softmax written out), and the calibration file: fitted, written, loaded, refused when stale,
+applied by classify without changing any answer."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from drawings import draw_digit
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from digitdraw import calibration, evalsets, inference, novelty, saved_models
+from digitdraw.__main__ import main
+from digitdraw.data import load_mnist
+from digitdraw.drawn import drawn_evaluation_set
+from digitdraw.models import MODEL_IDS
+from digitdraw.preprocess import to_mnist
+from digitdraw.train import prepare_images
+
+
+def test_ece_matches_a_hand_computation():
+    # Confidences 0.9 (right), 0.9 (wrong), 0.55 (right), 0.65 (right) in 5 bins of 0.2:
+    # (0.8, 1]: accuracy 0.5, confidence 0.9, gap 0.4, two predictions; (0.4, 0.6]: gap 0.45;
+    # (0.6, 0.8]: gap 0.35. ECE = (2 * 0.4 + 0.45 + 0.35) / 4 = 0.4.
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.45, 0.55], [0.65, 0.35]])
+    labels = np.array([0, 1, 1, 0])
+    bins = calibration.reliability(probabilities, labels, bins=5)
+    assert calibration.expected_calibration_error(probabilities, labels, bins=5) == pytest.approx(0.4)
+    assert list(bins.counts) == [0, 0, 1, 1, 2]
+    np.testing.assert_allclose(bins.accuracy[2:], [1.0, 1.0, 0.5])
+    np.testing.assert_allclose(bins.confidence[2:], [0.55, 0.65, 0.9])
+    assert np.isnan(bins.accuracy[0])
+
+
+def test_a_confidence_on_a_bin_edge_belongs_to_the_lower_bin():
+    bins = calibration.reliability(np.array([[0.6, 0.4], [1.0, 0.0]]), np.array([0, 0]), bins=5)
+    assert list(bins.counts) == [0, 0, 1, 0, 1]
+
+
+def test_a_perfectly_calibrated_set_has_no_error_and_bad_input_is_refused():
+    # Of four predictions at 75%, three are right.
+    probabilities = np.tile([0.75, 0.25], (4, 1))
+    assert calibration.expected_calibration_error(probabilities, np.array([0, 0, 0, 1])) == pytest.approx(0)
+    with pytest.raises(ValueError, match="N labels"):
+        calibration.reliability(probabilities, np.array([0, 1]))
+
+
+def test_the_negative_log_likelihood_is_the_softmax_written_out():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = np.array([0, 1])
+    temperature = 1.7
+    exp = np.exp(logits / temperature)
+    expected = -np.mean(np.log(exp[[0, 1], labels] / exp.sum(axis=1)))
+    assert calibration.negative_log_likelihood(logits, labels, temperature) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 1.0, 2.5])
+def test_the_fitted_temperature_is_the_grid_s_best(true_temperature):
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0, 3, (2000, 10))
+    probabilities = novelty.softmax(logits, true_temperature)
+    labels = np.array([rng.choice(10, p=row) for row in probabilities])
+    grid = np.linspace(0.2, 6.0, 5801)
+    losses = [calibration.negative_log_likelihood(logits, labels, t) for t in grid]
+    best = grid[int(np.argmin(losses))]
+    fitted = calibration.fit_temperature(logits, labels)
+    assert fitted == pytest.approx(best, abs=2e-3)
+    assert calibration.negative_log_likelihood(logits, labels, fitted) <= min(losses) + 1e-9
+
+
+@given(
+    hnp.arrays(np.float64, (5, 10), elements=st.floats(-30, 30)),
+    st.floats(0.05, 20),
+)
+def test_temperature_never_changes_which_digit_wins(logits, temperature):
+    scaled = novelty.softmax(logits, temperature)
+    assert np.allclose(scaled.sum(axis=1), 1.0)
+    raw = novelty.softmax(logits)
+    # Ties aside, the winner is the same.
+    top = np.sort(logits, axis=1)
+    distinct = top[:, -1] - top[:, -2] > 1e-9
+    assert (scaled.argmax(axis=1) == raw.argmax(axis=1))[distinct].all()
+
+
+@pytest.fixture(scope="module")
+def small_fitting() -> calibration.FittingData:
+    """A few hundred MNIST images per split, preprocessed like the real fitting data."""
+    (x_all, y_all), (x_test, y_test) = load_mnist()
+    x_drawn, y_drawn = drawn_evaluation_set(x_test[:300], y_test[:300], 40, seed=0)
+    x_reference, _ = drawn_evaluation_set(x_all[-300:], y_all[-300:], 40, seed=1)
+    return calibration.FittingData(
+        x_train=prepare_images(x_all[:1500]),
+        y_train=y_all[:1500],
+        x_validation=prepare_images(x_all[-200:]),
+        y_validation=y_all[-200:],
+        x_test=prepare_images(x_test[:200]),
+        y_test=y_test[:200],
+        x_drawn=x_drawn,
+        y_drawn=y_drawn,
+        x_reference=x_reference,
+        raw_test=(x_test, y_test),
+        x_tuning_non_digits=np.stack(
+            [to_mnist(c) for c in evalsets.non_digits(4, x_test, evalsets.TUNING_SEED)[0]]
+        ),
+    )
+
+
+@pytest.fixture
+def models_copy(tmp_path):
+    """The committed models, copied, without their calibration files."""
+    root = tmp_path / "models"
+    shutil.copytree(saved_models.saved_models_dir(), root)
+    for model_id in MODEL_IDS:
+        for name in saved_models.OPTIONAL_FILES:
+            (saved_models.model_dir(model_id, root) / name).unlink(missing_ok=True)
+    return root
+
+
+def test_a_model_never_calibrated_answers_with_its_raw_probabilities(models_copy):
+    result = inference.classify(draw_digit(7), root=models_copy)
+    assert result.digit_scores == {} and result.is_digit(4)
+    for model_id in MODEL_IDS:
+        np.testing.assert_array_equal(result.probabilities[model_id], result.raw_probabilities[model_id])
+
+
+def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fitting, monkeypatch, capsys):
+    monkeypatch.setattr(calibration, "fitting_data", lambda: small_fitting)
+    assert main(["calibrate", "--model", "2", "4", "--root", str(models_copy)]) == 0
+    assert "model 4: temperature" in capsys.readouterr().out
+    saved = saved_models.load(4, models_copy)
+    record = saved.calibration
+    assert record is not None and saved_models.load(3, models_copy).calibration is None
+    # The stored temperature is the fit on the validation images, and the threshold keeps 97%.
+    logits = novelty.logits_and_features(saved.network, small_fitting.x_validation)[0]
+    assert record.temperature == pytest.approx(
+        calibration.fit_temperature(logits, small_fitting.y_validation)
+    )
+    detector = calibration.detector_for(saved)
+    method = record.novelty.method
+    reference = detector.scores(saved.network, small_fitting.x_reference, (method,))[method]
+    assert np.mean(reference >= record.novelty.threshold) >= novelty.KEEP_RATE
+    # The method chosen is the candidate that flagged most tuning non-digits.
+    assert record.novelty.tuning_flagged[method] == max(record.novelty.tuning_flagged.values())
+    assert set(record.novelty.tuning_flagged) == set(novelty.CANDIDATE_METHODS)
+    assert sum(record.reliability["test"]["raw"].counts) == 200
+
+    drawing = draw_digit(4)
+    result = inference.classify(drawing, root=models_copy)
+    image_logits = novelty.logits_and_features(saved.network, result.image[None])[0]
+    np.testing.assert_allclose(
+        result.probabilities[4], novelty.softmax(image_logits, record.temperature)[0], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        result.raw_probabilities[4], saved.network.predict_proba(result.image[None])[0]
+    )
+    assert result.probabilities[4].argmax() == result.raw_probabilities[4].argmax()
+    expected_score = detector.scores(saved.network, result.image[None], (method,))[method][0]
+    assert result.digit_score(4) == pytest.approx(expected_score)
+    assert result.is_digit(4) == (expected_score >= record.novelty.threshold)
+    batch = inference.classify_batch([drawing, np.zeros((50, 50))], [4], root=models_copy)
+    assert batch.digit_scores[4][0] == pytest.approx(expected_score) and np.isnan(batch.digit_scores[4][1])
+
+
+def test_a_stale_or_damaged_calibration_names_the_command_that_refits_it(models_copy, small_fitting):
+    saved = saved_models.load(4, models_copy)
+    record, arrays = calibration.fit_model(
+        saved, small_fitting, novelty.ClassDensity.fit(small_fitting.x_train, small_fitting.y_train, 3)
+    )
+    stale = record.model_copy(update={"model_sha256": "0" * 64})
+    with pytest.raises(ValueError, match="expected a calibration for the weights"):
+        saved_models.write_calibration(saved.directory, stale, arrays)
+    saved_models.write_calibration(saved.directory, record, arrays)
+    assert saved_models.load(4, models_copy).novelty_arrays.keys() == arrays.keys()
+    path = saved.directory / saved_models.CALIBRATION_FILE
+    path.write_text(path.read_text().replace(saved.card.model_sha256, "0" * 64))
+    with pytest.raises(saved_models.SavedModelError, match="calibrate --model 4"):
+        saved_models.load(4, models_copy)
+    saved_models.write_calibration(saved.directory, record, arrays)
+    (saved.directory / saved_models.NOVELTY_FILE).write_bytes(b"not an array file")
+    with pytest.raises(saved_models.SavedModelError, match=r"different novelty\.npz"):
+        saved_models.load(4, models_copy)
+    (saved.directory / saved_models.NOVELTY_FILE).unlink()
+    with pytest.raises(saved_models.SavedModelError, match=r"novelty\.npz is missing"):
+        saved_models.load(4, models_copy)
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_every_committed_model_is_calibrated_for_its_weights(model_id):
+    saved = saved_models.load(model_id)
+    assert saved.calibration is not None and saved.calibration.novelty.method in novelty.CANDIDATE_METHODS
+    assert sum(saved.calibration.reliability["test"]["raw"].counts) == 10_000
+    assert sum(saved.calibration.reliability["drawn"]["raw"].counts) == saved.card.data.drawn_size
+    assert calibration.detector_for(saved) is not None
+
+
+def test_calibrate_refuses_an_unknown_model(capsys):
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--model", "99"])
+    assert "model must be" in capsys.readouterr().err

@@ -1,0 +1,187 @@
+"""The digit scores, against references: pair counting for AUROC, an explicit Gaussian density for the
+class density, matrix inverses for Mahalanobis, Keras for the logits; and the evaluation sets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from digitdraw import evalsets, novelty
+from digitdraw.inference import load_saved_model
+from digitdraw.models import MODEL_IDS, NUM_CLASSES
+from digitdraw.preprocess import CANVAS_SIZE, to_mnist
+
+
+def brute_force_auroc(digits: np.ndarray, others: np.ndarray) -> float:
+    """Every (digit, non-digit) pair: 1 if the digit scores higher, a half for a tie."""
+    wins = sum(1.0 if d > o else 0.5 if d == o else 0.0 for d, o in itertools.product(digits, others))
+    return wins / (len(digits) * len(others))
+
+
+@given(
+    st.lists(st.integers(-5, 5), min_size=1, max_size=30),
+    st.lists(st.integers(-5, 5), min_size=1, max_size=30),
+)
+@example([1, 1, 1], [1, 1])
+def test_auroc_counts_pairs_with_ties_as_half(digits, others):
+    digits, others = np.array(digits, float), np.array(others, float)
+    assert novelty.auroc(digits, others) == pytest.approx(brute_force_auroc(digits, others))
+
+
+def test_auroc_is_one_for_perfect_separation_and_refuses_empty_sets():
+    assert novelty.auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    with pytest.raises(ValueError, match="at least one"):
+        novelty.auroc(np.array([]), np.array([1.0]))
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200), st.floats(0.5, 1.0))
+def test_the_threshold_keeps_at_least_the_share_asked_for(scores, keep):
+    scores = np.array(scores)
+    threshold = novelty.threshold_for_keep(scores, keep)
+    assert np.mean(scores >= threshold) >= keep - 1e-12
+    assert threshold in scores
+
+
+def test_a_share_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        novelty.threshold_for_keep(np.ones(3), 1.5)
+
+
+def gaussian_log_density(x: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """The multivariate normal log-density, written out with slogdet and solve."""
+    _, log_det = np.linalg.slogdet(covariance)
+    centred = x - mean
+    quadratic = np.einsum("nd,nd->n", centred, np.linalg.solve(covariance, centred.T).T)
+    return -0.5 * (quadratic + log_det + len(mean) * np.log(2 * np.pi))
+
+
+def test_the_class_density_is_probabilistic_pca_s_gaussian():
+    rng = np.random.default_rng(0)
+    size, components = 784, 3
+    images = rng.normal(0.3, 0.1, (600, size)) + rng.normal(0, 1, (600, components)) @ rng.normal(
+        0, 0.5, (components, size)
+    )
+    labels = np.arange(600) % NUM_CLASSES
+    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, components, clusters=2)
+    assert len(density.means) == 2 * NUM_CLASSES
+    probe = rng.normal(0.3, 0.3, (5, size))
+    expected = []
+    for style in range(len(density.means)):
+        basis = density.bases[style].astype(np.float64)
+        covariance = basis.T @ np.diag(density.variances[style].astype(np.float64)) @ basis + density.noise[
+            style
+        ] * (np.eye(size) - basis.T @ basis)
+        expected.append(gaussian_log_density(probe, density.means[style].astype(np.float64), covariance))
+    constant = 0.5 * size * np.log(2 * np.pi)
+    got = density.log_likelihood(probe.reshape(-1, 28, 28))
+    np.testing.assert_allclose(got - constant, np.max(expected, axis=0), rtol=1e-4)
+
+
+def test_the_density_round_trips_through_its_arrays_and_refuses_wrong_shapes():
+    rng = np.random.default_rng(1)
+    density = novelty.ClassDensity.fit(rng.random((200, 28, 28)), np.arange(200) % 10, 4, clusters=1)
+    again = novelty.ClassDensity.from_arrays(density.arrays())
+    probe = rng.random((3, 28, 28))
+    np.testing.assert_array_equal(again.log_likelihood(probe), density.log_likelihood(probe))
+    broken = {**density.arrays(), "variances": density.variances[:, :2]}
+    with pytest.raises(ValueError, match="shapes"):
+        novelty.ClassDensity.from_arrays(broken)
+    with pytest.raises(ValueError, match="noise"):
+        novelty.ClassDensity.from_arrays({k: v for k, v in density.arrays().items() if k != "noise"})
+
+
+def test_each_digit_s_styles_are_its_clusters():
+    # Every digit's images are two tight groups, far apart: k-means must find them, one style each.
+    rng = np.random.default_rng(4)
+    labels = np.arange(400) % NUM_CLASSES
+    group = (np.arange(400) // NUM_CLASSES) % 2
+    images = rng.normal(0, 0.01, (400, 784)) + group[:, None] * 1.0 + labels[:, None] * 0.05
+    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, 2, clusters=2)
+    centres = np.sort(density.means.mean(axis=1).reshape(NUM_CLASSES, 2), axis=1)
+    np.testing.assert_allclose(
+        centres, np.stack([labels[:10] * 0.05, 1 + labels[:10] * 0.05], axis=1), atol=0.01
+    )
+    with pytest.raises(ValueError, match="styles"):
+        novelty.ClassDensity.fit(images[:40].reshape(-1, 28, 28), labels[:40], 2, clusters=3)
+
+
+def test_mahalanobis_distances_match_an_explicit_inverse():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(500, 6))
+    labels = np.arange(500) % NUM_CLASSES
+    gaussian = novelty.Gaussian.fit(features, labels)
+    means = np.stack([features[labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
+    centred = features - means[labels]
+    inverse = np.linalg.inv(np.cov(centred.T, bias=True) + novelty.COVARIANCE_RIDGE * np.eye(6))
+    probe = rng.normal(size=(4, 6))
+    expected = [[(p - m) @ inverse @ (p - m) for m in means] for p in probe]
+    np.testing.assert_allclose(gaussian.distances(probe), expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("model_id", MODEL_IDS)
+def test_logits_give_keras_s_probabilities_and_the_energy_is_their_log_sum_exp(model_id):
+    import keras
+
+    saved = load_saved_model(model_id)
+    images = np.random.default_rng(model_id).random((16, 28, 28)).astype(np.float32)
+    logits, features = novelty.logits_and_features(saved.network, images)
+    keras_model = keras.saving.load_model(saved.directory / "model.keras")
+    np.testing.assert_allclose(novelty.softmax(logits), keras_model.predict(images, verbose=0), atol=1e-5)
+    assert features.shape == (16, saved.card.architecture.layers[-2].units)
+    density = novelty.ClassDensity.fit(images.repeat(5, 0), np.arange(80) % 10, 2, clusters=1)
+    detector = novelty.Detector(density, {})
+    energy = detector.scores(saved.network, images, ("energy",))["energy"]
+    np.testing.assert_allclose(energy, np.log(np.exp(logits).sum(axis=1)), rtol=1e-9)
+
+
+def test_the_combined_score_adds_the_standardised_parts():
+    saved = load_saved_model(4)
+    rng = np.random.default_rng(3)
+    images = rng.random((60, 28, 28)).astype(np.float32)
+    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
+    detector = novelty.Detector.fit(
+        saved.network, images, np.arange(60) % 10, images[:20], density=density, with_gaussian=False
+    )
+    scores = detector.scores(saved.network, images[:20], ("energy", "density", "combined"))
+    # Standardised on these same 20 images, the parts have mean 0, so their sum does too.
+    assert scores["combined"].mean() == pytest.approx(0.0, abs=1e-9)
+    expected = sum(detector.scales[p](scores[p]) for p in novelty.COMBINED_PARTS)
+    np.testing.assert_allclose(scores["combined"], expected)
+    with pytest.raises(ValueError, match="with_gaussian"):
+        detector.scores(saved.network, images, ("mahalanobis",))
+    with pytest.raises(ValueError, match="methods among"):
+        detector.scores(saved.network, images, ("guesswork",))
+
+
+def test_non_digits_are_canvases_of_every_kind_and_the_same_seed_gives_the_same_set():
+    mnist_like = np.zeros((3, 28, 28), np.uint8)
+    mnist_like[:, 6:22, 12:16] = 255
+    canvases, kinds = evalsets.non_digits(2, mnist_like, seed=5)
+    again, _ = evalsets.non_digits(2, mnist_like, seed=5)
+    assert list(kinds) == [kind for kind in evalsets.NON_DIGIT_KINDS for _ in range(2)]
+    assert all(c.shape == (CANVAS_SIZE, CANVAS_SIZE, 4) and c[:, :, 3].any() for c in canvases)
+    assert all(np.array_equal(a, b) for a, b in zip(canvases, again))
+    assert all(to_mnist(c) is not None for c in canvases)
+
+
+def test_no_glyph_that_reads_as_a_digit_is_drawn_as_a_non_digit():
+    assert not set(evalsets.GLYPHS) & set("OoIl1Zz2Ss5B8gq9" + "0123456789")
+    assert set(evalsets.GLYPHS) & set("AEFHKMNPRTUVWXYaefhkmnrtuvwxy+=#%&@?")
+
+
+def test_scanned_digits_are_read_from_the_file_and_are_light_on_dark(tmp_path):
+    rows = [[*(np.arange(64) % 17), 3], [*([0] * 64), 7]]
+    path = tmp_path / "digits.csv.gz"
+    import gzip
+
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(",".join(str(v) for v in row) for row in rows))
+    images, labels = evalsets.scanned_digits(path, upscale=2)
+    assert images.shape == (2, 20, 20) and images.dtype == np.uint8
+    assert list(labels) == [3, 7]
+    assert images[1].max() == 0 and images[0].max() > 200
+    assert (images[:, :2] == 0).all()  # The margin of background.
