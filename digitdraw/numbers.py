@@ -23,12 +23,16 @@ import cv2
 import numpy as np
 
 from digitdraw.drawn import DrawnStyle, draw_like_canvas
+from digitdraw.preprocess import FIELD_SIZE
 
 TUNING_SEED = 0
 HELD_OUT_SEED = 1
 PARTS = {"tuning": (TUNING_SEED, 0), "held-out": (HELD_OUT_SEED, 1)}  # Seed, half of the MNIST test set.
 # Shares of each kind of sample.
 KINDS = {"photo": 0.75, "canvas": 0.25}
+# Digit heights in pixels: in photos from MNIST's own size up; on canvases as people draw them.
+PHOTO_DIGIT_HEIGHTS = (FIELD_SIZE, 150)
+CANVAS_DIGIT_HEIGHTS = (120, 220)
 # A box that overlaps a true digit's box by at least this much (intersection over union) found it.
 MATCH_IOU = 0.3
 
@@ -144,7 +148,7 @@ def number_sample(
     length = int(rng.integers(2, 7))
     chosen = rng.choice(len(digit_images), size=length, replace=False)
     if kind == "canvas":
-        height = int(rng.integers(120, 220))
+        height = int(rng.integers(*CANVAS_DIGIT_HEIGHTS))
         alphas = [
             _digit_alpha(
                 digit_images[i].astype(np.float32) / 255.0, rng, True, round(height * rng.uniform(0.85, 1.0))
@@ -155,7 +159,7 @@ def number_sample(
         image = np.zeros((*plane.shape, 4), np.uint8)
         image[:, :, 3] = np.rint(plane * 255).astype(np.uint8)
     else:
-        height = int(rng.integers(28, 150))
+        height = int(rng.integers(*PHOTO_DIGIT_HEIGHTS))
         pen = rng.random() < 0.5
         alphas = [
             _digit_alpha(
