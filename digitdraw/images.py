@@ -83,7 +83,7 @@ def _to_array(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")
     elif mode not in _KEEP_MODES:
         image = image.convert("RGBA" if "A" in mode else "RGB")  # CMYK, YCbCr, LAB, HSV, RGBa, RGBX...
-    pixels = np.asarray(image, dtype=np.uint8)
+    pixels = np.array(image, dtype=np.uint8)  # A copy: writable, unlike a view of the decoded image.
     if pixels.ndim == 3 and pixels.shape[2] == 4 and pixels[:, :, 3].min() == 255:
         pixels = pixels[:, :, :3]  # An alpha channel that hides nothing (most palette files).
     return np.ascontiguousarray(pixels)

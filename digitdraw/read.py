@@ -556,6 +556,15 @@ class NumberReading:
         """The probability one model gives each of its digits."""
         return [float(p) for p in np.max(self._probabilities(model_id), axis=1)] if len(self) else []
 
+    def classification(self, index: int) -> inference.Classification:
+        """One digit as a ``Classification``, as the Draw page gives one drawing (to keep it, say)."""
+        return inference.Classification(
+            image=self.images[index],
+            steps=None,
+            probabilities={m: p[index] for m, p in self.probabilities.items()},
+            errors=dict(self.errors),
+        )
+
     def text(self, model_id: int) -> str:
         """The number as one model reads it; lines of digits are separated by a space."""
         digits = self.digits(model_id)

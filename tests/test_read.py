@@ -202,6 +202,7 @@ def test_fragments_side_by_side_join_when_the_judge_reads_them_better_as_one():
         return np.array([0.9 if c.shape[1] > 0.6 * c.shape[0] else 0.4 for c in crops])
 
     assert len(read.join_fragments(found, whole_is_better)) == 1
+
     def parts_are_better(crops):
         return np.array([0.1 if c.shape[0] > 80 else 0.9 for c in crops])  # Only the joined crop is tall.
 
