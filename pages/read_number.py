@@ -147,7 +147,6 @@ app.page_ui()
 st.title("Read a number")
 app.loaded_models()
 image = source_ui()
-model_id = app.model_picker_ui("Model", key="read_model")
 if image is None:
     st.info(
         "Upload a photo of a number, take one with the camera, or draw one: every digit is found and "
@@ -161,12 +160,15 @@ else:
                 "the picture's width tall, are found.", icon=":material/search_off:")  # fmt: skip
         st.image(charts.boxed_picture(image, []), width="content")
     else:
-        left, right = st.columns([1.6, 1], gap="large")
-        with left:
-            st.image(charts.boxed_picture(image, reading.boxes), width="stretch")
+        left, right = st.columns([1.6, 1], gap="medium")
+        left.image(charts.boxed_picture(image, reading.boxes), width="stretch")
         with right:
-            number_ui(reading, model_id)
-            every_model_ui(reading, model_id)
+            # The answer first, the picker under it: on a phone the number shows right below the picture.
+            answer = st.container()
+            model_id = app.model_picker_ui("Model", key="read_model")
+            with answer:
+                number_ui(reading, model_id)
+                every_model_ui(reading, model_id)
         st.subheader("Each digit as the models see it")
         digits_ui(reading, model_id)
         st.subheader("Read wrong? Keep the right answer")
