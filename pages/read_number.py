@@ -54,6 +54,8 @@ def wide_canvas_ui() -> np.ndarray | None:
     state = st.session_state
     state.setdefault("wide_canvas_clears", 0)
     width, height = app.wide_canvas_size()
+    # Also the room the canvas's toolbar takes above the canvas, clear of the buttons above it.
+    st.caption("Write a number, digits side by side: it is read each time you lift the pen.")
     result = st_canvas(
         stroke_width=max(6, height // 16),
         stroke_color="#111111",

@@ -276,10 +276,20 @@ def boxed_picture(
         label = str(number)
         font = max(0.5, min(1.2, (bottom - top) / 60))
         (text_width, text_height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, line)
-        label_top = max(0, top - text_height - 2 * line)
-        cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, top), colour, -1)
+        # The number sits on the box's top left corner, outside it, or inside it where the picture ends.
+        label_top = top - text_height - 2 * line
+        if label_top < 0:
+            label_top = top
+        label_bottom = label_top + text_height + 2 * line
+        cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, label_bottom), colour, -1)
         cv2.putText(
-            picture, label, (left + line, top - line), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255), line
+            picture,
+            label,
+            (left + line, label_bottom - line),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font,
+            (255, 255, 255),
+            line,
         )
     return picture
 
