@@ -20,13 +20,16 @@ each tested on its own:
    lying along a side of the image) are dropped.
 5. ``group_pieces``: pieces that sit above one another belong to one digit
    (a 5's hat, a broken 4); specks and pieces much shorter than a digit go.
-6. ``split_wide``: a group too wide for one digit is cut into several at
-   the columns with the least ink near even positions.
+6. ``join_fragments`` and ``split_wide``: neighbours that overlap in x are
+   joined, and a group wide enough for touching digits is cut at the columns
+   crossing the fewest strokes, each only where the saved networks (the
+   *judge*) read the result better.
 
 Trade-offs. Everything runs on a copy scaled so its longer side is at most
 ``WORKING_SIDE`` pixels: a 12-megapixel photo costs what a 1,000-pixel one
-does, and a digit must be at least about 1/60 of the image's longer side to
-be read (smaller ones are dropped as specks). Digits are assumed upright and
+does, and a digit must be at least about 1/90 of the image's longer side
+tall to be read (11 pixels of the working copy: drawn digits 11 pixels tall
+were read, 8 pixels tall were lost). Digits are assumed upright and
 about the same height, as in one written number; several lines of numbers
 are read in order, line by line, and ``text`` puts a space between lines.
 Vertical rules (a form's boxes, a margin) are not removed: they read as 1s
@@ -86,9 +89,13 @@ DIGIT_ASPECT = 0.7
 JOIN_GAP_FRACTION = 0.05
 JOIN_ASPECT = 1.0
 # From this width for its height on, a group may hold touching digits: the networks decide.
+# Each extra digit must raise the log of the product of the confidences by SPLIT_PENALTY. Both
+# were tuned on the tuning part of digitdraw.numbers only (0.75/0.85/0.9/1.0 against 0, 0.25,
+# 0.5, 1 and 2): lower penalties split single wide digits, higher ones leave touching pairs whole.
 CANDIDATE_ASPECT = 0.85
-# Each extra digit must raise the log of the product of the confidences by this much.
 SPLIT_PENALTY = 0.25
+# A group is cut into at most this many digits, however wide: it bounds the candidates to judge.
+MAX_PARTS = 6
 # More digits than this in one image are not a number; the largest are kept.
 MAX_DIGITS = 200
 
@@ -410,19 +417,20 @@ Judge = Callable[[list[np.ndarray]], np.ndarray]
 def split_wide(digit: Digit, judge: Judge | None = None) -> list[Digit]:
     """A group wide enough to hold touching digits, split where the networks read it best.
 
-    Each way of reading it (whole, or cut into two, three... at the emptiest
-    columns) is scored by the product of the confidences ``judge`` gives its
-    parts, so more digits must be more convincing, not merely as likely. A
+    Each way of reading it (whole, or cut into two, three... at the columns
+    crossing the fewest strokes, see ``cut_cost``) is scored by the product
+    of the confidences ``judge`` gives its parts, less ``SPLIT_PENALTY`` per
+    extra digit, so more digits must be more convincing, not merely as likely. A
     group wider than ``SPLIT_ASPECT`` times its height is never one digit.
     Without a judge the width alone decides.
     """
     width, height = digit.box[2:]
     if width < CANDIDATE_ASPECT * height:
         return [digit]
-    most = max(2, round(width / (DIGIT_ASPECT * height)) + 1)
+    most = min(MAX_PARTS, max(2, round(width / (DIGIT_ASPECT * height)) + 1))
     least = 2 if width > SPLIT_ASPECT * height else 1
     if judge is None:
-        return cut(digit, max(least, round(width / (DIGIT_ASPECT * height))))
+        return cut(digit, min(MAX_PARTS, max(least, round(width / (DIGIT_ASPECT * height)))))
     options = [[digit]] if least == 1 else []
     options += [cut_at(digit, [column]) for column in two_way_cuts(digit)]
     options += [cut(digit, parts) for parts in range(3, most + 1)]

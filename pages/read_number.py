@@ -158,8 +158,8 @@ if image is None:
 else:
     reading = digitdraw.read_digits(image)
     if not len(reading):
-        st.info("No digits here. Digits darker (or lighter) than the paper, each at least a sixtieth of "
-                "the picture's width tall, are found.", icon=":material/search_off:")  # fmt: skip
+        st.info("No digits here. Digits darker (or lighter) than the paper, each at least a ninetieth of "
+                "the picture's longer side tall, are found.", icon=":material/search_off:")  # fmt: skip
         st.image(charts.boxed_picture(image, []), width="content")
     else:
         left, right = st.columns([1.6, 1], gap="medium")
