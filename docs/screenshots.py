@@ -1,9 +1,10 @@
 """Write every picture the README shows, from the real app in Chromium: ``make screenshots``.
 
 It starts the app with ``streamlit run`` on a free localhost port, draws a 7
-on the Draw page with the mouse, opens every side page at laptop size and the
-Draw page at phone size, and saves each view as a small palette PNG in
-``docs/screenshots/`` (the README's pictures must stay under 150 KB each).
+on the Draw page with the mouse, uploads a photo of a handwritten number to the
+Read a number page, opens every side page at laptop size and the Draw page at
+phone size, and saves each view as a small palette PNG in ``docs/screenshots/``
+(the README's pictures must stay under 150 KB each).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT))  # The photo for the Read a number page is made by digitdraw itself.
 from harness import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -24,8 +26,10 @@ from harness import (  # noqa: E402
     PHONE,
     STROKES,
     draw,
+    number_photo,
     streamlit_server,
     touch_draw,
+    upload,
     whole_page_png,
 )
 
@@ -74,6 +78,21 @@ def draw_page_with_a_seven(browser, url: str, device: dict):
     return context, page
 
 
+def read_page_with_a_photo(browser, url: str, photo: Path):
+    """A new session on the Read a number page with a photo of a handwritten number uploaded and read."""
+    from playwright.sync_api import expect
+
+    number = number_photo(photo)
+    context = browser.new_context(**LAPTOP)
+    page = context.new_page()
+    page.goto(f"{url}/read_number")
+    expect(page.get_by_text("Upload a photo of a number")).to_be_visible(timeout=60_000)
+    upload(page, photo)
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(number, timeout=30_000)
+    page.wait_for_timeout(1500)
+    return context, page
+
+
 def main() -> None:
     """Take every screenshot the README shows."""
     from playwright.sync_api import expect, sync_playwright
@@ -99,6 +118,9 @@ def main() -> None:
                 expect(page.get_by_text(ready)).to_be_visible(timeout=60_000)
             page.wait_for_timeout(2000)  # Let the charts finish drawing.
             save(name, whole_page_png(page), max_width=1000)
+        context.close()
+        context, page = read_page_with_a_photo(browser, url, Path(folder) / "number.jpg")
+        save("read-number.png", whole_page_png(page), max_width=1000)
         context.close()
         context, page = draw_page_with_a_seven(browser, url, PHONE)
         save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])

@@ -51,7 +51,7 @@ def drawings_store(tmp_path, monkeypatch):
 @pytest.fixture
 def inputs(monkeypatch):
     """Stand-ins for what needs a browser: the file uploader, the camera and the canvas component."""
-    state = SimpleNamespace(upload=None, camera=None, canvas=None, canvas_calls=[])
+    state = SimpleNamespace(upload=None, camera=None, canvas=None, sent=None, canvas_calls=[])
 
     def file(data):
         return None if data is None else SimpleNamespace(getvalue=lambda: data, name="number.png")
@@ -61,6 +61,10 @@ def inputs(monkeypatch):
 
     def fake_st_canvas(**kwargs):
         state.canvas_calls.append(kwargs)
+        # Like the component: a drawing it has not sent before calls on_change.
+        if state.canvas is not state.sent:
+            state.sent = state.canvas
+            kwargs["on_change"]()
         return SimpleNamespace(image_data=state.canvas, image_bytes=None, json_data=None)
 
     module = ModuleType("streamlit_drawable_canvas")
@@ -108,6 +112,20 @@ def test_a_wide_drawing_is_read_on_a_canvas_wider_than_tall(inputs):
     assert app.metric[0].value == "7104"
     call = inputs.canvas_calls[-1]
     assert call["width"] > call["height"] and call["return_image_data"] is True
+    # Clear empties the canvas in place; the old number is gone before the canvas reports back.
+    app.button(key="wide_clear").click().run()
+    assert inputs.canvas_calls[-1]["initial_drawing"] != call["initial_drawing"]
+    assert not app.metric and "Upload a photo of a number" in app.info[0].value
+    inputs.canvas = _number(1, 7)
+    app.run()
+    assert app.metric[0].value == "17"
+
+
+def test_an_empty_canvas_asks_for_a_number(inputs):
+    inputs.canvas = np.zeros((280, 840, 4), np.uint8)
+    app = _run()
+    app.button_group(key="read_source").set_value("Draw").run()
+    assert not app.metric and "Upload a photo of a number" in app.info[0].value
 
 
 def test_a_damaged_file_is_one_calm_sentence(inputs):
