@@ -53,6 +53,10 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
                 pixels = _to_array(ImageOps.exif_transpose(image))
     except FileNotFoundError as error:
         raise ValueError(f"{name} does not exist") from error
+    except IsADirectoryError as error:
+        raise ValueError(f"{name} is a folder, not an image") from error
+    except PermissionError as error:
+        raise ValueError(f"{name} cannot be opened: permission denied") from error
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise ValueError(f"{name} is not an image that can be read ({error})") from error
     except (OSError, SyntaxError, EOFError) as error:

@@ -361,6 +361,8 @@ def test_a_file_that_is_no_image_and_a_missing_file_are_clear_errors(tmp_path):
         images.load_image(path)
     with pytest.raises(ValueError, match="does not exist"):
         images.load_image(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="is a folder"):
+        images.load_image(tmp_path)
 
 
 def test_a_16_bit_png_is_scaled_to_8_bits():
