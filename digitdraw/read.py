@@ -190,9 +190,13 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
 
 
 def _line_thickness(lines: np.ndarray) -> int:
-    """The median thickness of the rules in a mask of rules (each one's area over its length), in pixels."""
-    _, _, stats, _ = cv2.connectedComponentsWithStats(lines)
-    return max(1, round(float(np.median(stats[1:, 4] / stats[1:, 2]))))
+    """The median thickness of the rules in a mask of rules: per column, pixels over vertical runs."""
+    rows = np.flatnonzero(lines.any(axis=1))
+    band = lines[rows[0] : rows[-1] + 1]  # Only the rows the rules are in: a few percent of the image.
+    runs = np.count_nonzero(np.diff(band, axis=0, prepend=0) == 1, axis=0)
+    pixels = band.sum(axis=0, dtype=np.int32)
+    ruled = runs > 0
+    return max(1, round(float(np.median(pixels[ruled] / runs[ruled]))))
 
 
 @dataclass(frozen=True)
