@@ -59,6 +59,11 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
         raise ValueError(f"{name} cannot be opened: permission denied") from error
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         raise ValueError(f"{name} is not an image that can be read ({error})") from error
+    except ValueError as error:
+        if str(error).startswith(name):
+            raise  # Ours: too many pixels.
+        # Pillow's decoders report some damage as ValueError ("tile cannot extend outside image").
+        raise ValueError(f"{name} is truncated or damaged ({error})") from error
     except (OSError, SyntaxError, EOFError) as error:
         # Pillow reports truncated and corrupt data as OSError (and a few decoders as SyntaxError).
         raise ValueError(f"{name} is truncated or damaged ({error})") from error

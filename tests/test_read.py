@@ -347,6 +347,28 @@ def _digit_image() -> Image.Image:
     return Image.fromarray(255 - draw_digit(7)[:, :, 3])
 
 
+@given(st.binary(max_size=2000), st.integers(0, 3000))
+@example(b"", 0)
+@example(b"\x89PNG\r\n\x1a\n", 0)
+@example(b"\x00", 342)  # A flipped byte in a GIF: Pillow's "tile cannot extend outside image".
+def test_any_bytes_give_an_image_or_one_value_error(noise, cut):
+    # Random bytes, and every kind of good file cut short or with bytes flipped in it.
+    good = _png_bytes(
+        Image.fromarray(np.eye(40, dtype=np.uint8) * 255), ["PNG", "JPEG", "GIF", "BMP", "WEBP"][cut % 5]
+    )
+    damaged = bytearray(good)
+    for index, byte in enumerate(noise[:8]):
+        damaged[(cut + 97 * index) % len(damaged)] = byte
+    for data in (noise, good[: cut % (len(good) + 1)], bytes(damaged)):
+        try:
+            pixels = images.load_image(data)
+        except ValueError as error:
+            assert str(error).startswith("the image ")
+            continue
+        assert pixels.dtype == np.uint8 and pixels.ndim in (2, 3) and pixels.size > 0
+        read.segment(pixels)
+
+
 def test_a_truncated_file_is_one_clear_error(tmp_path):
     path = tmp_path / "cut.png"
     path.write_bytes(_png_bytes(_digit_image())[:400])
