@@ -66,6 +66,7 @@ INK_FRACTION_OF_PEAK = 0.4
 # A horizontal run at least this fraction of the image's width (gaps of up to LINE_GAP bridged) is a rule.
 LINE_FRACTION = 0.5
 LINE_GAP = 9
+LINE_SHRINK = 2
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
@@ -94,6 +95,11 @@ JOIN_ASPECT = 1.0
 # 0.5, 1 and 2): lower penalties split single wide digits, higher ones leave touching pairs whole.
 CANDIDATE_ASPECT = 0.85
 SPLIT_PENALTY = 0.25
+# A group no wider than SURE_ASPECT times its height that the judge reads as one digit with at
+# least SURE_WHOLE confidence is kept whole without judging any cut: it saves most of the
+# judging, and on the tuning set (1.0 and 1.2 against 0.9 and 0.97) changed no reading.
+SURE_ASPECT = 1.2
+SURE_WHOLE = 0.9
 # A group is cut into at most this many digits, however wide: it bounds the candidates to judge.
 MAX_PARTS = 6
 # More digits than this in one image are not a number; the largest are kept.
@@ -174,13 +180,25 @@ def binarise(ink: np.ndarray) -> np.ndarray:
 
 def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     """The mask without long horizontal rules; where a stroke crosses a rule, the stroke stays whole."""
-    length = int(mask.shape[1] * LINE_FRACTION)
+    height, width = mask.shape
+    length = int(width * LINE_FRACTION)
     # Only a row holding ink along at least half a rule's length can be part of one: most
     # images have none, and the long morphology below is then skipped.
     if length < 2 * LINE_GAP or mask.sum(axis=1, dtype=np.int32).max() < length // 2:
         return mask
-    bridged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((1, LINE_GAP), np.uint8))
-    lines = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, length), np.uint8)) & mask
+    # Rules are searched for on a copy LINE_SHRINK times narrower (a column there is set if half
+    # its pixels are), where the long opening costs half; the rules found are then exact ink.
+    # (On the tuning set, 2 reads exactly as full width does; 4 lost two numbers of 400.)
+    narrow = cv2.resize(
+        mask * np.uint8(2), (max(1, width // LINE_SHRINK), height), interpolation=cv2.INTER_AREA
+    )
+    narrow = (narrow > 0).astype(np.uint8)
+    gap, run = max(1, LINE_GAP // LINE_SHRINK), max(1, length // LINE_SHRINK)
+    bridged = cv2.morphologyEx(narrow, cv2.MORPH_CLOSE, np.ones((1, gap), np.uint8))
+    found = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
+    if not found.any():
+        return mask
+    lines = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST) & mask
     if not lines.any():
         return mask
     # A rule is as thick as its vertical runs; ink in taller vertical runs is a stroke crossing it.
@@ -201,9 +219,10 @@ def _line_thickness(lines: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class Pieces:
-    """Connected components of a mask: a label image and one row of stats per piece."""
+    """Connected components of a mask: the label image and one row of stats per kept piece."""
 
-    labels: np.ndarray  # int32, 0 for the background, i + 1 for piece i.
+    labels: np.ndarray  # int32 label image, as OpenCV numbered the components (pieces dropped included).
+    ids: np.ndarray  # (N,) each kept piece's label in ``labels``.
     boxes: np.ndarray  # (N, 4) x, y, width, height.
     areas: np.ndarray  # (N,) pixels.
 
@@ -213,7 +232,10 @@ def find_pieces(mask: np.ndarray) -> Pieces:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
     keep = (areas >= MIN_PIECE_PIXELS) & ~_along_an_edge(labels, count, mask.shape)
-    return _relabel(labels, boxes, areas, keep)
+    # The label image stays as it is (relabelling it costs a pass over every pixel); each digit
+    # picks its own pieces' labels out of its box.
+    ids = np.flatnonzero(keep) + 1
+    return Pieces(labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep])
 
 
 def _along_an_edge(labels: np.ndarray, count: int, shape: tuple[int, int]) -> np.ndarray:
@@ -229,13 +251,6 @@ def _along_an_edge(labels: np.ndarray, count: int, shape: tuple[int, int]) -> np
         contact = np.bincount(side, minlength=count)[1:]
         along |= contact >= EDGE_CONTACT_FRACTION * length
     return along
-
-
-def _relabel(labels: np.ndarray, boxes: np.ndarray, areas: np.ndarray, keep: np.ndarray) -> Pieces:
-    """Pieces with only the kept ones, numbered 1.. in order, the others turned to background."""
-    table = np.zeros(len(keep) + 1, np.int32)
-    table[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return Pieces(labels=table[labels], boxes=boxes[keep], areas=areas[keep])
 
 
 def _digit_height(boxes: np.ndarray, areas: np.ndarray) -> float:
@@ -314,7 +329,7 @@ def digits_of(pieces: Pieces, groups: list[list[int]]) -> list[Digit]:
         box = _union_box(pieces.boxes[members])
         x, y, width, height = box
         window = pieces.labels[y : y + height, x : x + width]
-        found.append(Digit(box=box, mask=np.isin(window, np.asarray(members) + 1).astype(np.uint8)))
+        found.append(Digit(box=box, mask=np.isin(window, pieces.ids[members]).astype(np.uint8)))
     return found
 
 
@@ -436,6 +451,8 @@ def split_wide(digit: Digit, judge: Judge | None = None) -> list[Digit]:
     if judge is None:
         return cut(digit, min(MAX_PARTS, max(least, round(width / (DIGIT_ASPECT * height)))))
     options = [[digit]] if least == 1 else []
+    if least == 1 and width <= SURE_ASPECT * height and judge([digit_image(digit)])[0] >= SURE_WHOLE:
+        return [digit]  # Read as one digit with near certainty: no cut is judged (most groups).
     options += [cut_at(digit, [column]) for column in two_way_cuts(digit)]
     options += [cut(digit, parts) for parts in range(3, most + 1)]
     options = [option for option in options if option]
