@@ -56,6 +56,7 @@ train: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks.read_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots

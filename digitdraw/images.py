@@ -45,9 +45,8 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
             with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ValueError(
-                        f"{name} is {width}x{height} pixels; expected at most {max_pixels:,} pixels"
-                    )
+                    size = f"{width}x{height} pixels"
+                    raise ValueError(f"{name} is too large ({size}); expected at most {max_pixels:,} pixels")
                 image.seek(0)  # An animation: its first frame.
                 image.load()
                 pixels = _to_array(ImageOps.exif_transpose(image))
@@ -57,7 +56,10 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
         raise ValueError(f"{name} is a folder, not an image") from error
     except PermissionError as error:
         raise ValueError(f"{name} cannot be opened: permission denied") from error
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        # Pillow refuses images twice its own limit in open(), before ours is checked.
+        raise ValueError(f"{name} is too large; expected at most {max_pixels:,} pixels ({error})") from error
+    except UnidentifiedImageError as error:
         raise ValueError(f"{name} is not an image that can be read ({error})") from error
     except ValueError as error:
         if str(error).startswith(name):
