@@ -43,6 +43,9 @@ SIDE_PAGES = {
     "compare": ("Compare the models", "compare.png", None),
 }
 
+# Text a page shows once per part, and how many parts it has when it is complete.
+COMPLETE = {"inside": ("Output layer", 2)}
+
 
 def small_png(png: bytes, max_width: int, max_bytes: int = MAX_BYTES) -> bytes:
     """A screenshot scaled to at most ``max_width`` and quantised to a palette until it fits ``max_bytes``."""
@@ -116,6 +119,9 @@ def main() -> None:
             expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
             if ready:
                 expect(page.get_by_text(ready)).to_be_visible(timeout=60_000)
+            if path in COMPLETE:  # On a busy machine the second network's part can still be running.
+                text, count = COMPLETE[path]
+                expect(page.get_by_text(text, exact=True)).to_have_count(count, timeout=180_000)
             page.wait_for_timeout(2000)  # Let the charts finish drawing.
             save(name, whole_page_png(page), max_width=1000)
         context.close()
