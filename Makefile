@@ -62,11 +62,14 @@ calibrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.latency
 	$(BIN)/python -m benchmarks.inside
+	$(BIN)/python -m benchmarks.read_latency
 
-# The digit score's methods on non-digits, and every model on other hands' digits (README tables).
+# The digit score's methods on non-digits, every model on other hands' digits, and reading whole
+# numbers (README tables).
 evaluate: $(STAMP)
 	$(BIN)/python -m benchmarks.novelty
 	$(BIN)/python -m benchmarks.real_hands
+	$(BIN)/python -m benchmarks.read_accuracy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots

@@ -6,6 +6,7 @@ st.set_page_config(page_title="DigitDraw", page_icon=":material/draw:", layout="
 
 pages = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page("pages/read_number.py", title="Read a number", icon=":material/pin:"),
     st.Page("pages/inside.py", title="Inside the networks", icon=":material/neurology:"),
     st.Page("pages/training_curves.py", title="Training curves", icon=":material/show_chart:"),
     st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),

@@ -1,7 +1,8 @@
 """DigitDraw: handwritten-digit recognition with the networks of a small MNIST study.
 
 The public API, in the order data flows through it: load MNIST, turn a drawing
-into a 28x28 MNIST-style image, and classify it with the saved models.
+into a 28x28 MNIST-style image, classify it with the saved models, and read
+whole numbers from photos and wide drawings.
 """
 
 from digitdraw.data import load_mnist
@@ -14,17 +15,20 @@ from digitdraw.inference import (
 )
 from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import preprocess_steps, to_mnist
+from digitdraw.read import NumberReading, read_digits
 from digitdraw.saved_models import SavedModelError
 
 __all__ = [
     "MODEL_IDS",
     "BatchClassification",
     "Classification",
+    "NumberReading",
     "SavedModelError",
     "classify",
     "classify_batch",
     "load_classifier",
     "load_mnist",
     "preprocess_steps",
+    "read_digits",
     "to_mnist",
 ]

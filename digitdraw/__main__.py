@@ -1,10 +1,12 @@
 """Command line: ``python -m digitdraw train ...`` trains models; ``python -m digitdraw calibrate ...``
 fits each saved model's temperature and digit-score threshold; ``python -m digitdraw drawings ...``
-imports, exports and summarises the drawings users kept. ``--help`` on each says more."""
+imports, exports and summarises the drawings users kept; ``python -m digitdraw read ...`` reads the
+numbers in photos and scans. ``--help`` on each says more."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -75,7 +77,82 @@ def build_parser() -> argparse.ArgumentParser:
     dump.add_argument("file", type=Path)
     dump.add_argument("--session", default=None, help="only this session's drawings")
     actions.add_parser("stats", help="counts per digit and each model's accuracy on the kept drawings")
+
+    read = commands.add_parser(
+        "read",
+        help="read the number in photos, scans or drawings",
+        description="Find the digits in each image (PNG, JPEG, WebP, BMP, GIF...; a photo of a page, a "
+        "cheque, a whiteboard, or a drawing) and print the number each model reads, one line per image. A "
+        "file that cannot be read gives one line on stderr and exit status 1; the others are still read.",
+    )
+    read.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    read.add_argument(
+        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+    )
+    read.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: per image, each digit's box and every model's probabilities",
+    )
     return parser
+
+
+def _read_model_ids(values: list[str]) -> list:
+    """The models asked for by their ids as written (ids are matched as text, whatever their type)."""
+    if not values or values == ["all"]:
+        return list(MODEL_IDS)
+    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
+    unknown = [value for value in values if value not in by_name]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"model must be 'all' or one of {list(by_name)}, got {unknown[0]!r}")
+    return [by_name[value] for value in values]
+
+
+def _reading_json(path: Path, reading) -> dict:
+    """One image's reading as plain JSON values."""
+    return {
+        "image": str(path),
+        "width": reading.size[0],
+        "height": reading.size[1],
+        "numbers": {str(m): reading.text(m) for m in reading.probabilities},
+        "digits": [
+            {
+                "box": list(box),
+                "line": line,
+                "probabilities": {str(m): [round(float(p), 6) for p in reading.probabilities[m][index]]
+                                  for m in reading.probabilities},
+            }
+            for index, (box, line) in enumerate(zip(reading.boxes, reading.lines, strict=True))
+        ],
+        "errors": {str(m): message for m, message in reading.errors.items()},
+    }  # fmt: skip
+
+
+def _read(args: argparse.Namespace, model_ids: list) -> int:
+    """Read every image; one line (or one JSON object) per image, one stderr line per bad file."""
+    from digitdraw.read import read_digits
+
+    status, results = 0, []
+    for path in args.images:
+        try:
+            reading = read_digits(path, model_ids)
+        except ValueError as error:
+            print(f"python -m digitdraw read: {error}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            results.append(_reading_json(path, reading))
+        else:
+            answers = [
+                f"{reading.text(m) or '(no digits)'}" + (f" (model {m})" if len(model_ids) > 1 else "")
+                for m in model_ids
+                if m in reading.probabilities
+            ]
+            answers += [f"model {m} unavailable: {message}" for m, message in reading.errors.items()]
+            print(f"{path}: {', '.join(answers)}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return status
 
 
 def _drawings(args: argparse.Namespace) -> int:
@@ -115,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "read":
+        try:
+            return _read(args, _read_model_ids(args.model))
+        except argparse.ArgumentTypeError as error:
+            parser.error(str(error))
     if args.command == "drawings":
         from digitdraw.store import StoreError
 

@@ -96,6 +96,11 @@ def _check_image(image: object) -> np.ndarray:
     raise ValueError(f"expected a uint8, bool or float image, got dtype {image.dtype}")
 
 
+def check_image(image: object) -> np.ndarray:
+    """Any image this module accepts as a uint8 (H, W) or (H, W, 1|3|4) array; ValueError otherwise."""
+    return _check_image(image)
+
+
 def ink_map(image: np.ndarray) -> np.ndarray:
     """Ink strength as uint8 (white ink on black, 0 to 255) for any supported image and polarity.
 

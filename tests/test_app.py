@@ -30,6 +30,7 @@ PAGES = [
     "pages/compare.py",
     "pages/your_drawings.py",
     "pages/inside.py",
+    "pages/read_number.py",
 ]
 TIMEOUT = 60
 

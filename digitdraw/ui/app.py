@@ -1,5 +1,5 @@
-"""Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvas's
-size and toolbar, the drawings store and this browser's anonymous id.
+"""Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvases'
+sizes and toolbar, decoding uploaded image files, the drawings store and this browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 # A phone's screen is about 360-430 CSS pixels wide, less the page's margins.
 PHONE_CANVAS_SIZE = 320
+# The Read page's canvas holds a number: three digits' width on a laptop, half as tall as wide on a phone.
+WIDE_CANVAS_SIZE = (3 * CANVAS_SIZE, CANVAS_SIZE)
+PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, PHONE_CANVAS_SIZE // 2)
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * FIELD_SIZE
 
@@ -80,6 +83,12 @@ def canvas_size_for(user_agent: str) -> int:
     The server cannot see the screen, so the User-Agent is all it has to go by.
     """
     return PHONE_CANVAS_SIZE if "Mobi" in user_agent else CANVAS_SIZE
+
+
+def wide_canvas_size() -> tuple[int, int]:
+    """The Read page's canvas (width, height) for this browser: as wide as a phone's screen allows."""
+    phone = canvas_size_for(st.context.headers.get("User-Agent") or "") == PHONE_CANVAS_SIZE
+    return PHONE_WIDE_CANVAS_SIZE if phone else WIDE_CANVAS_SIZE
 
 
 def empty_drawing(clears: int) -> dict[str, Any]:
@@ -186,6 +195,31 @@ def keep_drawing(
     return _with_store(
         lambda kept: kept.save(collect.record(classification, label, browser_id(), canvas_png)), None
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _decoded(data: bytes) -> np.ndarray:
+    from digitdraw.images import load_image
+
+    return load_image(data)
+
+
+def image_file_ui(data: bytes | None) -> np.ndarray | None:
+    """An uploaded or photographed file as an array; None, after one calm sentence, if it cannot be read.
+
+    Decoded once per file (a 12-megapixel JPEG takes a good part of a second),
+    not on every rerun a tap causes.
+    """
+    if data is None:
+        return None
+    try:
+        return _decoded(data)
+    except ValueError as error:
+        st.error(
+            f"That file cannot be read: {error}. A PNG, JPEG, WebP or BMP photo of a number works.",
+            icon=":material/broken_image:",
+        )
+        return None
 
 
 def forget_drawing(drawing_id: int) -> None:

@@ -452,6 +452,63 @@ def first_layer_grid(
     )
 
 
+def boxed_picture(
+    image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], max_width: int = 1000
+) -> np.ndarray:
+    """An RGB copy of an image (at most ``max_width`` wide) with each box outlined and numbered from 1.
+
+    Any image ``read_digits`` takes: grey, RGB, or RGBA (a canvas's transparent
+    background shows as white).
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(np.asarray(image, np.float32) * 255, 0, 255).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4:
+        alpha = image[:, :, 3:].astype(np.float32) / 255
+        image = (image[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        image = cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
+    scale = min(1.0, max_width / image.shape[1])
+    if scale < 1:
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    picture = np.array(image)  # A copy to draw on, whatever the input allowed.
+    colour = tuple(int(ACCENT[i : i + 2], 16) for i in (1, 3, 5))
+    line = max(2, round(max(picture.shape[:2]) / 400))
+    for number, (x, y, width, height) in enumerate(boxes, start=1):
+        left, top = round(x * scale), round(y * scale)
+        right, bottom = round((x + width) * scale), round((y + height) * scale)
+        cv2.rectangle(picture, (left, top), (right, bottom), colour, line)
+        label = str(number)
+        font = max(0.5, min(1.2, (bottom - top) / 60))
+        (text_width, text_height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, line)
+        # The number sits on the box's top left corner, outside it, or inside it where the picture ends.
+        label_top = top - text_height - 2 * line
+        if label_top < 0:
+            label_top = top
+        label_bottom = label_top + text_height + 2 * line
+        cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, label_bottom), colour, -1)
+        cv2.putText(
+            picture,
+            label,
+            (left + line, label_bottom - line),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font,
+            (255, 255, 255),
+            line,
+        )
+    return picture
+
+
+def region_png(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
+    """One box of an image (grey, RGB or RGBA, uint8) as PNG bytes: what a kept digit looked like."""
+    x, y, width, height = box
+    region = np.ascontiguousarray(np.asarray(image)[y : y + height, x : x + width])
+    if region.ndim == 3 and region.shape[2] in (3, 4):
+        region = cv2.cvtColor(region, cv2.COLOR_RGB2BGR if region.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    return cv2.imencode(".png", region)[1].tobytes()
+
+
 def unit_grid(
     activations: np.ndarray,
     contributions: np.ndarray,

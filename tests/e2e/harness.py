@@ -347,3 +347,32 @@ def whole_page_png(page) -> bytes:
 def whole_page_screenshot(page, path: Path) -> None:
     """Save a PNG of all of a page."""
     Path(path).write_bytes(whole_page_png(page))
+
+
+def number_photo(path: Path, min_digits: int = 4) -> str:
+    """Write a photo of a handwritten number as a JPEG (a held-out number of ``digitdraw.numbers``
+    that Model 4 reads right, ruled paper preferred) and return the number."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import digitdraw
+    from digitdraw import numbers
+
+    _, (x_test, y_test) = digitdraw.load_mnist()
+    for sample in numbers.number_set(x_test, y_test, 60, "held-out"):
+        if sample.kind != "photo" or len(sample.text) < min_digits or sample.image.shape[1] < 500:
+            continue
+        buffer = io.BytesIO()
+        Image.fromarray(sample.image).save(buffer, "JPEG", quality=90)
+        decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+        if digitdraw.read_digits(decoded, [4]).text(4) == sample.text:
+            Path(path).write_bytes(buffer.getvalue())
+            return sample.text
+    raise AssertionError("no held-out photo of a number is read right")
+
+
+def upload(page, path: Path) -> None:
+    """Give a file to the page's file uploader, as choosing it in the file dialog does."""
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))

@@ -1,0 +1,193 @@
+"""Read a number: from an uploaded photo, the camera or a wide drawing, every digit found and read.
+
+The picture comes back with a numbered box around each digit, the number as
+the chosen model reads it (and as every model does), and each digit as the
+models saw it, 28x28. A digit read wrong can be kept with the right answer,
+in the same drawings store the Draw page keeps drawings in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import digitdraw
+from digitdraw.images import UPLOAD_TYPES
+from digitdraw.preprocess import FIELD_SIZE
+from digitdraw.ui import app, charts
+
+SOURCES = {
+    "Upload": ":material/upload:",
+    "Camera": ":material/photo_camera:",
+    "Draw": ":material/draw:",
+}
+
+
+def source_ui() -> np.ndarray | None:
+    """The chosen source's image as an array; None while there is none."""
+    source = st.segmented_control(
+        "Read from",
+        list(SOURCES),
+        format_func=lambda name: f"{SOURCES[name]} {name}",
+        default="Upload",
+        key="read_source",
+    )
+    if source == "Camera":
+        photo = st.camera_input("Take a photo of a number", key="read_camera")
+        return app.image_file_ui(None if photo is None else photo.getvalue())
+    if source == "Draw":
+        return wide_canvas_ui()
+    upload = st.file_uploader(
+        "A photo or scan of a number: a page, a cheque, a form, a whiteboard",
+        type=list(UPLOAD_TYPES),
+        key="read_upload",
+    )
+    return app.image_file_ui(None if upload is None else upload.getvalue())
+
+
+def wide_canvas_ui() -> np.ndarray | None:
+    """A canvas wider than tall for a number, with Clear; its RGBA image, or None while it is empty."""
+    state = st.session_state
+    state.setdefault("wide_canvas_clears", 0)
+    state.setdefault("wide_canvas_cleared", False)
+    width, height = app.wide_canvas_size()
+    # Also the room the canvas's toolbar takes above the canvas, clear of the buttons above it.
+    st.caption("Write a number, digits side by side: it is read each time you lift the pen.")
+    result = st_canvas(
+        stroke_width=max(6, height // 16),
+        stroke_color="#111111",
+        background_color="#FFFFFF",
+        height=height,
+        width=width,
+        drawing_mode="freedraw",
+        # Clear changes this and the canvas empties itself in place, as on the Draw page.
+        initial_drawing=app.empty_drawing(state.wide_canvas_clears),
+        return_image_data=True,
+        on_change=_wide_drawing_changed,
+        key="wide_canvas",
+    )
+    st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_wide_canvas, key="wide_clear")
+    image = result.image_data
+    # Until the emptied canvas reports back, the component still holds the old drawing.
+    if state.wide_canvas_cleared or image is None or not image[:, :, 3].any():
+        return None
+    return image
+
+
+def _wide_drawing_changed() -> None:
+    st.session_state.wide_canvas_cleared = False
+
+
+def _clear_wide_canvas() -> None:
+    st.session_state.wide_canvas_clears += 1
+    st.session_state.wide_canvas_cleared = True
+
+
+def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
+    """The number as the chosen model reads it, and how sure it is of its least sure digit."""
+    if model_id in reading.errors:
+        app.model_error_ui(model_id, reading.errors[model_id])
+        return
+    least = min(reading.confidences(model_id))
+    st.metric(
+        f"Model {model_id} reads",
+        reading.text(model_id),
+        f"{len(reading)} digit{'s' * (len(reading) != 1)}, the least sure at {least:.0%}",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+    )
+
+
+def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
+    """Every model's number side by side."""
+    answers = {m: reading.text(m) for m in reading.probabilities}
+    table = pd.DataFrame(
+        {
+            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in digitdraw.MODEL_IDS],
+            "Reads": [answers.get(m, "unavailable") for m in digitdraw.MODEL_IDS],
+        }
+    )
+    st.dataframe(table, hide_index=True, key="read_every_model")
+
+
+def digits_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
+    """Each digit as the models saw it (28x28), numbered as its box, with the chosen model's answer."""
+    if model_id not in reading.probabilities:
+        return
+    cell = app.STEP_IMAGE_WIDTH // FIELD_SIZE
+    pictures = [
+        (charts.pixel_grid(image, cell=cell), f"{number}: {digit} ({confidence:.0%})")
+        for number, (image, digit, confidence) in enumerate(
+            zip(reading.images, reading.digits(model_id), reading.confidences(model_id), strict=True), start=1
+        )
+    ]
+    st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
+
+
+def keep_ui(reading: digitdraw.NumberReading, image: np.ndarray, model_id: int) -> None:
+    """Pick a digit, say what it really is, and keep it in the drawings store, as on the Draw page."""
+    state = st.session_state
+    state.setdefault("read_kept", {})  # (image digest, digit index) -> (id in the store, label).
+    digest = hashlib.sha256(image.tobytes()).hexdigest()[:16]
+    guesses = reading.digits(model_id) if model_id in reading.probabilities else [None] * len(reading)
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        index = st.selectbox(
+            "Digit",
+            range(len(reading)),
+            format_func=lambda i: f"{i + 1}: read as {guesses[i]}",
+            key=f"read_pick_{digest}",
+        )
+        guess = guesses[index] if guesses[index] is not None else 0
+        label = st.selectbox("It is a", range(10), index=guess, key=f"read_label_{digest}_{index}")
+        keep = st.button("Keep this digit", icon=":material/bookmark_add:", key=f"read_keep_{digest}")
+    if keep:
+        png = charts.region_png(image, reading.boxes[index])
+        drawing_id = app.keep_drawing(reading.classification(index), label, png)
+        if drawing_id is not None:
+            state.read_kept[(digest, index)] = (drawing_id, label)
+    if (digest, index) in state.read_kept:
+        kept_as = state.read_kept[(digest, index)][1]
+        st.markdown(f":material/check_circle: Digit {index + 1} is kept as a **{kept_as}**. Thank you!")
+    st.caption(
+        "Keeping stores this digit's picture, what the models saw, your answer and every model's, with an "
+        "anonymous id for this browser, as the Draw page does. Nothing is kept unless you tap Keep."
+    )
+
+
+app.page_ui()
+st.title("Read a number")
+app.loaded_models()
+image = source_ui()
+if image is None:
+    st.info(
+        "Upload a photo of a number, take one with the camera, or draw one: every digit is found and "
+        "read, on paper that is lit unevenly, ruled or photographed at any size.",
+        icon=":material/pin:",
+    )
+else:
+    reading = digitdraw.read_digits(image)
+    if not len(reading):
+        st.info("No digits here. Digits darker (or lighter) than the paper, each at least a ninetieth of "
+                "the picture's longer side tall, are found.", icon=":material/search_off:")  # fmt: skip
+        st.image(charts.boxed_picture(image, []), width="content")
+    else:
+        left, right = st.columns([1.6, 1], gap="medium")
+        left.image(charts.boxed_picture(image, reading.boxes), width="stretch")
+        with right:
+            # The answer first, the picker under it: on a phone the number shows right below the picture.
+            answer = st.container()
+            model_id = app.model_picker_ui("Model", key="read_model")
+            with answer:
+                number_ui(reading, model_id)
+                every_model_ui(reading, model_id)
+        st.subheader("Each digit as the models see it")
+        digits_ui(reading, model_id)
+        st.subheader("Read wrong? Keep the right answer")
+        keep_ui(reading, image, model_id)
+app.canvas_toolbar_above_canvas_ui()
+app.remember_browser_ui()

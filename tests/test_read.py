@@ -1,0 +1,480 @@
+"""Reading whole numbers: each segmentation step on small synthetic images whose boxes are known,
+properties over any image, hostile image files, and the evaluation set's bookkeeping."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from drawings import draw_digit
+from hypothesis import example, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+import digitdraw
+from digitdraw import images, numbers, read
+
+
+def _paper(height: int, width: int, light: float = 230.0, falloff: float = 0.5) -> np.ndarray:
+    """Grey paper lit from the left: ``falloff`` of the light is gone at the right edge."""
+    ramp = np.linspace(1.0, 1.0 - falloff, width, dtype=np.float32)
+    return np.broadcast_to(light * ramp, (height, width)).astype(np.uint8).copy()
+
+
+def _boxes_overlap(a, b, at_least: float = 0.6) -> bool:
+    return numbers._iou(tuple(a), tuple(b)) >= at_least
+
+
+# --- 1. ink strength and polarity -------------------------------------------------------------
+
+
+def test_ink_strength_sees_dark_ink_alike_in_full_light_and_in_shadow():
+    page = _paper(120, 400)
+    cv2.rectangle(page, (40, 40), (60, 80), 20, -1)  # In full light.
+    cv2.rectangle(page, (340, 40), (360, 80), 10, -1)  # Where the paper is half as bright.
+    ink = read.ink_strength(page)
+    assert ink[60, 50] > 200 and ink[60, 350] > 200
+    # The paper itself, bright or dim, is no ink.
+    assert ink[10, 10] < 30 and ink[10, 390] < 30 and ink[100, 200] < 30
+
+
+def test_light_ink_on_a_dark_board_is_detected_and_gives_the_same_ink():
+    board = np.full((120, 300), 50, np.uint8)
+    cv2.line(board, (100, 20), (100, 100), 230, 6)
+    chalk = read.ink_strength(board)
+    assert read.light_ink(board) and not read.light_ink(255 - board)
+    assert chalk[60, 100] > 200 and chalk[60, 200] < 30
+    assert np.array_equal(read.binarise(chalk), read.binarise(read.ink_strength(255 - board)))
+
+
+def test_a_canvas_gives_its_alpha_channel_as_ink():
+    canvas = np.zeros((50, 80, 4), np.uint8)
+    canvas[10:40, 20:25, 3] = 255
+    gray, light = read.to_gray(canvas)
+    assert light and np.array_equal(gray, canvas[:, :, 3])
+
+
+# --- 2. binarising ----------------------------------------------------------------------------
+
+
+def test_blank_noisy_paper_binarises_to_nothing():
+    rng = np.random.default_rng(0)
+    page = np.clip(_paper(200, 300) + rng.normal(0, 6, (200, 300)), 0, 255).astype(np.uint8)
+    assert read.binarise(read.ink_strength(page)).sum() == 0
+
+
+def test_binarising_keeps_the_ink_and_drops_a_faint_stain():
+    ink = np.zeros((60, 60), np.uint8)
+    ink[10:50, 10:14] = 220  # A stroke.
+    ink[10:50, 40:44] = 70  # A faint stain, under 0.4 of the stroke's strength.
+    mask = read.binarise(ink)
+    assert mask[10:50, 10:14].all() and not mask[:, 30:].any()
+
+
+# --- 3. ruled lines ---------------------------------------------------------------------------
+
+
+def test_ruled_lines_go_and_a_stroke_crossing_them_stays_whole():
+    mask = np.zeros((100, 300), np.uint8)
+    mask[60:62, :] = 1  # A rule, two pixels thick, across the page.
+    mask[20:90, 100:106] = 1  # A stroke crossing it.
+    mask[30:33, 200:230] = 1  # A short horizontal stroke: a 5's hat, not a rule.
+    cleaned = read.remove_ruled_lines(mask)
+    assert not cleaned[60:62, :90].any() and not cleaned[60:62, 120:].any()
+    assert cleaned[20:90, 100:106].all()
+    assert cleaned[30:33, 200:230].all()
+
+
+def test_a_broken_rule_is_still_a_rule():
+    mask = np.zeros((40, 300), np.uint8)
+    for start in range(0, 300, 20):
+        mask[20, start : start + 16] = 1  # Dashes with 4-pixel gaps, as a faded rule thresholds.
+    assert not read.remove_ruled_lines(mask).any()
+
+
+# --- 4. pieces, edges and specks --------------------------------------------------------------
+
+
+def test_pieces_lose_paper_edges_and_tiny_specks_but_keep_a_digit_touching_the_edge():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[:, :15] = 1  # The dark table beside the paper: along the whole left side.
+    mask[0:70, 100:106] = 1  # A 1 touching the top edge: a point of contact, not an edge.
+    mask[50, 150] = 1  # A speck of two pixels.
+    mask[51, 150] = 1
+    pieces = read.find_pieces(mask)
+    assert pieces.boxes.tolist() == [[100, 0, 6, 70]]
+    one = np.zeros(mask.shape, bool)
+    one[0:70, 100:106] = True
+    assert np.array_equal(pieces.labels == pieces.ids[0], one)
+
+
+# --- 5. grouping pieces into digits -----------------------------------------------------------
+
+
+def _pieces(mask: np.ndarray) -> read.Pieces:
+    return read.find_pieces(mask)
+
+
+def test_a_fives_hat_joins_its_body_and_neighbours_stay_apart():
+    mask = np.zeros((120, 300), np.uint8)
+    mask[20:26, 40:80] = 1  # A 5's hat, apart from its body.
+    cv2.ellipse(mask, (60, 70), (22, 28), 0, -120, 180, 1, 5)  # The body.
+    mask[20:100, 150:156] = 1  # A 1 beside it.
+    mask[55:58, 220:240] = 1  # A dash: not a digit.
+    mask[10, 280:282] = 1  # A speck.
+    pieces = _pieces(mask)
+    groups = read.group_pieces(pieces)
+    boxes = sorted(read._union_box(pieces.boxes[g]).tolist() for g in groups)
+    assert len(boxes) == 2
+    assert boxes[0][0] <= 40 and boxes[0][1] == 20 and boxes[0][1] + boxes[0][3] >= 95  # Hat and body.
+    assert boxes[1] == [150, 20, 6, 80]
+
+
+def test_a_broken_four_is_one_digit():
+    mask = np.zeros((120, 120), np.uint8)
+    cv2.line(mask, (60, 10), (20, 70), 1, 5)
+    cv2.line(mask, (20, 70), (80, 70), 1, 5)
+    mask[40:66, 62:67] = 1  # The upright, broken off above the bar...
+    mask[76:110, 62:67] = 1  # ...and below it.
+    groups = read.group_pieces(_pieces(mask))
+    assert len(groups) == 1 and len(groups[0]) == 3
+
+
+def test_digits_on_two_lines_are_not_merged_and_read_line_by_line():
+    mask = np.zeros((200, 200), np.uint8)
+    mask[10:70, 50:56] = 1
+    mask[110:170, 52:58] = 1  # Right below the first, one line down.
+    mask[110:170, 120:126] = 1
+    pieces = _pieces(mask)
+    groups = read.group_pieces(pieces)
+    assert len(groups) == 3
+    boxes = [read._union_box(pieces.boxes[g]) for g in groups]
+    order = read.reading_order(boxes)
+    assert [tuple(boxes[i][:2]) for i, _ in order] == [(50, 10), (52, 110), (120, 110)]
+    assert [line for _, line in order] == [0, 1, 1]
+
+
+# --- 6. splitting and joining, with a judge that prefers known shapes ---------------------------
+
+
+def _digit(mask: np.ndarray) -> read.Digit:
+    ys, xs = np.nonzero(mask)
+    box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1])
+    return read.Digit(box=box, mask=mask[box[1] : box[1] + box[3], box[0] : box[0] + box[2]].copy())
+
+
+def _touching_pair() -> np.ndarray:
+    mask = np.zeros((100, 200), np.uint8)
+    cv2.ellipse(mask, (60, 50), (25, 40), 0, 0, 360, 1, 6)  # A 0...
+    cv2.ellipse(mask, (112, 50), (25, 40), 0, 0, 360, 1, 6)  # ...touching another 0.
+    return mask
+
+
+def test_a_group_too_wide_for_one_digit_is_cut_at_its_emptiest_column():
+    parts = read.split_wide(_digit(_touching_pair()))
+    assert len(parts) == 2
+    left, right = (part.box for part in parts)
+    assert left[0] == 32 and abs(left[0] + left[2] - 86) <= 3 and right[0] + right[2] == 141
+
+
+def test_the_judge_decides_between_one_wide_digit_and_two():
+    wide = _digit(_touching_pair())
+
+    def prefers_narrow(crops):
+        return np.array([0.95 if c.shape[1] < 0.9 * c.shape[0] else 0.2 for c in crops])
+
+    def prefers_whole(crops):
+        return np.array([0.9 if c.shape[1] > 1.2 * c.shape[0] else 0.3 for c in crops])
+
+    assert len(read.split_wide(wide, prefers_narrow)) == 2
+    assert len(read.split_wide(wide, prefers_whole)) == 1
+
+
+def test_fragments_side_by_side_join_when_the_judge_reads_them_better_as_one():
+    mask = np.zeros((100, 100), np.uint8)
+    cv2.circle(mask, (40, 35), 18, 1, 5)  # A 9's loop...
+    mask[30:90, 63:68] = 1  # ...and its stem, just apart.
+    pieces = _pieces(mask)
+    found = read.digits_of(pieces, [[0], [1]])
+
+    def whole_is_better(crops):
+        return np.array([0.9 if c.shape[1] > 0.6 * c.shape[0] else 0.4 for c in crops])
+
+    assert len(read.join_fragments(found, whole_is_better)) == 1
+
+    def parts_are_better(crops):
+        return np.array([0.1 if c.shape[0] > 80 else 0.9 for c in crops])  # Only the joined crop is tall.
+
+    assert len(read.join_fragments(found, parts_are_better)) == 2
+    assert len(read.join_fragments(found, None)) == 2
+
+
+# --- the whole pipeline -----------------------------------------------------------------------
+
+
+def _photo_of(
+    canvases: list[np.ndarray], gap: int = 40
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Drawn digits side by side on unevenly lit grey paper, as an RGB photo; their true boxes."""
+    width = len(canvases) * (280 + gap) + gap
+    page = _paper(360, width, falloff=0.4).astype(np.float32)
+    boxes = []
+    for index, canvas in enumerate(canvases):
+        left = gap + index * (280 + gap)
+        alpha = canvas[:, :, 3].astype(np.float32) / 255
+        region = page[40:320, left : left + 280]
+        region[:] = region * (1 - alpha) + 25 * alpha
+        x, y, w, h = cv2.boundingRect((canvas[:, :, 3] > 64).astype(np.uint8))
+        boxes.append((left + x, 40 + y, w, h))
+    return np.dstack([np.clip(page, 0, 255).astype(np.uint8)] * 3), boxes
+
+
+def test_a_photo_of_a_drawn_number_is_read_with_its_boxes():
+    photo, boxes = _photo_of([draw_digit(d) for d in (7, 1, 0, 4)])
+    reading = digitdraw.read_digits(photo)
+    assert len(reading.boxes) == 4
+    assert all(_boxes_overlap(found, true) for found, true in zip(reading.boxes, boxes, strict=True))
+    assert reading.images.shape == (4, 28, 28)
+    for model_id in digitdraw.MODEL_IDS:
+        assert reading.text(model_id) == "7104"
+        assert reading.probabilities[model_id].shape == (4, 10)
+    # Each digit is exactly what to_mnist makes of its pixels: the Draw page's preprocessing.
+    crops = read.segment(photo).crops
+    assert np.array_equal(reading.images[2], digitdraw.to_mnist(crops[2]))
+
+
+def test_a_wide_canvas_light_ink_on_dark_and_dark_on_light_read_alike():
+    canvas = np.concatenate([draw_digit(d) for d in (4, 0, 7)], axis=1)  # RGBA, transparent.
+    inverted = np.dstack([255 - canvas[:, :, 3]] * 3)  # Black ink on white, no alpha.
+    assert digitdraw.read_digits(canvas).text(4) == "407"
+    assert digitdraw.read_digits(inverted).text(4) == "407"
+    assert digitdraw.read_digits(255 - inverted).text(4) == "407"
+
+
+def test_digits_on_a_ruled_page_are_read_and_the_rules_are_not():
+    photo, _ = _photo_of([draw_digit(d) for d in (1, 7)])
+    for y in range(30, 360, 70):
+        photo[y : y + 2] = photo[y : y + 2] * np.float32(0.7)  # Printed rules, as lit as the paper.
+    assert digitdraw.read_digits(photo, [4]).text(4) == "17"
+
+
+def test_the_evaluation_sets_tuning_part_is_read_well(mnist):
+    # A regression guard, not the measurement: benchmarks/read_accuracy.py measures both parts.
+    _, (x_test, y_test) = mnist
+    samples = numbers.number_set(x_test, y_test, 40, "tuning")
+    right = total = whole = 0
+    for sample in samples:
+        reading = digitdraw.read_digits(sample.image, [4])
+        right += numbers.digits_right(sample, reading.boxes, reading.digits(4))
+        total += len(sample.text)
+        whole += reading.text(4) == sample.text
+    assert right / total >= 0.93 and whole / len(samples) >= 0.8
+
+
+def test_an_image_with_no_digits_gives_an_empty_reading():
+    rng = np.random.default_rng(1)
+    page = np.clip(_paper(600, 800) + rng.normal(0, 5, (600, 800)), 0, 255).astype(np.uint8)
+    reading = digitdraw.read_digits(page)
+    assert reading.boxes == [] and len(reading) == 0 and reading.images.shape == (0, 28, 28)
+    assert reading.text(4) == "" and reading.digits(4) == []
+
+
+def test_fifty_digits_are_all_found_in_reading_order():
+    digits = [draw_digit(d, stroke=14) for d in (1, 7, 0, 4, 7)] * 2
+    rows = [np.concatenate(digits, axis=1)[:, :, 3] for _ in range(5)]
+    page = 255 - np.concatenate(rows, axis=0)  # Five lines of ten digits, dark on white.
+    reading = digitdraw.read_digits(page, [4])
+    assert len(reading) == 50
+    assert reading.text(4) == " ".join(["1704717047"] * 5)
+    assert reading.lines == [line for line in range(5) for _ in range(10)]
+
+
+def test_a_model_that_was_not_asked_has_no_text():
+    reading = digitdraw.read_digits(draw_digit(7), [4])
+    with pytest.raises(ValueError, match="model 2"):
+        reading.text(2)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+IMAGES = st.one_of(
+    hnp.arrays(np.uint8, st.tuples(st.integers(1, 80), st.integers(1, 80))),
+    hnp.arrays(np.uint8, st.tuples(st.integers(1, 60), st.integers(1, 60), st.sampled_from([1, 3, 4]))),
+    hnp.arrays(
+        np.float32, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.floats(0, 1, width=32)
+    ),
+    hnp.arrays(np.bool_, st.tuples(st.integers(1, 50), st.integers(1, 50))),
+)
+
+
+@given(IMAGES)
+@example(np.zeros((1, 1), np.uint8))
+@example(np.full((3, 200), 255, np.uint8))
+@example(np.eye(64, dtype=np.uint8) * 255)
+def test_any_image_gives_boxes_inside_it_in_reading_order(image):
+    found = read.segment(image)
+    height, width = image.shape[:2]
+    assert found.size == (width, height)
+    assert len(found.boxes) == len(found.crops) == len(found.lines)
+    for x, y, w, h in found.boxes:
+        assert 0 <= x < width and 0 <= y < height and w >= 1 and h >= 1
+        assert x + w <= width and y + h <= height
+    assert found.lines == sorted(found.lines)
+    for previous, current, line_a, line_b in zip(
+        found.boxes, found.boxes[1:], found.lines, found.lines[1:], strict=False
+    ):
+        if line_a == line_b:
+            assert previous[0] <= current[0]  # Left to right within a line.
+
+
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(20, 120), st.integers(20, 200))))
+def test_any_image_is_read_without_a_crash(image):
+    reading = digitdraw.read_digits(image, [4])
+    assert len(reading.text(4).replace(" ", "")) == len(reading) == len(reading.images)
+
+
+# --- hostile files ----------------------------------------------------------------------------
+
+
+def _png_bytes(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _digit_image() -> Image.Image:
+    return Image.fromarray(255 - draw_digit(7)[:, :, 3])
+
+
+@given(st.binary(max_size=2000), st.integers(0, 3000))
+@example(b"", 0)
+@example(b"\x89PNG\r\n\x1a\n", 0)
+@example(b"\x00", 342)  # A flipped byte in a GIF: Pillow's "tile cannot extend outside image".
+def test_any_bytes_give_an_image_or_one_value_error(noise, cut):
+    # Random bytes, and every kind of good file cut short or with bytes flipped in it.
+    good = _png_bytes(
+        Image.fromarray(np.eye(40, dtype=np.uint8) * 255), ["PNG", "JPEG", "GIF", "BMP", "WEBP"][cut % 5]
+    )
+    damaged = bytearray(good)
+    for index, byte in enumerate(noise[:8]):
+        damaged[(cut + 97 * index) % len(damaged)] = byte
+    for data in (noise, good[: cut % (len(good) + 1)], bytes(damaged)):
+        try:
+            pixels = images.load_image(data)
+        except ValueError as error:
+            assert str(error).startswith("the image ")
+            continue
+        assert pixels.dtype == np.uint8 and pixels.ndim in (2, 3) and pixels.size > 0
+        read.segment(pixels)
+
+
+def test_a_truncated_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "cut.png"
+    path.write_bytes(_png_bytes(_digit_image())[:400])
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        images.load_image(path)
+
+
+def test_a_file_that_is_no_image_and_a_missing_file_are_clear_errors(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("not an image")
+    with pytest.raises(ValueError, match="not an image"):
+        images.load_image(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        images.load_image(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="is a folder"):
+        images.load_image(tmp_path)
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits():
+    wide = np.asarray(_digit_image()).astype(np.uint16) * 257
+    sixteen_bit = Image.fromarray(wide)
+    assert sixteen_bit.mode == "I;16"
+    pixels = images.load_image(_png_bytes(sixteen_bit))
+    assert pixels.dtype == np.uint8 and np.array_equal(pixels, np.asarray(_digit_image()))
+    assert digitdraw.read_digits(pixels).text(4) == "7"
+
+
+def test_a_cmyk_jpeg_becomes_rgb():
+    pixels = images.load_image(_png_bytes(_digit_image().convert("CMYK"), "JPEG", quality=95))
+    assert pixels.shape == (280, 280, 3)
+    assert digitdraw.read_digits(pixels).text(4) == "7"
+
+
+def test_a_palette_gif_and_an_animation_give_the_first_frame():
+    first, second = _digit_image(), Image.new("L", (280, 280), 255)
+    animated = _png_bytes(first.convert("P"), "GIF", save_all=True, append_images=[second.convert("P")])
+    pixels = images.load_image(animated)
+    assert pixels.ndim in (2, 3) and pixels.dtype == np.uint8
+    assert digitdraw.read_digits(pixels).text(4) == "7"
+    assert digitdraw.read_digits(animated).text(4) == "7"  # Files go straight in too.
+
+
+def test_a_phone_photo_is_turned_upright_by_its_exif_orientation():
+    upright = np.asarray(_digit_image())
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)))  # Stored on its side.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view.
+    pixels = images.load_image(_png_bytes(sideways, "JPEG", quality=95, exif=exif.tobytes()))
+    assert pixels.shape[:2] == upright.shape
+    assert digitdraw.read_digits(pixels).text(4) == "7"
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (10_000, 6_000)).save(path)  # 60 megapixels in a few kilobytes.
+    assert path.stat().st_size < 100_000
+    with pytest.raises(
+        ValueError, match=r"too large \(10000x6000 pixels\); expected at most 50,000,000 pixels"
+    ):
+        images.load_image(path)
+    # One far past Pillow's own limit is refused by Pillow as it opens, with the same sentence.
+    huge = tmp_path / "huge.png"
+    Image.new("1", (20_000, 10_000)).save(huge)
+    with pytest.raises(ValueError, match="too large; expected at most 50,000,000 pixels"):
+        images.load_image(huge)
+
+
+def test_a_one_pixel_image_reads_as_no_digits():
+    pixels = images.load_image(_png_bytes(Image.new("RGB", (1, 1), (255, 255, 255))))
+    assert pixels.shape == (1, 1, 3)
+    assert len(digitdraw.read_digits(pixels)) == 0
+
+
+def test_palette_with_transparency_keeps_its_alpha():
+    palette = Image.new("P", (40, 40), 0)
+    palette.putpalette([255, 255, 255, 0, 0, 0])
+    palette.paste(1, (18, 5, 22, 35))
+    pixels = images.load_image(_png_bytes(palette, transparency=0))
+    assert pixels.shape == (40, 40, 4) and pixels[:, :, 3].min() == 0
+
+
+# --- the evaluation set -----------------------------------------------------------------------
+
+
+def test_the_evaluation_parts_are_fixed_and_draw_on_different_digits(mnist):
+    _, (x_test, y_test) = mnist
+    first = numbers.number_set(x_test, y_test, 6, "tuning")
+    again = numbers.number_set(x_test, y_test, 6, "tuning")
+    held = numbers.number_set(x_test, y_test, 6, "held-out")
+    assert all(
+        np.array_equal(a.image, b.image) and a.text == b.text for a, b in zip(first, again, strict=True)
+    )
+    assert [s.text for s in first] != [s.text for s in held]
+    for sample in first + held:
+        assert 2 <= len(sample.text) <= 6 and len(sample.boxes) == len(sample.text)
+        height, width = sample.image.shape[:2]
+        assert all(x >= 0 and y >= 0 and x + w <= width and y + h <= height for x, y, w, h in sample.boxes)
+        assert [box[0] for box in sample.boxes] == sorted(box[0] for box in sample.boxes)
+    with pytest.raises(ValueError, match="part"):
+        numbers.number_set(x_test, y_test, 1, "test")
+
+
+def test_boxes_are_matched_by_overlap_one_to_one():
+    true = [(0, 0, 10, 20), (12, 0, 10, 20)]
+    assert numbers.match_boxes(true, [(13, 1, 9, 19), (0, 0, 10, 20)]) == [1, 0]
+    assert numbers.match_boxes(true, [(0, 0, 20, 20)]) == [0, None]  # One box cannot be two digits.
+    assert numbers.match_boxes(true, [(50, 50, 5, 5)]) == [None, None]
