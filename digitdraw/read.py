@@ -572,6 +572,8 @@ class NumberReading:
     probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> (N, 10).
     errors: dict[int, str] = field(default_factory=dict)  # Model id -> why it could not answer.
     size: tuple[int, int] = (0, 0)  # The input's width and height.
+    # The networks' own probabilities before temperature scaling (what the drawings store keeps).
+    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -597,6 +599,7 @@ class NumberReading:
             steps=None,
             probabilities={m: p[index] for m, p in self.probabilities.items()},
             errors=dict(self.errors),
+            raw_probabilities={m: p[index] for m, p in self.raw_probabilities.items()},
         )
 
     def text(self, model_id: int) -> str:
@@ -634,7 +637,7 @@ def read_digits(
         empty = {m: np.zeros((0, NUM_CLASSES), np.float32) for m in models if m not in errors}
         return NumberReading(
             boxes=[], lines=[], images=np.zeros((0, FIELD_SIZE, FIELD_SIZE), np.float32), probabilities=empty,
-            errors=errors, size=found.size,
+            errors=errors, size=found.size, raw_probabilities=dict(empty),
         )  # fmt: skip
     batch = inference.classify_batch(found.crops, ids, root)
     keep = ~batch.blank  # A crop is never blank, but to_mnist is the judge of that.
@@ -645,4 +648,5 @@ def read_digits(
         probabilities={m: p[keep] for m, p in batch.probabilities.items()},
         errors=batch.errors,
         size=found.size,
+        raw_probabilities={m: p[keep] for m, p in batch.raw_probabilities.items()},
     )
