@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import inside, saved_models
+from digitdraw.models import is_custom
 from digitdraw.preprocess import to_mnist
 from digitdraw.ui import app, charts
 
@@ -61,6 +62,8 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
             config={"displayModeBar": False},
             key=f"units_{model_id}_{layer}",
         )
+        if activation not in EXPLAIN:
+            continue  # Saturation and dead units are told for sigmoid and ReLU, the study's two.
         quiet = inside.saturated_or_dead(activations, activation)
         if activation == "sigmoid":
             st.caption(f"{quiet.sum()} of {quiet.size} saturated (below 0.05 or above 0.95) on this input.")
@@ -72,7 +75,8 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray:
             )
             st.caption(f"{quiet.sum()} of {quiet.size} silent (0) on this input{dead}.")
     st.html(charts.probability_bars(seen.probabilities, "Output layer"))
-    st.caption(EXPLAIN[activation])
+    if activation in EXPLAIN:
+        st.caption(EXPLAIN[activation])
     return seen.hidden[0]
 
 
@@ -97,8 +101,10 @@ st.caption(
 image, name = source_ui()
 if image is not None:
     first_pair = next(iter(PAIRS))
-    pair = st.segmented_control("Compare", list(PAIRS), default=first_pair, key="inside_pair")
-    model_ids = PAIRS[pair or first_pair]
+    # The networks people trained (Train page), each on its own, after the study's comparisons.
+    pairs = {**PAIRS, **{f"Yours: {m}": (m,) for m in app.model_ids() if is_custom(m)}}
+    pair = st.segmented_control("Compare", list(pairs), default=first_pair, key="inside_pair")
+    model_ids = pairs.get(pair, PAIRS[first_pair])
     left, right = st.columns([1, 3], gap="large")
     left.image(charts.pixel_grid(image, cell=5), caption=f"The input: {name}", width=140)
     first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.

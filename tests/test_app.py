@@ -217,7 +217,7 @@ def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
 def test_the_dashboard_reproduces_the_study_table(canvas):
     app = _run("pages/compare.py")
     table = app.dataframe[0].value
-    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    assert list(table["Model"]) == ["1", "2", "3", "4", "5"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%"]
     costs = app.dataframe[1].value
@@ -408,3 +408,47 @@ def test_inside_without_a_drawing_looks_at_an_mnist_test_digit(canvas):
     app = _run("pages/inside.py")
     assert app.number_input(key="inside_index").value == 0
     assert "reads **7**" in _text(app)  # MNIST's first test image is a 7.
+
+
+# Networks people train (saved_models/custom/<name>/) appear wherever the study's do, on the next rerun.
+
+
+def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, models_copy):
+    from digitdraw.models import Architecture
+    from digitdraw.saved_models import delete_custom
+
+    canvas.image = draw_digit(7)
+    draw = _run("pages/draw.py")
+    assert "my-net" not in draw.selectbox(key="draw_model").options
+    save_constant_model("my-net", digit=2, root=models_copy, architecture=Architecture.dense((8,), "gelu"))
+    draw.run()
+    assert "my-net · 784-8-10 · GELU" in draw.selectbox(key="draw_model").options
+    assert _reads(draw)["my-net"] == "2" and _reads(draw)["Model 4"] == "7"
+    draw.selectbox(key="draw_model").set_value("my-net").run()
+    assert not draw.exception and draw.metric[0].value == "2"
+
+    curves = _run("pages/training_curves.py")
+    curves.selectbox(key="curves_model").set_value("my-net").run()
+    assert not curves.exception and not curves.error
+    # Its made-up metrics (one image per digit) have no MNIST test gallery to show: the picker only.
+    assert (
+        "my-net · 784-8-10 · GELU"
+        in _run("pages/confusion_matrix.py").selectbox(key="confusion_model").options
+    )
+    curves = _run("pages/training_curves.py")
+    curves.segmented_control(key="curves_view").set_value("All models").run()
+    assert not curves.exception
+    compare = _run("pages/compare.py")
+    assert "my-net" in list(compare.dataframe[0].value["Model"])
+    inside = _run("pages/inside.py")
+    inside.segmented_control(key="inside_pair").set_value("Yours: my-net").run()
+    assert not inside.exception and "my-net · 784-8-10 · GELU** reads **2**" in _text(inside)
+
+    delete_custom("my-net", models_copy)
+    # A session whose chosen network was deleted (here or in another session) falls back to a study model.
+    again = AppTest.from_file(str(ROOT / "pages/draw.py"), default_timeout=TIMEOUT)
+    again.session_state["draw_model"] = "my-net"
+    again.run()
+    assert not again.exception
+    assert "my-net" not in " ".join(again.selectbox(key="draw_model").options)
+    assert again.metric[0].label == "Model 4 reads" and again.metric[0].value == "7"
