@@ -58,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--drawn", type=int, default=None, help="size of the drawn-digit evaluation set")
 
+    worker = commands.add_parser(
+        "worker",
+        help="train the networks queued on the Train page, one at a time",
+        description="Take training jobs from the queue (in the drawings store's database) one at a time and "
+        "save each network under MODELS/custom/NAME/. Run one per core you give to training, on any machine "
+        "that reaches the database and the models folder.",
+    )
+    worker.add_argument("--once", action="store_true", help="train at most one queued job, then exit")
+    worker.add_argument(
+        "--database", default=None, metavar="URL", help="SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or "
+        "data/drawings.sqlite)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--models", type=Path, default=None, metavar="DIR", help="models folder (default: saved_models/)"
+    )
+
     drawings = commands.add_parser("drawings", help="import, export and summarise kept drawings")
     drawings.add_argument(
         "--database", default=None, metavar="URL", help="SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or "
@@ -188,6 +204,16 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, StoreError) as error:
             # One line a person can act on; nothing was kept.
             print(f"python -m digitdraw drawings {args.action}: {error}", file=sys.stderr)
+            return 1
+    if args.command == "worker":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from digitdraw import worker
+        from digitdraw.store import StoreError
+
+        try:
+            return worker.run(args.database, args.models, once=args.once, stop_on_sigterm=True)
+        except (ValueError, StoreError) as error:
+            print(f"python -m digitdraw worker: {error}", file=sys.stderr)
             return 1
     if args.name is not None:
         return _train_network(args)

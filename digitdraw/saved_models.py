@@ -258,7 +258,8 @@ def recover(directory: Path) -> None:
             os.replace(backup, directory)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host is running (someone else's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -272,7 +273,7 @@ def remove_abandoned_staging(directory: Path) -> None:
     """Delete staging folders left by a save whose process was killed (SIGKILL leaves no cleanup)."""
     for staging in directory.parent.glob(f".{directory.name}.*.tmp"):
         pid = staging.name[len(directory.name) + 2 :].split(".")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(staging, ignore_errors=True)
 
 

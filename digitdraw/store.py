@@ -184,7 +184,9 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-def _engine(url: str) -> Engine:
+def create_store_engine(url: str) -> Engine:
+    """An engine for a store URL: SQLite with its file's folder made, foreign keys on and writers waiting
+    for each other; PostgreSQL through psycopg 3. ValueError for something that is not a URL."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -200,6 +202,17 @@ def _engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+@contextlib.contextmanager
+def failures(url: str, action: str, subject: str) -> Iterator[None]:
+    """Turn a database failure into a StoreError that says, in one sentence, what could not be done."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        backend = make_url(url).get_backend_name()
+        raise StoreError(f"Could not {action} {backend} {subject}: {reason}") from error
 
 
 def upgrade(engine: Engine) -> None:
@@ -219,19 +232,12 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
-        self._engine = _engine(self.url)
+        self._engine = create_store_engine(self.url)
         with self._failures("open"):
             upgrade(self._engine)
 
-    @contextlib.contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        """Turn a database failure into a StoreError that says, in one sentence, what could not be done."""
-        try:
-            yield
-        except (SQLAlchemyError, OSError) as error:
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            backend = make_url(self.url).get_backend_name()
-            raise StoreError(f"Could not {action} the {backend} drawings store: {reason}") from error
+    def _failures(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return failures(self.url, f"{action} the", "drawings store")
 
     def save(self, drawing: NewDrawing) -> int:
         """Keep one drawing; returns its id."""
