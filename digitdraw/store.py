@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,16 +216,39 @@ def failures(url: str, action: str, subject: str) -> Iterator[None]:
         raise StoreError(f"Could not {action} {backend} {subject}: {reason}") from error
 
 
+# Any fixed number: the PostgreSQL advisory lock that lets one process at a time upgrade the schema.
+_UPGRADE_LOCK = 20261124
+_UPGRADE_ATTEMPTS = 5
+# Alembic keeps its migration context in module globals: one upgrade at a time in a process.
+_upgrade_lock = threading.Lock()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database's schema to the newest Alembic revision."""
+    """Bring the database's schema to the newest Alembic revision.
+
+    App servers and workers starting together may all try at once. On
+    PostgreSQL an advisory lock makes them take turns; SQLite has no such
+    lock, so a process that loses the race (the table it was creating exists
+    now) tries again, and finds the schema current. Within a process, one
+    thread at a time upgrades.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    for attempt in range(1, _UPGRADE_ATTEMPTS + 1):
+        try:
+            with _upgrade_lock, engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            return
+        except SQLAlchemyError:
+            if attempt == _UPGRADE_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 class Store:

@@ -60,11 +60,8 @@ HIDDEN_UNITS = (4, 512)
 MAX_EPOCHS = 30
 # The training split is MNIST's first 50,000 images; the last 10,000 validate every run.
 TRAIN_IMAGES = (100, data.TRAIN_SIZE - data.VALIDATION_SIZE)
-OPTIMIZERS = {
-    "study": "the study's recipe: Adam, learning rate decaying along a cosine",
-    "adam": "Adam at a constant learning rate",
-    "sgd": "SGD with momentum 0.9",
-}
+# The study's recipe is Adam with a learning rate decaying along a cosine; Adam here keeps its rate.
+OPTIMIZERS = {"study": "The study's recipe", "adam": "Adam", "sgd": "SGD with momentum 0.9"}
 DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.05}  # The study's recipe: ``TrainConfig.learning_rate``.
 SGD_MOMENTUM = 0.9
 
@@ -103,6 +100,15 @@ class TrainConfig:
 
 
 STUDY_RECIPE = TrainConfig()
+# What the study's recipe sets for any network, beyond the activation's learning rate.
+STUDY_TRAINING = {
+    "optimizer": "study",
+    "batch_size": STUDY_RECIPE.batch_size,
+    "epochs": STUDY_RECIPE.epochs,
+    "train_limit": None,
+    "augmentation": STUDY_RECIPE.augmentation is not None,
+    "seed": STUDY_RECIPE.seed,
+}
 
 
 def _in_range(value: object, bounds: tuple[int, int], what: str) -> int:
@@ -159,16 +165,7 @@ class NetworkSettings:
     @classmethod
     def study_recipe(cls, name: str, hidden: tuple[int, ...], activation: str) -> NetworkSettings:
         """What the study did, for any architecture: its optimizer, batch size, epochs and augmentation."""
-        return cls(
-            name=name,
-            hidden=hidden,
-            activation=activation,
-            optimizer="study",
-            batch_size=STUDY_RECIPE.batch_size,
-            epochs=STUDY_RECIPE.epochs,
-            augmentation=STUDY_RECIPE.augmentation is not None,
-            seed=STUDY_RECIPE.seed,
-        )
+        return cls(name=name, hidden=hidden, activation=activation, **STUDY_TRAINING)
 
     @property
     def architecture(self) -> Architecture:

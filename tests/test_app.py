@@ -30,6 +30,7 @@ PAGES = [
     "pages/compare.py",
     "pages/your_drawings.py",
     "pages/inside.py",
+    "pages/train.py",
 ]
 TIMEOUT = 60
 
@@ -452,3 +453,99 @@ def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, m
     assert not again.exception
     assert "my-net" not in " ".join(again.selectbox(key="draw_model").options)
     assert again.metric[0].label == "Model 4 reads" and again.metric[0].value == "7"
+
+
+# The Train page queues jobs and reads their progress; a stand-in worker here claims and reports.
+
+
+def _train_page() -> AppTest:
+    return _run("pages/train.py")
+
+
+def _queue(drawings_store):
+    from digitdraw.jobs import JobQueue
+
+    return JobQueue(drawings_store)
+
+
+def test_start_queues_the_designed_network(drawings_store, models_copy):
+    app = _train_page()
+    assert "No networks trained yet" in _text(app)
+    app.text_input(key="train_name").input("my-net")
+    app.segmented_control(key="train_layers").set_value(1)
+    app.number_input(key="train_units_0").set_value(32)
+    app.segmented_control(key="train_activation").set_value("tanh")
+    app.slider(key="train_epochs").set_value(3)
+    app.button(key="train_start").click().run()
+    assert not app.exception and not app.error
+    (job,) = _queue(drawings_store).jobs()
+    assert (job.name, job.settings.hidden, job.settings.activation, job.settings.epochs) == (
+        "my-net",
+        (32,),
+        "tanh",
+        3,
+    )
+    assert job.state == "queued" and "Waiting for a worker" in app.get("progress")[0].proto.text
+    assert "my-net" in _text(app) and "784-32-10 · tanh · Adam, rate 0.001" in _text(app)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "letters, digits and dashes"), ("../x", "letters, digits and dashes"), ("taken", "exists already")],
+)
+def test_a_bad_request_is_one_calm_sentence_and_queues_nothing(name, message, drawings_store, models_copy):
+    save_constant_model("taken", 1, models_copy)
+    app = _train_page()
+    app.text_input(key="train_name").input(name)
+    app.button(key="train_start").click().run()
+    assert not app.exception
+    assert app.error and app.error[0].value.startswith("This network cannot be trained yet:")
+    assert message in app.error[0].value
+    assert _queue(drawings_store).jobs() == []
+
+
+def test_the_study_recipe_fills_in_what_the_study_did(drawings_store):
+    from digitdraw.train import TrainConfig
+
+    app = _train_page()
+    app.segmented_control(key="train_activation").set_value("sigmoid").run()
+    app.button(key="train_preset").click().run()
+    recipe = TrainConfig()
+    assert app.selectbox(key="train_optimizer").value == "study"
+    assert app.number_input(key="train_learning_rate").value == recipe.sigmoid_learning_rate
+    assert app.slider(key="train_epochs").value == recipe.epochs
+    assert app.select_slider(key="train_batch").value == recipe.batch_size
+    assert app.toggle(key="train_augment").value is True
+
+
+def test_progress_curves_stop_and_delete(drawings_store, models_copy):
+    from digitdraw.saved_models import History, custom_names
+    from digitdraw.train import NetworkSettings
+
+    queue = _queue(drawings_store)
+    job_id = queue.submit(
+        NetworkSettings(name="my-net", hidden=(8,), activation="relu", epochs=4), models_copy
+    )
+    queue.claim("host:1")
+    curves = {"loss": [0.5], "accuracy": [0.9]}
+    history = History(epoch=[1], train=curves, validation=curves, test=curves, best_epoch=1)
+    queue.report(job_id, "host:1", epoch=1, batch=2, batches=8, history=history)
+
+    app = _train_page()
+    progress = app.get("progress")[0]
+    assert "Epoch 2 of 4, batch 2 of 8" in progress.proto.text and progress.proto.value == round(
+        100 * 1.25 / 4
+    )
+    assert len(app.get("plotly_chart")) == 2, "live accuracy and loss curves"
+
+    app.button(key=f"stop_{job_id}").click().run()
+    assert not app.exception and queue.stop_requested(job_id)
+    assert "stopping after this batch" in app.get("progress")[0].proto.text
+
+    # The worker saves the best epoch and says so; the network is listed, and Delete removes it.
+    save_constant_model("my-net", 3, models_copy)
+    queue.finish(job_id, "host:1", "stopped", "Stopped on request; kept epoch 1 of 1.")
+    app.run()
+    assert "kept epoch 1 of 1" in _text(app) and "my-net · 784-4-10 · tanh" in _text(app)
+    app.button(key="delete_my-net").click().run()
+    assert not app.exception and custom_names(models_copy) == []

@@ -213,3 +213,41 @@ def test_a_worker_killed_mid_epoch_leaves_no_model_its_job_fails_and_the_next_jo
     assert queue.job(following).state == "done"
     assert saved_models.custom_names(root) == ["following"]
     queue.close()
+
+
+def test_servers_and_workers_opening_a_new_database_at_once_all_succeed(database_url):
+    from digitdraw.store import Store
+
+    opened, failures = [], []
+
+    def open_one(index: int) -> None:
+        try:
+            opened.append((Store if index % 2 else JobQueue)(database_url))
+        except Exception as error:  # Any failure to open is what this test looks for.
+            failures.append(error)
+
+    threads = [threading.Thread(target=open_one, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and len(opened) == 6
+    for each in opened:
+        each.close()
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(database_url):
+    script = (
+        "import sys, time; from digitdraw.jobs import JobQueue; from digitdraw.store import Store;"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()));"  # All start upgrading at the same moment.
+        "(JobQueue if sys.argv[3] == 'queue' else Store)(sys.argv[1]).close()"
+    )
+    start = str(time.time() + 8)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url, start, kind], cwd=ROOT, stderr=subprocess.PIPE
+        )
+        for kind in ("queue", "store", "queue", "store")
+    ]
+    errors = [process.communicate(timeout=120)[1].decode() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, errors

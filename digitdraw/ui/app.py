@@ -1,5 +1,5 @@
 """Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvas's
-size and toolbar, the drawings store and this browser's anonymous id.
+size and toolbar, the drawings store, the training queue and this browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import streamlit as st
 
-from digitdraw import collect, inference, saved_models, store
+from digitdraw import collect, inference, jobs, saved_models, store
 from digitdraw.models import ACTIVATION_LABELS, REGISTRY, ModelId, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
@@ -173,6 +173,21 @@ def _with_store(action: Callable[[store.Store], T], failed: T) -> T:
         return action(store.open_store())
     except (store.StoreError, ValueError) as error:
         store_warning_ui(error)
+        return failed
+
+
+def with_queue(action: Callable[[jobs.JobQueue], T], failed: T) -> T:
+    """Run one action on the training queue; ``failed`` after one calm warning when it cannot be done.
+
+    A ValueError (a name already taken, say) is the caller's to explain, and passes through.
+    """
+    try:
+        return action(jobs.open_queue())
+    except store.StoreError as error:
+        st.warning(
+            f"The training queue cannot be reached right now ({error}). Drawing works as before.",
+            icon=":material/cloud_off:",
+        )
         return failed
 
 

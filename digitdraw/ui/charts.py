@@ -91,7 +91,9 @@ def model_colour(model_id: ModelId) -> str:
     return CUSTOM_COLOURS[zlib.crc32(str(model_id).encode()) % len(CUSTOM_COLOURS)]
 
 
-def training_curves(history: History, metric: str, spec: ModelSpec | None = None) -> go.Figure:
+def training_curves(
+    history: History, metric: str, spec: ModelSpec | None = None, height: int = 420
+) -> go.Figure:
     """Training, validation and test curves of one model, with the study's numbers (when it is one of
     the study's, ``spec``) for reference."""
     figure = go.Figure()
@@ -124,7 +126,9 @@ def training_curves(history: History, metric: str, spec: ModelSpec | None = None
         annotation_text="epoch kept",
         annotation_position="bottom left",
     )
-    return _axes(figure, metric)
+    if len(history.epoch) <= 12:
+        figure.update_xaxes(dtick=1)  # Whole epochs only: no tick at 1.5.
+    return _axes(figure, metric, height)
 
 
 def overlaid_curves(
@@ -145,13 +149,13 @@ def overlaid_curves(
     return _axes(figure, metric)
 
 
-def _axes(figure: go.Figure, metric: str) -> go.Figure:
+def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     figure.update_xaxes(title="epoch")
     if metric == "accuracy":
         figure.update_yaxes(title="accuracy", tickformat=".1%")
     else:
         figure.update_yaxes(title="cross-entropy loss", type="log")
-    return _layout(figure, height=420, hovermode="x unified")
+    return _layout(figure, height=height, hovermode="x unified")
 
 
 def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
