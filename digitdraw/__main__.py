@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         from digitdraw import worker
         from digitdraw.store import StoreError
 
+        worker.be_nice()
         try:
             return worker.run(args.database, args.models, once=args.once, stop_on_sigterm=True)
         except (ValueError, StoreError) as error:

@@ -229,6 +229,18 @@ class Dataset:
         """Images and labels of 'train', 'validation', 'test' or 'drawn'."""
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
+    def limited(self, train_limit: int | None) -> Dataset:
+        """The same data with only the first ``train_limit`` training images (all of them for None),
+        as ``load_dataset`` would give for that limit; the arrays are shared, not copied."""
+        stop = len(self.x_train) if train_limit is None else min(train_limit, len(self.x_train))
+        train = self.ranges["train"]
+        return replace(
+            self,
+            x_train=self.x_train[:stop],
+            y_train=self.y_train[:stop],
+            ranges={**self.ranges, "train": replace(train, stop=train.start + stop)},
+        )
+
 
 def prepare_images(images: np.ndarray) -> np.ndarray:
     """Run MNIST images through the app's preprocessing: (N, 28, 28) uint8 -> float32."""

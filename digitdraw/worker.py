@@ -11,43 +11,50 @@ it is alive. A job asked to stop ends after its current batch and is saved
 with its best epoch so far; a worker stopped by SIGTERM or Ctrl-C marks its
 job failed; one killed outright is noticed by whoever reads the queue next.
 
-Between jobs the worker keeps the last prepared dataset in memory, so a
-second job on the same data starts training at once.
+The worker prepares MNIST when it starts and keeps it in memory between
+jobs, so a job starts training at once (a job on fewer images takes a
+slice). The command line runs it at a lower priority (``NICENESS``): on a
+machine it shares with an app server, people drawing come first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from digitdraw import jobs, saved_models, store
-from digitdraw.train import Dataset, Monitor, NetworkSettings, load_dataset
+from digitdraw.models import HIDDEN_ACTIVATIONS
+from digitdraw.train import HIDDEN_UNITS, Dataset, Monitor, NetworkSettings, load_dataset
 
 REPORT_SECONDS = 0.5  # Progress within an epoch, and stop requests, are looked at this often.
+# Training yields the CPU to the app's servers on the same machine: people drawing come first.
+NICENESS = 10
 POLL_SECONDS = 1.0  # An idle worker looks for a queued job this often.
 
 DatasetLoader = Callable[[NetworkSettings], Dataset]
 
 
 class _LastDataset:
-    """The dataset of the last job, kept for the next one if it asks for the same data."""
+    """All the training data of the last job, kept for the next: a job on fewer images takes a slice."""
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._dataset: Dataset | None = None
 
     def __call__(self, settings: NetworkSettings) -> Dataset:
-        config = settings.train_config()
-        key = (config.train_limit, config.validation_size, config.drawn_eval_size, config.seed)
+        config = replace(settings.train_config(), train_limit=None)
+        key = (config.validation_size, config.drawn_eval_size, config.seed)  # What the arrays depend on.
         if key != self._key:
             self._dataset, self._key = None, None  # Let the old arrays go before building the new ones.
             self._dataset, self._key = load_dataset(config), key
-        return self._dataset
+        return self._dataset.limited(settings.train_limit)
 
 
 class _Reporter:
@@ -149,6 +156,11 @@ def run_job(
     return "done"
 
 
+def be_nice() -> None:
+    """Lower this process's priority, so that training never slows the app beside it."""
+    os.nice(NICENESS)
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM (``make run`` ending, a service manager) stops the worker as Ctrl-C does."""
 
@@ -175,9 +187,13 @@ def run(
     load = load or _LastDataset()
     if stop_on_sigterm:
         _stop_on_sigterm()
-    # Import TensorFlow now, not when the first job arrives: it takes seconds.
+    # Import TensorFlow and prepare the data now, not when the first job arrives: that takes seconds.
     import keras  # noqa: F401
 
+    try:
+        load(NetworkSettings(name="warm-up", hidden=(HIDDEN_UNITS[0],), activation=HIDDEN_ACTIVATIONS[0]))
+    except Exception as error:  # Each job will try again, and say why it failed where people look.
+        print(f"worker {worker}: the training data could not be prepared yet ({error})", flush=True)
     print(f"worker {worker} takes jobs from {queue.url}", flush=True)
     try:
         while True:

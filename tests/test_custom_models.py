@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -202,3 +203,15 @@ def test_the_command_line_trains_a_network_and_load_classifier_finds_it(tmp_path
     assert network.architecture.hidden_activation == "gelu"
     assert main(["train", *arguments, "--out", str(out)]) == 2, "the name is taken now"
     assert "--force" in capsys.readouterr().err
+
+
+def test_a_limited_dataset_is_what_load_dataset_gives_for_that_limit(small_splits, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path))
+    full = load_dataset(TINY_DATA, small_splits)
+    limited = load_dataset(replace(TINY_DATA, train_limit=500), small_splits)
+    sliced = full.limited(500)
+    assert sliced.ranges == limited.ranges and sliced.checksum == limited.checksum
+    for split in ("train", "validation", "test", "drawn"):
+        for ours, theirs in zip(sliced.split(split), limited.split(split)):
+            np.testing.assert_array_equal(ours, theirs)
+    assert full.limited(None).ranges == full.ranges
