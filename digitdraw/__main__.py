@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that reaches the database and the models folder.",
     )
     worker.add_argument("--once", action="store_true", help="train at most one queued job, then exit")
+    worker.add_argument("--threads", type=int, default=None, help="cores to train on (default 1)")
     worker.add_argument(
         "--database", default=None, metavar="URL", help="SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or "
         "data/drawings.sqlite)",
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
 
         worker.be_nice()
         try:
-            return worker.run(args.database, args.models, once=args.once, stop_on_sigterm=True)
+            threads = args.threads if args.threads is not None else worker.THREADS
+            return worker.run(args.database, args.models, args.once, stop_on_sigterm=True, threads=threads)
         except (ValueError, StoreError) as error:
             print(f"python -m digitdraw worker: {error}", file=sys.stderr)
             return 1

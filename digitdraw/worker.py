@@ -36,6 +36,8 @@ from digitdraw.train import HIDDEN_UNITS, Dataset, Monitor, NetworkSettings, loa
 REPORT_SECONDS = 0.5  # Progress within an epoch, and stop requests, are looked at this often.
 # Training yields the CPU to the app's servers on the same machine: people drawing come first.
 NICENESS = 10
+# A worker trains on this many cores by default: run one worker per core you give to training.
+THREADS = 1
 POLL_SECONDS = 1.0  # An idle worker looks for a queued job this often.
 
 DatasetLoader = Callable[[NetworkSettings], Dataset]
@@ -177,10 +179,12 @@ def run(
     load: DatasetLoader | None = None,
     poll_seconds: float = POLL_SECONDS,
     stop_on_sigterm: bool = False,
+    threads: int | None = None,
 ) -> int:
     """Take and train jobs until stopped (``once``: train at most one queued job, then return).
 
-    ``stop_on_sigterm`` (the command line's choice) makes SIGTERM stop the worker as Ctrl-C does.
+    ``stop_on_sigterm`` (the command line's choice) makes SIGTERM stop the worker as Ctrl-C does;
+    ``threads`` caps the cores TensorFlow trains on (the command line's default: ``THREADS``).
     """
     queue = jobs.JobQueue(url)
     worker = jobs.this_worker()
@@ -188,7 +192,13 @@ def run(
     if stop_on_sigterm:
         _stop_on_sigterm()
     # Import TensorFlow and prepare the data now, not when the first job arrives: that takes seconds.
-    import keras  # noqa: F401
+    import tensorflow as tf
+
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"a worker trains on at least 1 thread, got {threads}")
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
     try:
         load(NetworkSettings(name="warm-up", hidden=(HIDDEN_UNITS[0],), activation=HIDDEN_ACTIVATIONS[0]))
