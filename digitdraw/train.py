@@ -49,6 +49,7 @@ from digitdraw.models import (
     build_keras_model,
     check_custom_name,
     get_spec,
+    is_custom,
     saved_models_dir,
 )
 
@@ -432,7 +433,7 @@ def _train_and_save(
     import keras
 
     _seed_everything(config.seed)
-    keras_name = saved_models.model_dir(model_id, Path(".")).name
+    keras_name = model_id if is_custom(model_id) else get_spec(model_id).directory_name
     model = build_keras_model(architecture, keras_name)
     steps_per_epoch = -(-len(dataset.x_train) // config.batch_size)
     # No Keras metrics: every epoch is scored below, on all three splits, by the
