@@ -549,3 +549,13 @@ def test_progress_curves_stop_and_delete(drawings_store, models_copy):
     assert "kept epoch 1 of 1" in _text(app) and "my-net · 784-4-10 · tanh" in _text(app)
     app.button(key="delete_my-net").click().run()
     assert not app.exception and custom_names(models_copy) == []
+
+
+def test_your_drawings_judges_a_trained_network_on_the_kept_drawings(kept_drawings, models_copy):
+    save_constant_model("my-net", digit=7, root=models_copy)  # Reads everything as a 7.
+    app = _your_drawings()
+    table = app.dataframe[0].value
+    mine = dict(zip(table["Model"], table["Your drawings"]))
+    assert mine["my-net · 784-4-10 · tanh"] == 0.25, "one of this browser's four drawings is labelled 7"
+    app.selectbox(key="kept_model").set_value("my-net").run()
+    assert not app.exception
