@@ -559,3 +559,21 @@ def test_your_drawings_judges_a_trained_network_on_the_kept_drawings(kept_drawin
     assert mine["my-net · 784-4-10 · tanh"] == 0.25, "one of this browser's four drawings is labelled 7"
     app.selectbox(key="kept_model").set_value("my-net").run()
     assert not app.exception
+
+
+def test_the_train_page_says_a_job_failed_when_its_worker_was_killed(drawings_store, models_copy):
+    import subprocess
+
+    from digitdraw.jobs import this_worker
+    from digitdraw.train import NetworkSettings
+
+    queue = _queue(drawings_store)
+    queue.submit(NetworkSettings(name="my-net", hidden=(8,), activation="relu"), models_copy)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    queue.claim(f"{this_worker().rpartition(':')[0]}:{gone.stdout.strip()}")  # Its process has exited.
+    app = _train_page()
+    assert any("**my-net** :red-badge[:material/error: failed]" in m.value for m in app.markdown)
+    assert "stopped before it finished, so nothing was saved" in _text(app)
+    assert not app.get("progress"), "a failed job has no progress bar"
