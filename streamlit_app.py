@@ -12,11 +12,13 @@ pages = [
     st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
     st.Page("pages/compare.py", title="Compare models", icon=":material/leaderboard:"),
     st.Page("pages/your_drawings.py", title="Your drawings", icon=":material/collections:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:
     st.caption(
         "Five fully connected networks trained on MNIST: 784-16-16-10 and 784-64-64-10 with sigmoid "
-        "or ReLU, and 784-128-10. Retrain any of them with `python -m digitdraw train`."
+        "or ReLU, and 784-128-10. Retrain any of them with `python -m digitdraw train`, or train your own "
+        "on the Train page."
     )
 navigation.run()

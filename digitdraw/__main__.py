@@ -1,7 +1,8 @@
-"""Command line: ``python -m digitdraw train ...`` trains models; ``python -m digitdraw calibrate ...``
-fits each saved model's temperature and digit-score threshold; ``python -m digitdraw drawings ...``
-imports, exports and summarises the drawings users kept; ``python -m digitdraw read ...`` reads the
-numbers in photos and scans. ``--help`` on each says more."""
+"""Command line: ``python -m digitdraw train ...`` trains the study's models, or with ``--name`` a network
+of your own design; ``python -m digitdraw worker`` trains the networks queued on the Train page;
+``python -m digitdraw calibrate ...`` fits each saved model's temperature and digit-score threshold;
+``python -m digitdraw drawings ...`` imports, exports and summarises the drawings users kept;
+``python -m digitdraw read ...`` reads the numbers in photos and scans. ``--help`` on each says more."""
 
 from __future__ import annotations
 
@@ -33,10 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m digitdraw``."""
     parser = argparse.ArgumentParser(prog="python -m digitdraw", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train models and write them to saved_models/")
-    train.add_argument(
-        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+    train = commands.add_parser(
+        "train",
+        help="train models and write them to saved_models/",
+        description="Train the study's models (--model), or one network of your own (--name with --hidden "
+        "and --activation), saved as saved_models/custom/NAME/.",
     )
+    train.add_argument(
+        "--model", nargs="+", default=None, metavar="ID", help="the study's model ids, or 'all' (default)"
+    )
+    train.add_argument("--name", default=None, help="train a network of your own under this name")
+    train.add_argument(
+        "--hidden", nargs="+", type=int, default=None, metavar="UNITS", help="hidden layer sizes"
+    )
+    train.add_argument("--activation", default=None, help="sigmoid, relu, tanh or gelu")
+    train.add_argument("--optimizer", default="study", help="study (default), adam or sgd")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
+    train.add_argument("--batch", type=int, default=None, help="batch size (default 128)")
+    train.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    train.add_argument("--force", action="store_true", help="replace a network of the same name")
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs per model")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--out", type=Path, default=None, help="output folder (default saved_models/)")
@@ -54,6 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument(
         "--root", type=Path, default=None, help="saved-models folder (default saved_models/)"
+    )
+
+    worker = commands.add_parser(
+        "worker",
+        help="train the networks queued on the Train page, one at a time",
+        description="Take training jobs from the queue (in the drawings store's database) one at a time and "
+        "save each network under MODELS/custom/NAME/. Run one per core you give to training, on any machine "
+        "that reaches the database and the models folder.",
+    )
+    worker.add_argument("--once", action="store_true", help="train at most one queued job, then exit")
+    worker.add_argument("--threads", type=int, default=None, help="cores to train on (default 1)")
+    worker.add_argument(
+        "--database", default=None, metavar="URL", help="SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or "
+        "data/drawings.sqlite)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--models", type=Path, default=None, metavar="DIR", help="models folder (default: saved_models/)"
     )
 
     drawings = commands.add_parser("drawings", help="import, export and summarise kept drawings")
@@ -188,6 +221,67 @@ def _stats_table(drawings: list) -> str:
     return "\n".join(lines)
 
 
+def _network_settings(args: argparse.Namespace):
+    """The settings of a network of one's own, checked; ValueError says what is wrong."""
+    from digitdraw.saved_models import model_dir
+    from digitdraw.train import NetworkSettings
+
+    if args.model is not None:
+        raise ValueError("--model trains the study's networks, --name one of your own: give one of them")
+    if args.hidden is None or args.activation is None:
+        raise ValueError("a network of your own needs --hidden (layer sizes) and --activation")
+    given = {
+        "learning_rate": args.lr,
+        "batch_size": args.batch,
+        "epochs": args.epochs,
+        "train_limit": args.limit,
+    }
+    settings = NetworkSettings(
+        name=args.name,
+        hidden=tuple(args.hidden),
+        activation=args.activation,
+        optimizer=args.optimizer,
+        augmentation=not args.no_augment,
+        seed=args.seed,
+        **{key: value for key, value in given.items() if value is not None},
+    )
+    if model_dir(settings.name, args.out).exists() and not args.force:
+        raise ValueError(
+            f"a network named {settings.name!r} exists already: choose another name, or add --force"
+        )
+    return settings
+
+
+def _train_network(args: argparse.Namespace) -> int:
+    """Train one network of one's own design, with a progress bar of per-epoch metrics."""
+    try:
+        settings = _network_settings(args)
+    except ValueError as error:
+        # One line, and nothing written.
+        print(f"python -m digitdraw train: {error}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from digitdraw.train import Monitor, ProgressBar, summary_line, train_network
+
+    bar = ProgressBar(settings.name, settings.epochs, stream=sys.stderr)
+
+    def epoch_done(history) -> None:
+        bar.update(
+            history.epoch[-1],
+            f"loss {history.train.loss[-1]:.3f}  train {history.train.accuracy[-1]:.2%}  "
+            f"val {history.validation.accuracy[-1]:.2%}  test {history.test.accuracy[-1]:.2%}",
+        )
+
+    try:
+        trained = train_network(settings, out_dir=args.out, monitor=Monitor(epoch_done=epoch_done))
+    except KeyboardInterrupt:
+        print("\nInterrupted: nothing was saved.", file=sys.stderr)
+        return 130
+    print(summary_line(trained))
+    print(f"saved in {trained.directory}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the process exit code."""
     parser = build_parser()
@@ -206,8 +300,24 @@ def main(argv: list[str] | None = None) -> int:
             # One line a person can act on; nothing was kept.
             print(f"python -m digitdraw drawings {args.action}: {error}", file=sys.stderr)
             return 1
+    if args.command == "worker":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from digitdraw import worker
+        from digitdraw.store import StoreError
+
+        worker.be_nice()
+        try:
+            threads = args.threads if args.threads is not None else worker.THREADS
+            return worker.run(args.database, args.models, args.once, stop_on_sigterm=True, threads=threads)
+        except (ValueError, StoreError) as error:
+            print(f"python -m digitdraw worker: {error}", file=sys.stderr)
+            return 1
+    if args.name is not None:
+        return _train_network(args)
+    if args.hidden is not None or args.activation is not None:
+        parser.error("--hidden and --activation design a network of your own: give it a --name")
     try:
-        model_ids = _model_ids(args.model)
+        model_ids = _model_ids(args.model or ["all"])
     except argparse.ArgumentTypeError as error:
         parser.error(str(error))
     if args.command == "calibrate":

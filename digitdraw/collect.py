@@ -18,6 +18,7 @@ import numpy as np
 
 from digitdraw import inference
 from digitdraw.data import IMAGE_SIZE
+from digitdraw.models import MODEL_IDS, is_custom
 from digitdraw.preprocess import to_mnist
 from digitdraw.store import Drawing, NewDrawing, as_arrays
 
@@ -33,8 +34,10 @@ def record(
     if classification.is_blank:
         raise ValueError("a blank drawing cannot be kept")
     models, _ = inference.load_models(classification.raw_probabilities, root)
-    # The network's own probabilities: they depend on the weights alone, whose checksum is kept beside them.
-    answered = {m: p for m, p in classification.raw_probabilities.items() if m in models}
+    # The network's own probabilities: they depend on the weights alone, whose checksum is kept beside
+    # them. The store keeps the study's answers only: a network someone trained can be deleted, or
+    # trained anew under the same name, and is judged afresh from the kept input (``current_answers``).
+    answered = {m: p for m, p in classification.raw_probabilities.items() if m in models and not is_custom(m)}
     return NewDrawing(
         label=label,
         model_input=classification.image,
@@ -101,7 +104,7 @@ def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None
     """Records for imported images and labels, each classified by every model that loads."""
     inputs = model_inputs(x)
     digits = labels(y, len(inputs))
-    models, errors = inference.load_models(root=root)
+    models, errors = inference.load_models(MODEL_IDS, root)  # The study's: see ``record``.
     if not models:
         raise ValueError(f"no model could be loaded to answer the imported drawings: {errors}")
     probabilities = {m: model.network.predict_proba(inputs) for m, model in models.items()}

@@ -5,10 +5,14 @@ and is re-read the moment any of its files changes on disk: before each use
 the files are stat-ed (one ``stat`` call per file, a few microseconds), and a change
 of any file's inode, size or modification time means a reload. So a model
 retrained, replaced, added or deleted while the app runs is seen by the next
-request, and nothing is read again while nothing changes. Nothing else in the
-package or the app caches models; what is derived from a model (here, the
-digit-score detector built from its calibration arrays) is cached under the
-checksums of the files it comes from, which change with the model.
+request, and nothing is read again while nothing changes. The networks people
+trained (``saved_models/custom/<name>/``) follow the same rule, and the list of
+models is read from that folder on every call (one directory scan), so a
+network trained or deleted while the app runs shows, or goes, on the next
+request. Nothing else in the package or the app caches models; what is derived
+from a model (here, the digit-score detector built from its calibration arrays)
+is cached under the checksums of the files it comes from, which change with the
+model.
 
 ``classify`` and ``classify_batch`` take raw images (a canvas, a photo, raw
 MNIST digits) and preprocess them; a model's ``predict_proba`` expects images
@@ -34,7 +38,14 @@ import numpy as np
 
 from digitdraw import novelty, saved_models
 from digitdraw.calibration import detector_for
-from digitdraw.models import MODEL_IDS, NUM_CLASSES, Network, get_spec, saved_models_dir
+from digitdraw.models import (
+    MODEL_IDS,
+    NUM_CLASSES,
+    ModelId,
+    Network,
+    check_model_id,
+    saved_models_dir,
+)
 from digitdraw.preprocess import FIELD_SIZE, Steps, preprocess_steps, to_mnist
 
 Stamp = tuple[tuple[int, int, int] | None, ...]
@@ -60,7 +71,7 @@ class _ModelCache:
         self._lock = threading.Lock()
         self.loads = 0  # How many times files were actually read: the tests' window into the rule.
 
-    def get(self, model_id: int, root: Path) -> saved_models.SavedModel:
+    def get(self, model_id: ModelId, root: Path) -> saved_models.SavedModel:
         directory = saved_models.model_dir(model_id, root)
         stamp = _stamp(directory)
         entry = self._entries.get(directory)
@@ -85,23 +96,38 @@ class _ModelCache:
 MODEL_CACHE = _ModelCache()
 
 
-def load_saved_model(model_id: int, root: Path | None = None) -> saved_models.SavedModel:
-    """A saved model with its card, metrics and history; re-read only when one of its files changes."""
-    get_spec(model_id)
+def available_model_ids(root: Path | None = None) -> tuple[ModelId, ...]:
+    """Every model there is: the study's ids, then the names of the networks people trained, sorted.
+
+    The study's are listed whether or not their files load (a broken one is
+    reported, not hidden); a custom network exists when its folder does.
+    """
+    return (*MODEL_IDS, *saved_models.custom_names(root))
+
+
+def load_saved_model(model_id: ModelId, root: Path | None = None) -> saved_models.SavedModel:
+    """A saved model with its card, metrics and history; re-read only when one of its files changes.
+
+    ``model_id`` is one of the study's ids (1-5) or the name of a network someone trained.
+    """
+    model_id = check_model_id(model_id)
     root = Path(root) if root is not None else saved_models_dir()
-    return MODEL_CACHE.get(int(model_id), root)
+    return MODEL_CACHE.get(model_id, root)
 
 
-def load_classifier(model_id: int, root: Path | None = None) -> Network:
-    """The model's network, whose ``predict_proba`` maps *preprocessed* (N, 28, 28) images to (N, 10)."""
+def load_classifier(model_id: ModelId, root: Path | None = None) -> Network:
+    """The model's network, whose ``predict_proba`` maps *preprocessed* (N, 28, 28) images to (N, 10).
+
+    ``model_id`` is one of the study's ids or a trained network's name (``load_classifier("my-net")``).
+    """
     return load_saved_model(model_id, root).network
 
 
 def load_models(
-    model_ids: Iterable[int] | None = None, root: Path | None = None
-) -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
-    """The saved models that load, and for each one that does not, why (with the retrain command)."""
-    ids = list(MODEL_IDS) if model_ids is None else [get_spec(m).id for m in model_ids]
+    model_ids: Iterable[ModelId] | None = None, root: Path | None = None
+) -> tuple[dict[ModelId, saved_models.SavedModel], dict[ModelId, str]]:
+    """The saved models that load (all there are when ``model_ids`` is None), and why each other does not."""
+    ids = available_model_ids(root) if model_ids is None else [check_model_id(m) for m in model_ids]
     models, errors = {}, {}
     for model_id in ids:
         try:
@@ -112,8 +138,8 @@ def load_models(
 
 
 def load_classifiers(
-    model_ids: Iterable[int] | None = None, root: Path | None = None
-) -> tuple[dict[int, Network], dict[int, str]]:
+    model_ids: Iterable[ModelId] | None = None, root: Path | None = None
+) -> tuple[dict[ModelId, Network], dict[ModelId, str]]:
     """The networks that load, and for each model that does not, why."""
     models, errors = load_models(model_ids, root)
     return {model_id: model.network for model_id, model in models.items()}, errors
@@ -125,32 +151,32 @@ class Classification:
 
     image: np.ndarray | None  # The 28x28 model input; None for a blank drawing.
     steps: Steps | None  # How the drawing became that input.
-    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> 10 probabilities.
-    errors: dict[int, str] = field(default_factory=dict)  # Model id -> why it could not answer.
+    probabilities: dict[ModelId, np.ndarray] = field(default_factory=dict)  # Model id -> 10 probabilities.
+    errors: dict[ModelId, str] = field(default_factory=dict)  # Model id -> why it could not answer.
     # The network's probabilities before temperature scaling; equal to ``probabilities`` if uncalibrated.
-    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
+    raw_probabilities: dict[ModelId, np.ndarray] = field(default_factory=dict)
     # Calibrated models only: how much the drawing looks like a digit (higher = more).
-    digit_scores: dict[int, float] = field(default_factory=dict)
-    digit_thresholds: dict[int, float] = field(default_factory=dict)  # Below it: not a digit.
+    digit_scores: dict[ModelId, float] = field(default_factory=dict)
+    digit_thresholds: dict[ModelId, float] = field(default_factory=dict)  # Below it: not a digit.
 
     @property
     def is_blank(self) -> bool:
         """True when the drawing held no ink."""
         return self.image is None
 
-    def digit(self, model_id: int) -> int:
+    def digit(self, model_id: ModelId) -> int:
         """The digit a model predicts."""
         return int(np.argmax(self.probabilities[model_id]))
 
-    def confidence(self, model_id: int) -> float:
+    def confidence(self, model_id: ModelId) -> float:
         """The probability a model gives its predicted digit (calibrated when the model is)."""
         return float(np.max(self.probabilities[model_id]))
 
-    def digit_score(self, model_id: int) -> float | None:
+    def digit_score(self, model_id: ModelId) -> float | None:
         """How much the drawing looks like a digit to a model (higher = more); None if uncalibrated."""
         return self.digit_scores.get(model_id)
 
-    def is_digit(self, model_id: int) -> bool:
+    def is_digit(self, model_id: ModelId) -> bool:
         """False when a calibrated model's digit score is below its threshold: not a digit."""
         score = self.digit_scores.get(model_id)
         return score is None or score >= self.digit_thresholds[model_id]
@@ -195,8 +221,8 @@ def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
 
 def classify_with(
     image: np.ndarray,
-    models: Mapping[int, saved_models.SavedModel],
-    errors: Mapping[int, str] | None = None,
+    models: Mapping[ModelId, saved_models.SavedModel],
+    errors: Mapping[ModelId, str] | None = None,
 ) -> Classification:
     """Preprocess one raw image and run already-loaded models on it."""
     steps = preprocess_steps(image)
@@ -216,13 +242,15 @@ def classify_with(
 
 
 def classify(
-    image: np.ndarray, model_ids: Iterable[int] | None = None, root: Path | None = None
+    image: np.ndarray, model_ids: Iterable[ModelId] | None = None, root: Path | None = None
 ) -> Classification:
-    """Preprocess one raw image (canvas or upload) and run the requested models (all when None).
+    """Preprocess one raw image (canvas or upload) and run the requested models (all there are when None).
 
-    Each calibrated model's ``probabilities`` are temperature-scaled, with the
-    network's own in ``raw_probabilities``, and it gives a ``digit_score``;
-    ``is_digit`` is False when that score is below the model's threshold.
+    ``model_ids`` may mix the study's ids and trained networks' names:
+    ``classify(image, [4, "my-net"])``. Each calibrated model's
+    ``probabilities`` are temperature-scaled, with the network's own in
+    ``raw_probabilities``, and it gives a ``digit_score``; ``is_digit`` is
+    False when that score is below the model's threshold.
     """
     return classify_with(image, *load_models(model_ids, root))
 
@@ -233,15 +261,17 @@ class BatchClassification:
 
     images: np.ndarray  # (N, 28, 28) model inputs; all zero where the image was blank.
     blank: np.ndarray  # (N,) True where an image held no ink.
-    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> (N, 10); NaN if blank.
-    errors: dict[int, str] = field(default_factory=dict)
-    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Before temperature scaling.
-    digit_scores: dict[int, np.ndarray] = field(
+    probabilities: dict[ModelId, np.ndarray] = field(
+        default_factory=dict
+    )  # Model id -> (N, 10); NaN if blank.
+    errors: dict[ModelId, str] = field(default_factory=dict)
+    raw_probabilities: dict[ModelId, np.ndarray] = field(default_factory=dict)  # Before temperature scaling.
+    digit_scores: dict[ModelId, np.ndarray] = field(
         default_factory=dict
     )  # Calibrated models: (N,); NaN if blank.
-    digit_thresholds: dict[int, float] = field(default_factory=dict)
+    digit_thresholds: dict[ModelId, float] = field(default_factory=dict)
 
-    def digits(self, model_id: int) -> np.ndarray:
+    def digits(self, model_id: ModelId) -> np.ndarray:
         """Each image's predicted digit by one model; -1 where the image was blank."""
         digits = np.argmax(np.nan_to_num(self.probabilities[model_id], nan=-1.0), axis=1)
         return np.where(self.blank, -1, digits)
@@ -249,7 +279,7 @@ class BatchClassification:
 
 def classify_batch(
     images: Iterable[np.ndarray] | np.ndarray,
-    model_ids: Iterable[int] | None = None,
+    model_ids: Iterable[ModelId] | None = None,
     root: Path | None = None,
 ) -> BatchClassification:
     """Preprocess raw images the way ``classify`` does and run the models on all of them in one pass.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitdraw.models import Network
+from digitdraw.models import Network, erf
 
 # A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
 SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
@@ -60,14 +60,19 @@ def _check_image(network: Network, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _derivative(activation: str, output: np.ndarray) -> np.ndarray:
-    """The activation's derivative, from its output (the value the forward pass already has)."""
+def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray) -> np.ndarray:
+    """The activation's derivative, from its output (the value the forward pass already has), or for
+    GELU, whose derivative its output does not determine, from its input."""
     if activation == "sigmoid":
         return output * (1.0 - output)
     if activation == "relu":
         return (output > 0).astype(np.float32)
     if activation == "tanh":
         return 1.0 - output**2
+    if activation == "gelu":
+        # d/dx x * Phi(x) = Phi(x) + x * phi(x), Phi and phi the standard normal's CDF and density.
+        x = pre_activation
+        return 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
 
 
@@ -86,9 +91,11 @@ def look_inside(network: Network, image: np.ndarray, target: int | None = None) 
     gradient = network.weights[-1][:, target]
     gradients = []
     layers = network.architecture.layers
+    inputs = [image.reshape(-1), *hidden[:-1]]  # What each hidden layer received.
     for index in range(len(hidden) - 1, -1, -1):
         gradients.append(gradient)
-        local = gradient * _derivative(layers[index].activation, hidden[index])
+        pre_activation = inputs[index] @ network.weights[index] + network.biases[index]
+        local = gradient * _derivative(layers[index].activation, hidden[index], pre_activation)
         gradient = network.weights[index] @ local
     gradients.reverse()
     return Inside(

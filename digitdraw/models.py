@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,24 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, to within 1.5e-7."""
+    # NumPy has no erf, and SciPy is not a dependency: Abramowitz and Stegun's formula 7.1.26,
+    # whose error (below 1.5e-7) is under float32's resolution of the values it feeds.
+    sign = np.sign(x)
+    magnitude = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * magnitude)
+    polynomial = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return sign * (1.0 - polynomial * np.exp(-magnitude * magnitude))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # Keras's default GELU (approximate=False): x times the normal distribution's CDF at x.
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     # Max-shifted, so that large logits cannot overflow exp.
     shifted = x - x.max(axis=-1, keepdims=True)
@@ -46,8 +65,15 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return shifted
 
 
-ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "tanh": np.tanh, "softmax": _softmax}
-ACTIVATION_LABELS = {"sigmoid": "sigmoid", "relu": "ReLU", "tanh": "tanh", "softmax": "softmax"}
+ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "tanh": np.tanh, "gelu": _gelu, "softmax": _softmax}
+ACTIVATION_LABELS = {
+    "sigmoid": "sigmoid",
+    "relu": "ReLU",
+    "tanh": "tanh",
+    "gelu": "GELU",
+    "softmax": "softmax",
+}
+HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh", "gelu")
 LAYER_KINDS = ("dense",)
 
 
@@ -162,6 +188,32 @@ REGISTRY: dict[int, ModelSpec] = {
     )
 }
 MODEL_IDS: tuple[int, ...] = tuple(REGISTRY)
+
+# A network someone trained is known by its name: a letter first, so that it can never be read as
+# one of the study's ids, and nothing but letters, digits and dashes, so that it can never be a path.
+CUSTOM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
+CUSTOM_NAME_RULE = "1 to 40 letters, digits and dashes, starting with a letter"
+CUSTOM_FOLDER = "custom"  # Under the saved-models root: custom/<name>/ holds one trained network.
+ModelId = int | str
+
+
+def check_custom_name(name: object) -> str:
+    """Return a custom network's name if it is well formed, or raise ValueError saying what a name is."""
+    if not isinstance(name, str) or not CUSTOM_NAME.fullmatch(name):
+        raise ValueError(f"a network's name must be {CUSTOM_NAME_RULE}, got {name!r}")
+    return name
+
+
+def check_model_id(model_id: object) -> ModelId:
+    """One of the study's ids (an int) or a custom network's name (a str); ValueError otherwise."""
+    if isinstance(model_id, str):
+        return check_custom_name(model_id)
+    return get_spec(model_id).id
+
+
+def is_custom(model_id: ModelId) -> bool:
+    """True for a network someone trained, False for one of the study's."""
+    return isinstance(model_id, str)
 
 
 def get_spec(model_id: int) -> ModelSpec:

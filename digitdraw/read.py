@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from digitdraw import images, inference
-from digitdraw.models import MODEL_IDS, NUM_CLASSES
+from digitdraw.models import NUM_CLASSES
 from digitdraw.preprocess import FIELD_SIZE, check_image, to_mnist
 
 # The longer side of the copy that segmentation works on.
@@ -633,7 +633,7 @@ def read_digits(
     ids = None if model_ids is None else list(model_ids)
     if not found.crops:
         _, errors = inference.load_classifiers(ids, root)
-        models = MODEL_IDS if ids is None else ids
+        models = inference.available_model_ids(root) if ids is None else ids
         empty = {m: np.zeros((0, NUM_CLASSES), np.float32) for m in models if m not in errors}
         return NumberReading(
             boxes=[], lines=[], images=np.zeros((0, FIELD_SIZE, FIELD_SIZE), np.float32), probabilities=empty,

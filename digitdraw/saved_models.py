@@ -1,6 +1,8 @@
 """The saved-model format: one versioned, typed schema, written atomically, read back with every check.
 
-A saved model is a folder (``saved_models/model_<id>/``) of four files:
+A saved model is a folder of four files: ``saved_models/model_<id>/`` for the
+study's networks, ``saved_models/custom/<name>/`` for one someone trained
+(``python -m digitdraw train --name``, or the Train page):
 
 - ``model.json``, the ``ModelCard``: the format version, which model this is,
   its architecture as a list of layers, how it was trained (settings, seed,
@@ -54,12 +56,18 @@ import pydantic
 from digitdraw.data import SplitRange
 from digitdraw.files import atomic_write, sha256
 from digitdraw.models import (
+    CUSTOM_FOLDER,
+    CUSTOM_NAME,
     NUM_CLASSES,
     REGISTRY,
     Architecture,
+    ModelId,
     ModelSpec,
     Network,
+    check_custom_name,
+    check_model_id,
     get_spec,
+    is_custom,
     saved_models_dir,
 )
 
@@ -173,14 +181,15 @@ class DataRecord(pydantic.BaseModel):
 class ModelCard(_Schema):
     """What a saved model is and how it came to be."""
 
-    model_id: int
+    # The study's id (an int), or the name of a network someone trained (a str).
+    model_id: int | str
     architecture: Architecture
     parameters: int
     epochs_run: int
     best_epoch: int
     training_seconds: float
     seed: int
-    config: dict[str, Any]  # The training settings (``train.TrainConfig``), as given.
+    config: dict[str, Any]  # The training settings (``train.TrainConfig`` or ``train.NetworkSettings``).
     data: DataRecord
     versions: dict[str, str]
     trained_at: str  # ISO 8601, UTC.
@@ -249,19 +258,52 @@ class SavedModel:
     novelty_arrays: dict[str, np.ndarray] | None = None  # novelty.npz's arrays, with the calibration.
 
     @property
-    def spec(self) -> ModelSpec:
-        """The study's registry entry for this model."""
-        return REGISTRY[self.card.model_id]
+    def spec(self) -> ModelSpec | None:
+        """The study's registry entry for this model; None for a network someone trained."""
+        return None if is_custom(self.card.model_id) else REGISTRY[self.card.model_id]
 
 
-def model_dir(model_id: int, root: Path | None = None) -> Path:
-    """The folder that holds a model's files."""
-    return (root or saved_models_dir()) / get_spec(model_id).directory_name
+def model_dir(model_id: ModelId, root: Path | None = None) -> Path:
+    """The folder that holds a model's files: ``model_<id>/``, or ``custom/<name>/``."""
+    root = root or saved_models_dir()
+    if is_custom(model_id):
+        return root / CUSTOM_FOLDER / check_custom_name(model_id)
+    return root / get_spec(model_id).directory_name
 
 
-def retrain_hint(model_id: int) -> str:
+def retrain_hint(model_id: ModelId) -> str:
     """The command that rebuilds one model's files."""
+    if is_custom(model_id):
+        return f"python -m digitdraw train --name {model_id} --force (with the settings it was trained with)"
     return f"python -m digitdraw train --model {model_id}"
+
+
+def custom_names(root: Path | None = None) -> list[str]:
+    """The names of the networks someone trained under ``root/custom/``, sorted.
+
+    Folders whose names are not network names (a save's hidden staging folder,
+    anything a person put there) are not networks and are left out.
+    """
+    try:
+        entries = list(os.scandir((root or saved_models_dir()) / CUSTOM_FOLDER))
+    except OSError:
+        return []  # No custom/ folder yet: nobody has trained a network.
+    return sorted(entry.name for entry in entries if CUSTOM_NAME.fullmatch(entry.name) and entry.is_dir())
+
+
+def delete_custom(name: str, root: Path | None = None) -> bool:
+    """Delete a network someone trained; False if there is none of that name. The study's cannot be.
+
+    The folder is first renamed out of sight, so that no reader ever sees half of it.
+    """
+    directory = model_dir(check_custom_name(name), root)
+    doomed = directory.with_name(f".{directory.name}.{os.getpid()}.deleted.tmp")
+    try:
+        os.replace(directory, doomed)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
 
 
 def recover(directory: Path) -> None:
@@ -274,7 +316,8 @@ def recover(directory: Path) -> None:
             os.replace(backup, directory)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host is running (someone else's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -288,7 +331,7 @@ def remove_abandoned_staging(directory: Path) -> None:
     """Delete staging folders left by a save whose process was killed (SIGKILL leaves no cleanup)."""
     for staging in directory.parent.glob(f".{directory.name}.*.tmp"):
         pid = staging.name[len(directory.name) + 2 :].split(".")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -455,18 +498,20 @@ def write_calibration(directory: Path, calibration: Calibration, arrays: dict[st
     _write(directory / CALIBRATION_FILE, calibration.model_copy(update={"novelty": statistics}))
 
 
-def load(model_id: int, root: Path | None = None) -> SavedModel:
-    """Load one of the study's models, checked against the registry; a SavedModelError names the fix."""
-    spec = get_spec(model_id)
+def load(model_id: ModelId, root: Path | None = None) -> SavedModel:
+    """Load one model, a study one checked against the registry; a SavedModelError names the fix."""
+    model_id = check_model_id(model_id)
+    spec = None if is_custom(model_id) else get_spec(model_id)
     try:
         saved = load_from(model_dir(model_id, root))
-        if saved.card.model_id != spec.id or saved.card.architecture != spec.architecture:
+        if saved.card.model_id != model_id or (spec and saved.card.architecture != spec.architecture):
             raise SavedModelError(
                 f"{CARD_FILE} describes another model ({saved.card.model_id}, "
                 f"{saved.card.architecture.summary})"
             )
     except SavedModelError as error:
+        what = f"Network {model_id!r}" if is_custom(model_id) else f"Model {model_id}"
         raise SavedModelError(
-            f"Model {model_id} cannot be loaded: {error}. Retrain it with `{retrain_hint(model_id)}`"
+            f"{what} cannot be loaded: {error}. Retrain it with `{retrain_hint(model_id)}`"
         ) from error
     return saved

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +185,9 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-def _engine(url: str) -> Engine:
+def create_store_engine(url: str) -> Engine:
+    """An engine for a store URL: SQLite with its file's folder made, foreign keys on and writers waiting
+    for each other; PostgreSQL through psycopg 3. ValueError for something that is not a URL."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -202,16 +205,50 @@ def _engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
+@contextlib.contextmanager
+def failures(url: str, action: str, subject: str) -> Iterator[None]:
+    """Turn a database failure into a StoreError that says, in one sentence, what could not be done."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        backend = make_url(url).get_backend_name()
+        raise StoreError(f"Could not {action} {backend} {subject}: {reason}") from error
+
+
+# Any fixed number: the PostgreSQL advisory lock that lets one process at a time upgrade the schema.
+_UPGRADE_LOCK = 20261124
+_UPGRADE_ATTEMPTS = 5
+# Alembic keeps its migration context in module globals: one upgrade at a time in a process.
+_upgrade_lock = threading.Lock()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database's schema to the newest Alembic revision."""
+    """Bring the database's schema to the newest Alembic revision.
+
+    App servers and workers starting together may all try at once. On
+    PostgreSQL an advisory lock makes them take turns; SQLite has no such
+    lock, so a process that loses the race (the table it was creating exists
+    now) tries again, and finds the schema current. Within a process, one
+    thread at a time upgrades.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    for attempt in range(1, _UPGRADE_ATTEMPTS + 1):
+        try:
+            with _upgrade_lock, engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            return
+        except SQLAlchemyError:
+            if attempt == _UPGRADE_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
 
 
 class Store:
@@ -219,19 +256,12 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or database_url()
-        self._engine = _engine(self.url)
+        self._engine = create_store_engine(self.url)
         with self._failures("open"):
             upgrade(self._engine)
 
-    @contextlib.contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        """Turn a database failure into a StoreError that says, in one sentence, what could not be done."""
-        try:
-            yield
-        except (SQLAlchemyError, OSError) as error:
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            backend = make_url(self.url).get_backend_name()
-            raise StoreError(f"Could not {action} the {backend} drawings store: {reason}") from error
+    def _failures(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return failures(self.url, f"{action} the", "drawings store")
 
     def save(self, drawing: NewDrawing) -> int:
         """Keep one drawing; returns its id."""

@@ -1,4 +1,5 @@
-"""Reproducible training of the registry's models, from MNIST to ``saved_models/``.
+"""Reproducible training of the registry's models, and of networks people design, from MNIST to
+``saved_models/``.
 
 The recipe, the same for every architecture: every MNIST image goes through
 the app's own preprocessing first (so the networks learn from exactly what
@@ -10,6 +11,14 @@ are kept (early stopping). After every epoch the network is scored on
 training, validation and test data, because the study plotted all three
 curves.
 
+A network someone designs (``NetworkSettings``: 1-3 hidden layers of 4-512
+units, sigmoid, ReLU, tanh or GELU, the study's recipe, Adam or SGD with
+momentum) goes through the same machinery: the same data, augmentation,
+per-epoch scoring, best-epoch keeping and atomic save, into
+``saved_models/custom/<name>/``. A ``Monitor`` hears about every batch and
+epoch and can ask the run to stop; a stopped run ends its current batch,
+keeps the best epoch so far and saves it like a finished one.
+
 Determinism: Keras, NumPy and Python are seeded and TensorFlow's op
 determinism is on, so one seed gives the same numbers on the same machine.
 """
@@ -20,7 +29,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,9 +39,32 @@ from digitdraw import data, evaluate, preprocess, saved_models
 from digitdraw.augment import AugmentConfig, augment
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.files import atomic_write
-from digitdraw.models import MODEL_IDS, ModelSpec, Network, build_keras_model, get_spec, saved_models_dir
+from digitdraw.models import (
+    HIDDEN_ACTIVATIONS,
+    MODEL_IDS,
+    Architecture,
+    ModelId,
+    ModelSpec,
+    Network,
+    build_keras_model,
+    check_custom_name,
+    get_spec,
+    is_custom,
+    saved_models_dir,
+)
 
 SPLITS = ("train", "validation", "test")
+
+# What a designed network may be: the Train page's and the command line's limits.
+HIDDEN_LAYERS = (1, 3)
+HIDDEN_UNITS = (4, 512)
+MAX_EPOCHS = 30
+# The training split is MNIST's first 50,000 images; the last 10,000 validate every run.
+TRAIN_IMAGES = (100, data.TRAIN_SIZE - data.VALIDATION_SIZE)
+# The study's recipe is Adam with a learning rate decaying along a cosine; Adam here keeps its rate.
+OPTIMIZERS = {"study": "The study's recipe", "adam": "Adam", "sgd": "SGD with momentum 0.9"}
+DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.05}  # The study's recipe: ``TrainConfig.learning_rate``.
+SGD_MOMENTUM = 0.9
 
 
 @dataclass(frozen=True)
@@ -61,7 +93,122 @@ class TrainConfig:
 
     def learning_rate(self, spec: ModelSpec) -> float:
         """Sigmoid networks learn slowly with ReLU's rate, so each activation has its own."""
-        return self.sigmoid_learning_rate if spec.activation == "sigmoid" else self.relu_learning_rate
+        return self.activation_learning_rate(spec.activation)
+
+    def activation_learning_rate(self, activation: str) -> float:
+        """The study recipe's starting learning rate for networks of one hidden activation."""
+        return self.sigmoid_learning_rate if activation == "sigmoid" else self.relu_learning_rate
+
+
+STUDY_RECIPE = TrainConfig()
+# What the study's recipe sets for any network, beyond the activation's learning rate.
+STUDY_TRAINING = {
+    "optimizer": "study",
+    "batch_size": STUDY_RECIPE.batch_size,
+    "epochs": STUDY_RECIPE.epochs,
+    "train_limit": None,
+    "augmentation": STUDY_RECIPE.augmentation is not None,
+    "seed": STUDY_RECIPE.seed,
+}
+
+
+def _in_range(value: object, bounds: tuple[int, int], what: str) -> int:
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """A network someone designs and how to train it; saved into its model card.
+
+    ``learning_rate`` None means the optimizer's usual one (the study's for its
+    recipe); ``train_limit`` None means all 50,000 training images.
+    """
+
+    name: str
+    hidden: tuple[int, ...]
+    activation: str
+    optimizer: str = "study"
+    learning_rate: float | None = None
+    batch_size: int = STUDY_RECIPE.batch_size
+    epochs: int = 10
+    train_limit: int | None = None
+    augmentation: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_custom_name(self.name)
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        low, high = HIDDEN_LAYERS
+        if not low <= len(self.hidden) <= high:
+            raise ValueError(f"a network needs {low} to {high} hidden layers, got {len(self.hidden)}")
+        for units in self.hidden:
+            _in_range(units, HIDDEN_UNITS, "each hidden layer's units")
+        if self.activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                f"the activation must be one of {', '.join(HIDDEN_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"the optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        rate = self.learning_rate
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1
+        ):
+            raise ValueError(f"the learning rate must be a number above 0 and at most 1, got {rate!r}")
+        _in_range(self.batch_size, (1, 4096), "the batch size")
+        _in_range(self.epochs, (1, MAX_EPOCHS), "the number of epochs")
+        if self.train_limit is not None:
+            _in_range(self.train_limit, TRAIN_IMAGES, "the number of training images")
+        _in_range(self.seed, (0, 2**31 - 1), "the seed")
+
+    @classmethod
+    def study_recipe(cls, name: str, hidden: tuple[int, ...], activation: str) -> NetworkSettings:
+        """What the study did, for any architecture: its optimizer, batch size, epochs and augmentation."""
+        return cls(name=name, hidden=hidden, activation=activation, **STUDY_TRAINING)
+
+    @property
+    def architecture(self) -> Architecture:
+        """The network these settings describe."""
+        return Architecture.dense(self.hidden, self.activation)
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """The learning rate the run starts with."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        if self.optimizer == "study":
+            return STUDY_RECIPE.activation_learning_rate(self.activation)
+        return DEFAULT_LEARNING_RATES[self.optimizer]
+
+    def train_config(self) -> TrainConfig:
+        """The study recipe's config with these settings' data, epochs, batch size and seed."""
+        return replace(
+            STUDY_RECIPE,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            augmentation=STUDY_RECIPE.augmentation if self.augmentation else None,
+            seed=self.seed,
+            train_limit=self.train_limit,
+            # A designed network trains for the epochs asked; the best of them is kept all the same.
+            patience=self.epochs,
+        )
+
+
+@dataclass
+class Monitor:
+    """Who hears about a training run as it goes, and may stop it.
+
+    ``epoch_done`` gets the history so far after every epoch; ``batch_done``
+    (epoch, batches done, batches per epoch) after every batch; ``should_stop``
+    is asked after every batch, and a True ends the run after that batch: the
+    part-trained epoch is scored like any other and the best epoch is kept.
+    """
+
+    epoch_done: Callable[[saved_models.History], None] | None = None
+    batch_done: Callable[[int, int, int], None] | None = None
+    should_stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -83,21 +230,44 @@ class Dataset:
         """Images and labels of 'train', 'validation', 'test' or 'drawn'."""
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
+    def limited(self, train_limit: int | None) -> Dataset:
+        """The same data with only the first ``train_limit`` training images (all of them for None),
+        as ``load_dataset`` would give for that limit; the arrays are shared, not copied."""
+        stop = len(self.x_train) if train_limit is None else min(train_limit, len(self.x_train))
+        train = self.ranges["train"]
+        return replace(
+            self,
+            x_train=self.x_train[:stop],
+            y_train=self.y_train[:stop],
+            ranges={**self.ranges, "train": replace(train, stop=train.start + stop)},
+        )
+
 
 def prepare_images(images: np.ndarray) -> np.ndarray:
     """Run MNIST images through the app's preprocessing: (N, 28, 28) uint8 -> float32."""
     return np.stack([preprocess.to_mnist(image) for image in images])
 
 
+def _prepared_cache(checksum: str) -> Path:
+    return data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess.fingerprint()[:12]}.npz"
+
+
+def _cached_mnist(checksum: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The preprocessed training and test images from the cache, or None when there is none yet."""
+    try:
+        with np.load(_prepared_cache(checksum), allow_pickle=False) as archive:
+            return archive["x_train"], archive["x_test"]
+    except (OSError, ValueError, KeyError):
+        return None  # No cache yet, or a damaged one.
+
+
 def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
     """Preprocessed training and test images, cached on disk per data and code version."""
     (x_train, _), (x_test, _) = splits
-    cache = data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess.fingerprint()[:12]}.npz"
-    try:
-        with np.load(cache, allow_pickle=False) as archive:
-            return archive["x_train"], archive["x_test"]
-    except (OSError, ValueError, KeyError):
-        pass  # No cache yet, or a damaged one: rebuild it below.
+    cache = _prepared_cache(checksum)
+    cached = _cached_mnist(checksum)
+    if cached is not None:
+        return cached
     prepared_train, prepared_test = prepare_images(x_train), prepare_images(x_test)
     try:
         with atomic_write(cache) as handle:
@@ -114,7 +284,10 @@ def load_dataset(config: TrainConfig, splits=None) -> Dataset:
     (raw_all, y_all), (raw_test, y_test) = splits
     ranges = data.split_ranges(config.validation_size, config.train_limit, len(raw_all), len(raw_test))
     train, validation = ranges["train"], ranges["validation"]
-    if train.stop < validation.start:
+    cached = _cached_mnist(checksum)
+    if cached is not None:
+        x_all, x_test = cached  # Reading the whole cache (0.3 s) beats preparing even a slice.
+    elif train.stop < validation.start:
         # A quick run prepares only the images it uses, and leaves the cache alone.
         x_all = np.zeros(raw_all.shape, np.float32)
         x_all[: train.stop] = prepare_images(raw_all[: train.stop])
@@ -187,22 +360,103 @@ def train_model(
     progress: Callable[[int, str], None] | None = None,
 ) -> saved_models.SavedModel:
     """Train one registry model, save it under ``out_dir`` and return it as saved."""
+    spec = get_spec(model_id)
+
+    def epoch_done(history: saved_models.History) -> None:
+        if progress is not None:
+            validation, test = history.validation.accuracy[-1], history.test.accuracy[-1]
+            progress(history.epoch[-1], f"val {validation:.2%} test {test:.2%}")
+
+    return _train_and_save(
+        spec.id,
+        spec.architecture,
+        dataset,
+        config,
+        learning_rate=config.learning_rate(spec),
+        optimizer="study",
+        settings=asdict(config),
+        out_dir=out_dir,
+        monitor=Monitor(epoch_done=epoch_done),
+    )
+
+
+def train_network(
+    settings: NetworkSettings,
+    dataset: Dataset | None = None,
+    out_dir: Path | None = None,
+    monitor: Monitor | None = None,
+) -> saved_models.SavedModel:
+    """Train a network someone designed and save it as ``<out_dir>/custom/<name>/``.
+
+    ``dataset`` is loaded for the settings when not given (its training
+    images must then match ``settings.train_limit``).
+    """
+    config = settings.train_config()
+    dataset = dataset if dataset is not None else load_dataset(config)
+    recorded = {**asdict(settings), "learning_rate": settings.resolved_learning_rate}
+    return _train_and_save(
+        settings.name,
+        settings.architecture,
+        dataset,
+        config,
+        learning_rate=settings.resolved_learning_rate,
+        optimizer=settings.optimizer,
+        settings=recorded,
+        out_dir=out_dir,
+        monitor=monitor or Monitor(),
+    )
+
+
+def _optimizer(optimizer: str, learning_rate: float, decay_steps: int):
     import keras
 
-    spec = get_spec(model_id)
+    if optimizer == "study":
+        return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps))
+    if optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    return keras.optimizers.SGD(learning_rate, momentum=SGD_MOMENTUM)
+
+
+def _train_and_save(
+    model_id: ModelId,
+    architecture: Architecture,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    learning_rate: float,
+    optimizer: str,
+    settings: dict,
+    out_dir: Path | None,
+    monitor: Monitor,
+) -> saved_models.SavedModel:
+    """The one training loop: fit epoch by epoch, score every split, keep the best epoch, save atomically."""
+    import keras
+
     _seed_everything(config.seed)
-    model = build_keras_model(spec.architecture, spec.directory_name)
+    keras_name = model_id if is_custom(model_id) else get_spec(model_id).directory_name
+    model = build_keras_model(architecture, keras_name)
     steps_per_epoch = -(-len(dataset.x_train) // config.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate(spec), decay_steps=config.epochs * steps_per_epoch
-    )
     # No Keras metrics: every epoch is scored below, on all three splits, by the
     # same NumPy forward pass that the app uses.
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=_optimizer(optimizer, learning_rate, config.epochs * steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+    )
     augment_rng = np.random.default_rng(config.seed)
     curves: dict[str, dict[str, list[float]]] = {split: {"loss": [], "accuracy": []} for split in SPLITS}
     epochs: list[int] = []
     best_accuracy, best_epoch, best_weights = -1.0, 0, model.get_weights()
+    stop_requested = False
+
+    class Hooks(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            nonlocal stop_requested
+            if monitor.batch_done is not None:
+                monitor.batch_done(len(epochs) + 1, batch + 1, steps_per_epoch)
+            if monitor.should_stop is not None and monitor.should_stop():
+                stop_requested = True
+                self.model.stop_training = True
+
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         images = dataset.x_train
@@ -215,8 +469,9 @@ def train_model(
             epochs=1,
             shuffle=True,
             verbose=0,
+            callbacks=[Hooks()],
         )
-        network = Network.from_keras(model, spec.architecture)
+        network = Network.from_keras(model, architecture)
         epochs.append(epoch)
         for split in SPLITS:
             scores = evaluate.score(network, *dataset.split(split))
@@ -225,16 +480,16 @@ def train_model(
         validation_accuracy = curves["validation"]["accuracy"][-1]
         if validation_accuracy > best_accuracy:
             best_accuracy, best_epoch, best_weights = validation_accuracy, epoch, model.get_weights()
-        if progress is not None:
-            progress(epoch, f"val {validation_accuracy:.2%} test {curves['test']['accuracy'][-1]:.2%}")
-        if epoch - best_epoch >= config.patience:
+        if monitor.epoch_done is not None:
+            monitor.epoch_done(saved_models.History(epoch=epochs, best_epoch=best_epoch, **curves))
+        if stop_requested or epoch - best_epoch >= config.patience:
             break
     training_seconds = time.perf_counter() - started
 
     # Saved without optimizer state: a fresh model holding the best weights.
-    final = build_keras_model(spec.architecture, spec.directory_name)
+    final = build_keras_model(architecture, keras_name)
     final.set_weights(best_weights)
-    network = Network.from_keras(final, spec.architecture)
+    network = Network.from_keras(final, architecture)
     scores = {split: evaluate.score(network, *dataset.split(split)) for split in (*SPLITS, "drawn")}
     history = saved_models.History(epoch=epochs, best_epoch=best_epoch, **curves)
     metrics = saved_models.Metrics(
@@ -243,14 +498,14 @@ def train_model(
         **evaluate.labelled_set_report(network, dataset.x_test, dataset.y_test),
     )
     card = saved_models.ModelCard(
-        model_id=spec.id,
-        architecture=spec.architecture,
+        model_id=model_id,
+        architecture=architecture,
         parameters=int(final.count_params()),
         epochs_run=len(epochs),
         best_epoch=best_epoch,
         training_seconds=round(training_seconds, 2),
         seed=config.seed,
-        config=asdict(config),
+        config=settings,
         data=saved_models.DataRecord(
             sha256=dataset.checksum,
             splits=dataset.ranges,
@@ -260,16 +515,17 @@ def train_model(
         versions=library_versions(),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    directory = saved_models.model_dir(spec.id, out_dir)
+    directory = saved_models.model_dir(model_id, out_dir)
     saved_models.save(directory, final, card, history, metrics)
-    return saved_models.load(spec.id, directory.parent)
+    return saved_models.load(model_id, out_dir)
 
 
 def summary_line(model: saved_models.SavedModel) -> str:
     """One line per trained model for the end-of-run summary."""
     card, accuracy = model.card, model.metrics.accuracy
+    what = f"Model {card.model_id}" if model.spec is not None else card.model_id
     return (
-        f"Model {card.model_id} {card.architecture.summary:<14} {card.architecture.hidden_activation:<7} "
+        f"{what} {card.architecture.summary:<14} {card.architecture.hidden_activation:<7} "
         f"train {accuracy['train']:.2%}  val {accuracy['validation']:.2%}  "
         f"test {accuracy['test']:.2%}  drawn {accuracy['drawn']:.2%}  "
         f"{card.epochs_run} epochs in {card.training_seconds:.0f} s"

@@ -5,14 +5,20 @@ on the Draw page with the mouse, uploads a photo of a handwritten number to the
 Read a number page, opens every side page and every view of the Inside page (a
 first-layer unit hovered) at laptop size and the Draw page at phone size, and
 saves each view as a small palette PNG in ``docs/screenshots/`` (the README's
-pictures must stay under 150 KB each).
+pictures must stay under 150 KB each). Last, with a training worker beside the
+app, it queues two networks and takes the Train page while the second one
+learns. The app and the worker use a copy of ``saved_models/`` in a temporary
+folder, so nothing is trained into the working tree.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -26,13 +32,19 @@ from harness import (  # noqa: E402
     LAPTOP,
     PHONE,
     STROKES,
+    database_url_beside,
     draw,
     number_photo,
     streamlit_server,
     touch_draw,
+    training_worker,
     upload,
     whole_page_png,
 )
+
+from digitdraw.jobs import JobQueue  # noqa: E402
+from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir  # noqa: E402
+from digitdraw.train import NetworkSettings  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 MAX_BYTES = 150_000
@@ -134,43 +146,83 @@ def read_page_with_a_photo(browser, url: str, photo: Path):
     return context, page
 
 
+# Two networks for the Train page's picture: one finished, one learning when the picture is taken.
+TRAIN_PAGE_JOBS = (
+    NetworkSettings(name="small-tanh", hidden=(32, 32), activation="tanh", epochs=3, train_limit=5_000),
+    NetworkSettings(name="wide-gelu", hidden=(128,), activation="gelu", optimizer="adam", epochs=8),
+)
+
+
+def train_page(browser, url: str, queue: JobQueue, models: Path) -> None:
+    """Queue two networks, and take the Train page once the first is done and the second is learning."""
+    from playwright.sync_api import expect
+
+    ids = [queue.submit(settings, models) for settings in TRAIN_PAGE_JOBS]
+    deadline = time.monotonic() + 600
+    while not (queue.job(ids[0]).state == "done" and queue.job(ids[1]).epoch >= 3):
+        if time.monotonic() > deadline or not queue.job(ids[1]).active:
+            raise RuntimeError(f"the Train page's jobs did not get far enough: {queue.jobs()}")
+        time.sleep(1)
+    context = browser.new_context(**LAPTOP)
+    page = context.new_page()
+    page.goto(f"{url}/train")
+    expect(page.get_by_role("heading", name="Train your own network")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"Epoch \d of 8"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(2000)  # Let the charts finish drawing.
+    save("train.png", whole_page_png(page), max_width=1000)
+    context.close()
+
+
 def main() -> None:
     """Take every screenshot the README shows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        streamlit_server(Path(folder) / "streamlit.log") as server,
-        sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        url = server.url
-        context, page = draw_page_with_a_seven(browser, url, LAPTOP)
-        save("draw.png", whole_page_png(page), max_width=1100)
-        for path, (title, name, ready) in SIDE_PAGES.items():
-            if ready:  # A page that computes once per server: visit it first, until it shows this.
-                page.goto(f"{url}/{path}")
-                expect(page.get_by_text(ready).first).to_be_visible(timeout=120_000)
-                page.wait_for_timeout(3000)
+    with tempfile.TemporaryDirectory() as folder:
+        models = Path(folder) / "saved_models"
+        shutil.copytree(saved_models_dir(), models)
+        log_path = Path(folder) / "streamlit.log"
+        with (
+            streamlit_server(log_path, {SAVED_MODELS_ENV_VAR: str(models)}) as server,
+            training_worker(Path(folder) / "worker.log", database_url_beside(log_path), models),
+            sync_playwright() as playwright,
+        ):
+            queue = JobQueue(database_url_beside(log_path))
+            take_screenshots(playwright, server.url, queue, models, Path(folder))
+
+
+def take_screenshots(playwright, url: str, queue: JobQueue, models: Path, folder: Path) -> None:
+    """Every picture, in one browser: the Draw page, every side page and Inside view, the Read a number
+    page, the phone, the Train page."""
+    from playwright.sync_api import expect
+
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    context, page = draw_page_with_a_seven(browser, url, LAPTOP)
+    save("draw.png", whole_page_png(page), max_width=1100)
+    for path, (title, name, ready) in SIDE_PAGES.items():
+        if ready:  # A page that computes once per server: visit it first, until it shows this.
             page.goto(f"{url}/{path}")
-            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
-            if ready:
-                expect(page.get_by_text(ready).first).to_be_visible(timeout=60_000)
-            if path in COMPLETE:  # On a busy machine the second network's part can still be running.
-                text, count = COMPLETE[path]
-                expect(page.get_by_text(text, exact=True)).to_have_count(count, timeout=180_000)
-            page.wait_for_timeout(2000)  # Let the charts finish drawing.
-            save(name, whole_page_png(page), max_width=1000)
-        inside_views(page, url)
-        context.close()
-        context, page = read_page_with_a_photo(browser, url, Path(folder) / "number.jpg")
-        save("read-number.png", whole_page_png(page), max_width=1000)
-        context.close()
-        context, page = draw_page_with_a_seven(browser, url, PHONE)
-        save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])
-        context.close()
-        browser.close()
+            expect(page.get_by_text(ready).first).to_be_visible(timeout=120_000)
+            page.wait_for_timeout(3000)
+        page.goto(f"{url}/{path}")
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
+        if ready:
+            expect(page.get_by_text(ready).first).to_be_visible(timeout=60_000)
+        if path in COMPLETE:  # On a busy machine the second network's part can still be running.
+            text, count = COMPLETE[path]
+            expect(page.get_by_text(text, exact=True)).to_have_count(count, timeout=180_000)
+        page.wait_for_timeout(2000)  # Let the charts finish drawing.
+        save(name, whole_page_png(page), max_width=1000)
+    inside_views(page, url)
+    context.close()
+    context, page = read_page_with_a_photo(browser, url, folder / "number.jpg")
+    save("read-number.png", whole_page_png(page), max_width=1000)
+    context.close()
+    context, page = draw_page_with_a_seven(browser, url, PHONE)
+    save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])
+    context.close()
+    train_page(browser, url, queue, models)
+    browser.close()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ def study_table(rows: list[dict]) -> pd.DataFrame:
     """The study's table reproduced, our numbers beside its numbers, plus test and drawn accuracy."""
     return pd.DataFrame(
         {
-            "Model": [row["model_id"] for row in rows],
+            "Model": [str(row["model_id"]) for row in rows],
             "Architecture": [row["architecture"] for row in rows],
             "Activation": [row["activation"] for row in rows],
             "Train: study": [app.percent(row["study_train"]) for row in rows],
@@ -29,7 +29,7 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
     """What each model costs: parameters, training time and one prediction's latency."""
     return pd.DataFrame(
         {
-            "Model": [row["model_id"] for row in rows],
+            "Model": [str(row["model_id"]) for row in rows],
             "Architecture": [row["architecture"] for row in rows],
             "Parameters": [f"{row['parameters']:,}" for row in rows],
             "Training time": [f"{row['training_seconds']:.0f} s" for row in rows],

@@ -156,11 +156,12 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
         st.success(
             f"All {len(answers)} models read a **{next(iter(answers.values()))}**.", icon=":material/check:"
         )
+    model_ids = app.model_ids()
     table = pd.DataFrame(
         {
-            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in digitdraw.MODEL_IDS],
-            "Reads": [str(answers[m]) if m in answers else "unavailable" for m in digitdraw.MODEL_IDS],
-            "Confidence": [result.confidence(m) if m in answers else None for m in digitdraw.MODEL_IDS],
+            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in model_ids],
+            "Reads": [str(answers[m]) if m in answers else "unavailable" for m in model_ids],
+            "Confidence": [result.confidence(m) if m in answers else None for m in model_ids],
         }
     )
     st.dataframe(

@@ -106,10 +106,11 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
 def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
     """Every model's number side by side."""
     answers = {m: reading.text(m) for m in reading.probabilities}
+    models = [*reading.probabilities, *reading.errors]
     table = pd.DataFrame(
         {
-            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in digitdraw.MODEL_IDS],
-            "Reads": [answers.get(m, "unavailable") for m in digitdraw.MODEL_IDS],
+            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in models],
+            "Reads": [answers.get(m, "unavailable") for m in models],
         }
     )
     st.dataframe(table, hide_index=True, key="read_every_model")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitdraw.models import MODEL_IDS
 from digitdraw.ui import app, charts
 
 
@@ -42,7 +41,7 @@ if view == "One model":
     model_id = app.model_picker_ui("Model", key="curves_model")
     model = app.require_model_ui(model_id)
     if model is not None:
-        st.plotly_chart(charts.training_curves(model.history, metric, model_id), key="curves_one")
+        st.plotly_chart(charts.training_curves(model.history, metric, model.spec), key="curves_one")
         final = model.metrics.accuracy
         columns = st.columns(4)
         for column, name in zip(columns, ("train", "validation", "test", "drawn")):
@@ -50,6 +49,7 @@ if view == "One model":
 else:
     for model_id, message in errors.items():
         app.model_error_ui(model_id, message)
-    histories = {model_id: models[model_id].history for model_id in MODEL_IDS if model_id in models}
+    histories = {model_id: model.history for model_id, model in models.items()}
+    labels = {model_id: app.model_label(model_id) for model_id in histories}
     if histories:
-        st.plotly_chart(charts.overlaid_curves(histories, metric, split), key="curves_all")
+        st.plotly_chart(charts.overlaid_curves(histories, metric, split, labels), key="curves_all")

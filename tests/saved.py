@@ -1,4 +1,5 @@
-"""Small saved models made on the spot: a study architecture whose network always answers one digit."""
+"""Small saved models made on the spot: a network (a study architecture, or a named one of one's own) that
+always answers one digit."""
 
 from __future__ import annotations
 
@@ -8,18 +9,27 @@ import numpy as np
 
 from digitdraw import evaluate, saved_models
 from digitdraw.data import split_ranges
-from digitdraw.models import NUM_CLASSES, Network, build_keras_model, get_spec
+from digitdraw.models import NUM_CLASSES, Architecture, ModelId, Network, build_keras_model, get_spec
 from digitdraw.preprocess import FIELD_SIZE
 
 
-def save_constant_model(model_id: int, digit: int, root: Path) -> saved_models.SavedModel:
-    """Save, in the real format under ``root``, a model ``model_id`` that reads every image as ``digit``."""
-    spec = get_spec(model_id)
-    keras_model = build_keras_model(spec.architecture, spec.directory_name)
+def save_constant_model(
+    model_id: ModelId, digit: int, root: Path, architecture: Architecture | None = None
+) -> saved_models.SavedModel:
+    """Save, in the real format under ``root``, a model ``model_id`` that reads every image as ``digit``.
+
+    A study id takes the study's architecture; a name (a network of one's own) takes ``architecture``,
+    by default one hidden layer of 4 tanh units.
+    """
+    if architecture is None:
+        architecture = (
+            Architecture.dense((4,), "tanh") if isinstance(model_id, str) else get_spec(model_id).architecture
+        )
+    keras_model = build_keras_model(architecture)
     weights = [np.zeros_like(array) for array in keras_model.get_weights()]
     weights[-1][digit] = 10.0  # The output layer's bias alone decides.
     keras_model.set_weights(weights)
-    network = Network.from_keras(keras_model, spec.architecture)
+    network = Network.from_keras(keras_model, architecture)
     images = np.zeros((NUM_CLASSES, FIELD_SIZE, FIELD_SIZE), np.float32)
     labels = np.arange(NUM_CLASSES)
     splits = ("train", "validation", "test", "drawn")
@@ -32,8 +42,8 @@ def save_constant_model(model_id: int, digit: int, root: Path) -> saved_models.S
     history = saved_models.History(epoch=[1], train=curves, validation=curves, test=curves, best_epoch=1)
     card = saved_models.ModelCard(
         model_id=model_id,
-        architecture=spec.architecture,
-        parameters=spec.architecture.parameter_count,
+        architecture=architecture,
+        parameters=architecture.parameter_count,
         epochs_run=1,
         best_epoch=1,
         training_seconds=0.0,

@@ -31,6 +31,7 @@ PAGES = [
     "pages/your_drawings.py",
     "pages/inside.py",
     "pages/read_number.py",
+    "pages/train.py",
 ]
 TIMEOUT = 60
 
@@ -218,7 +219,7 @@ def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
 def test_the_dashboard_reproduces_the_study_table(canvas):
     app = _run("pages/compare.py")
     table = app.dataframe[0].value
-    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    assert list(table["Model"]) == ["1", "2", "3", "4", "5"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%"]
     costs = app.dataframe[1].value
@@ -615,3 +616,171 @@ def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, mode
             (model_dir(model_id, models_copy) / name).unlink()
     app = _run("pages/compare.py")
     assert any("python -m digitdraw calibrate" in i.value for i in app.info)
+
+
+# Networks people train (saved_models/custom/<name>/) appear wherever the study's do, on the next rerun.
+
+
+def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, models_copy):
+    from digitdraw.models import Architecture
+    from digitdraw.saved_models import delete_custom
+
+    canvas.image = draw_digit(7)
+    draw = _run("pages/draw.py")
+    assert "my-net" not in draw.selectbox(key="draw_model").options
+    save_constant_model("my-net", digit=2, root=models_copy, architecture=Architecture.dense((8,), "gelu"))
+    draw.run()
+    assert "my-net · 784-8-10 · GELU" in draw.selectbox(key="draw_model").options
+    assert _reads(draw)["my-net"] == "2" and _reads(draw)["Model 4"] == "7"
+    draw.selectbox(key="draw_model").set_value("my-net").run()
+    assert not draw.exception and draw.metric[0].value == "2"
+
+    curves = _run("pages/training_curves.py")
+    curves.selectbox(key="curves_model").set_value("my-net").run()
+    assert not curves.exception and not curves.error
+    # Its made-up metrics (one image per digit) have no MNIST test gallery to show: the picker only.
+    assert (
+        "my-net · 784-8-10 · GELU"
+        in _run("pages/confusion_matrix.py").selectbox(key="confusion_model").options
+    )
+    curves = _run("pages/training_curves.py")
+    curves.segmented_control(key="curves_view").set_value("All models").run()
+    assert not curves.exception
+    compare = _run("pages/compare.py")
+    assert "my-net" in list(compare.dataframe[0].value["Model"])
+    inside = _run("pages/inside.py")
+    inside.segmented_control(key="inside_pair").set_value("Yours: my-net").run()
+    assert not inside.exception and "my-net · 784-8-10 · GELU** reads **2**" in _text(inside)
+
+    delete_custom("my-net", models_copy)
+    # A session whose chosen network was deleted (here or in another session) falls back to a study model.
+    again = AppTest.from_file(str(ROOT / "pages/draw.py"), default_timeout=TIMEOUT)
+    again.session_state["draw_model"] = "my-net"
+    again.run()
+    assert not again.exception
+    assert "my-net" not in " ".join(again.selectbox(key="draw_model").options)
+    assert again.metric[0].label == "Model 4 reads" and again.metric[0].value == "7"
+
+
+# The Train page queues jobs and reads their progress; a stand-in worker here claims and reports.
+
+
+def _train_page() -> AppTest:
+    return _run("pages/train.py")
+
+
+def _queue(drawings_store):
+    from digitdraw.jobs import JobQueue
+
+    return JobQueue(drawings_store)
+
+
+def test_start_queues_the_designed_network(drawings_store, models_copy):
+    app = _train_page()
+    assert "No networks trained yet" in _text(app)
+    app.text_input(key="train_name").input("my-net")
+    app.segmented_control(key="train_layers").set_value(1)
+    app.number_input(key="train_units_0").set_value(32)
+    app.segmented_control(key="train_activation").set_value("tanh")
+    app.slider(key="train_epochs").set_value(3)
+    app.button(key="train_start").click().run()
+    assert not app.exception and not app.error
+    (job,) = _queue(drawings_store).jobs()
+    assert (job.name, job.settings.hidden, job.settings.activation, job.settings.epochs) == (
+        "my-net",
+        (32,),
+        "tanh",
+        3,
+    )
+    assert job.state == "queued" and "Waiting for a worker" in app.get("progress")[0].proto.text
+    assert "my-net" in _text(app) and "784-32-10 · tanh · Adam, rate 0.001" in _text(app)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "letters, digits and dashes"), ("../x", "letters, digits and dashes"), ("taken", "exists already")],
+)
+def test_a_bad_request_is_one_calm_sentence_and_queues_nothing(name, message, drawings_store, models_copy):
+    save_constant_model("taken", 1, models_copy)
+    app = _train_page()
+    app.text_input(key="train_name").input(name)
+    app.button(key="train_start").click().run()
+    assert not app.exception
+    assert app.error and app.error[0].value.startswith("This network cannot be trained yet:")
+    assert message in app.error[0].value
+    assert _queue(drawings_store).jobs() == []
+
+
+def test_the_study_recipe_fills_in_what_the_study_did(drawings_store):
+    from digitdraw.train import TrainConfig
+
+    app = _train_page()
+    app.segmented_control(key="train_activation").set_value("sigmoid").run()
+    app.button(key="train_preset").click().run()
+    recipe = TrainConfig()
+    assert app.selectbox(key="train_optimizer").value == "study"
+    assert app.number_input(key="train_learning_rate").value == recipe.sigmoid_learning_rate
+    assert app.slider(key="train_epochs").value == recipe.epochs
+    assert app.select_slider(key="train_batch").value == recipe.batch_size
+    assert app.toggle(key="train_augment").value is True
+
+
+def test_progress_curves_stop_and_delete(drawings_store, models_copy):
+    from digitdraw.saved_models import History, custom_names
+    from digitdraw.train import NetworkSettings
+
+    queue = _queue(drawings_store)
+    job_id = queue.submit(
+        NetworkSettings(name="my-net", hidden=(8,), activation="relu", epochs=4), models_copy
+    )
+    queue.claim("host:1")
+    curves = {"loss": [0.5], "accuracy": [0.9]}
+    history = History(epoch=[1], train=curves, validation=curves, test=curves, best_epoch=1)
+    queue.report(job_id, "host:1", epoch=1, batch=2, batches=8, history=history)
+
+    app = _train_page()
+    progress = app.get("progress")[0]
+    assert "Epoch 2 of 4, batch 2 of 8" in progress.proto.text and progress.proto.value == round(
+        100 * 1.25 / 4
+    )
+    assert len(app.get("plotly_chart")) == 2, "live accuracy and loss curves"
+
+    app.button(key=f"stop_{job_id}").click().run()
+    assert not app.exception and queue.stop_requested(job_id)
+    assert "stopping after this batch" in app.get("progress")[0].proto.text
+
+    # The worker saves the best epoch and says so; the network is listed, and Delete removes it.
+    save_constant_model("my-net", 3, models_copy)
+    queue.finish(job_id, "host:1", "stopped", "Stopped on request; kept epoch 1 of 1.")
+    app.run()
+    assert "kept epoch 1 of 1" in _text(app) and "my-net · 784-4-10 · tanh" in _text(app)
+    app.button(key="delete_my-net").click().run()
+    assert not app.exception and custom_names(models_copy) == []
+
+
+def test_your_drawings_judges_a_trained_network_on_the_kept_drawings(kept_drawings, models_copy):
+    save_constant_model("my-net", digit=7, root=models_copy)  # Reads everything as a 7.
+    app = _your_drawings()
+    table = app.dataframe[0].value
+    mine = dict(zip(table["Model"], table["Your drawings"]))
+    assert mine["my-net · 784-4-10 · tanh"] == 0.25, "one of this browser's four drawings is labelled 7"
+    app.selectbox(key="kept_model").set_value("my-net").run()
+    assert not app.exception
+
+
+def test_the_train_page_says_a_job_failed_when_its_worker_was_killed(drawings_store, models_copy):
+    import subprocess
+
+    from digitdraw.jobs import this_worker
+    from digitdraw.train import NetworkSettings
+
+    queue = _queue(drawings_store)
+    queue.submit(NetworkSettings(name="my-net", hidden=(8,), activation="relu"), models_copy)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    queue.claim(f"{this_worker().rpartition(':')[0]}:{gone.stdout.strip()}")  # Its process has exited.
+    app = _train_page()
+    assert any("**my-net** :red-badge[:material/error: failed]" in m.value for m in app.markdown)
+    assert "stopped before it finished, so nothing was saved" in _text(app)
+    assert not app.get("progress"), "a failed job has no progress bar"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from digitdraw import inside
+from digitdraw.models import REGISTRY
 from digitdraw.saved_models import History, ReliabilityRecord
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
@@ -49,12 +50,19 @@ def test_training_curves_have_one_line_per_split_and_the_study_reference(tmp_pat
         test={"accuracy": [0.88, 0.93, 0.95], "loss": [0.36, 0.26, 0.21]},
         best_epoch=3,
     )
-    figure = charts.training_curves(history, "accuracy", model_id=4)
+    figure = charts.training_curves(history, "accuracy", REGISTRY[4])
     assert [trace.name for trace in figure.data] == ["train", "validation", "test"]
     reference_lines = [shape for shape in figure.layout.shapes if shape.y0 == shape.y1]
     assert sorted(round(shape.y0, 4) for shape in reference_lines) == [0.9747, 0.9965]
-    overlay = charts.overlaid_curves({1: history, 4: history}, "loss", "test")
-    assert len(overlay.data) == 2 and overlay.layout.yaxis.type == "log"
+    custom = charts.training_curves(history, "accuracy")
+    assert not [shape for shape in custom.layout.shapes if shape.y0 == shape.y1], "no study to compare with"
+    labels = {1: "Model 1", "my-net": "my-net"}
+    overlay = charts.overlaid_curves({1: history, "my-net": history}, "loss", "test", labels)
+    assert [trace.name for trace in overlay.data] == [
+        "Model 1",
+        "my-net",
+    ] and overlay.layout.yaxis.type == "log"
+    assert overlay.data[1].line.color in charts.CUSTOM_COLOURS
 
 
 def test_pixel_grid_enlarges_every_pixel_into_a_square():

@@ -41,7 +41,7 @@ def _random_network(activation: str, seed: int = 1) -> Network:
     return Network(architecture, weights, biases)
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "gelu"])
 def test_gradients_match_finite_differences(activation, images):
     network = _random_network(activation)
     image = images[0]

@@ -107,3 +107,41 @@ def test_a_tanh_network_beyond_the_study_matches_keras():
         Network.from_keras(model, architecture).predict_proba(images), expected, atol=1e-5
     )
     assert architecture.summary == "784-32-8-12-10" and architecture.hidden_activation == "tanh"
+
+
+def test_gelu_equals_keras_default_gelu():
+    import keras
+
+    from digitdraw.models import ACTIVATIONS
+
+    x = np.concatenate([np.linspace(-12, 12, 4001), [-1e4, -50.0, 0.0, 50.0, 1e4]]).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(keras.activations.gelu(x))  # approximate=False: the erf form
+    np.testing.assert_allclose(ACTIVATIONS["gelu"](x), expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("hidden", "activation"), [((32, 32), "tanh"), ((8, 4, 8), "gelu")])
+def test_the_numpy_forward_pass_equals_keras_for_tanh_and_gelu_networks(hidden, activation):
+    architecture = Architecture.dense(hidden, activation)
+    model = build_keras_model(architecture)
+    images = np.random.default_rng(7).uniform(size=(64, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(
+        Network.from_keras(model, architecture).predict_proba(images),
+        model.predict(images, verbose=0),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("name", ["my-net", "A", "net-2-b", "x" * 40])
+def test_a_custom_name_is_a_model_id_of_its_own(name):
+    from digitdraw.models import check_model_id, is_custom
+
+    assert check_model_id(name) == name and is_custom(name)
+    assert check_model_id(4) == 4 and not is_custom(4)
+
+
+@pytest.mark.parametrize("bad", ["", "4", "-net", "my net", "a/b", "..", "../x", "net.keras", "x" * 41, "né"])
+def test_a_name_that_could_be_a_path_or_an_id_is_refused(bad):
+    from digitdraw.models import check_model_id
+
+    with pytest.raises(ValueError, match="letters, digits and dashes"):
+        check_model_id(bad)

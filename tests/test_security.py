@@ -68,7 +68,7 @@ def test_serving_predictions_never_imports_tensorflow():
     # The app reads weights with h5py; importing TensorFlow would also mean
     # deserialising Keras configs, which the serving path has no need for.
     script = (
-        "import sys, digitdraw, digitdraw.ui.app;"
+        "import sys, digitdraw, digitdraw.ui.app, digitdraw.jobs;"
         "digitdraw.load_classifier(4);"
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )

@@ -133,9 +133,11 @@ def test_opening_creates_the_schema_at_the_newest_migration_and_reopening_keeps_
     first.save(a_drawing())
     first.close()
     engine = create_engine(database_url)
-    assert {"drawings", "answers", "alembic_version"} <= set(inspect(engine).get_table_names())
+    assert {"drawings", "answers", "training_jobs", "alembic_version"} <= set(
+        inspect(engine).get_table_names()
+    )
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     engine.dispose()
     again = Store(database_url)
     assert again.count() == 1

@@ -1,5 +1,6 @@
 """Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvases'
-sizes and toolbar, decoding uploaded image files, the drawings store and this browser's anonymous id.
+sizes and toolbar, decoding uploaded image files, the drawings store, the training queue and this
+browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
@@ -26,8 +27,8 @@ from typing import Any, TypeVar
 import numpy as np
 import streamlit as st
 
-from digitdraw import collect, inference, saved_models, store
-from digitdraw.models import MODEL_IDS, REGISTRY
+from digitdraw import collect, inference, jobs, saved_models, store
+from digitdraw.models import ACTIVATION_LABELS, REGISTRY, ModelId, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
 T = TypeVar("T")
@@ -67,9 +68,14 @@ def page_link_ui(page: str, label: str, icon: str) -> None:
         st.page_link(page, label=label, icon=icon)
 
 
-def loaded_models() -> tuple[dict[int, saved_models.SavedModel], dict[int, str]]:
-    """Every saved model that loads, and an error message for each one that does not."""
+def loaded_models() -> tuple[dict[ModelId, saved_models.SavedModel], dict[ModelId, str]]:
+    """Every saved model that loads (the study's and those people trained), and why each other does not."""
     return inference.load_models()
+
+
+def model_ids() -> tuple[ModelId, ...]:
+    """Every model the pickers offer: the study's five, then the networks people trained."""
+    return inference.available_model_ids()
 
 
 def canvas_size() -> int:
@@ -180,6 +186,21 @@ def _with_store(action: Callable[[store.Store], T], failed: T) -> T:
         return failed
 
 
+def with_queue(action: Callable[[jobs.JobQueue], T], failed: T) -> T:
+    """Run one action on the training queue; ``failed`` after one calm warning when it cannot be done.
+
+    A ValueError (a name already taken, say) is the caller's to explain, and passes through.
+    """
+    try:
+        return action(jobs.open_queue())
+    except store.StoreError as error:
+        st.warning(
+            f"The training queue cannot be reached right now ({error}). Drawing works as before.",
+            icon=":material/cloud_off:",
+        )
+        return failed
+
+
 def store_warning_ui(error: Exception) -> None:
     """Say, in one sentence, that the drawings store is out of reach; drawing goes on."""
     st.warning(
@@ -266,7 +287,7 @@ def latency_microseconds(model: saved_models.SavedModel) -> float:
 
 
 @st.cache_data(show_spinner=False)
-def _latency_microseconds(model_sha256: str, model_id: int, repeats: int = 200) -> float:
+def _latency_microseconds(model_sha256: str, model_id: ModelId, repeats: int = 200) -> float:
     # Keyed by the weights' checksum: a retrained model is measured afresh.
     network = inference.load_classifier(model_id)
     image = np.zeros((1, FIELD_SIZE, FIELD_SIZE), np.float32)
@@ -285,7 +306,7 @@ def dead_on_mnist(model: saved_models.SavedModel) -> list[np.ndarray] | None:
 
 
 @st.cache_data(show_spinner="Running the 10,000 MNIST test images through the network…")
-def _dead_on_mnist(model_sha256: str, model_id: int) -> list[np.ndarray] | None:
+def _dead_on_mnist(model_sha256: str, model_id: ModelId) -> list[np.ndarray] | None:
     # Keyed by the weights' checksum, like the latency: a retrained model is examined afresh.
     from digitdraw import inside
 
@@ -332,19 +353,28 @@ CURRENT_DRAWING_KEY = "current_drawing"
 CURRENT_CANVAS_KEY = "current_canvas"
 
 
-def model_label(model_id: int) -> str:
-    """How a model is named in every picker: id, architecture and activation."""
-    return REGISTRY[model_id].name
+def model_label(model_id: ModelId) -> str:
+    """How a model is named in every picker: id (or name), architecture and activation."""
+    if not is_custom(model_id):
+        return REGISTRY[model_id].name
+    try:
+        architecture = inference.load_saved_model(model_id).card.architecture
+    except saved_models.SavedModelError:
+        return f"{model_id} · unavailable"
+    activation = ACTIVATION_LABELS.get(architecture.hidden_activation, architecture.hidden_activation)
+    return f"{model_id} · {architecture.summary} · {activation}"
 
 
-def model_picker_ui(label: str = "Model", key: str = "model", default: int = 4) -> int:
+def model_picker_ui(label: str = "Model", key: str = "model", default: ModelId = 4) -> ModelId:
     """A model selector whose options show architecture and activation; returns the model id."""
-    if key not in st.session_state:
+    options = model_ids()
+    # A trained network chosen earlier may have been deleted since (here or in another session).
+    if st.session_state.get(key) not in options:
         st.session_state[key] = default
-    return st.selectbox(label, MODEL_IDS, key=key, format_func=model_label)
+    return st.selectbox(label, options, key=key, format_func=model_label)
 
 
-def model_error_ui(model_id: int, message: str) -> None:
+def model_error_ui(model_id: ModelId, message: str) -> None:
     """Explain that one model is unavailable and how to rebuild it."""
     st.error(
         f"**{model_label(model_id)} is unavailable.** {message}. The other models keep working.",
@@ -352,7 +382,7 @@ def model_error_ui(model_id: int, message: str) -> None:
     )
 
 
-def require_model_ui(model_id: int) -> saved_models.SavedModel | None:
+def require_model_ui(model_id: ModelId) -> saved_models.SavedModel | None:
     """The loaded model, or None after showing why it cannot be used."""
     models, errors = loaded_models()
     if model_id in models:
@@ -376,15 +406,16 @@ def comparison_rows() -> list[dict[str, Any]]:
     rows = []
     for model_id, model in models.items():
         accuracy = model.metrics.accuracy
-        spec = model.spec
+        spec = model.spec  # None for a network someone trained: the study has no numbers for it.
         rows.append(
             {
                 "model_id": model_id,
+                "label": model_label(model_id),
                 "architecture": model.card.architecture.summary,
                 "activation": model.card.architecture.hidden_activation,
-                "study_train": _fraction(spec.study_train_accuracy),
+                "study_train": _fraction(spec.study_train_accuracy if spec else None),
                 "train": accuracy["train"],
-                "study_validation": _fraction(spec.study_validation_accuracy),
+                "study_validation": _fraction(spec.study_validation_accuracy if spec else None),
                 "validation": accuracy["validation"],
                 "test": accuracy["test"],
                 "drawn": accuracy["drawn"],

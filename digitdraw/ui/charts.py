@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import zlib
 from collections.abc import Mapping, Sequence
 
 import cv2
@@ -16,11 +17,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from digitdraw import inside
-from digitdraw.models import NUM_CLASSES, REGISTRY
+from digitdraw.models import NUM_CLASSES, ModelId, ModelSpec
 from digitdraw.saved_models import History, ReliabilityRecord
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
 MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
+# Networks people trained: the rest of the colour-blind-safe palette, chosen by name, so a network
+# keeps its colour from chart to chart.
+CUSTOM_COLOURS = ("#D55E00", "#000000", "#F0E442", "#999999")
 SPLIT_COLOURS = {"train": "#0072B2", "validation": "#E69F00", "test": "#009E73"}
 SPLIT_DASHES = {"train": "solid", "validation": "dash", "test": "dot"}
 ACCENT = "#0072B2"
@@ -130,8 +134,18 @@ def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chose
 _BAR_HEIGHT = 160
 
 
-def training_curves(history: History, metric: str, model_id: int) -> go.Figure:
-    """Training, validation and test curves of one model, with the study's numbers for reference."""
+def model_colour(model_id: ModelId) -> str:
+    """One model's line colour in every chart."""
+    if model_id in MODEL_COLOURS:
+        return MODEL_COLOURS[model_id]
+    return CUSTOM_COLOURS[zlib.crc32(str(model_id).encode()) % len(CUSTOM_COLOURS)]
+
+
+def training_curves(
+    history: History, metric: str, spec: ModelSpec | None = None, height: int = 420
+) -> go.Figure:
+    """Training, validation and test curves of one model, with the study's numbers (when it is one of
+    the study's, ``spec``) for reference."""
     figure = go.Figure()
     for split in ("train", "validation", "test"):
         figure.add_trace(
@@ -143,8 +157,7 @@ def training_curves(history: History, metric: str, model_id: int) -> go.Figure:
                 line={"color": SPLIT_COLOURS[split], "dash": SPLIT_DASHES[split]},
             )
         )
-    spec = REGISTRY[model_id]
-    if metric == "accuracy":
+    if spec is not None and metric == "accuracy":
         for label, value, split in (
             ("study: training", spec.study_train_accuracy, "train"),
             ("study: validation", spec.study_validation_accuracy, "validation"),
@@ -163,32 +176,36 @@ def training_curves(history: History, metric: str, model_id: int) -> go.Figure:
         annotation_text="epoch kept",
         annotation_position="bottom left",
     )
-    return _axes(figure, metric)
+    if len(history.epoch) <= 12:
+        figure.update_xaxes(dtick=1)  # Whole epochs only: no tick at 1.5.
+    return _axes(figure, metric, height)
 
 
-def overlaid_curves(histories: Mapping[int, History], metric: str, split: str) -> go.Figure:
-    """One split's curve for several models on one chart."""
+def overlaid_curves(
+    histories: Mapping[ModelId, History], metric: str, split: str, labels: Mapping[ModelId, str]
+) -> go.Figure:
+    """One split's curve for several models on one chart, each named by ``labels``."""
     figure = go.Figure()
     for model_id, history in histories.items():
         figure.add_trace(
             go.Scatter(
                 x=history.epoch,
                 y=history.curve(split, metric),
-                name=REGISTRY[model_id].name,
+                name=labels[model_id],
                 mode="lines",
-                line={"color": MODEL_COLOURS[model_id], "width": 2.5},
+                line={"color": model_colour(model_id), "width": 2.5},
             )
         )
     return _axes(figure, metric)
 
 
-def _axes(figure: go.Figure, metric: str) -> go.Figure:
+def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     figure.update_xaxes(title="epoch")
     if metric == "accuracy":
         figure.update_yaxes(title="accuracy", tickformat=".1%")
     else:
         figure.update_yaxes(title="cross-entropy loss", type="log")
-    return _layout(figure, height=420, hovermode="x unified")
+    return _layout(figure, height=height, hovermode="x unified")
 
 
 def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
@@ -225,7 +242,7 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
 def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
     """Horizontal bars of MNIST test and drawn-digit accuracy, best model on top."""
     ordered = sorted(rows, key=lambda row: row["test"])
-    names = [f"Model {row['model_id']} ({row['architecture']}, {row['activation']})" for row in ordered]
+    names = [row["label"] for row in ordered]
     figure = go.Figure()
     for key, label, colour in (("test", "MNIST test", ACCENT), ("drawn", "drawn digits", "#E69F00")):
         figure.add_trace(

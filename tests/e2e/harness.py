@@ -104,13 +104,48 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_url_beside(log_path: Path) -> str:
+    """The drawings store (and training queue) of the server whose console log is ``log_path``."""
+    return f"sqlite:///{log_path.with_name('kept.sqlite')}"
+
+
 @contextlib.contextmanager
-def streamlit_server(log_path: Path) -> Iterator[Server]:
+def training_worker(log_path: Path, database_url: str, models: Path) -> Iterator[subprocess.Popen]:
+    """Run ``python -m digitdraw worker`` on a database and a models folder, its output in ``log_path``."""
+    command = [
+        sys.executable,
+        "-m",
+        "digitdraw",
+        "worker",
+        "--database",
+        database_url,
+        "--models",
+        str(models),
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextlib.contextmanager
+def streamlit_server(log_path: Path, environment: dict[str, str] | None = None) -> Iterator[Server]:
     """Run the app with ``streamlit run`` on a free localhost port, every script run timed, its
-    drawings store a SQLite file beside the log (never the working tree's data/)."""
+    drawings store a SQLite file beside the log (never the working tree's data/); ``environment``
+    adds to the server's environment variables."""
     port = free_port()
     run_log_path = log_path.with_name("script_runs.jsonl")
-    environment = {**os.environ, "DIGITDRAW_DATABASE_URL": f"sqlite:///{log_path.with_name('kept.sqlite')}"}
+    environment = {
+        **os.environ,
+        "DIGITDRAW_DATABASE_URL": database_url_beside(log_path),
+        **(environment or {}),
+    }
     command = [
         sys.executable, str(Path(__file__).with_name("timed_server.py")), str(run_log_path),
         "streamlit_app.py",

@@ -24,6 +24,7 @@ PAGES = {
     "training_curves": "Training curves",
     "confusion_matrix": "Confusion matrix",
     "compare": "Compare the models",
+    "train": "Train your own network",
 }
 
 

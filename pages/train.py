@@ -1,0 +1,259 @@
+"""Train a network of your own: design it, queue it for a worker, watch it learn, use it everywhere.
+
+The page only queues jobs and reads their progress (``digitdraw.jobs``); a
+worker process trains them (``python -m digitdraw worker``; ``make run``
+starts one). The job list is a fragment that polls the queue every
+``POLL_SECONDS``, so closing the tab stops nothing and reopening it shows
+where every job stands.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digitdraw import jobs, saved_models
+from digitdraw.models import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDDEN_ACTIVATIONS
+from digitdraw.train import (
+    HIDDEN_LAYERS,
+    HIDDEN_UNITS,
+    MAX_EPOCHS,
+    OPTIMIZERS,
+    STUDY_RECIPE,
+    STUDY_TRAINING,
+    TRAIN_IMAGES,
+    NetworkSettings,
+)
+from digitdraw.ui import app, charts
+
+POLL_SECONDS = 2.0
+BATCH_SIZES = (16, 32, 64, 128, 256, 512)
+TRAINING_IMAGES = (1_000, 2_000, 5_000, 10_000, 20_000, TRAIN_IMAGES[1])
+STATE_BADGES = {
+    "queued": ":gray-badge[:material/schedule: queued]",
+    "running": ":blue-badge[:material/autorenew: running]",
+    "done": ":green-badge[:material/check: done]",
+    "stopped": ":orange-badge[:material/stop_circle: stopped]",
+    "failed": ":red-badge[:material/error: failed]",
+}
+# The form's widgets and where they start; the study preset overwrites them.
+DEFAULTS = {
+    "train_name": "",
+    "train_layers": 2,
+    "train_activation": "relu",
+    "train_optimizer": "adam",
+    "train_learning_rate": 1e-3,
+    "train_batch": 64,
+    "train_epochs": 5,
+    "train_images": TRAIN_IMAGES[1],
+    "train_augment": False,
+    "train_seed": 0,
+    **{f"train_units_{layer}": 64 for layer in range(HIDDEN_LAYERS[1])},
+}
+
+
+def _study_recipe() -> None:
+    """Fill the form with what the study did (the architecture stays yours)."""
+    state = st.session_state
+    state.train_optimizer = STUDY_TRAINING["optimizer"]
+    state.train_learning_rate = STUDY_RECIPE.activation_learning_rate(state.train_activation)
+    state.train_batch = STUDY_TRAINING["batch_size"]
+    state.train_epochs = STUDY_TRAINING["epochs"]
+    state.train_images = TRAINING_IMAGES[-1]  # All of them, as train_limit None says.
+    state.train_augment = STUDY_TRAINING["augmentation"]
+    state.train_seed = STUDY_TRAINING["seed"]
+
+
+def form_ui() -> NetworkSettings | None:
+    """The network and how to train it; the settings when Start is pressed and they are sound."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    name = st.text_input("Name", key="train_name", placeholder="my-net", help=f"{CUSTOM_NAME_RULE}, unique.")
+    low, high = HIDDEN_LAYERS
+    layers = st.segmented_control("Hidden layers", range(low, high + 1), key="train_layers", required=True)
+    units = []
+    for layer, column in enumerate(st.columns(high)):
+        if layer < layers:
+            units.append(
+                column.number_input(
+                    f"Layer {layer + 1} units", *HIDDEN_UNITS, step=8, key=f"train_units_{layer}"
+                )
+            )
+    activation = st.segmented_control(
+        "Activation",
+        HIDDEN_ACTIVATIONS,
+        format_func=ACTIVATION_LABELS.get,
+        key="train_activation",
+        required=True,
+    )
+    optimizer = st.selectbox(
+        "Optimizer",
+        list(OPTIMIZERS),
+        format_func=OPTIMIZERS.get,
+        key="train_optimizer",
+        help="The study's recipe is Adam with a learning rate that decays along a cosine to zero; "
+        "Adam here keeps its rate.",
+    )
+    # Row by row, so that on a phone, where columns stack, each pair still reads in order.
+    left, right = st.columns(2)
+    learning_rate = left.number_input(
+        "Learning rate", min_value=1e-5, max_value=1.0, format="%.4f", step=1e-4, key="train_learning_rate"
+    )
+    seed = right.number_input("Seed", 0, 2**31 - 1, key="train_seed")
+    left, right = st.columns(2)
+    batch = left.select_slider("Batch size", BATCH_SIZES, key="train_batch")
+    epochs = right.slider("Epochs", 1, MAX_EPOCHS, key="train_epochs")
+    left, right = st.columns(2, vertical_alignment="bottom")
+    images = left.select_slider(
+        "Training images", TRAINING_IMAGES, format_func=lambda count: f"{count:,}", key="train_images"
+    )
+    augment = right.toggle(
+        "Augmentation",
+        key="train_augment",
+        help="Every epoch sees freshly rotated, sheared, scaled and thickened copies of the images.",
+    )
+    with st.container(horizontal=True):
+        start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start")
+        st.button(
+            "Study recipe",
+            icon=":material/science:",
+            on_click=_study_recipe,
+            key="train_preset",
+            help=f"Adam with a cosine-decaying rate, batch {STUDY_RECIPE.batch_size}, {STUDY_RECIPE.epochs} "
+            "epochs, all 50,000 images, augmentation on, seed 0.",
+        )
+    if not start:
+        return None
+    try:
+        return NetworkSettings(
+            name=name.strip(),
+            hidden=tuple(int(u) for u in units),
+            activation=activation,
+            optimizer=optimizer,
+            learning_rate=float(learning_rate),
+            batch_size=int(batch),
+            epochs=int(epochs),
+            # All the training images is no limit at all, as the study trained.
+            train_limit=None if images == TRAIN_IMAGES[1] else int(images),
+            augmentation=augment,
+            seed=int(seed),
+        )
+    except ValueError as error:
+        st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
+        return None
+
+
+def submit(settings: NetworkSettings) -> None:
+    """Queue the network, or say calmly why not."""
+    try:
+        job_id = app.with_queue(lambda queue: queue.submit(settings), None)
+    except ValueError as error:
+        st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
+        return
+    if job_id is not None:
+        st.toast(f"{settings.name} is queued: a worker will start it shortly.", icon=":material/schedule:")
+
+
+def describe(settings: NetworkSettings) -> str:
+    """The settings in one line."""
+    images = f"{settings.train_limit or TRAIN_IMAGES[1]:,}"
+    return (
+        f"{settings.architecture.summary} · {ACTIVATION_LABELS[settings.activation]} · "
+        f"{OPTIMIZERS[settings.optimizer]}, rate {settings.resolved_learning_rate:g} · "
+        f"batch {settings.batch_size} · {images} images · "
+        f"augmentation {'on' if settings.augmentation else 'off'} · seed {settings.seed}"
+    )
+
+
+def progress_text(job: jobs.Job) -> str:
+    """Where a job stands, in words."""
+    if job.state == "queued":
+        return "Waiting for a worker"
+    if job.state == "running" and job.epoch == 0 and job.batches == 0:
+        return "Preparing the data"
+    if job.state == "running":
+        batch = f", batch {job.batch} of {job.batches}" if job.batches else ""
+        return f"Epoch {min(job.epoch + 1, job.epochs)} of {job.epochs}{batch}"
+    return job.message or job.state
+
+
+def _stop(job: jobs.Job) -> None:
+    app.with_queue(lambda queue: queue.request_stop(job.id), False)
+    st.toast(f"Stopping {job.name}: it keeps its best epoch so far.", icon=":material/stop_circle:")
+
+
+def job_ui(job: jobs.Job, expanded: bool) -> None:
+    """One job: its state, settings, progress, curves and Stop."""
+    with st.container(border=True):
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(f"**{job.name}** {STATE_BADGES[job.state]}")
+            if job.active:
+                # A callback: the stop is asked before the job is read again for this run.
+                st.button(
+                    "Stop",
+                    icon=":material/stop:",
+                    key=f"stop_{job.id}",
+                    disabled=job.stop_requested,
+                    on_click=_stop,
+                    args=(job,),
+                )
+        st.caption(describe(job.settings))
+        if job.active:
+            stopping = " · stopping after this batch" if job.stop_requested else ""
+            st.progress(job.fraction_done, text=progress_text(job) + stopping)
+        elif job.message:
+            st.caption(job.message)
+        if job.history is not None and expanded:
+            for column, metric in zip(st.columns(2), ("accuracy", "loss")):
+                column.plotly_chart(
+                    charts.training_curves(job.history, metric, height=300),
+                    config={"displayModeBar": False},  # On a phone it would cover the legend.
+                    key=f"job_{metric}_{job.id}",
+                )
+
+
+def networks_ui() -> None:
+    """The networks people trained, each with Delete (the study's five are not listed: they stay)."""
+    names = [model_id for model_id in app.model_ids() if isinstance(model_id, str)]
+    if not names:
+        st.caption("None yet: a finished job's network appears here and on every page.")
+        return
+    for name in names:
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(app.model_label(name))
+            with st.popover("Delete", icon=":material/delete:"):
+                st.write(f"Delete {name}? Every page stops offering it. This cannot be undone.")
+                if st.button("Yes, delete it", type="primary", key=f"delete_{name}"):
+                    saved_models.delete_custom(name)
+                    st.toast(f"Deleted {name}.")
+                    st.rerun()
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def jobs_ui() -> None:
+    """Every job, newest first, refreshed while the page is open; the newest two with live curves."""
+    listed = app.with_queue(lambda queue: queue.jobs(limit=20), None)
+    if listed is None:
+        return
+    if not listed:
+        st.info("No networks trained yet. Design one, then press Start.", icon=":material/school:")
+    for index, job in enumerate(listed):
+        job_ui(job, expanded=index < 2 or job.active)
+    st.subheader("Your networks")
+    networks_ui()
+
+
+app.page_ui()
+st.title("Train your own network")
+st.caption(
+    "Design a network, and a worker trains it on MNIST while you watch, epoch by epoch. It is saved like "
+    "the study's five and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
+)
+design, progress = st.columns([1, 1.4], gap="large")
+with design:
+    st.subheader("Design")
+    settings = form_ui()
+    if settings is not None:
+        submit(settings)
+with progress:
+    st.subheader("Jobs")
+    jobs_ui()
