@@ -511,6 +511,37 @@ def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(c
     assert len(app.session_state["stroke_answers"]) == 1
 
 
+def test_a_blank_canvas_between_two_drawings_starts_a_fresh_timeline(canvas):
+    """The canvas's own Reset (or Undo to nothing) sends a blank image, not Clear: the timeline restarts."""
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    canvas.image = draw_digit(7)
+    app.run()
+    assert len(app.session_state["stroke_answers"]) == 2
+    canvas.image = blank_canvas()
+    app.run()
+    assert app.session_state["stroke_answers"] == [] and "stroke_digest" not in app.session_state
+    canvas.image = draw_digit(1)  # The same drawing as the first stroke before: a new timeline all the same.
+    app.run()
+    assert len(app.session_state["stroke_answers"]) == 1 and ">1</th>" in _html(app)
+
+
+def test_the_stroke_timeline_keeps_only_the_strokes_it_shows(canvas):
+    from digitdraw.ui.charts import TIMELINE_STROKES
+
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    for stroke in range(TIMELINE_STROKES + 3):
+        canvas.image = draw_digit(7)
+        # A blot in a new place each time: every stroke makes a model input of its own.
+        canvas.image[:20, 15 * stroke : 15 * stroke + 20] = (0, 0, 0, 255)
+        app.run()
+    assert len(app.session_state["stroke_answers"]) == TIMELINE_STROKES
+    html = _html(app)
+    assert f">{TIMELINE_STROKES + 4}</th>" in html and ">4</th>" not in html
+    assert f"the latest {TIMELINE_STROKES}" in _text(app)
+
+
 def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
     app = _inside_with_a_seven(canvas, "Layer by layer")
     app.segmented_control(key="inside_pair").set_value("Any two").run()

@@ -122,6 +122,8 @@ def test_the_stroke_timeline_shows_the_latest_strokes_and_marks_the_chosen_model
     many = [{1: (digit % 10, 0.5)} for digit in range(30)]
     long = charts.stroke_timeline(many, chosen=1)
     assert long.count("<td") == charts.TIMELINE_STROKES and ">30</th>" in long and ">18</th>" not in long
+    kept = charts.stroke_timeline(many[-3:], chosen=1, first_stroke=28)  # A caller keeping the latest only.
+    assert ">28</th>" in kept and ">30</th>" in kept and ">1</th>" not in kept
 
 
 def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():

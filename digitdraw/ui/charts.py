@@ -81,10 +81,13 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> str:
 TIMELINE_STROKES = 12
 
 
-def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chosen: object) -> str:
+def stroke_timeline(
+    answers: Sequence[Mapping[object, tuple[int, float]]], chosen: object, first_stroke: int = 1
+) -> str:
     """Every model's answer after each stroke of the current drawing, as a small HTML table for ``st.html``.
 
-    ``answers`` holds one entry per stroke: model id -> (digit, confidence). A
+    ``answers`` holds one entry per stroke: model id -> (digit, confidence);
+    ``first_stroke`` is the number of its first entry, for a caller that keeps only the latest. A
     cell's shade is the confidence; a cell whose digit is the model's latest
     answer is bold, so the stroke where a model "got it" and kept it shows. Plain
     HTML because it is redrawn on every stroke (see ``probability_bars``): 0.07 to
@@ -93,7 +96,7 @@ def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chose
     if not answers:
         return ""
     shown = list(answers)[-TIMELINE_STROKES:]
-    first = len(answers) - len(shown) + 1
+    first = first_stroke + len(answers) - len(shown)
     cell = "padding:0.15rem 0.4rem;min-width:1.7rem;text-align:center;border-radius:3px"
     head = "".join(
         f'<th style="{cell};font-weight:400;opacity:0.7">{first + i}</th>' for i in range(len(shown))
