@@ -28,6 +28,9 @@ DEFAULT_MARGIN = 0.5
 STEP_LENGTH = 0.1  # L2 length of one step, in pixel units (a drawn digit's L2 norm is about 9).
 MAX_STEPS = 400
 BISECTIONS = 14
+# Why the search stopped: the target led by the margin; no pixel could move it further (its gradient
+# is zero at this input, or every pixel it would move is at a bound); or it ran out of steps.
+REACHED, NO_GRADIENT, STEP_LIMIT = "reached", "no gradient", "step limit"
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,17 @@ class Counterfactual:
     original: np.ndarray
     edited: np.ndarray
     target: int
-    succeeded: bool  # Whether the network answers ``target`` for ``edited``.
+    # Whether the target's logit leads every other one by the margin for ``edited`` (so the network
+    # answers ``target``); the network may answer ``target`` without it (see ``reads_target``).
+    succeeded: bool
     steps: int  # Gradient steps taken before shrinking.
     probabilities: np.ndarray  # The network's ten probabilities for ``edited``.
+    stopped: str = REACHED  # Why the search stopped: REACHED, NO_GRADIENT or STEP_LIMIT.
+
+    @property
+    def reads_target(self) -> bool:
+        """Whether the network answers ``target`` for ``edited``, by the margin or not."""
+        return int(np.argmax(self.probabilities)) == self.target
 
     @property
     def change(self) -> np.ndarray:
@@ -92,8 +103,11 @@ def flip(
         raise ValueError("expected margin >= 0, step_length > 0 and max_steps >= 0")
     target = int(target)
     edited = original.copy()
-    steps = 0
-    while _lead(_logits(network, edited[None]), target)[0] < margin and steps < max_steps:
+    steps, stopped = 0, REACHED
+    while _lead(_logits(network, edited[None]), target)[0] < margin:
+        if steps >= max_steps:
+            stopped = STEP_LIMIT
+            break
         logits = _logits(network, edited[None])[0]
         rival = int(np.argmax(np.where(np.arange(NUM_CLASSES) == target, -np.inf, logits)))
         direction = np.zeros((1, NUM_CLASSES), np.float32)
@@ -103,14 +117,15 @@ def flip(
         gradient[((edited <= 0.0) & (gradient < 0)) | ((edited >= 1.0) & (gradient > 0))] = 0.0
         norm = float(np.linalg.norm(gradient))
         if norm == 0.0:
+            stopped = NO_GRADIENT
             break
         edited = np.clip(edited + step_length * gradient / norm, 0.0, 1.0)
         steps += 1
-    succeeded = bool(_lead(_logits(network, edited[None]), target)[0] >= margin)
+    succeeded = stopped == REACHED
     if succeeded:
         edited = _shrink(network, original, edited, target, margin)
     probabilities = network.predict_proba(edited[None])[0]
-    return Counterfactual(original, edited, target, succeeded, steps, probabilities)
+    return Counterfactual(original, edited, target, succeeded, steps, probabilities, stopped)
 
 
 def _shrink(

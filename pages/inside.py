@@ -262,8 +262,22 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
             f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than 0.05, "
             f"the change's length (L2) is {result.size:.2f} against the input's {np.linalg.norm(image):.2f}."
         )
+    elif result.stopped == counterfactual.NO_GRADIENT:
+        st.warning(
+            f"The search stopped after {result.steps} steps: no pixel it could still move would make "
+            f"Model {model_id} lean further towards a {target} (its gradient there is zero)."
+        )
+    elif result.reads_target:
+        st.warning(
+            f"After {result.steps} steps, the most the search takes, Model {model_id} reads the edited image "
+            f"as a {target} ({result.probabilities[target]:.0%}), but not by the clear lead the search asks "
+            "for, so the change was not shrunk."
+        )
     else:
-        st.warning(f"No change within {result.steps} steps made Model {model_id} read a {target}.")
+        st.warning(
+            f"No change within {result.steps} steps, the most the search takes, made Model {model_id} "
+            f"read a {target}."
+        )
     st.markdown("**What every model reads**")
     rows = answer_rows(models, [image, result.edited])
     st.html(charts.answer_table(rows, ["Model", "Your input", "Edited"]))

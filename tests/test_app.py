@@ -3,6 +3,7 @@ with a canvas image injected in place of the browser-only canvas component."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -454,6 +455,24 @@ def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_tar
     assert all(ui_app.model_label(model_id) in html for model_id in models)  # Every model's reading.
     app.selectbox(key="flip_target").set_value(7).run()
     assert "already reads a 7" in _text(app)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_steps": 0}, "No change within 0 steps, the most the search takes, made Model 2 read a 3"),
+        ({"margin": 1000.0}, "Model 2 reads the edited image as a 3 (100%), but not by the clear lead"),
+    ],
+)
+def test_what_would_flip_it_says_why_a_search_fell_short(canvas, monkeypatch, settings, message):
+    from digitdraw import counterfactual
+
+    monkeypatch.setattr(counterfactual, "flip", functools.partial(counterfactual.flip, **settings))
+    app = _inside_with_a_seven(canvas, "What would flip it")
+    app.selectbox(key="flip_model").set_value(2).run()
+    app.selectbox(key="flip_target").set_value(3).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert message in _text(app)
 
 
 def test_the_damage_lab_measures_accuracy_and_changes_nothing_on_disk(canvas):

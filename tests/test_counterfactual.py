@@ -8,7 +8,7 @@ import pytest
 
 from digitdraw import counterfactual
 from digitdraw.inference import classify_batch, load_classifier
-from digitdraw.models import MODEL_IDS
+from digitdraw.models import MODEL_IDS, Architecture, Layer, Network
 from digitdraw.saved_models import MODEL_FILE, model_dir
 
 
@@ -60,6 +60,28 @@ def test_no_steps_allowed_means_no_flip(digits):
     images, _ = digits
     result = counterfactual.flip(load_classifier(1), images[0], 0, max_steps=0)
     assert not result.succeeded and result.size == 0.0
+
+
+def _output_layer_only(biases: list[float], weight: float = 0.0) -> Network:
+    """A network with no hidden layer: every logit is ``weight`` times the ink plus its bias."""
+    architecture = Architecture((Layer("dense", 10, "softmax"),))
+    return Network(architecture, [np.full((784, 10), weight, np.float32)], [np.array(biases, np.float32)])
+
+
+def test_the_search_says_why_it_stopped(digits):
+    images, _ = digits
+    done = counterfactual.flip(load_classifier(2), images[0], 3)
+    assert done.succeeded and done.stopped == counterfactual.REACHED and done.reads_target
+    # Every logit moves with the ink alike: no pixel can make 3 lead, whatever the steps allowed.
+    flat = counterfactual.flip(_output_layer_only([0.0] * 10, weight=0.1), images[0], 3)
+    assert not flat.succeeded and flat.stopped == counterfactual.NO_GRADIENT and flat.steps == 0
+    # Out of steps with 3 on top already, though by less than the margin: it reads 3, unshrunk.
+    close = counterfactual.flip(
+        _output_layer_only([0, 0, 0, 0.1, 0, 0, 0, 0, 0, 0]), images[0], 3, max_steps=0
+    )
+    assert not close.succeeded and close.stopped == counterfactual.STEP_LIMIT and close.reads_target
+    far = counterfactual.flip(load_classifier(1), images[0], 0, max_steps=0)
+    assert far.stopped == counterfactual.STEP_LIMIT and not far.reads_target
 
 
 @pytest.mark.parametrize(
