@@ -28,6 +28,8 @@ DEFAULT_MARGIN = 0.5
 STEP_LENGTH = 0.1  # L2 length of one step, in pixel units (a drawn digit's L2 norm is about 9).
 MAX_STEPS = 400
 BISECTIONS = 14
+# A pixel counts as changed when it moved by more than this, a twentieth of full ink.
+CHANGED_PIXEL = 0.05
 # Why the search stopped: the target led by the margin; no pixel could move it further (its gradient
 # is zero at this input, or every pixel it would move is at a bound); or it ran out of steps.
 REACHED, NO_GRADIENT, STEP_LIMIT = "reached", "no gradient", "step limit"
@@ -64,8 +66,8 @@ class Counterfactual:
 
     @property
     def pixels_changed(self) -> int:
-        """How many pixels moved by more than a twentieth of full ink."""
-        return int((np.abs(self.change) > 0.05).sum())
+        """How many pixels moved by more than ``CHANGED_PIXEL``."""
+        return int((np.abs(self.change) > CHANGED_PIXEL).sum())
 
 
 def _logits(network: Network, images: np.ndarray) -> np.ndarray:

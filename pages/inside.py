@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import attribution, counterfactual, damage, inside, saved_models
-from digitdraw.preprocess import FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
+from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
 from digitdraw.ui import app, charts
 
 # The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone.
@@ -80,7 +80,10 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
             )
         if kind == "sigmoid":
             quiet = inside.saturated_or_dead(activations, kind)
-            st.caption(f"{quiet.sum()} of {quiet.size} saturated (below 0.05 or above 0.95) on this input.")
+            st.caption(
+                f"{quiet.sum()} of {quiet.size} saturated (below {inside.SATURATED_BELOW} or above "
+                f"{inside.SATURATED_ABOVE}) on this input."
+            )
         elif kind == "relu":
             quiet = inside.saturated_or_dead(activations, kind)
             dead = (
@@ -134,7 +137,10 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     else:
         model_ids = PAIRS[pair or first_pair]
     left, right = st.columns([1, 3], gap="large")
-    left.image(charts.pixel_grid(image, cell=5), caption=f"The input: {name}", width=140)
+    width = app.STEP_IMAGE_WIDTH
+    left.image(
+        charts.pixel_grid(image, cell=width // image.shape[0]), caption=f"The input: {name}", width=width
+    )
     first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.
     with right:
         for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
@@ -161,12 +167,12 @@ METHODS = {
         "blue ink against it. Empty pixels read zero: this view cannot see ink that is missing."
     ),
     "Occlusion": (
-        "A 7×7 patch of the input is blanked at every position (every other pixel): red where blanking "
-        "made the digit less likely, blue where it made it more likely."
+        f"A {attribution.OCCLUSION_PATCH}×{attribution.OCCLUSION_PATCH} patch of the input is blanked at "
+        f"every position ({attribution.OCCLUSION_STRIDE} pixels apart): red where blanking made the digit "
+        "less likely, blue where it made it more likely."
     ),
 }
 OWN_ANSWER, NOTHING_ELSE = "its own answer", "nothing else"
-PICTURE_WIDTH = 140  # Five pixels per input pixel, as on the Draw page.
 
 
 def _digit_label(choice: object) -> str:
@@ -191,7 +197,7 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
     other = other_column.selectbox(
         "rather than", [NOTHING_ELSE, *range(10)], key="why_other", format_func=_digit_label
     )
-    pictures = [(charts.pixel_grid(image, cell=PICTURE_WIDTH // image.shape[0]), "The input")]
+    pictures = [(charts.pixel_grid(image, cell=app.STEP_IMAGE_WIDTH // image.shape[0]), "The input")]
     for model_id, model in models.items():
         network = model.network
         answer = int(np.argmax(network.predict_proba(image[None])[0]))
@@ -210,14 +216,14 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
         question = f"why {chosen}" + ("" if against is None else f" not {against}")
         pictures.append(
             (
-                charts.overlay(image, values / scale, cell=PICTURE_WIDTH // image.shape[0]),
+                charts.overlay(image, values / scale, cell=app.STEP_IMAGE_WIDTH // image.shape[0]),
                 f"Model {model_id} reads {answer}: {question}",
             )
         )
-    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
     st.caption(
         METHODS[method] + " With a second digit: red argued for the first rather than the second. "
-        "Each map on its own scale; its strongest 5% of pixels at full colour."
+        f"Each map on its own scale; its strongest {100 - charts.MAP_PERCENTILE}% of pixels at full colour."
     )
 
 
@@ -245,7 +251,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
         st.info(f"Model {model_id} already reads a {answer}; pick another digit.")
         return
     result = counterfactual.flip(network, image, target)
-    cell = PICTURE_WIDTH // image.shape[0]
+    cell = app.STEP_IMAGE_WIDTH // image.shape[0]
     change_scale = float(np.abs(result.change).max()) or 1.0
     pictures = [
         (charts.pixel_grid(image, cell=cell), f"The input: Model {model_id} reads {answer}"),
@@ -255,11 +261,12 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
             f"The change: red ink added, blue taken away (largest {change_scale:.2f})",
         ),
     ]
-    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
     if result.succeeded:
         st.markdown(
             f"Model {model_id} reads the edited image as **{target}** "
-            f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than 0.05, "
+            f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than "
+            f"{counterfactual.CHANGED_PIXEL}, "
             f"the change's length (L2) is {result.size:.2f} against the input's {np.linalg.norm(image):.2f}."
         )
     elif result.stopped == counterfactual.NO_GRADIENT:
@@ -288,7 +295,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
 
 
 def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
-    """Switch units off, add weight noise, prune: accuracy on 2,000 MNIST digits and this input's answer."""
+    """Switch units off, add weight noise, prune: accuracy on a fixed MNIST sample and this input's answer."""
     model_ids = list(models)
     model_id = st.selectbox("Model", model_ids, key="damage_model", format_func=app.model_label)
     model = models[model_id]
@@ -336,7 +343,8 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     )
     st.html(charts.probability_bars(probabilities, f"Damaged Model {model_id} on this input"))
     st.caption(
-        "Accuracy on a fixed sample of 2,000 MNIST test digits. A unit switched off sends nothing on; "
+        f"Accuracy on a fixed sample of {damage.TEST_SAMPLE_SIZE:,} MNIST test digits. "
+        "A unit switched off sends nothing on; "
         "noise is relative to each layer's own weights; pruning zeroes the smallest weights of each layer. "
         "Nothing is saved: the model on disk stays as it is."
     )
@@ -346,7 +354,7 @@ STEP_LABELS = {
     "crop": "Crop to the ink",
     "stroke": "Even stroke width",
     "deskew": "Deskew",
-    "scale": "Scale to 20×20",
+    "scale": f"Scale to {BOX_SIZE}×{BOX_SIZE}",
     "centre": "Centre of mass",
 }
 

@@ -443,6 +443,19 @@ def test_why_this_digit_shows_every_served_model_s_map_and_a_contrast(canvas):
     assert "7×7 patch" in _text(app)
 
 
+def test_the_inside_page_s_text_follows_the_constants_it_describes(canvas, monkeypatch):
+    from digitdraw import attribution, damage
+
+    monkeypatch.setattr(attribution, "OCCLUSION_PATCH", 5)
+    monkeypatch.setattr(attribution, "OCCLUSION_STRIDE", 3)
+    monkeypatch.setattr(damage, "TEST_SAMPLE_SIZE", 1234)
+    app = _inside_with_a_seven(canvas, "Why this digit")
+    app.segmented_control(key="why_method").set_value("Occlusion").run()
+    assert "5×5 patch" in _text(app) and "3 pixels apart" in _text(app)
+    app.segmented_control(key="inside_view").set_value("Damage lab").run()
+    assert not app.exception and "fixed sample of 1,234 MNIST test digits" in _text(app)
+
+
 def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_target(canvas):
     app = _inside_with_a_seven(canvas, "What would flip it")
     app.selectbox(key="flip_model").set_value(2).run()

@@ -306,12 +306,16 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
 INK_GREY = 70  # How much darker than the paper full ink is drawn under a map.
 
 
+# A signed map's scale is this percentile of its non-zero magnitudes: the pixels above it are at full colour.
+MAP_PERCENTILE = 95
+
+
 def map_scale(values: np.ndarray) -> float:
-    """A symmetric scale for a signed map: the 95th percentile of its non-zero magnitudes, so that a
-    few extreme pixels do not leave the rest of the map pale (they are drawn at full colour)."""
+    """A symmetric scale for a signed map: the ``MAP_PERCENTILE``th percentile of its non-zero magnitudes,
+    so that a few extreme pixels do not leave the rest of the map pale (they are drawn at full colour)."""
     magnitudes = np.abs(np.asarray(values, dtype=np.float32))
     magnitudes = magnitudes[magnitudes > 0]
-    return float(np.percentile(magnitudes, 95)) if magnitudes.size else 1.0
+    return float(np.percentile(magnitudes, MAP_PERCENTILE)) if magnitudes.size else 1.0
 
 
 def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
