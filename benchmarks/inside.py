@@ -38,8 +38,7 @@ def finite_difference_gradient(network, image: np.ndarray, target: int, step: fl
     flat = image.reshape(-1)
     eye = np.eye(flat.size, dtype=np.float32) * step
     batch = np.concatenate([flat + eye, flat - eye]).reshape(-1, *image.shape)
-    hidden = network.layer_outputs(batch)[-2]
-    logits = hidden @ network.weights[-1][:, target] + network.biases[-1][target]
+    logits = network.logits(batch)[:, target]
     return ((logits[: flat.size] - logits[flat.size :]) / (2 * step)).reshape(image.shape)
 
 

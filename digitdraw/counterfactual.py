@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitdraw.inside import input_gradients
-from digitdraw.models import NUM_CLASSES, Network
+from digitdraw.models import NUM_CLASSES, Network, check_class
 
 # The target must lead the runner-up's logit by this much: about 1.6 times its probability.
 DEFAULT_MARGIN = 0.5
@@ -70,12 +70,6 @@ class Counterfactual:
         return int((np.abs(self.change) > CHANGED_PIXEL).sum())
 
 
-def _logits(network: Network, images: np.ndarray) -> np.ndarray:
-    outputs = network.layer_outputs(images)
-    last = outputs[-2] if len(outputs) > 1 else images.reshape(len(images), -1)
-    return last @ network.weights[-1] + network.biases[-1]
-
-
 def _lead(logits: np.ndarray, target: int) -> np.ndarray:
     """How far the target's logit is above the strongest other one, per row."""
     others = np.delete(logits, target, axis=-1)
@@ -91,26 +85,19 @@ def flip(
     max_steps: int = MAX_STEPS,
 ) -> Counterfactual:
     """A small edit of a preprocessed 28x28 image, pixels in [0, 1], that the network reads as ``target``."""
-    original = np.asarray(image, dtype=np.float32)
-    if original.shape != network.architecture.input_shape:
-        raise ValueError(
-            f"expected one preprocessed image of shape {network.architecture.input_shape}, "
-            f"got {original.shape}"
-        )
+    original = network.check_image(image)
     if not np.isfinite(original).all() or original.min() < 0.0 or original.max() > 1.0:
         raise ValueError("expected pixel values in [0, 1]")
-    if isinstance(target, bool) or not 0 <= int(target) < NUM_CLASSES:
-        raise ValueError(f"expected a target digit 0-{NUM_CLASSES - 1}, got {target!r}")
+    target = check_class(target, "target digit")
     if margin < 0 or step_length <= 0 or max_steps < 0:
         raise ValueError("expected margin >= 0, step_length > 0 and max_steps >= 0")
-    target = int(target)
     edited = original.copy()
     steps, stopped = 0, REACHED
-    while _lead(_logits(network, edited[None]), target)[0] < margin:
+    while _lead(network.logits(edited[None]), target)[0] < margin:
         if steps >= max_steps:
             stopped = STEP_LIMIT
             break
-        logits = _logits(network, edited[None])[0]
+        logits = network.logits(edited[None])[0]
         rival = int(np.argmax(np.where(np.arange(NUM_CLASSES) == target, -np.inf, logits)))
         direction = np.zeros((1, NUM_CLASSES), np.float32)
         direction[0, target], direction[0, rival] = 1.0, -1.0
@@ -139,7 +126,7 @@ def _shrink(
     for _ in range(BISECTIONS):
         middle = (low + high) / 2
         candidate = original + np.float32(middle) * change
-        if _lead(_logits(network, candidate[None]), target)[0] >= margin:
+        if _lead(network.logits(candidate[None]), target)[0] >= margin:
             high = middle
         else:
             low = middle

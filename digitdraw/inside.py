@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitdraw.models import Network
+from digitdraw.models import Network, check_class
 
 # A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
 SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
@@ -51,15 +51,6 @@ class Inside:
         return [int(unit) for unit in order[:count] if self.contributions[layer][unit] > 0]
 
 
-def _check_image(network: Network, image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape != network.architecture.input_shape:
-        raise ValueError(
-            f"expected one preprocessed image of shape {network.architecture.input_shape}, got {image.shape}"
-        )
-    return image
-
-
 def _derivative(activation: str, output: np.ndarray) -> np.ndarray:
     """The activation's derivative, from its output (the value the forward pass already has)."""
     if activation == "sigmoid":
@@ -71,33 +62,38 @@ def _derivative(activation: str, output: np.ndarray) -> np.ndarray:
     raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
 
 
-def look_inside(network: Network, image: np.ndarray, target: int | None = None) -> Inside:
-    """Run one preprocessed 28x28 image through a network, keeping what each layer did."""
-    image = _check_image(network, image)
-    outputs = [output[0] for output in network.layer_outputs(image[None])]
-    hidden, probabilities = outputs[:-1], outputs[-1]
-    last_input = hidden[-1] if hidden else image.reshape(-1)
-    logits = last_input @ network.weights[-1] + network.biases[-1]
-    if target is None:
-        target = int(np.argmax(probabilities))
-    if not 0 <= target < probabilities.size:
-        raise ValueError(f"target must be a class 0-{probabilities.size - 1}, got {target}")
-    # Back from the target's logit: d logit / d (activations of each layer), last layer first.
-    gradient = network.weights[-1][:, target]
-    gradients = []
+def _backward(
+    network: Network, hidden: list[np.ndarray], directions: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Back from ``directions . logits`` (directions (N, 10)) through the layers: its gradient with respect
+    to each hidden layer's activations (N, units each, first layer first) and to the pixels (N, 784)."""
+    gradient = directions @ network.weights[-1].T
+    per_layer = []
     layers = network.architecture.layers
     for index in range(len(hidden) - 1, -1, -1):
-        gradients.append(gradient)
+        per_layer.append(gradient)
         local = gradient * _derivative(layers[index].activation, hidden[index])
-        gradient = network.weights[index] @ local
-    gradients.reverse()
+        gradient = local @ network.weights[index].T
+    per_layer.reverse()
+    return per_layer, gradient
+
+
+def look_inside(network: Network, image: np.ndarray, target: int | None = None) -> Inside:
+    """Run one preprocessed 28x28 image through a network, keeping what each layer did."""
+    image = network.check_image(image)
+    outputs = network.layer_outputs(image[None])
+    hidden, probabilities = outputs[:-1], outputs[-1][0]
+    target = int(np.argmax(probabilities)) if target is None else check_class(target)
+    direction = np.zeros((1, probabilities.size), np.float32)
+    direction[0, target] = 1.0
+    gradients, input_gradient = _backward(network, hidden, direction)
     return Inside(
-        hidden=hidden,
-        logits=logits,
+        hidden=[activations[0] for activations in hidden],
+        logits=network.logits(image[None])[0],
         probabilities=probabilities,
         target=target,
-        contributions=[activation * grad for activation, grad in zip(hidden, gradients)],
-        input_gradient=gradient.reshape(image.shape),
+        contributions=[activations[0] * grad[0] for activations, grad in zip(hidden, gradients)],
+        input_gradient=input_gradient.reshape(image.shape),
     )
 
 
@@ -113,13 +109,7 @@ def input_gradients(network: Network, images: np.ndarray, directions: np.ndarray
         raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
     if directions.shape != (len(images), network.architecture.layers[-1].units):
         raise ValueError(f"expected one direction over the classes per image, got {directions.shape}")
-    hidden = network.layer_outputs(images)[:-1]
-    gradient = directions @ network.weights[-1].T
-    layers = network.architecture.layers
-    for index in range(len(hidden) - 1, -1, -1):
-        gradient = (gradient * _derivative(layers[index].activation, hidden[index])) @ network.weights[
-            index
-        ].T
+    _, gradient = _backward(network, network.layer_outputs(images)[:-1], directions)
     return gradient.reshape(images.shape)
 
 
