@@ -65,6 +65,16 @@ class Counterfactual:
         return float(np.linalg.norm(self.change))
 
     @property
+    def input_size(self) -> float:
+        """The original input's L2 norm, in pixel units: what the change's size compares with."""
+        return float(np.linalg.norm(self.original))
+
+    @property
+    def largest_change(self) -> float:
+        """The largest change of one pixel, either way (1 when nothing changed): the change's colour scale."""
+        return float(np.abs(self.change).max()) or 1.0
+
+    @property
     def pixels_changed(self) -> int:
         """How many pixels moved by more than ``CHANGED_PIXEL``."""
         return int((np.abs(self.change) > CHANGED_PIXEL).sum())

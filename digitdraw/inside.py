@@ -45,6 +45,11 @@ class Inside:
         """The digit the network reads."""
         return int(np.argmax(self.probabilities))
 
+    @property
+    def confidence(self) -> float:
+        """The probability the network gives its answer."""
+        return float(self.probabilities.max())
+
     def top_units(self, layer: int, count: int = 3) -> list[int]:
         """The units of a hidden layer that pushed hardest towards the target, strongest first."""
         order = np.argsort(-self.contributions[layer])
@@ -111,6 +116,16 @@ def input_gradients(network: Network, images: np.ndarray, directions: np.ndarray
         raise ValueError(f"expected one direction over the classes per image, got {directions.shape}")
     _, gradient = _backward(network, network.layer_outputs(images)[:-1], directions)
     return gradient.reshape(images.shape)
+
+
+def activation_scales(network: Network, hidden: list[np.ndarray]) -> list[float]:
+    """The top of each hidden layer's colour scale for these activations: 1 for a sigmoid layer (its
+    outputs are on 0..1 already); for every other layer the network's largest such activation, shared,
+    so that their units compare across layers."""
+    kinds = [layer.activation for layer in network.architecture.layers[:-1]]
+    unbounded = [float(np.max(a)) for a, kind in zip(hidden, kinds) if kind != "sigmoid"]
+    shared = max(unbounded, default=1.0) or 1.0
+    return [1.0 if kind == "sigmoid" else shared for kind in kinds]
 
 
 def saturated_or_dead(activations: np.ndarray, activation: str) -> np.ndarray:

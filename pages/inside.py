@@ -11,6 +11,8 @@ from digitdraw import attribution, counterfactual, damage, inside, saved_models
 from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
 from digitdraw.ui import app, charts
 
+# Screen pixels per input pixel: the input's pictures are as wide as the Draw page's.
+CELL = app.STEP_IMAGE_WIDTH // FIELD_SIZE
 # The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone.
 PAIRS = {
     "16 units: sigmoid vs ReLU": (1, 2),
@@ -52,17 +54,12 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
     model_id = model.card.model_id
     seen = inside.look_inside(model.network, image)
     hidden_layers = model.card.architecture.layers[:-1]
-    st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.probabilities.max():.0%})")
+    st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.confidence:.0%})")
     kinds = {layer.activation for layer in hidden_layers}
     dead_on_mnist = app.dead_on_mnist(model) if "relu" in kinds else None
-    # Sigmoid outputs are on 0..1 already; other layers share the network's largest activation.
-    unbounded = [
-        float(a.max()) for a, layer in zip(seen.hidden, hidden_layers) if layer.activation != "sigmoid"
-    ]
-    shared_scale = max(unbounded, default=1.0)
+    scales = inside.activation_scales(model.network, seen.hidden)
     for layer, (activations, kind) in enumerate(zip(seen.hidden, (h.activation for h in hidden_layers))):
-        top = seen.top_units(layer)
-        scale = 1.0 if kind == "sigmoid" else shared_scale
+        top, scale = seen.top_units(layer), scales[layer]
         hover = ", hover one for its incoming weights" if layer == 0 else ""
         st.caption(
             f"Hidden layer {layer + 1}: {len(activations)} units, "
@@ -137,10 +134,7 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     else:
         model_ids = PAIRS[pair or first_pair]
     left, right = st.columns([1, 3], gap="large")
-    width = app.STEP_IMAGE_WIDTH
-    left.image(
-        charts.pixel_grid(image, cell=width // image.shape[0]), caption=f"The input: {name}", width=width
-    )
+    left.image(charts.pixel_grid(image, cell=CELL), caption=f"The input: {name}", width=app.STEP_IMAGE_WIDTH)
     first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.
     with right:
         for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
@@ -197,10 +191,10 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
     other = other_column.selectbox(
         "rather than", [NOTHING_ELSE, *range(10)], key="why_other", format_func=_digit_label
     )
-    pictures = [(charts.pixel_grid(image, cell=app.STEP_IMAGE_WIDTH // image.shape[0]), "The input")]
+    pictures = [(charts.pixel_grid(image, cell=CELL), "The input")]
     for model_id, model in models.items():
         network = model.network
-        answer = int(np.argmax(network.predict_proba(image[None])[0]))
+        answer, _ = network.read(image)
         chosen = answer if why == OWN_ANSWER else int(why)
         against = None if other == NOTHING_ELSE else int(other)
         if method == "Occlusion":
@@ -212,11 +206,10 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
             values = attribution.gradient_times_input(network, image, chosen)
         else:
             values = attribution.contrast_gradient_times_input(network, image, chosen, against)
-        scale = charts.map_scale(values)
         question = f"why {chosen}" + ("" if against is None else f" not {against}")
         pictures.append(
             (
-                charts.overlay(image, values / scale, cell=app.STEP_IMAGE_WIDTH // image.shape[0]),
+                charts.overlay(image, values, CELL, scale=charts.map_scale(values)),
                 f"Model {model_id} reads {answer}: {question}",
             )
         )
@@ -243,7 +236,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     model_ids = list(models)
     model_id = model_column.selectbox("Model", model_ids, key="flip_model", format_func=app.model_label)
     network = models[model_id].network
-    answer = int(np.argmax(network.predict_proba(image[None])[0]))
+    answer, _ = network.read(image)
     target = digit_column.selectbox(
         "Make it read", range(10), index=(answer + 1) % 10, key="flip_target", format_func=_digit_label
     )
@@ -251,13 +244,12 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
         st.info(f"Model {model_id} already reads a {answer}; pick another digit.")
         return
     result = counterfactual.flip(network, image, target)
-    cell = app.STEP_IMAGE_WIDTH // image.shape[0]
-    change_scale = float(np.abs(result.change).max()) or 1.0
+    cell, change_scale = CELL, result.largest_change
     pictures = [
         (charts.pixel_grid(image, cell=cell), f"The input: Model {model_id} reads {answer}"),
         (charts.pixel_grid(result.edited, cell=cell), "Edited"),
         (
-            charts.signed_picture(result.change / change_scale, cell=cell),
+            charts.signed_picture(result.change, cell, scale=change_scale),
             f"The change: red ink added, blue taken away (largest {change_scale:.2f})",
         ),
     ]
@@ -267,7 +259,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
             f"Model {model_id} reads the edited image as **{target}** "
             f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than "
             f"{counterfactual.CHANGED_PIXEL}, "
-            f"the change's length (L2) is {result.size:.2f} against the input's {np.linalg.norm(image):.2f}."
+            f"the change's length (L2) is {result.size:.2f} against the input's {result.input_size:.2f}."
         )
     elif result.stopped == counterfactual.NO_GRADIENT:
         st.warning(
@@ -332,10 +324,10 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
             border=True,
         )
     probabilities = broken.predict_proba(image[None])[0]
-    intact_answer = int(np.argmax(model.network.predict_proba(image[None])[0]))
+    intact_answer, _ = model.network.read(image)
     answer_column.metric(
         "Damaged: this input",
-        int(np.argmax(probabilities)),
+        broken.read(image)[0],
         f"intact read {intact_answer}",
         delta_color="off",
         delta_arrow="off",
@@ -392,8 +384,8 @@ def preprocessing_ui(raw: np.ndarray | None, models: dict[object, saved_models.S
 
 def reading(model: saved_models.SavedModel, image: np.ndarray) -> str:
     """A model's answer for one 28x28 input and its confidence, e.g. ``7 (98%)``."""
-    probabilities = model.network.predict_proba(image[None])[0]
-    return f"{int(np.argmax(probabilities))} ({probabilities.max():.0%})"
+    answer, confidence = model.network.read(image)
+    return f"{answer} ({confidence:.0%})"
 
 
 VIEWS = ("Layer by layer", "Why this digit", "What would flip it", "Damage lab", "Preprocessing")

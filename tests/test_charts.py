@@ -106,6 +106,11 @@ def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
         charts.overlay(image, values[:5])
     assert charts.map_scale(np.zeros((3, 3))) == 1.0
     assert charts.map_scale(np.array([0.0, -2.0, *[1.0] * 40])) == pytest.approx(1.0)
+    # A scale divides the map: the page passes raw maps and their scale, and does no arithmetic itself.
+    np.testing.assert_array_equal(charts.overlay(image, 4 * values, cell=2, scale=4.0), picture)
+    np.testing.assert_array_equal(
+        charts.signed_picture(-3 * values, cell=2, scale=3.0), charts.signed_picture(-values, cell=2)
+    )
 
 
 def test_answer_tables_escape_what_they_show():

@@ -35,7 +35,8 @@ def test_the_edited_image_is_read_as_the_target_by_numpy_and_by_keras(model_id, 
         assert result.edited.shape == (28, 28) and result.edited.dtype == np.float32
         np.testing.assert_array_equal(result.original, image)
         # Small: far less than redrawing the digit (a digit's own L2 norm is about 9).
-        assert 0 < result.size < np.linalg.norm(image)
+        assert 0 < result.size < result.input_size == pytest.approx(np.linalg.norm(image))
+        assert result.largest_change == pytest.approx(np.abs(result.edited - image).max())
         keras_answer = int(np.argmax(keras_model.predict(result.edited[None], verbose=0)[0]))
         assert keras_answer == target
 

@@ -143,3 +143,24 @@ def test_a_network_without_hidden_layers_has_its_kernel_column_as_gradient(image
     direction = np.eye(10, dtype=np.float32)[[4]]
     np.testing.assert_allclose(inside.input_gradients(network, images[:1], direction)[0], column, rtol=1e-6)
     np.testing.assert_allclose(finite_difference_gradient(network, images[0], 4), column, atol=1e-3)
+
+
+def test_activation_scales_are_one_for_sigmoid_and_the_largest_activation_shared_otherwise():
+    architecture = Architecture(
+        (
+            Layer("dense", 3, "sigmoid"),
+            Layer("dense", 2, "relu"),
+            Layer("dense", 2, "tanh"),
+            Layer("dense", 10, "softmax"),
+        )
+    )
+    network = Network(
+        architecture,
+        [np.zeros(shape) for shape in architecture.weight_shapes],
+        [np.zeros(n) for n in (3, 2, 2, 10)],
+    )
+    hidden = [np.array([0.2, 0.9, 0.1]), np.array([0.0, 4.0]), np.array([0.5, -0.7])]
+    assert inside.activation_scales(network, hidden) == [1.0, 4.0, 4.0]
+    assert inside.activation_scales(network, [hidden[0], np.zeros(2), np.zeros(2)]) == [1.0, 1.0, 1.0]
+    seen = inside.look_inside(load_classifier(1), np.zeros((28, 28)))
+    assert seen.confidence == pytest.approx(seen.probabilities[seen.answer])

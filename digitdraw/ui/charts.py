@@ -318,11 +318,12 @@ def map_scale(values: np.ndarray) -> float:
     return float(np.percentile(magnitudes, MAP_PERCENTILE)) if magnitudes.size else 1.0
 
 
-def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
+def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5, scale: float = 1.0) -> np.ndarray:
     """A signed 28x28 map drawn over the input it explains, as enlarged RGB uint8: the input in light
-    grey on white, the map on the diverging red-blue scale (-1..1) multiplied over it."""
+    grey on white, the map divided by ``scale`` (``map_scale`` suits attribution maps) on the diverging
+    red-blue scale (-1..1) multiplied over it."""
     image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    values = np.asarray(values, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32) / np.float32(scale)
     if image.shape != values.shape or image.ndim != 2:
         raise ValueError(
             f"expected an image and a map of one 2-D shape, got {image.shape} and {values.shape}"
@@ -332,9 +333,10 @@ def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
     return np.kron(np.rint(coloured).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
 
 
-def signed_picture(values: np.ndarray, cell: int = 5) -> np.ndarray:
-    """A signed map alone (-1..1) on the diverging red-blue scale, enlarged, RGB uint8."""
-    coloured = np.rint(inside.diverging_colours(values)).astype(np.uint8)
+def signed_picture(values: np.ndarray, cell: int = 5, scale: float = 1.0) -> np.ndarray:
+    """A signed map alone, divided by ``scale``, on the diverging red-blue scale (-1..1), as RGB uint8."""
+    scaled = np.asarray(values, dtype=np.float32) / np.float32(scale)
+    coloured = np.rint(inside.diverging_colours(scaled)).astype(np.uint8)
     return np.kron(coloured, np.ones((cell, cell, 1), np.uint8))
 
 
