@@ -4,6 +4,7 @@ with a canvas image injected in place of the browser-only canvas component."""
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -514,14 +515,30 @@ def test_preprocessing_switches_show_every_model_s_answer_with_steps_left_out(ca
     assert html.count("data:image/png") == 7  # All steps, your choice, and each of five left out.
     assert all(f"Model {model_id}" in html for model_id in models)
     assert "No deskew" in html and "7 (" in html
+    assert _picture(app, "Your choice") == _picture(app, "All steps")
     app.get("button_group")[-1].set_value(["crop", "stroke"]).run()
     assert not app.exception, [e.message for e in app.exception]
+    assert _picture(app, "Your choice") != _picture(app, "All steps")
+
+
+def _picture(app: AppTest, caption: str) -> str:
+    """The PNG data of the picture captioned so in the page's HTML."""
+    return re.search(rf'src="data:image/png;base64,([^"]+)" alt="{caption}"', _html(app)).group(1)
 
 
 def test_preprocessing_switches_on_an_mnist_digit_use_the_raw_digit(canvas):
+    from digitdraw.data import load_mnist
+    from digitdraw.preprocess import FIELD_SIZE, to_mnist
+    from digitdraw.ui import charts
+
     app = _run("pages/inside.py")
     app.segmented_control(key="inside_view").set_value("Preprocessing").run()
-    assert not app.exception and "All steps" in _html(app)
+    assert not app.exception, [e.message for e in app.exception]
+    raw = load_mnist()[1][0][0]  # The page's first MNIST test digit, as MNIST has it.
+    # Left out of the picture's input if the page used the digit as the models see it: no crop, from raw.
+    no_crop = to_mnist(raw, ("stroke", "deskew", "scale", "centre"))
+    expected = charts.image_row([(charts.pixel_grid(no_crop, cell=4), "No crop to the ink")], 4 * FIELD_SIZE)
+    assert re.search(r"base64,([^\"]+)", expected).group(1) == _picture(app, "No crop to the ink")
 
 
 def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(canvas):
@@ -620,7 +637,9 @@ def unusual_models(monkeypatch):
     monkeypatch.setattr(inference, "load_models", load_models)
 
 
-@pytest.mark.parametrize("view", ["Layer by layer", "Why this digit", "What would flip it", "Damage lab"])
+@pytest.mark.parametrize(
+    "view", ["Layer by layer", "Why this digit", "What would flip it", "Damage lab", "Preprocessing"]
+)
 def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_models, view):
     app = _inside_with_a_seven(canvas, view)
     if view == "Layer by layer":
@@ -634,4 +653,6 @@ def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_m
     elif view == "Damage lab":
         app.selectbox(key="damage_model").set_value(4).run()
         app.multiselect(key="damage_units_4_0").set_value([0, 1]).run()
+    elif view == "Preprocessing":
+        assert "Model 4" in _html(app) and "Model 5" in _html(app)
     assert not app.exception, [e.message for e in app.exception]
