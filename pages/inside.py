@@ -118,7 +118,8 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     pair = st.segmented_control("Compare", [*PAIRS, ANY_TWO], default=first_pair, key="inside_pair")
     if pair == ANY_TWO:  # Any of the models the app serves, the study's or not.
         models, errors = app.loaded_models()
-        choices = [*models, *errors]
+        # Sorted by their text, so that ids of any kind sort, whichever load and whichever fail.
+        choices = sorted([*models, *errors], key=str)
         left_choice, right_choice = st.columns(2)
         model_ids = (
             left_choice.selectbox("Left", choices, key="inside_left", format_func=app.model_label),
@@ -150,9 +151,11 @@ def layers_ui(image: np.ndarray, name: str) -> None:
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "
         "holds it back, one shared scale. Sorted by how strongly this input excites the unit."
     )
-    for column, (model, first_layer) in zip(st.columns(len(model_ids), gap="large"), first_layers.values()):
-        with column:
-            weights_ui(model, first_layer)
+    # Each model's weights under its own column: a model that did not load leaves its column empty.
+    for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
+        if model_id in first_layers:
+            with column:
+                weights_ui(*first_layers[model_id])
 
 
 METHODS = {
@@ -192,11 +195,15 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
         "rather than", [NOTHING_ELSE, *range(10)], key="why_other", format_func=_digit_label
     )
     pictures = [(charts.pixel_grid(image, cell=CELL), "The input")]
+    same = []  # Models asked why a digit rather than itself: a map of zeros, so a note instead.
     for model_id, model in models.items():
         network = model.network
         answer, _ = network.read(image)
         chosen = answer if why == OWN_ANSWER else int(why)
         against = None if other == NOTHING_ELSE else int(other)
+        if chosen == against:
+            same.append(f"Model {model_id}")
+            continue
         if method == "Occlusion":
             maps = attribution.occlusion(network, image)
             values = (
@@ -214,6 +221,11 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
             )
         )
     st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
+    if same:
+        st.caption(
+            f"{', '.join(same)}: why {other} rather than {other} has no answer (nothing tells a digit from "
+            "itself); pick another digit to compare with."
+        )
     st.caption(
         METHODS[method] + " With a second digit: red argued for the first rather than the second. "
         f"Each map on its own scale; its strongest {100 - charts.MAP_PERCENTILE}% of pixels at full colour."
@@ -301,9 +313,9 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
         )
         switched_off[index] = tuple(units)
     share_column, noise_column, prune_column, seed_column = st.columns(4)
-    share = share_column.slider("Random share off", 0.0, 1.0, 0.0, 0.05, key="damage_share")
+    share = share_column.slider("Units off at random (share)", 0.0, 1.0, 0.0, 0.05, key="damage_share")
     noise = noise_column.slider("Weight noise (σ)", 0.0, 2.0, 0.0, 0.1, key="damage_noise")
-    prune = prune_column.slider("Prune smallest", 0.0, 1.0, 0.0, 0.05, key="damage_prune")
+    prune = prune_column.slider("Smallest weights pruned (share)", 0.0, 1.0, 0.0, 0.05, key="damage_prune")
     seed = int(seed_column.number_input("Seed", 0, 10_000, 0, key="damage_seed"))
     setting = damage.Damage(
         switched_off=switched_off, random_share=share, noise=noise, prune=prune, seed=seed
@@ -314,7 +326,7 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     if sample is None:
         intact_column.info("The MNIST test images are not installed, so accuracy cannot be measured.")
     else:
-        before = damage.accuracy(model.network, *sample)
+        before = app.intact_accuracy(model)
         after = damage.accuracy(broken, *sample)
         intact_column.metric("Intact: MNIST sample", app.percent(before, 1), border=True)
         damaged_column.metric(

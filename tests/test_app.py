@@ -603,6 +603,43 @@ def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
     assert not app.exception and _html(app).count('class="dd-unit"') == 128
 
 
+def test_any_two_lists_every_model_in_order_and_keeps_each_model_s_weights_under_it(canvas, models_without_3):
+    app = _inside_with_a_seven(canvas, "Layer by layer")
+    app.segmented_control(key="inside_pair").set_value("Any two").run()
+    options = app.selectbox(key="inside_left").options
+    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5)]  # 3 fails to load.
+    app.selectbox(key="inside_left").set_value(3).run()
+    app.selectbox(key="inside_right").set_value(4).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "python -m digitdraw train --model 3" in _text(app)
+    # The weights' row: nothing under the model that did not load, Model 4's under Model 4.
+    left, right = app.columns[-2:]
+    assert not left.children
+    assert [child.proto.imgs[0].caption[:14] for child in right.children.values()] == ["Model 4: units"]
+
+
+def test_why_a_digit_rather_than_itself_is_a_note_not_a_blank_map(canvas):
+    app = _inside_with_a_seven(canvas, "Why this digit")
+    app.selectbox(key="why_other").set_value(7).run()  # Every model reads the drawn 7 as a 7.
+    assert not app.exception, [e.message for e in app.exception]
+    assert _html(app).count("data:image/png") == 1  # The input alone.
+    assert "why 7 rather than 7 has no answer" in _text(app)
+
+
+def test_the_damage_lab_scores_the_intact_model_once(canvas, monkeypatch):
+    from digitdraw import damage
+
+    calls = []
+    real = damage.accuracy
+    monkeypatch.setattr(damage, "accuracy", lambda *args: calls.append(args[0]) or real(*args))
+    app = _inside_with_a_seven(canvas, "Damage lab")
+    app.slider(key="damage_noise").set_value(0.5).run()
+    app.slider(key="damage_prune").set_value(0.2).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert len(calls) == 1 + 3  # The intact model once, then the damaged one on each run.
+    assert app.slider(key="damage_share").label == "Units off at random (share)"
+
+
 @pytest.fixture
 def unusual_models(monkeypatch):
     """Models 4 and 5 served with architectures outside the study: a tanh layer of 8 units, and no

@@ -90,8 +90,8 @@ def stroke_timeline(
     ``first_stroke`` is the number of its first entry, for a caller that keeps only the latest. A
     cell's shade is the confidence; a cell whose digit is the model's latest
     answer is bold, so the stroke where a model "got it" and kept it shows. Plain
-    HTML because it is redrawn on every stroke (see ``probability_bars``): 0.07 to
-    0.13 ms for 12 strokes of five models (``benchmarks/inside.py``).
+    HTML because it is redrawn on every stroke (see ``probability_bars``): about
+    0.07 ms for 12 strokes of five models (``benchmarks/inside.py``, README).
     """
     if not answers:
         return ""
