@@ -8,7 +8,8 @@ at 0 whatever its activation (a sigmoid unit would otherwise sit at 0.5 with
 its input zeroed). Pruning removes the given share of each layer's kernel
 entries with the smallest magnitude; noise is Gaussian with a standard
 deviation relative to each kernel's own, so one setting means as much to a
-16-unit layer as to a 128-unit one. Random choices come from one seed, so a
+16-unit layer as to a 128-unit one; noise comes first, so that pruned weights
+stay exactly zero. Random choices come from one seed, so a
 setting always gives the same damaged network.
 
 Accuracy is measured on a fixed sample of the preprocessed MNIST test set
