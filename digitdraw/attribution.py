@@ -27,22 +27,16 @@ from __future__ import annotations
 import numpy as np
 
 from digitdraw.inside import input_gradients
-from digitdraw.models import NUM_CLASSES, Network
+from digitdraw.models import NUM_CLASSES, Network, check_class
 
 # The study of occlusion maps in the issue: 7x7 patches (a quarter of the field), every other pixel.
 OCCLUSION_PATCH, OCCLUSION_STRIDE = 7, 2
 
 
 def _check(network: Network, image: np.ndarray, *classes: int) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape != network.architecture.input_shape:
-        raise ValueError(
-            f"expected one preprocessed image of shape {network.architecture.input_shape}, got {image.shape}"
-        )
     for digit in classes:
-        if isinstance(digit, bool) or not 0 <= int(digit) < NUM_CLASSES:
-            raise ValueError(f"expected a class 0-{NUM_CLASSES - 1}, got {digit!r}")
-    return image
+        check_class(digit)
+    return network.check_image(image)
 
 
 def gradient_times_input(network: Network, image: np.ndarray, target: int) -> np.ndarray:
@@ -114,7 +108,4 @@ def contrast_occlusion(maps: np.ndarray, chosen: int, other: int) -> np.ndarray:
     maps = np.asarray(maps)
     if maps.ndim != 3 or len(maps) != NUM_CLASSES:
         raise ValueError(f"expected occlusion maps of shape (10, H, W), got {maps.shape}")
-    for digit in (chosen, other):
-        if not 0 <= digit < NUM_CLASSES:
-            raise ValueError(f"expected a class 0-{NUM_CLASSES - 1}, got {digit!r}")
-    return maps[chosen] - maps[other]
+    return maps[check_class(chosen)] - maps[check_class(other)]

@@ -21,13 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitdraw.inside import input_gradients
-from digitdraw.models import NUM_CLASSES, Network
+from digitdraw.models import NUM_CLASSES, Network, check_class
 
 # The target must lead the runner-up's logit by this much: about 1.6 times its probability.
 DEFAULT_MARGIN = 0.5
 STEP_LENGTH = 0.1  # L2 length of one step, in pixel units (a drawn digit's L2 norm is about 9).
 MAX_STEPS = 400
 BISECTIONS = 14
+# A pixel counts as changed when it moved by more than this, a twentieth of full ink.
+CHANGED_PIXEL = 0.05
+# Why the search stopped: the target led by the margin; no pixel could move it further (its gradient
+# is zero at this input, or every pixel it would move is at a bound); or it ran out of steps.
+REACHED, NO_GRADIENT, STEP_LIMIT = "reached", "no gradient", "step limit"
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,17 @@ class Counterfactual:
     original: np.ndarray
     edited: np.ndarray
     target: int
-    succeeded: bool  # Whether the network answers ``target`` for ``edited``.
+    # Whether the target's logit leads every other one by the margin for ``edited`` (so the network
+    # answers ``target``); the network may answer ``target`` without it (see ``reads_target``).
+    succeeded: bool
     steps: int  # Gradient steps taken before shrinking.
     probabilities: np.ndarray  # The network's ten probabilities for ``edited``.
+    stopped: str = REACHED  # Why the search stopped: REACHED, NO_GRADIENT or STEP_LIMIT.
+
+    @property
+    def reads_target(self) -> bool:
+        """Whether the network answers ``target`` for ``edited``, by the margin or not."""
+        return int(np.argmax(self.probabilities)) == self.target
 
     @property
     def change(self) -> np.ndarray:
@@ -52,15 +65,19 @@ class Counterfactual:
         return float(np.linalg.norm(self.change))
 
     @property
+    def input_size(self) -> float:
+        """The original input's L2 norm, in pixel units: what the change's size compares with."""
+        return float(np.linalg.norm(self.original))
+
+    @property
+    def largest_change(self) -> float:
+        """The largest change of one pixel, either way (1 when nothing changed): the change's colour scale."""
+        return float(np.abs(self.change).max()) or 1.0
+
+    @property
     def pixels_changed(self) -> int:
-        """How many pixels moved by more than a twentieth of full ink."""
-        return int((np.abs(self.change) > 0.05).sum())
-
-
-def _logits(network: Network, images: np.ndarray) -> np.ndarray:
-    outputs = network.layer_outputs(images)
-    last = outputs[-2] if len(outputs) > 1 else images.reshape(len(images), -1)
-    return last @ network.weights[-1] + network.biases[-1]
+        """How many pixels moved by more than ``CHANGED_PIXEL``."""
+        return int((np.abs(self.change) > CHANGED_PIXEL).sum())
 
 
 def _lead(logits: np.ndarray, target: int) -> np.ndarray:
@@ -78,23 +95,19 @@ def flip(
     max_steps: int = MAX_STEPS,
 ) -> Counterfactual:
     """A small edit of a preprocessed 28x28 image, pixels in [0, 1], that the network reads as ``target``."""
-    original = np.asarray(image, dtype=np.float32)
-    if original.shape != network.architecture.input_shape:
-        raise ValueError(
-            f"expected one preprocessed image of shape {network.architecture.input_shape}, "
-            f"got {original.shape}"
-        )
+    original = network.check_image(image)
     if not np.isfinite(original).all() or original.min() < 0.0 or original.max() > 1.0:
         raise ValueError("expected pixel values in [0, 1]")
-    if isinstance(target, bool) or not 0 <= int(target) < NUM_CLASSES:
-        raise ValueError(f"expected a target digit 0-{NUM_CLASSES - 1}, got {target!r}")
+    target = check_class(target, "target digit")
     if margin < 0 or step_length <= 0 or max_steps < 0:
         raise ValueError("expected margin >= 0, step_length > 0 and max_steps >= 0")
-    target = int(target)
     edited = original.copy()
-    steps = 0
-    while _lead(_logits(network, edited[None]), target)[0] < margin and steps < max_steps:
-        logits = _logits(network, edited[None])[0]
+    steps, stopped = 0, REACHED
+    while _lead(network.logits(edited[None]), target)[0] < margin:
+        if steps >= max_steps:
+            stopped = STEP_LIMIT
+            break
+        logits = network.logits(edited[None])[0]
         rival = int(np.argmax(np.where(np.arange(NUM_CLASSES) == target, -np.inf, logits)))
         direction = np.zeros((1, NUM_CLASSES), np.float32)
         direction[0, target], direction[0, rival] = 1.0, -1.0
@@ -103,14 +116,15 @@ def flip(
         gradient[((edited <= 0.0) & (gradient < 0)) | ((edited >= 1.0) & (gradient > 0))] = 0.0
         norm = float(np.linalg.norm(gradient))
         if norm == 0.0:
+            stopped = NO_GRADIENT
             break
         edited = np.clip(edited + step_length * gradient / norm, 0.0, 1.0)
         steps += 1
-    succeeded = bool(_lead(_logits(network, edited[None]), target)[0] >= margin)
+    succeeded = stopped == REACHED
     if succeeded:
         edited = _shrink(network, original, edited, target, margin)
     probabilities = network.predict_proba(edited[None])[0]
-    return Counterfactual(original, edited, target, succeeded, steps, probabilities)
+    return Counterfactual(original, edited, target, succeeded, steps, probabilities, stopped)
 
 
 def _shrink(
@@ -122,7 +136,7 @@ def _shrink(
     for _ in range(BISECTIONS):
         middle = (low + high) / 2
         candidate = original + np.float32(middle) * change
-        if _lead(_logits(network, candidate[None]), target)[0] >= margin:
+        if _lead(network.logits(candidate[None]), target)[0] >= margin:
             high = middle
         else:
             low = middle

@@ -8,7 +8,8 @@ at 0 whatever its activation (a sigmoid unit would otherwise sit at 0.5 with
 its input zeroed). Pruning removes the given share of each layer's kernel
 entries with the smallest magnitude; noise is Gaussian with a standard
 deviation relative to each kernel's own, so one setting means as much to a
-16-unit layer as to a 128-unit one. Random choices come from one seed, so a
+16-unit layer as to a 128-unit one; noise comes first, so that pruned weights
+stay exactly zero. Random choices come from one seed, so a
 setting always gives the same damaged network.
 
 Accuracy is measured on a fixed sample of the preprocessed MNIST test set
@@ -74,13 +75,14 @@ def damaged(network: Network, damage: Damage) -> Network:
     rng = np.random.default_rng([damage.seed, 1])  # A stream of its own, apart from the units' choice.
     weights = [kernel.copy() for kernel in network.weights]
     for original, kernel in zip(network.weights, weights):
+        # Noise first, so that pruned weights stay exactly zero.
+        if damage.noise > 0:
+            spread = float(original.std())
+            kernel += rng.normal(0.0, damage.noise * spread, kernel.shape).astype(np.float32)
         if damage.prune > 0:
             count = round(damage.prune * kernel.size)
             smallest = np.argpartition(np.abs(kernel), count - 1, axis=None)[:count] if count else []
             kernel.reshape(-1)[smallest] = 0.0
-        if damage.noise > 0:
-            spread = float(original.std())
-            kernel += rng.normal(0.0, damage.noise * spread, kernel.shape).astype(np.float32)
     for index, off in enumerate(switched_off_units(network, damage)):
         weights[index + 1][off, :] = 0.0  # No output leaves a switched-off unit.
     return Network(network.architecture, weights, [bias.copy() for bias in network.biases])

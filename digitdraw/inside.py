@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitdraw.models import Network, erf
+from digitdraw.models import Network, check_class, erf
 
 # A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
 SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
@@ -45,66 +45,71 @@ class Inside:
         """The digit the network reads."""
         return int(np.argmax(self.probabilities))
 
+    @property
+    def confidence(self) -> float:
+        """The probability the network gives its answer."""
+        return float(self.probabilities.max())
+
     def top_units(self, layer: int, count: int = 3) -> list[int]:
         """The units of a hidden layer that pushed hardest towards the target, strongest first."""
         order = np.argsort(-self.contributions[layer])
         return [int(unit) for unit in order[:count] if self.contributions[layer][unit] > 0]
 
 
-def _check_image(network: Network, image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float32)
-    if image.shape != network.architecture.input_shape:
-        raise ValueError(
-            f"expected one preprocessed image of shape {network.architecture.input_shape}, got {image.shape}"
-        )
-    return image
-
-
-def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray) -> np.ndarray:
+def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray | None = None) -> np.ndarray:
     """The activation's derivative, from its output (the value the forward pass already has), or for
-    GELU, whose derivative its output does not determine, from its input."""
+    GELU, whose derivative its output does not determine, from its input (``pre_activation``)."""
     if activation == "sigmoid":
         return output * (1.0 - output)
     if activation == "relu":
         return (output > 0).astype(np.float32)
     if activation == "tanh":
         return 1.0 - output**2
-    if activation == "gelu":
+    if activation == "gelu" and pre_activation is not None:
         # d/dx x * Phi(x) = Phi(x) + x * phi(x), Phi and phi the standard normal's CDF and density.
         x = pre_activation
         return 0.5 * (1.0 + erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
     raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
 
 
+def _backward(
+    network: Network, images: np.ndarray, hidden: list[np.ndarray], directions: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Back from ``directions . logits`` (directions (N, 10)) through the layers: its gradient with respect
+    to each hidden layer's activations (N, units each, first layer first) and to the pixels (N, 784)."""
+    gradient = directions @ network.weights[-1].T
+    per_layer = []
+    layers = network.architecture.layers
+    inputs = [images.reshape(len(images), -1), *hidden[:-1]]  # What each hidden layer received.
+    for index in range(len(hidden) - 1, -1, -1):
+        per_layer.append(gradient)
+        activation = layers[index].activation
+        # Only GELU needs the layer's input to differentiate; the others use the output they gave.
+        pre_activation = (
+            inputs[index] @ network.weights[index] + network.biases[index] if activation == "gelu" else None
+        )
+        local = gradient * _derivative(activation, hidden[index], pre_activation)
+        gradient = local @ network.weights[index].T
+    per_layer.reverse()
+    return per_layer, gradient
+
+
 def look_inside(network: Network, image: np.ndarray, target: int | None = None) -> Inside:
     """Run one preprocessed 28x28 image through a network, keeping what each layer did."""
-    image = _check_image(network, image)
-    outputs = [output[0] for output in network.layer_outputs(image[None])]
-    hidden, probabilities = outputs[:-1], outputs[-1]
-    last_input = hidden[-1] if hidden else image.reshape(-1)
-    logits = last_input @ network.weights[-1] + network.biases[-1]
-    if target is None:
-        target = int(np.argmax(probabilities))
-    if not 0 <= target < probabilities.size:
-        raise ValueError(f"target must be a class 0-{probabilities.size - 1}, got {target}")
-    # Back from the target's logit: d logit / d (activations of each layer), last layer first.
-    gradient = network.weights[-1][:, target]
-    gradients = []
-    layers = network.architecture.layers
-    inputs = [image.reshape(-1), *hidden[:-1]]  # What each hidden layer received.
-    for index in range(len(hidden) - 1, -1, -1):
-        gradients.append(gradient)
-        pre_activation = inputs[index] @ network.weights[index] + network.biases[index]
-        local = gradient * _derivative(layers[index].activation, hidden[index], pre_activation)
-        gradient = network.weights[index] @ local
-    gradients.reverse()
+    image = network.check_image(image)
+    outputs = network.layer_outputs(image[None])
+    hidden, probabilities = outputs[:-1], outputs[-1][0]
+    target = int(np.argmax(probabilities)) if target is None else check_class(target)
+    direction = np.zeros((1, probabilities.size), np.float32)
+    direction[0, target] = 1.0
+    gradients, input_gradient = _backward(network, image[None], hidden, direction)
     return Inside(
-        hidden=hidden,
-        logits=logits,
+        hidden=[activations[0] for activations in hidden],
+        logits=network.logits(image[None])[0],
         probabilities=probabilities,
         target=target,
-        contributions=[activation * grad for activation, grad in zip(hidden, gradients)],
-        input_gradient=gradient.reshape(image.shape),
+        contributions=[activations[0] * grad[0] for activations, grad in zip(hidden, gradients)],
+        input_gradient=input_gradient.reshape(image.shape),
     )
 
 
@@ -120,14 +125,18 @@ def input_gradients(network: Network, images: np.ndarray, directions: np.ndarray
         raise ValueError(f"expected images of shape (N, 28, 28), got {images.shape}")
     if directions.shape != (len(images), network.architecture.layers[-1].units):
         raise ValueError(f"expected one direction over the classes per image, got {directions.shape}")
-    hidden = network.layer_outputs(images)[:-1]
-    gradient = directions @ network.weights[-1].T
-    layers = network.architecture.layers
-    for index in range(len(hidden) - 1, -1, -1):
-        gradient = (gradient * _derivative(layers[index].activation, hidden[index])) @ network.weights[
-            index
-        ].T
+    _, gradient = _backward(network, images, network.layer_outputs(images)[:-1], directions)
     return gradient.reshape(images.shape)
+
+
+def activation_scales(network: Network, hidden: list[np.ndarray]) -> list[float]:
+    """The top of each hidden layer's colour scale for these activations: 1 for a sigmoid layer (its
+    outputs are on 0..1 already); for every other layer the network's largest such activation, shared,
+    so that their units compare across layers."""
+    kinds = [layer.activation for layer in network.architecture.layers[:-1]]
+    unbounded = [float(np.max(a)) for a, kind in zip(hidden, kinds) if kind != "sigmoid"]
+    shared = max(unbounded, default=1.0) or 1.0
+    return [1.0 if kind == "sigmoid" else shared for kind in kinds]
 
 
 def saturated_or_dead(activations: np.ndarray, activation: str) -> np.ndarray:

@@ -226,6 +226,13 @@ def get_spec(model_id: int) -> ModelSpec:
         raise ValueError(f"unknown model id {model_id!r}; expected one of {list(MODEL_IDS)}") from None
 
 
+def check_class(digit: object, name: str = "class") -> int:
+    """Return a class index 0-9 as an int, or raise ValueError naming what was expected."""
+    if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < NUM_CLASSES:
+        raise ValueError(f"expected a {name} 0-{NUM_CLASSES - 1}, got {digit!r}")
+    return int(digit)
+
+
 def saved_models_dir() -> Path:
     """The root of the saved models: ``$DIGITDRAW_SAVED_MODELS`` or the repository's folder."""
     override = os.environ.get(SAVED_MODELS_ENV_VAR)
@@ -278,13 +285,38 @@ class Network:
         """
         return self.layer_outputs(images)[-1]
 
-    def layer_outputs(self, images: np.ndarray) -> list[np.ndarray]:
-        """Every layer's activations for preprocessed images, in order; the last are the probabilities."""
+    def read(self, image: np.ndarray) -> tuple[int, float]:
+        """The digit one preprocessed 28x28 image is read as, and the probability given to it."""
+        probabilities = self.predict_proba(self.check_image(image)[None])[0]
+        answer = int(np.argmax(probabilities))
+        return answer, float(probabilities[answer])
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The output layer before softmax, shape (N, 10), for preprocessed images of shape (N, 28, 28)."""
+        hidden = self.layer_outputs(images)[:-1]
+        last_input = hidden[-1] if hidden else self._flat(images)
+        return last_input @ self.weights[-1] + self.biases[-1]
+
+    def check_image(self, image: object) -> np.ndarray:
+        """One preprocessed image as float32, or ValueError when it is not of the network's input shape."""
+        image = np.asarray(image, dtype=np.float32)
+        if image.shape != self.architecture.input_shape:
+            raise ValueError(
+                f"expected one preprocessed image of shape {self.architecture.input_shape}, got {image.shape}"
+            )
+        return image
+
+    def _flat(self, images: np.ndarray) -> np.ndarray:
+        """A batch of images as float32 rows of pixels, or ValueError for anything else."""
         images = np.asarray(images)
         size = self.architecture.input_size
         if images.ndim < 2 or images.shape[0] == 0 or images[0].size != size:
             raise ValueError(f"expected a batch of shape (N, 28, 28) with N >= 1, got {images.shape}")
-        activations = images.reshape(images.shape[0], size).astype(np.float32, copy=False)
+        return images.reshape(images.shape[0], size).astype(np.float32, copy=False)
+
+    def layer_outputs(self, images: np.ndarray) -> list[np.ndarray]:
+        """Every layer's activations for preprocessed images, in order; the last are the probabilities."""
+        activations = self._flat(images)
         outputs = []
         for weights, biases, activation in zip(self.weights, self.biases, self._activations):
             activations = activation(activations @ weights + biases)

@@ -58,9 +58,12 @@ class Steps:
     """How a drawing became the model's input; every array is float32 in [0, 1]."""
 
     ink: np.ndarray  # The drawing as ink strength, white ink on black, at most 280 pixels wide.
-    cropped: np.ndarray  # The ink's bounding box at working scale, strokes normalised, deskewed.
-    resized: np.ndarray  # Fitted into the 20x20 box, aspect ratio kept, anti-aliased.
-    centred: np.ndarray  # The 28x28 model input, centred by centre of mass.
+    # At working scale: the ink's bounding box (without "crop", the whole image), strokes normalised
+    # (with "stroke"), deskewed (with "deskew").
+    cropped: np.ndarray
+    # Fitted into the 20x20 box (without "scale", at its size relative to the image), aspect ratio kept.
+    resized: np.ndarray
+    centred: np.ndarray  # The 28x28 model input, centred by centre of mass (without "centre", its box).
     stroke_width: float  # The measured stroke width, in pixels of the working scale.
 
 
@@ -270,7 +273,9 @@ def preprocess_steps(image: np.ndarray, steps: Collection[str] = PREPROCESSING_S
     if "crop" in chosen:
         x, y, width, height = cv2.boundingRect(deskewed)
     else:
-        x, y, (height, width) = 0, 0, deskewed.shape
+        # The whole image again: the padding off, so the digit keeps its size relative to the image.
+        x, y = pad, pad
+        height, width = deskewed.shape[0] - 2 * pad, deskewed.shape[1] - 2 * pad
     cropped = deskewed[y : y + height, x : x + width].astype(np.float32)
 
     if "scale" in chosen:

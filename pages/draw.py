@@ -54,7 +54,14 @@ def _drawing_changed() -> None:
 def _clear_canvas() -> None:
     st.session_state.canvas_clears += 1
     st.session_state.canvas_cleared = True
+    _forget_strokes()
+
+
+def _forget_strokes() -> None:
+    """Start a fresh stroke timeline: after Clear, or whenever the canvas is blank (its Reset or Undo)."""
     st.session_state.stroke_answers = []
+    st.session_state.stroke_count = 0
+    st.session_state.pop("stroke_digest", None)
 
 
 def controls_ui() -> int:
@@ -175,17 +182,21 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
 
 
 def timeline_ui(result: digitdraw.Classification, model_id: int) -> None:
-    """Every model's answer after each stroke of this drawing (Clear starts a new one), as plain HTML."""
+    """Every model's answer after each of the latest strokes of this drawing (a blank canvas starts a new
+    one), as plain HTML."""
     state = st.session_state
     state.setdefault("stroke_answers", [])
+    state.setdefault("stroke_count", len(state.stroke_answers))
     digest = hashlib.sha256(result.image.tobytes()).hexdigest()
     # A rerun without a new stroke (another model picked, a keep button) adds nothing.
     if state.get("stroke_digest") != digest:
         state.stroke_digest = digest
-        state.stroke_answers.append(
-            {m: (result.digit(m), result.confidence(m)) for m in result.probabilities}
-        )
-    st.html(charts.stroke_timeline(state.stroke_answers, model_id))
+        state.stroke_count += 1
+        # Only the strokes the timeline shows are kept, so a long drawing does not grow the session.
+        latest = {m: (result.digit(m), result.confidence(m)) for m in result.probabilities}
+        state.stroke_answers = [*state.stroke_answers, latest][-charts.TIMELINE_STROKES :]
+    first_stroke = state.stroke_count - len(state.stroke_answers) + 1
+    st.html(charts.stroke_timeline(state.stroke_answers, model_id, first_stroke))
 
 
 def model_input_ui(result: digitdraw.Classification) -> None:
@@ -219,6 +230,7 @@ def drawing_ui() -> None:
             if result is not None and not result.is_blank:
                 keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:
+        _forget_strokes()
         right.caption(
             "Five networks read your drawing at once: two sizes (16 and 64 hidden units per layer), "
             "two activations (sigmoid and ReLU), and one wide layer of 128."
@@ -228,7 +240,7 @@ def drawing_ui() -> None:
         probabilities_ui(result, model_id)
         st.subheader("Every model's answer")
         all_models_ui(result, model_id)
-        st.markdown("**Stroke by stroke**")
+        st.markdown(f"**Stroke by stroke** (the latest {charts.TIMELINE_STROKES})")
         timeline_ui(result, model_id)
     st.subheader("What the model sees")
     model_input_ui(result)

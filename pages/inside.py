@@ -8,9 +8,11 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import attribution, counterfactual, damage, inside, saved_models
-from digitdraw.preprocess import FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
+from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
 from digitdraw.ui import app, charts
 
+# Screen pixels per input pixel: the input's pictures are as wide as the Draw page's.
+CELL = app.STEP_IMAGE_WIDTH // FIELD_SIZE
 # The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone.
 PAIRS = {
     "16 units: sigmoid vs ReLU": (1, 2),
@@ -52,17 +54,12 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
     model_id = model.card.model_id
     seen = inside.look_inside(model.network, image)
     hidden_layers = model.card.architecture.layers[:-1]
-    st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.probabilities.max():.0%})")
+    st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.confidence:.0%})")
     kinds = {layer.activation for layer in hidden_layers}
     dead_on_mnist = app.dead_on_mnist(model) if "relu" in kinds else None
-    # Sigmoid outputs are on 0..1 already; other layers share the network's largest activation.
-    unbounded = [
-        float(a.max()) for a, layer in zip(seen.hidden, hidden_layers) if layer.activation != "sigmoid"
-    ]
-    shared_scale = max(unbounded, default=1.0)
+    scales = inside.activation_scales(model.network, seen.hidden)
     for layer, (activations, kind) in enumerate(zip(seen.hidden, (h.activation for h in hidden_layers))):
-        top = seen.top_units(layer)
-        scale = 1.0 if kind == "sigmoid" else shared_scale
+        top, scale = seen.top_units(layer), scales[layer]
         hover = ", hover one for its incoming weights" if layer == 0 else ""
         st.caption(
             f"Hidden layer {layer + 1}: {len(activations)} units, "
@@ -80,7 +77,10 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
             )
         if kind == "sigmoid":
             quiet = inside.saturated_or_dead(activations, kind)
-            st.caption(f"{quiet.sum()} of {quiet.size} saturated (below 0.05 or above 0.95) on this input.")
+            st.caption(
+                f"{quiet.sum()} of {quiet.size} saturated (below {inside.SATURATED_BELOW} or above "
+                f"{inside.SATURATED_ABOVE}) on this input."
+            )
         elif kind == "relu":
             quiet = inside.saturated_or_dead(activations, kind)
             dead = (
@@ -118,7 +118,8 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     pair = st.segmented_control("Compare", [*PAIRS, ANY_TWO], default=first_pair, key="inside_pair")
     if pair == ANY_TWO:  # Any of the models the app serves, the study's or not.
         models, errors = app.loaded_models()
-        choices = [*models, *errors]
+        # Sorted by their text, so that ids of any kind sort, whichever load and whichever fail.
+        choices = sorted([*models, *errors], key=str)
         left_choice, right_choice = st.columns(2)
         model_ids = (
             left_choice.selectbox("Left", choices, key="inside_left", format_func=app.model_label),
@@ -134,7 +135,7 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     else:
         model_ids = PAIRS[pair or first_pair]
     left, right = st.columns([1, 3], gap="large")
-    left.image(charts.pixel_grid(image, cell=5), caption=f"The input: {name}", width=140)
+    left.image(charts.pixel_grid(image, cell=CELL), caption=f"The input: {name}", width=app.STEP_IMAGE_WIDTH)
     first_layers = {}  # Model id -> the model and its first-layer activations, for each one that loads.
     with right:
         for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
@@ -150,9 +151,11 @@ def layers_ui(image: np.ndarray, name: str) -> None:
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "
         "holds it back, one shared scale. Sorted by how strongly this input excites the unit."
     )
-    for column, (model, first_layer) in zip(st.columns(len(model_ids), gap="large"), first_layers.values()):
-        with column:
-            weights_ui(model, first_layer)
+    # Each model's weights under its own column: a model that did not load leaves its column empty.
+    for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
+        if model_id in first_layers:
+            with column:
+                weights_ui(*first_layers[model_id])
 
 
 METHODS = {
@@ -161,12 +164,12 @@ METHODS = {
         "blue ink against it. Empty pixels read zero: this view cannot see ink that is missing."
     ),
     "Occlusion": (
-        "A 7×7 patch of the input is blanked at every position (every other pixel): red where blanking "
-        "made the digit less likely, blue where it made it more likely."
+        f"A {attribution.OCCLUSION_PATCH}×{attribution.OCCLUSION_PATCH} patch of the input is blanked at "
+        f"every position ({attribution.OCCLUSION_STRIDE} pixels apart): red where blanking made the digit "
+        "less likely, blue where it made it more likely."
     ),
 }
 OWN_ANSWER, NOTHING_ELSE = "its own answer", "nothing else"
-PICTURE_WIDTH = 140  # Five pixels per input pixel, as on the Draw page.
 
 
 def _digit_label(choice: object) -> str:
@@ -191,12 +194,16 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
     other = other_column.selectbox(
         "rather than", [NOTHING_ELSE, *range(10)], key="why_other", format_func=_digit_label
     )
-    pictures = [(charts.pixel_grid(image, cell=PICTURE_WIDTH // image.shape[0]), "The input")]
+    pictures = [(charts.pixel_grid(image, cell=CELL), "The input")]
+    same = []  # Models asked why a digit rather than itself: a map of zeros, so a note instead.
     for model_id, model in models.items():
         network = model.network
-        answer = int(np.argmax(network.predict_proba(image[None])[0]))
+        answer, _ = network.read(image)
         chosen = answer if why == OWN_ANSWER else int(why)
         against = None if other == NOTHING_ELSE else int(other)
+        if chosen == against:
+            same.append(f"Model {model_id}")
+            continue
         if method == "Occlusion":
             maps = attribution.occlusion(network, image)
             values = (
@@ -206,18 +213,22 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
             values = attribution.gradient_times_input(network, image, chosen)
         else:
             values = attribution.contrast_gradient_times_input(network, image, chosen, against)
-        scale = charts.map_scale(values)
         question = f"why {chosen}" + ("" if against is None else f" not {against}")
         pictures.append(
             (
-                charts.overlay(image, values / scale, cell=PICTURE_WIDTH // image.shape[0]),
+                charts.overlay(image, values, CELL, scale=charts.map_scale(values)),
                 f"Model {model_id} reads {answer}: {question}",
             )
         )
-    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
+    if same:
+        st.caption(
+            f"{', '.join(same)}: why {other} rather than {other} has no answer (nothing tells a digit from "
+            "itself); pick another digit to compare with."
+        )
     st.caption(
         METHODS[method] + " With a second digit: red argued for the first rather than the second. "
-        "Each map on its own scale; its strongest 5% of pixels at full colour."
+        f"Each map on its own scale; its strongest {100 - charts.MAP_PERCENTILE}% of pixels at full colour."
     )
 
 
@@ -237,7 +248,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     model_ids = list(models)
     model_id = model_column.selectbox("Model", model_ids, key="flip_model", format_func=app.model_label)
     network = models[model_id].network
-    answer = int(np.argmax(network.predict_proba(image[None])[0]))
+    answer, _ = network.read(image)
     target = digit_column.selectbox(
         "Make it read", range(10), index=(answer + 1) % 10, key="flip_target", format_func=_digit_label
     )
@@ -245,25 +256,39 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
         st.info(f"Model {model_id} already reads a {answer}; pick another digit.")
         return
     result = counterfactual.flip(network, image, target)
-    cell = PICTURE_WIDTH // image.shape[0]
-    change_scale = float(np.abs(result.change).max()) or 1.0
+    cell, change_scale = CELL, result.largest_change
     pictures = [
         (charts.pixel_grid(image, cell=cell), f"The input: Model {model_id} reads {answer}"),
         (charts.pixel_grid(result.edited, cell=cell), "Edited"),
         (
-            charts.signed_picture(result.change / change_scale, cell=cell),
+            charts.signed_picture(result.change, cell, scale=change_scale),
             f"The change: red ink added, blue taken away (largest {change_scale:.2f})",
         ),
     ]
-    st.html(charts.image_row(pictures, PICTURE_WIDTH))
+    st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
     if result.succeeded:
         st.markdown(
             f"Model {model_id} reads the edited image as **{target}** "
-            f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than 0.05, "
-            f"the change's length (L2) is {result.size:.2f} against the input's {np.linalg.norm(image):.2f}."
+            f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than "
+            f"{counterfactual.CHANGED_PIXEL}, "
+            f"the change's length (L2) is {result.size:.2f} against the input's {result.input_size:.2f}."
+        )
+    elif result.stopped == counterfactual.NO_GRADIENT:
+        st.warning(
+            f"The search stopped after {result.steps} steps: no pixel it could still move would make "
+            f"Model {model_id} lean further towards a {target} (its gradient there is zero)."
+        )
+    elif result.reads_target:
+        st.warning(
+            f"After {result.steps} steps, the most the search takes, Model {model_id} reads the edited image "
+            f"as a {target} ({result.probabilities[target]:.0%}), but not by the clear lead the search asks "
+            "for, so the change was not shrunk."
         )
     else:
-        st.warning(f"No change within {result.steps} steps made Model {model_id} read a {target}.")
+        st.warning(
+            f"No change within {result.steps} steps, the most the search takes, made Model {model_id} "
+            f"read a {target}."
+        )
     st.markdown("**What every model reads**")
     rows = answer_rows(models, [image, result.edited])
     st.html(charts.answer_table(rows, ["Model", "Your input", "Edited"]))
@@ -274,7 +299,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
 
 
 def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
-    """Switch units off, add weight noise, prune: accuracy on 2,000 MNIST digits and this input's answer."""
+    """Switch units off, add weight noise, prune: accuracy on a fixed MNIST sample and this input's answer."""
     model_ids = list(models)
     model_id = st.selectbox("Model", model_ids, key="damage_model", format_func=app.model_label)
     model = models[model_id]
@@ -288,9 +313,9 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
         )
         switched_off[index] = tuple(units)
     share_column, noise_column, prune_column, seed_column = st.columns(4)
-    share = share_column.slider("Random share off", 0.0, 1.0, 0.0, 0.05, key="damage_share")
+    share = share_column.slider("Units off at random (share)", 0.0, 1.0, 0.0, 0.05, key="damage_share")
     noise = noise_column.slider("Weight noise (σ)", 0.0, 2.0, 0.0, 0.1, key="damage_noise")
-    prune = prune_column.slider("Prune smallest", 0.0, 1.0, 0.0, 0.05, key="damage_prune")
+    prune = prune_column.slider("Smallest weights pruned (share)", 0.0, 1.0, 0.0, 0.05, key="damage_prune")
     seed = int(seed_column.number_input("Seed", 0, 10_000, 0, key="damage_seed"))
     setting = damage.Damage(
         switched_off=switched_off, random_share=share, noise=noise, prune=prune, seed=seed
@@ -301,7 +326,7 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     if sample is None:
         intact_column.info("The MNIST test images are not installed, so accuracy cannot be measured.")
     else:
-        before = damage.accuracy(model.network, *sample)
+        before = app.intact_accuracy(model)
         after = damage.accuracy(broken, *sample)
         intact_column.metric("Intact: MNIST sample", app.percent(before, 1), border=True)
         damaged_column.metric(
@@ -311,10 +336,10 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
             border=True,
         )
     probabilities = broken.predict_proba(image[None])[0]
-    intact_answer = int(np.argmax(model.network.predict_proba(image[None])[0]))
+    intact_answer, _ = model.network.read(image)
     answer_column.metric(
         "Damaged: this input",
-        int(np.argmax(probabilities)),
+        broken.read(image)[0],
         f"intact read {intact_answer}",
         delta_color="off",
         delta_arrow="off",
@@ -322,7 +347,8 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     )
     st.html(charts.probability_bars(probabilities, f"Damaged Model {model_id} on this input"))
     st.caption(
-        "Accuracy on a fixed sample of 2,000 MNIST test digits. A unit switched off sends nothing on; "
+        f"Accuracy on a fixed sample of {damage.TEST_SAMPLE_SIZE:,} MNIST test digits. "
+        "A unit switched off sends nothing on; "
         "noise is relative to each layer's own weights; pruning zeroes the smallest weights of each layer. "
         "Nothing is saved: the model on disk stays as it is."
     )
@@ -332,7 +358,7 @@ STEP_LABELS = {
     "crop": "Crop to the ink",
     "stroke": "Even stroke width",
     "deskew": "Deskew",
-    "scale": "Scale to 20×20",
+    "scale": f"Scale to {BOX_SIZE}×{BOX_SIZE}",
     "centre": "Centre of mass",
 }
 
@@ -370,8 +396,8 @@ def preprocessing_ui(raw: np.ndarray | None, models: dict[object, saved_models.S
 
 def reading(model: saved_models.SavedModel, image: np.ndarray) -> str:
     """A model's answer for one 28x28 input and its confidence, e.g. ``7 (98%)``."""
-    probabilities = model.network.predict_proba(image[None])[0]
-    return f"{int(np.argmax(probabilities))} ({probabilities.max():.0%})"
+    answer, confidence = model.network.read(image)
+    return f"{answer} ({confidence:.0%})"
 
 
 VIEWS = ("Layer by layer", "Why this digit", "What would flip it", "Damage lab", "Preprocessing")

@@ -3,6 +3,8 @@ with a canvas image injected in place of the browser-only canvas component."""
 
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -444,6 +446,19 @@ def test_why_this_digit_shows_every_served_model_s_map_and_a_contrast(canvas):
     assert "7×7 patch" in _text(app)
 
 
+def test_the_inside_page_s_text_follows_the_constants_it_describes(canvas, monkeypatch):
+    from digitdraw import attribution, damage
+
+    monkeypatch.setattr(attribution, "OCCLUSION_PATCH", 5)
+    monkeypatch.setattr(attribution, "OCCLUSION_STRIDE", 3)
+    monkeypatch.setattr(damage, "TEST_SAMPLE_SIZE", 1234)
+    app = _inside_with_a_seven(canvas, "Why this digit")
+    app.segmented_control(key="why_method").set_value("Occlusion").run()
+    assert "5×5 patch" in _text(app) and "3 pixels apart" in _text(app)
+    app.segmented_control(key="inside_view").set_value("Damage lab").run()
+    assert not app.exception and "fixed sample of 1,234 MNIST test digits" in _text(app)
+
+
 def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_target(canvas):
     app = _inside_with_a_seven(canvas, "What would flip it")
     app.selectbox(key="flip_model").set_value(2).run()
@@ -456,6 +471,24 @@ def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_tar
     assert all(ui_app.model_label(model_id) in html for model_id in models)  # Every model's reading.
     app.selectbox(key="flip_target").set_value(7).run()
     assert "already reads a 7" in _text(app)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_steps": 0}, "No change within 0 steps, the most the search takes, made Model 2 read a 3"),
+        ({"margin": 1000.0}, "Model 2 reads the edited image as a 3 (100%), but not by the clear lead"),
+    ],
+)
+def test_what_would_flip_it_says_why_a_search_fell_short(canvas, monkeypatch, settings, message):
+    from digitdraw import counterfactual
+
+    monkeypatch.setattr(counterfactual, "flip", functools.partial(counterfactual.flip, **settings))
+    app = _inside_with_a_seven(canvas, "What would flip it")
+    app.selectbox(key="flip_model").set_value(2).run()
+    app.selectbox(key="flip_target").set_value(3).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert message in _text(app)
 
 
 def test_the_damage_lab_measures_accuracy_and_changes_nothing_on_disk(canvas):
@@ -484,14 +517,30 @@ def test_preprocessing_switches_show_every_model_s_answer_with_steps_left_out(ca
     assert html.count("data:image/png") == 7  # All steps, your choice, and each of five left out.
     assert all(f"Model {model_id}" in html for model_id in models)
     assert "No deskew" in html and "7 (" in html
+    assert _picture(app, "Your choice") == _picture(app, "All steps")
     app.get("button_group")[-1].set_value(["crop", "stroke"]).run()
     assert not app.exception, [e.message for e in app.exception]
+    assert _picture(app, "Your choice") != _picture(app, "All steps")
+
+
+def _picture(app: AppTest, caption: str) -> str:
+    """The PNG data of the picture captioned so in the page's HTML."""
+    return re.search(rf'src="data:image/png;base64,([^"]+)" alt="{caption}"', _html(app)).group(1)
 
 
 def test_preprocessing_switches_on_an_mnist_digit_use_the_raw_digit(canvas):
+    from digitdraw.data import load_mnist
+    from digitdraw.preprocess import FIELD_SIZE, to_mnist
+    from digitdraw.ui import charts
+
     app = _run("pages/inside.py")
     app.segmented_control(key="inside_view").set_value("Preprocessing").run()
-    assert not app.exception and "All steps" in _html(app)
+    assert not app.exception, [e.message for e in app.exception]
+    raw = load_mnist()[1][0][0]  # The page's first MNIST test digit, as MNIST has it.
+    # Left out of the picture's input if the page used the digit as the models see it: no crop, from raw.
+    no_crop = to_mnist(raw, ("stroke", "deskew", "scale", "centre"))
+    expected = charts.image_row([(charts.pixel_grid(no_crop, cell=4), "No crop to the ink")], 4 * FIELD_SIZE)
+    assert re.search(r"base64,([^\"]+)", expected).group(1) == _picture(app, "No crop to the ink")
 
 
 def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(canvas):
@@ -513,6 +562,37 @@ def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(c
     assert len(app.session_state["stroke_answers"]) == 1
 
 
+def test_a_blank_canvas_between_two_drawings_starts_a_fresh_timeline(canvas):
+    """The canvas's own Reset (or Undo to nothing) sends a blank image, not Clear: the timeline restarts."""
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    canvas.image = draw_digit(7)
+    app.run()
+    assert len(app.session_state["stroke_answers"]) == 2
+    canvas.image = blank_canvas()
+    app.run()
+    assert app.session_state["stroke_answers"] == [] and "stroke_digest" not in app.session_state
+    canvas.image = draw_digit(1)  # The same drawing as the first stroke before: a new timeline all the same.
+    app.run()
+    assert len(app.session_state["stroke_answers"]) == 1 and ">1</th>" in _html(app)
+
+
+def test_the_stroke_timeline_keeps_only_the_strokes_it_shows(canvas):
+    from digitdraw.ui.charts import TIMELINE_STROKES
+
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    for stroke in range(TIMELINE_STROKES + 3):
+        canvas.image = draw_digit(7)
+        # A blot in a new place each time: every stroke makes a model input of its own.
+        canvas.image[:20, 15 * stroke : 15 * stroke + 20] = (0, 0, 0, 255)
+        app.run()
+    assert len(app.session_state["stroke_answers"]) == TIMELINE_STROKES
+    html = _html(app)
+    assert f">{TIMELINE_STROKES + 4}</th>" in html and ">4</th>" not in html
+    assert f"the latest {TIMELINE_STROKES}" in _text(app)
+
+
 def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
     app = _inside_with_a_seven(canvas, "Layer by layer")
     app.segmented_control(key="inside_pair").set_value("Any two").run()
@@ -523,6 +603,43 @@ def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):
     assert _html(app).count('class="dd-unit"') == 128 + 16
     app.selectbox(key="inside_right").set_value(5).run()  # The same model twice is shown once.
     assert not app.exception and _html(app).count('class="dd-unit"') == 128
+
+
+def test_any_two_lists_every_model_in_order_and_keeps_each_model_s_weights_under_it(canvas, models_without_3):
+    app = _inside_with_a_seven(canvas, "Layer by layer")
+    app.segmented_control(key="inside_pair").set_value("Any two").run()
+    options = app.selectbox(key="inside_left").options
+    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5)]  # 3 fails to load.
+    app.selectbox(key="inside_left").set_value(3).run()
+    app.selectbox(key="inside_right").set_value(4).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "python -m digitdraw train --model 3" in _text(app)
+    # The weights' row: nothing under the model that did not load, Model 4's under Model 4.
+    left, right = app.columns[-2:]
+    assert not left.children
+    assert [child.proto.imgs[0].caption[:14] for child in right.children.values()] == ["Model 4: units"]
+
+
+def test_why_a_digit_rather_than_itself_is_a_note_not_a_blank_map(canvas):
+    app = _inside_with_a_seven(canvas, "Why this digit")
+    app.selectbox(key="why_other").set_value(7).run()  # Every model reads the drawn 7 as a 7.
+    assert not app.exception, [e.message for e in app.exception]
+    assert _html(app).count("data:image/png") == 1  # The input alone.
+    assert "why 7 rather than 7 has no answer" in _text(app)
+
+
+def test_the_damage_lab_scores_the_intact_model_once(canvas, monkeypatch):
+    from digitdraw import damage
+
+    calls = []
+    real = damage.accuracy
+    monkeypatch.setattr(damage, "accuracy", lambda *args: calls.append(args[0]) or real(*args))
+    app = _inside_with_a_seven(canvas, "Damage lab")
+    app.slider(key="damage_noise").set_value(0.5).run()
+    app.slider(key="damage_prune").set_value(0.2).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert len(calls) == 1 + 3  # The intact model once, then the damaged one on each run.
+    assert app.slider(key="damage_share").label == "Units off at random (share)"
 
 
 @pytest.fixture
@@ -559,7 +676,9 @@ def unusual_models(monkeypatch):
     monkeypatch.setattr(inference, "load_models", load_models)
 
 
-@pytest.mark.parametrize("view", ["Layer by layer", "Why this digit", "What would flip it", "Damage lab"])
+@pytest.mark.parametrize(
+    "view", ["Layer by layer", "Why this digit", "What would flip it", "Damage lab", "Preprocessing"]
+)
 def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_models, view):
     app = _inside_with_a_seven(canvas, view)
     if view == "Layer by layer":
@@ -573,6 +692,8 @@ def test_inside_views_work_for_architectures_outside_the_study(canvas, unusual_m
     elif view == "Damage lab":
         app.selectbox(key="damage_model").set_value(4).run()
         app.multiselect(key="damage_units_4_0").set_value([0, 1]).run()
+    elif view == "Preprocessing":
+        assert "Model 4" in _html(app) and "Model 5" in _html(app)
     assert not app.exception, [e.message for e in app.exception]
 
 

@@ -108,6 +108,8 @@ def test_a_stride_that_misses_the_edge_still_covers_it():
         (lambda n: attribution.gradient_times_input(n, np.zeros((28, 28)), 10), "class 0-9"),
         (lambda n: attribution.occlusion(n, np.zeros((28, 28)), patch=0), "patch"),
         (lambda n: attribution.contrast_occlusion(np.zeros((3, 28, 28)), 1, 2), "shape \\(10"),
+        (lambda n: attribution.contrast_occlusion(np.zeros((10, 28, 28)), True, 2), "class 0-9"),
+        (lambda n: attribution.contrast_occlusion(np.zeros((10, 28, 28)), 1, 2.5), "class 0-9"),
     ],
 )
 def test_bad_requests_are_value_errors(call, message):

@@ -114,6 +114,11 @@ def test_rgb_pictures_keep_their_colours_and_maps_sit_over_the_input():
         charts.overlay(image, values[:5])
     assert charts.map_scale(np.zeros((3, 3))) == 1.0
     assert charts.map_scale(np.array([0.0, -2.0, *[1.0] * 40])) == pytest.approx(1.0)
+    # A scale divides the map: the page passes raw maps and their scale, and does no arithmetic itself.
+    np.testing.assert_array_equal(charts.overlay(image, 4 * values, cell=2, scale=4.0), picture)
+    np.testing.assert_array_equal(
+        charts.signed_picture(-3 * values, cell=2, scale=3.0), charts.signed_picture(-values, cell=2)
+    )
 
 
 def test_answer_tables_escape_what_they_show():
@@ -130,6 +135,8 @@ def test_the_stroke_timeline_shows_the_latest_strokes_and_marks_the_chosen_model
     many = [{1: (digit % 10, 0.5)} for digit in range(30)]
     long = charts.stroke_timeline(many, chosen=1)
     assert long.count("<td") == charts.TIMELINE_STROKES and ">30</th>" in long and ">18</th>" not in long
+    kept = charts.stroke_timeline(many[-3:], chosen=1, first_stroke=28)  # A caller keeping the latest only.
+    assert ">28</th>" in kept and ">30</th>" in kept and ">1</th>" not in kept
 
 
 def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():

@@ -8,7 +8,7 @@ import pytest
 
 from digitdraw import counterfactual
 from digitdraw.inference import classify_batch, load_classifier
-from digitdraw.models import MODEL_IDS
+from digitdraw.models import MODEL_IDS, Architecture, Layer, Network
 from digitdraw.saved_models import MODEL_FILE, model_dir
 
 
@@ -35,7 +35,8 @@ def test_the_edited_image_is_read_as_the_target_by_numpy_and_by_keras(model_id, 
         assert result.edited.shape == (28, 28) and result.edited.dtype == np.float32
         np.testing.assert_array_equal(result.original, image)
         # Small: far less than redrawing the digit (a digit's own L2 norm is about 9).
-        assert 0 < result.size < np.linalg.norm(image)
+        assert 0 < result.size < result.input_size == pytest.approx(np.linalg.norm(image))
+        assert result.largest_change == pytest.approx(np.abs(result.edited - image).max())
         keras_answer = int(np.argmax(keras_model.predict(result.edited[None], verbose=0)[0]))
         assert keras_answer == target
 
@@ -44,10 +45,10 @@ def test_shrinking_keeps_the_flip_but_no_shorter_change_would(digits):
     images, _ = digits
     network = load_classifier(2)
     result = counterfactual.flip(network, images[1], 8)
-    lead = counterfactual._lead(counterfactual._logits(network, result.edited[None]), 8)[0]
+    lead = counterfactual._lead(network.logits(result.edited[None]), 8)[0]
     assert lead >= counterfactual.DEFAULT_MARGIN
     almost = result.original + np.float32(0.98) * result.change
-    assert counterfactual._lead(counterfactual._logits(network, almost[None]), 8)[0] < lead
+    assert counterfactual._lead(network.logits(almost[None]), 8)[0] < counterfactual.DEFAULT_MARGIN
 
 
 def test_asking_for_the_answer_it_already_gives_changes_nothing(digits):
@@ -60,6 +61,28 @@ def test_no_steps_allowed_means_no_flip(digits):
     images, _ = digits
     result = counterfactual.flip(load_classifier(1), images[0], 0, max_steps=0)
     assert not result.succeeded and result.size == 0.0
+
+
+def _output_layer_only(biases: list[float], weight: float = 0.0) -> Network:
+    """A network with no hidden layer: every logit is ``weight`` times the ink plus its bias."""
+    architecture = Architecture((Layer("dense", 10, "softmax"),))
+    return Network(architecture, [np.full((784, 10), weight, np.float32)], [np.array(biases, np.float32)])
+
+
+def test_the_search_says_why_it_stopped(digits):
+    images, _ = digits
+    done = counterfactual.flip(load_classifier(2), images[0], 3)
+    assert done.succeeded and done.stopped == counterfactual.REACHED and done.reads_target
+    # Every logit moves with the ink alike: no pixel can make 3 lead, whatever the steps allowed.
+    flat = counterfactual.flip(_output_layer_only([0.0] * 10, weight=0.1), images[0], 3)
+    assert not flat.succeeded and flat.stopped == counterfactual.NO_GRADIENT and flat.steps == 0
+    # Out of steps with 3 on top already, though by less than the margin: it reads 3, unshrunk.
+    close = counterfactual.flip(
+        _output_layer_only([0, 0, 0, 0.1, 0, 0, 0, 0, 0, 0]), images[0], 3, max_steps=0
+    )
+    assert not close.succeeded and close.stopped == counterfactual.STEP_LIMIT and close.reads_target
+    far = counterfactual.flip(load_classifier(1), images[0], 0, max_steps=0)
+    assert far.stopped == counterfactual.STEP_LIMIT and not far.reads_target
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,14 @@ def test_pruning_zeroes_the_smallest_weights_and_keeps_the_rest():
         np.testing.assert_array_equal(after[~zeroed], before[~zeroed])
 
 
+@pytest.mark.parametrize("prune", [0.3, 0.9])
+def test_pruned_weights_stay_zero_when_noise_is_added_too(prune):
+    network = load_classifier(1)
+    both = damage.damaged(network, damage.Damage(noise=1.0, prune=prune, seed=2))
+    for before, after in zip(network.weights, both.weights):
+        assert (after == 0).sum() == round(prune * before.size)
+
+
 def test_noise_is_relative_to_each_kernel_and_seeded():
     network = load_classifier(5)
     noisy = damage.damaged(network, damage.Damage(noise=0.5, seed=1))

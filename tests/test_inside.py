@@ -8,7 +8,7 @@ import pytest
 
 from digitdraw import inside
 from digitdraw.inference import load_classifier
-from digitdraw.models import MODEL_IDS, Architecture, Network
+from digitdraw.models import MODEL_IDS, Architecture, Layer, Network
 from digitdraw.saved_models import MODEL_FILE, model_dir
 
 
@@ -126,3 +126,41 @@ def test_diverging_tiles_share_one_scale_white_at_zero():
     assert grid[0, 3].tolist() == [255, 255, 255]  # Zero: white.
     with pytest.raises(ValueError):
         inside.diverging_tiles(np.zeros((0, 2, 2)), columns=2)
+
+
+def test_a_network_without_hidden_layers_has_its_kernel_column_as_gradient(images):
+    """look_inside, input_gradients and the benchmark's finite differences share one backward pass and one
+    logits function, which must work with no hidden layer: then d(logit)/d(pixel) is the kernel's column."""
+    from benchmarks.inside import finite_difference_gradient
+
+    architecture = Architecture((Layer("dense", 10, "softmax"),))
+    rng = np.random.default_rng(5)
+    network = Network(architecture, [rng.normal(0, 0.1, (784, 10))], [rng.normal(0, 0.1, 10)])
+    column = network.weights[0][:, 4].reshape(28, 28)
+    seen = inside.look_inside(network, images[0], target=4)
+    assert seen.hidden == [] and seen.contributions == []
+    np.testing.assert_allclose(seen.input_gradient, column, rtol=1e-6)
+    direction = np.eye(10, dtype=np.float32)[[4]]
+    np.testing.assert_allclose(inside.input_gradients(network, images[:1], direction)[0], column, rtol=1e-6)
+    np.testing.assert_allclose(finite_difference_gradient(network, images[0], 4), column, atol=1e-3)
+
+
+def test_activation_scales_are_one_for_sigmoid_and_the_largest_activation_shared_otherwise():
+    architecture = Architecture(
+        (
+            Layer("dense", 3, "sigmoid"),
+            Layer("dense", 2, "relu"),
+            Layer("dense", 2, "tanh"),
+            Layer("dense", 10, "softmax"),
+        )
+    )
+    network = Network(
+        architecture,
+        [np.zeros(shape) for shape in architecture.weight_shapes],
+        [np.zeros(n) for n in (3, 2, 2, 10)],
+    )
+    hidden = [np.array([0.2, 0.9, 0.1]), np.array([0.0, 4.0]), np.array([0.5, -0.7])]
+    assert inside.activation_scales(network, hidden) == [1.0, 4.0, 4.0]
+    assert inside.activation_scales(network, [hidden[0], np.zeros(2), np.zeros(2)]) == [1.0, 1.0, 1.0]
+    seen = inside.look_inside(load_classifier(1), np.zeros((28, 28)))
+    assert seen.confidence == pytest.approx(seen.probabilities[seen.answer])

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitdraw.models import MODEL_IDS, REGISTRY, Architecture, Layer, Network, build_keras_model, get_spec
+from digitdraw.models import (
+    MODEL_IDS,
+    REGISTRY,
+    Architecture,
+    Layer,
+    Network,
+    build_keras_model,
+    check_class,
+    get_spec,
+)
 
 STUDY_TABLE = {
     1: ((784, 16, 16, 10), "sigmoid", 96.35, 94.79),
@@ -145,3 +154,32 @@ def test_a_name_that_could_be_a_path_or_an_id_is_refused(bad):
 
     with pytest.raises(ValueError, match="letters, digits and dashes"):
         check_model_id(bad)
+
+
+@pytest.mark.parametrize("hidden", [(16, 16), (8,), ()])
+def test_logits_are_the_output_layer_before_softmax_and_keras_agrees(hidden):
+    import keras
+
+    architecture = Architecture.dense(hidden, "relu")
+    model = build_keras_model(architecture)
+    images = np.random.default_rng(3).uniform(size=(8, 28, 28)).astype(np.float32)
+    # What Keras feeds its output layer, through that layer's own kernel and bias: no softmax.
+    before_softmax = keras.Model(model.inputs, model.layers[-1].input)
+    kernel, bias = model.layers[-1].get_weights()
+    expected = before_softmax.predict(images, verbose=0) @ kernel + bias
+    network = Network.from_keras(model, architecture)
+    np.testing.assert_allclose(network.logits(images), expected, atol=1e-4)
+    answer, confidence = network.read(images[0])
+    probabilities = network.predict_proba(images[:1])[0]
+    assert answer == int(np.argmax(probabilities)) and confidence == pytest.approx(probabilities.max())
+
+
+def test_one_image_and_one_class_are_checked_in_one_place():
+    network = Network.from_keras(build_keras_model(REGISTRY[1].architecture), REGISTRY[1].architecture)
+    assert network.check_image(np.zeros((28, 28), np.uint8)).dtype == np.float32
+    with pytest.raises(ValueError, match=r"shape \(28, 28\)"):
+        network.check_image(np.zeros((1, 28, 28)))
+    assert check_class(np.int64(3)) == 3
+    for bad in (True, 10, -1, 2.0, "3"):
+        with pytest.raises(ValueError, match="digit 0-9"):
+            check_class(bad, "digit")

@@ -130,6 +130,19 @@ def test_without_crop_and_centring_a_digit_stays_where_it_was_drawn():
     assert _centre_of_mass(to_mnist(corner)) == pytest.approx((13.5, 13.5), abs=1.0)
 
 
+# Without crop, stroke normalisation is left out: it widens strokes to MNIST's width for a digit that
+# fills the image, which grows a smaller digit's ink box by a pixel or two.
+@pytest.mark.parametrize(
+    "steps", [(), ("deskew",), ("deskew", "centre"), ("crop", "stroke", "deskew", "centre")]
+)
+def test_without_scaling_a_digit_keeps_its_size_relative_to_the_whole_image(steps):
+    canvas = np.full((280, 280), 255, np.uint8)
+    cv2.circle(canvas, (140, 140), 100, 0, 10, cv2.LINE_AA)  # About 210 pixels high, edge to edge.
+    ink_height = _ink_box(255 - canvas)[3]
+    expected = ink_height / canvas.shape[0] * FIELD_SIZE
+    assert abs(_ink_box(to_mnist(canvas, steps))[3] - expected) <= 1
+
+
 def test_without_scaling_a_small_digit_stays_small_and_without_centring_its_box_is_centred():
     small = _slanted_stroke(size=60)  # About a fifth of the canvas high.
     assert _ink_box(to_mnist(small, ("crop", "stroke", "deskew", "centre")))[3] <= 9  # 60/280 of 28, and ink.

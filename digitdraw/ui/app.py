@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import collect, inference, jobs, saved_models, store
-from digitdraw.models import ACTIVATION_LABELS, REGISTRY, ModelId, is_custom
+from digitdraw.models import ACTIVATION_LABELS, REGISTRY, ModelId, Network, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
 T = TypeVar("T")
@@ -321,6 +321,21 @@ def mnist_test_inputs() -> np.ndarray | None:
     return None if test_set is None else inference.classify_batch(test_set[0], []).images
 
 
+def intact_accuracy(model: saved_models.SavedModel) -> float | None:
+    """The model's accuracy on the damage lab's sample (None without the data); cached per weights."""
+    return _intact_accuracy(model.card.model_sha256, model.card.model_id, model.network)
+
+
+@st.cache_data(show_spinner=False)
+def _intact_accuracy(model_sha256: str, model_id: int, _network: Network) -> float | None:
+    # Keyed by the weights' checksum, like dead_on_mnist: a retrained model is scored afresh. The
+    # network itself (underscored: not hashed) is the one the page has loaded.
+    from digitdraw import damage
+
+    sample = damage_sample()
+    return None if sample is None else damage.accuracy(_network, *sample)
+
+
 @st.cache_data(show_spinner=False)
 def damage_sample() -> tuple[np.ndarray, np.ndarray] | None:
     """The damage lab's fixed sample of preprocessed MNIST test images and labels (None without data)."""
@@ -340,9 +355,7 @@ def current_canvas() -> np.ndarray | None:
     return st.session_state.get(CURRENT_CANVAS_KEY)
 
 
-def remember_drawing(
-    classification: inference.Classification | None, canvas: np.ndarray | None = None
-) -> None:
+def remember_drawing(classification: inference.Classification | None, canvas: np.ndarray | None) -> None:
     """Keep the Draw page's current model input, and the canvas it came from, for the other pages."""
     if classification is not None and not classification.is_blank:
         st.session_state[CURRENT_DRAWING_KEY] = classification.image

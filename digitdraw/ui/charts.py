@@ -85,19 +85,22 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> str:
 TIMELINE_STROKES = 12
 
 
-def stroke_timeline(answers: Sequence[Mapping[object, tuple[int, float]]], chosen: object) -> str:
+def stroke_timeline(
+    answers: Sequence[Mapping[object, tuple[int, float]]], chosen: object, first_stroke: int = 1
+) -> str:
     """Every model's answer after each stroke of the current drawing, as a small HTML table for ``st.html``.
 
-    ``answers`` holds one entry per stroke: model id -> (digit, confidence). A
+    ``answers`` holds one entry per stroke: model id -> (digit, confidence);
+    ``first_stroke`` is the number of its first entry, for a caller that keeps only the latest. A
     cell's shade is the confidence; a cell whose digit is the model's latest
     answer is bold, so the stroke where a model "got it" and kept it shows. Plain
-    HTML because it is redrawn on every stroke (see ``probability_bars``): 0.07 to
-    0.13 ms for 12 strokes of five models (``benchmarks/inside.py``).
+    HTML because it is redrawn on every stroke (see ``probability_bars``): about
+    0.07 ms for 12 strokes of five models (``benchmarks/inside.py``, README).
     """
     if not answers:
         return ""
     shown = list(answers)[-TIMELINE_STROKES:]
-    first = len(answers) - len(shown) + 1
+    first = first_stroke + len(answers) - len(shown)
     cell = "padding:0.15rem 0.4rem;min-width:1.7rem;text-align:center;border-radius:3px"
     head = "".join(
         f'<th style="{cell};font-weight:400;opacity:0.7">{first + i}</th>' for i in range(len(shown))
@@ -362,19 +365,24 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
 INK_GREY = 70  # How much darker than the paper full ink is drawn under a map.
 
 
+# A signed map's scale is this percentile of its non-zero magnitudes: the pixels above it are at full colour.
+MAP_PERCENTILE = 95
+
+
 def map_scale(values: np.ndarray) -> float:
-    """A symmetric scale for a signed map: the 95th percentile of its non-zero magnitudes, so that a
-    few extreme pixels do not leave the rest of the map pale (they are drawn at full colour)."""
+    """A symmetric scale for a signed map: the ``MAP_PERCENTILE``th percentile of its non-zero magnitudes,
+    so that a few extreme pixels do not leave the rest of the map pale (they are drawn at full colour)."""
     magnitudes = np.abs(np.asarray(values, dtype=np.float32))
     magnitudes = magnitudes[magnitudes > 0]
-    return float(np.percentile(magnitudes, 95)) if magnitudes.size else 1.0
+    return float(np.percentile(magnitudes, MAP_PERCENTILE)) if magnitudes.size else 1.0
 
 
-def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
+def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5, scale: float = 1.0) -> np.ndarray:
     """A signed 28x28 map drawn over the input it explains, as enlarged RGB uint8: the input in light
-    grey on white, the map on the diverging red-blue scale (-1..1) multiplied over it."""
+    grey on white, the map divided by ``scale`` (``map_scale`` suits attribution maps) on the diverging
+    red-blue scale (-1..1) multiplied over it."""
     image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    values = np.asarray(values, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32) / np.float32(scale)
     if image.shape != values.shape or image.ndim != 2:
         raise ValueError(
             f"expected an image and a map of one 2-D shape, got {image.shape} and {values.shape}"
@@ -384,9 +392,10 @@ def overlay(image: np.ndarray, values: np.ndarray, cell: int = 5) -> np.ndarray:
     return np.kron(np.rint(coloured).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
 
 
-def signed_picture(values: np.ndarray, cell: int = 5) -> np.ndarray:
-    """A signed map alone (-1..1) on the diverging red-blue scale, enlarged, RGB uint8."""
-    coloured = np.rint(inside.diverging_colours(values)).astype(np.uint8)
+def signed_picture(values: np.ndarray, cell: int = 5, scale: float = 1.0) -> np.ndarray:
+    """A signed map alone, divided by ``scale``, on the diverging red-blue scale (-1..1), as RGB uint8."""
+    scaled = np.asarray(values, dtype=np.float32) / np.float32(scale)
+    coloured = np.rint(inside.diverging_colours(scaled)).astype(np.uint8)
     return np.kron(coloured, np.ones((cell, cell, 1), np.uint8))
 
 
