@@ -770,7 +770,8 @@ def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, m
     compare = _run("pages/compare.py")
     assert "my-net" in list(compare.dataframe[0].value["Model"])
     inside = _run("pages/inside.py")
-    inside.segmented_control(key="inside_pair").set_value("Yours: my-net").run()
+    inside.segmented_control(key="inside_pair").set_value("Any two").run()
+    inside.selectbox(key="inside_left").set_value("my-net").run()
     assert not inside.exception and "my-net · 784-8-10 · GELU** reads **2**" in _text(inside)
 
     delete_custom("my-net", models_copy)
