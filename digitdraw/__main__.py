@@ -312,6 +312,20 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, StoreError) as error:
             print(f"python -m digitdraw worker: {error}", file=sys.stderr)
             return 1
+    if args.command == "calibrate":
+        from digitdraw.calibration import calibrate_models
+        from digitdraw.saved_models import SavedModelError
+
+        try:
+            model_ids = _model_ids(args.model or ["all"])
+        except argparse.ArgumentTypeError as error:
+            parser.error(str(error))
+        try:
+            calibrate_models(model_ids, args.root)
+        except SavedModelError as error:
+            print(f"python -m digitdraw calibrate: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.name is not None:
         return _train_network(args)
     if args.hidden is not None or args.activation is not None:
@@ -320,16 +334,6 @@ def main(argv: list[str] | None = None) -> int:
         model_ids = _model_ids(args.model or ["all"])
     except argparse.ArgumentTypeError as error:
         parser.error(str(error))
-    if args.command == "calibrate":
-        from digitdraw.calibration import calibrate_models
-        from digitdraw.saved_models import SavedModelError
-
-        try:
-            calibrate_models(model_ids, args.root)
-        except SavedModelError as error:
-            print(f"python -m digitdraw calibrate: {error}", file=sys.stderr)
-            return 1
-        return 0
     # TensorFlow logs harmless graph-rewrite notices at error level; keep the bar readable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from dataclasses import replace
