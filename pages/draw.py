@@ -118,10 +118,16 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
         app.forget_drawing(state.kept.pop(digest)[0])
     guess = result.digit(model_id) if model_id in result.probabilities else None
     with slot.container():
-        right = guess is not None and st.button(
-            f"Right, it is a {guess}", icon=":material/check:", key="keep_right", shortcut="Enter"
+        # A drawing the model does not take for a digit offers no "Right": there is no answer to confirm.
+        flagged = guess is not None and not result.is_digit(model_id)
+        right = (
+            guess is not None
+            and not flagged
+            and st.button(
+                f"Right, it is a {guess}", icon=":material/check:", key="keep_right", shortcut="Enter"
+            )
         )
-        st.markdown("Not right? It is a")
+        st.markdown("A digit after all? It is a" if flagged else "Not right? It is a")
         label = None
         # One tap, or one key: each digit's button answers to that digit on the keyboard.
         with st.container(horizontal=True, gap="small"):

@@ -711,9 +711,14 @@ def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
     app = _run("pages/draw.py")
     assert "That doesn't look like a digit" in app.warning[0].value
     assert not app.metric  # No digit and percentage under the canvas.
+    # Nothing to confirm, but the digit buttons stay: the model may be wrong that it is no digit.
+    labels = [button.label for button in app.button]
+    assert not any(label.startswith("Right") for label in labels) and "3" in labels
+    assert "A digit after all? It is a" in [m.value for m in app.markdown]
     canvas.image = draw_digit(7)
     app.run()
     assert app.metric[0].value == "7" and "raw" not in app.metric[0].label
+    assert "Right, it is a 7" in [button.label for button in app.button]
     assert not any("look like a digit" in w.value for w in app.warning)
 
 
