@@ -255,8 +255,8 @@ def drawing_ui() -> None:
 
 app.page_ui()
 st.title("Draw a digit")
-# A line under the title also leaves room above the canvas for the canvas's own toolbar.
-st.caption("With the mouse or a finger: every network reads it the moment you lift the pen.")
+# Room above the canvas for the canvas's own toolbar, which would otherwise cover the title.
+st.space("small")
 # Load the models with the page, not with the first stroke; later calls only check their files.
 app.loaded_models()
 drawing_ui()

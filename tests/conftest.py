@@ -51,6 +51,16 @@ def classified_test_set(mnist):
     return digitdraw.classify_batch(x_test), y_test
 
 
+@pytest.fixture
+def drawings_store(tmp_path, monkeypatch):
+    """A drawings store of the test's own (SQLite in tmp_path), never the working tree's: its URL."""
+    from digitdraw import store
+
+    url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url():
     """A PostgreSQL server for this test session (see tests/postgres.py), or a skip saying why not."""

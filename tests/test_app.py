@@ -37,6 +37,9 @@ PAGES = [
 ]
 TIMEOUT = 60
 
+# Every test keeps what it keeps in a store of its own (tests/conftest.py), never in the working tree.
+pytestmark = pytest.mark.usefixtures("drawings_store")
+
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
@@ -46,14 +49,6 @@ def fresh_caches():
     yield
     st.cache_resource.clear()
     st.cache_data.clear()
-
-
-@pytest.fixture(autouse=True)
-def drawings_store(tmp_path, monkeypatch):
-    """Every test keeps drawings in a store of its own, never in the working tree."""
-    url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
-    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, url)
-    return url
 
 
 @pytest.fixture

@@ -33,19 +33,15 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# Every test keeps what it keeps in a store of its own (tests/conftest.py), never in the working tree.
+pytestmark = pytest.mark.usefixtures("drawings_store")
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     st.cache_data.clear()
     yield
     st.cache_data.clear()
-
-
-@pytest.fixture(autouse=True)
-def drawings_store(tmp_path, monkeypatch):
-    """Every test keeps digits in a store of its own, never in the working tree."""
-    url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
-    monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, url)
-    return url
 
 
 @pytest.fixture
