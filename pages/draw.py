@@ -83,6 +83,8 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
         )
     elif model_id in result.errors:
         app.model_error_ui(model_id, result.errors[model_id])
+    elif model_id not in result.probabilities:  # A network that arrived after this drawing was read.
+        st.info(f"{app.model_label(model_id)} is new: draw again to see its answer.", icon=":material/draw:")
     elif not result.is_digit(model_id):
         st.warning(
             f"**That doesn't look like a digit.** Model {model_id} would guess a {result.digit(model_id)}, "
@@ -99,7 +101,11 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
             delta_color="off",
             delta_arrow="off",
             border=True,
-            help=f"Calibrated; the network's own figure is {result.raw_probabilities[model_id].max():.1%}.",
+            help=(
+                f"Calibrated; the network's own figure is {result.raw_probabilities[model_id].max():.1%}."
+                if result.digit_score(model_id) is not None
+                else None
+            ),
         )
         if confidence < 0.6:
             st.caption("Not sure: a larger, clearer digit usually helps.")

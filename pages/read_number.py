@@ -92,6 +92,11 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
     if model_id in reading.errors:
         app.model_error_ui(model_id, reading.errors[model_id])
         return
+    if model_id not in reading.probabilities:  # A network that arrived after this picture was read.
+        st.info(
+            f"{app.model_label(model_id)} arrived after this picture was read: upload it again, or choose another model."
+        )
+        return
     least = min(reading.confidences(model_id))
     st.metric(
         f"Model {model_id} reads",

@@ -26,6 +26,8 @@ def accuracy_table(scores: dict[int, float]) -> pd.DataFrame:
     models, _ = app.loaded_models()
     rows = []
     for model_id, kept in scores.items():
+        if model_id not in models:  # Deleted (a network someone trained) since the answers were computed.
+            continue
         mnist = models[model_id].metrics.accuracy["test"]
         rows.append({"Model": app.model_label(model_id), "Your drawings": kept, "MNIST test": mnist,
                      "Gap (points)": 100 * (kept - mnist)})  # fmt: skip

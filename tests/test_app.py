@@ -753,8 +753,10 @@ def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, m
     draw.run()
     assert "my-net · 784-8-10 · GELU" in draw.selectbox(key="draw_model").options
     assert _reads(draw)["my-net"] == "2" and _reads(draw)["Model 4"] == "7"
+    assert "Calibrated" in draw.metric[0].proto.help  # Model 4 is calibrated ...
     draw.selectbox(key="draw_model").set_value("my-net").run()
     assert not draw.exception and draw.metric[0].value == "2"
+    assert not draw.metric[0].proto.help  # ... a network trained here is not, and does not say so.
 
     curves = _run("pages/training_curves.py")
     curves.selectbox(key="curves_model").set_value("my-net").run()
