@@ -94,7 +94,8 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
         return
     if model_id not in reading.probabilities:  # A network that arrived after this picture was read.
         st.info(
-            f"{app.model_label(model_id)} arrived after this picture was read: upload it again, or choose another model."
+            f"{app.model_label(model_id)} arrived after this picture was read: upload it again, "
+            "or choose another model."
         )
         return
     least = min(reading.confidences(model_id))
