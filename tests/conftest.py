@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 import digitdraw
 from digitdraw.data import load_mnist
+from digitdraw.train import TrainConfig, load_dataset
 
 # The same examples every run: `make test` and CI must give the same answer each time. A failure
 # found here or by `make fuzz` is pinned with @example in the test itself.
@@ -49,6 +50,30 @@ def classified_test_set(mnist):
     """The 10,000 raw MNIST test images through ``classify_batch`` with every committed model, and labels."""
     _, (x_test, y_test) = mnist
     return digitdraw.classify_batch(x_test), y_test
+
+
+# The data every tiny training run in the tests uses: 1,200 training and 300 validation images.
+TINY_DATA = TrainConfig(validation_size=300, drawn_eval_size=40)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(small_splits, tmp_path_factory):
+    """``small_splits`` through the training pipeline (``TINY_DATA``), cached in the module's own folder."""
+    os.environ["DIGITDRAW_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        return load_dataset(TINY_DATA, small_splits)
+    finally:
+        del os.environ["DIGITDRAW_CACHE"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """An empty database of each kind: a SQLite file, and one on the test session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    from postgres import new_database
+
+    return new_database(request.getfixturevalue("postgres_server_url"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ command line that trains one, which refuses a bad request in one line and writes
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import replace
 
@@ -18,17 +17,6 @@ from digitdraw import inference, saved_models
 from digitdraw.__main__ import main
 from digitdraw.models import saved_models_dir
 from digitdraw.train import Monitor, NetworkSettings, TrainConfig, load_dataset, train_network
-
-TINY_DATA = TrainConfig(validation_size=300, drawn_eval_size=40)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(small_splits, tmp_path_factory):
-    os.environ["DIGITDRAW_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
-        return load_dataset(TINY_DATA, small_splits)
-    finally:
-        del os.environ["DIGITDRAW_CACHE"]
 
 
 def tiny(name: str = "my-net", **changes) -> NetworkSettings:
@@ -207,8 +195,9 @@ def test_the_command_line_trains_a_network_and_load_classifier_finds_it(tmp_path
 
 def test_a_limited_dataset_is_what_load_dataset_gives_for_that_limit(small_splits, tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path))
-    full = load_dataset(TINY_DATA, small_splits)
-    limited = load_dataset(replace(TINY_DATA, train_limit=500), small_splits)
+    config = TrainConfig(validation_size=300, drawn_eval_size=40)
+    full = load_dataset(config, small_splits)
+    limited = load_dataset(replace(config, train_limit=500), small_splits)
     sliced = full.limited(500)
     assert sliced.ranges == limited.ranges and sliced.checksum == limited.checksum
     for split in ("train", "validation", "test", "drawn"):

@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from postgres import new_database
 from sqlalchemy import update
 
 from digitdraw import jobs, saved_models, worker
@@ -23,14 +22,6 @@ from digitdraw.jobs import JobQueue, JobRow
 from digitdraw.train import NetworkSettings, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.sqlite'}"
-    return new_database(request.getfixturevalue("postgres_server_url"))
 
 
 @pytest.fixture

@@ -7,19 +7,10 @@ import threading
 
 import numpy as np
 import pytest
-from postgres import new_database
 from sqlalchemy import create_engine, inspect, text
 
 from digitdraw import store
 from digitdraw.store import NewDrawing, Store, StoreError
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """An empty database of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'drawings.sqlite'}"
-    return new_database(request.getfixturevalue("postgres_server_url"))
 
 
 @pytest.fixture

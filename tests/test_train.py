@@ -11,20 +11,10 @@ from saved import save_constant_model
 from digitdraw import saved_models
 from digitdraw.files import sha256_file
 from digitdraw.models import get_spec
-from digitdraw.train import TrainConfig, load_dataset, train_model
+from digitdraw.train import TrainConfig, train_model
 
+# Training settings for the shared ``tiny_dataset`` (tests/conftest.py): two quick epochs.
 TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(small_splits, tmp_path_factory):
-    import os
-
-    os.environ["DIGITDRAW_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    try:
-        return load_dataset(TINY, small_splits)
-    finally:
-        del os.environ["DIGITDRAW_CACHE"]
 
 
 def test_a_tiny_run_writes_every_file(tiny_dataset, tmp_path):

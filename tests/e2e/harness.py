@@ -109,6 +109,15 @@ def database_url_beside(log_path: Path) -> str:
     return f"sqlite:///{log_path.with_name('kept.sqlite')}"
 
 
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Ask a child process to end (SIGTERM), and kill it if it has not within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
 def training_worker(log_path: Path, database_url: str, models: Path) -> Iterator[subprocess.Popen]:
     """Run ``python -m digitdraw worker`` on a database and a models folder, its output in ``log_path``."""
@@ -127,11 +136,7 @@ def training_worker(log_path: Path, database_url: str, models: Path) -> Iterator
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=30)
 
 
 @contextlib.contextmanager
@@ -159,11 +164,7 @@ def streamlit_server(log_path: Path, environment: dict[str, str] | None = None) 
             _wait_until_healthy(url, process, log_path)
             yield Server(url, log_path, run_log_path, process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, timeout=10)
 
 
 # Waits in the page until the metric shows the digit, polled every animation frame; returns the
