@@ -53,6 +53,7 @@ def main() -> None:
     for model_id, message in errors.items():
         print(f"model {model_id}: {message}")
     density = novelty.ClassDensity.fit(fitting.x_train, fitting.y_train)
+    learned = fitting.learned_score()
     print(
         f"reference: {len(fitting.x_reference)} digits drawn from MNIST validation images; "
         f"non-digits per part: {len(parts['tuning'][0])} tuning, {len(parts['held-out'][0])} held-out"
@@ -67,7 +68,7 @@ def main() -> None:
     for model_id, model in models.items():
         network = model.network
         detector = novelty.Detector.fit(
-            network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density
+            network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density, learned=learned
         )
         detectors[model_id] = detector
         reference = detector.scores(network, fitting.x_reference)

@@ -18,8 +18,11 @@ This module also gathers the data every fitted statistic comes from
 from MNIST validation images as the novelty threshold's reference) and
 fits, for each saved model, its temperature and its digit-score detector
 (``fit_model``), which ``python -m digitdraw calibrate`` writes beside it.
-The one choice made on generated non-digits is which candidate method a
-model uses; it looks only at their tuning part (``evalsets.TUNING_SEED``).
+The learned digit score is trained here too, once for all models, on MNIST
+training digits against MNIST training digits broken into non-digits
+(``negatives.py``). The one choice made on generated non-digits is which
+candidate method a model uses; it looks only at their tuning part
+(``evalsets.TUNING_SEED``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ ECE_BINS = 15
 INVERSE_TEMPERATURE_RANGE = (0.05, 20.0)
 REFERENCE_SIZE = 2_000  # Digits drawn from MNIST validation images, the novelty threshold's reference.
 REFERENCE_SEED = 1  # Not the drawn test set's seed (0): different drawings as well as different digits.
+# The learned digit score's training data: MNIST training digits as they are and drawn as strokes
+# (so that the canvas's clean strokes count as digits too), against MNIST digits broken into
+# non-digits. Sizes as in the trial that chose the method (README).
+LEARNED_MNIST_DIGITS = 20_000
+LEARNED_DRAWN_DIGITS = 6_000
+LEARNED_NON_DIGITS = 18_000
+LEARNED_SEED = 2  # Neither the drawn test set's seed (0) nor the reference's (1).
 TUNING_PER_KIND = 300  # Tuning non-digits of each kind, as benchmarks/novelty.py uses.
 
 
@@ -129,12 +139,22 @@ class FittingData:
     raw_test: tuple[np.ndarray, np.ndarray]  # Raw MNIST test images and labels, for building other sets.
     # The tuning part of the generated non-digits, preprocessed: only to choose among candidate methods.
     x_tuning_non_digits: np.ndarray
+    # The learned score's training data, from MNIST's training split only: digits drawn from its
+    # images, and its digits broken into non-digits (negatives.py), both preprocessed.
+    x_drawn_training: np.ndarray
+    x_non_digit_training: np.ndarray
+
+    def learned_score(self) -> novelty.LearnedScore:
+        """The learned digit score, trained on MNIST digits (as they are and drawn) against MNIST
+        digits broken into non-digits."""
+        digits = np.concatenate([self.x_train[:LEARNED_MNIST_DIGITS], self.x_drawn_training])
+        return novelty.LearnedScore.fit(digits, self.x_non_digit_training, seed=LEARNED_SEED)
 
 
 def fitting_data() -> FittingData:
     """MNIST's splits through ``to_mnist`` (cached on disk by ``train``), the drawn sets and the
     tuning non-digits."""
-    from digitdraw import data, evalsets, train
+    from digitdraw import data, evalsets, negatives, train
     from digitdraw.drawn import drawn_evaluation_set
     from digitdraw.preprocess import to_mnist
 
@@ -142,6 +162,10 @@ def fitting_data() -> FittingData:
     dataset = train.load_dataset(train.TrainConfig(), splits)
     (raw_all, y_all), raw_test = splits
     validation = dataset.ranges["validation"]
+    training = dataset.ranges["train"]
+    raw_train, y_train = raw_all[training.start : training.stop], y_all[training.start : training.stop]
+    x_drawn_training, _ = drawn_evaluation_set(raw_train, y_train, LEARNED_DRAWN_DIGITS, seed=LEARNED_SEED)
+    broken, _ = negatives.mnist_non_digits(raw_train, y_train, LEARNED_NON_DIGITS, seed=LEARNED_SEED)
     x_reference, _ = drawn_evaluation_set(
         raw_all[validation.start : validation.stop],
         y_all[validation.start : validation.stop],
@@ -168,6 +192,8 @@ def fitting_data() -> FittingData:
                 if image is not None
             ]
         ),
+        x_drawn_training=x_drawn_training,
+        x_non_digit_training=np.stack([image for image in map(to_mnist, broken) if image is not None]),
     )
 
 
@@ -187,7 +213,10 @@ def reliability_record(probabilities: np.ndarray, labels: np.ndarray) -> saved_m
 
 
 def fit_model(
-    model: saved_models.SavedModel, fitting: FittingData, density: novelty.ClassDensity
+    model: saved_models.SavedModel,
+    fitting: FittingData,
+    density: novelty.ClassDensity,
+    learned: novelty.LearnedScore | None = None,
 ) -> tuple[saved_models.Calibration, dict[str, np.ndarray]]:
     """One model's temperature (on validation), digit-score scales and threshold, and reliability figures."""
     network = model.network
@@ -195,15 +224,22 @@ def fit_model(
         novelty.logits_and_features(network, fitting.x_validation)[0], fitting.y_validation
     )
     detector = novelty.Detector.fit(
-        network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density, with_gaussian=False
+        network,
+        fitting.x_train,
+        fitting.y_train,
+        fitting.x_validation,
+        density=density,
+        with_gaussian=False,
+        learned=learned,
     )
     # Each candidate's threshold keeps 97% of the reference digits; the one that then flags most
     # tuning non-digits is this model's method.
-    references = detector.scores(network, fitting.x_reference, novelty.CANDIDATE_METHODS)
-    others = detector.scores(network, fitting.x_tuning_non_digits, novelty.CANDIDATE_METHODS)
-    thresholds = {m: novelty.threshold_for_keep(references[m]) for m in novelty.CANDIDATE_METHODS}
-    flagged = {m: float(np.mean(others[m] < thresholds[m])) for m in novelty.CANDIDATE_METHODS}
-    method = max(novelty.CANDIDATE_METHODS, key=flagged.get)
+    candidates = tuple(m for m in novelty.CANDIDATE_METHODS if m in detector.methods)
+    references = detector.scores(network, fitting.x_reference, candidates)
+    others = detector.scores(network, fitting.x_tuning_non_digits, candidates)
+    thresholds = {m: novelty.threshold_for_keep(references[m]) for m in candidates}
+    flagged = {m: float(np.mean(others[m] < thresholds[m])) for m in candidates}
+    method = max(candidates, key=flagged.get)
     figures = {}
     for name, images, labels in (
         ("test", fitting.x_test, fitting.y_test),
@@ -230,7 +266,7 @@ def fit_model(
         reliability=figures,
         fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    return calibration, density.arrays()
+    return calibration, density.arrays() | (learned.arrays() if learned is not None else {})
 
 
 def detector_for(model: saved_models.SavedModel) -> novelty.Detector | None:
@@ -238,16 +274,21 @@ def detector_for(model: saved_models.SavedModel) -> novelty.Detector | None:
     if model.calibration is None or model.novelty_arrays is None:
         return None
     scales = {part: novelty.Standardiser(*pair) for part, pair in model.calibration.novelty.scales.items()}
-    return novelty.Detector(novelty.ClassDensity.from_arrays(model.novelty_arrays), scales)
+    arrays = model.novelty_arrays
+    return novelty.Detector(
+        novelty.ClassDensity.from_arrays(arrays), scales, learned=novelty.LearnedScore.from_arrays(arrays)
+    )
 
 
 def calibrate_models(model_ids: list[int], root: Path | None = None, report=print) -> None:
-    """Fit and write every listed model's calibration file (the density is fitted once, shared)."""
+    """Fit and write every listed model's calibration file (the density and the learned score are
+    fitted once and shared)."""
     fitting = fitting_data()
     density = novelty.ClassDensity.fit(fitting.x_train, fitting.y_train)
+    learned = fitting.learned_score()
     for model_id in model_ids:
         model = saved_models.load(model_id, root)
-        calibration, arrays = fit_model(model, fitting, density)
+        calibration, arrays = fit_model(model, fitting, density, learned)
         saved_models.write_calibration(model.directory, calibration, arrays)
         ece = {name: figure["raw"].ece for name, figure in calibration.reliability.items()}
         ece_after = {name: figure["calibrated"].ece for name, figure in calibration.reliability.items()}

@@ -18,7 +18,14 @@ applies to the study's networks and to a future convolutional one alike:
   it ignores the model;
 - ``combined``: ``energy`` and ``density`` standardised (each by its mean and
   spread on MNIST's validation split) and added: the model's own evidence
-  and the input's resemblance to any digit fail on different non-digits.
+  and the input's resemblance to any digit fail on different non-digits;
+- ``learned``: the logit of a small network (784-128-1, ``LearnedScore``)
+  trained to tell MNIST digits (and digits drawn from MNIST training images)
+  from MNIST digits broken into non-digits (``negatives.py``): outlier
+  exposure (Hendrycks et al., 2019) with nothing but MNIST. Like the density
+  it ignores the model, so one is fitted and every model shares it;
+- ``learned_combined``: ``learned``, ``density`` and ``energy`` standardised
+  and added.
 
 The threshold is the score that keeps a chosen share (97%) of real digits.
 Its reference is digits drawn from MNIST validation images (``drawn.py``), so
@@ -40,17 +47,36 @@ import numpy as np
 
 from digitdraw.models import NUM_CLASSES, Network
 
-METHODS = ("max_softmax", "max_logit", "energy", "mahalanobis", "density", "combined")
+METHODS = (
+    "max_softmax",
+    "max_logit",
+    "energy",
+    "mahalanobis",
+    "density",
+    "combined",
+    "learned",
+    "learned_combined",
+)
 # The methods the app chooses from, per model, by measurement on the tuning non-digits (calibration.py):
-# the two that led on every model in benchmarks/novelty.py.
-CANDIDATE_METHODS = ("density", "combined")
-COMBINED_PARTS = ("energy", "density")
+# the four that led on every model in benchmarks/novelty.py.
+CANDIDATE_METHODS = ("density", "combined", "learned", "learned_combined")
+# The parts each sum of standardised scores adds.
+SUMS = {"combined": ("energy", "density"), "learned_combined": ("learned", "density", "energy")}
+SCALED_PARTS = ("energy", "density", "learned")
 KEEP_RATE = 0.97  # Share of real drawn digits a threshold lets through.
 # Ten directions per digit did as well as 20 and better than 40 on the tuning part (README).
 DENSITY_COMPONENTS = 10
 DENSITY_CLUSTERS = 3  # Styles per digit.
 DENSITY_ARRAYS = ("means", "bases", "variances", "noise")
 KMEANS_ITERATIONS = 15
+LEARNED_HIDDEN_UNITS = 128  # 64 flagged about 2 points fewer tuning non-digits in a trial; 256 no more.
+LEARNED_EPOCHS = 8
+LEARNED_ARRAYS = (
+    "learned_hidden_weights",
+    "learned_hidden_biases",
+    "learned_output_weights",
+    "learned_output_bias",
+)
 # Added to the shared covariance's diagonal: ReLU units that never fire make it singular.
 COVARIANCE_RIDGE = 1e-3
 
@@ -229,6 +255,98 @@ class ClassDensity:
         return cls(means, bases, variances, noise)
 
 
+@dataclass(frozen=True)
+class LearnedScore:
+    """A 784-H-1 ReLU network whose output logit says how much a preprocessed image looks like a digit.
+
+    Trained with Keras (``fit``) and served in NumPy (``__call__``), like the
+    app's classifiers; a test checks the two agree.
+    """
+
+    hidden_weights: np.ndarray  # (784, H)
+    hidden_biases: np.ndarray  # (H,)
+    output_weights: np.ndarray  # (H,)
+    output_bias: np.ndarray  # ()
+
+    @classmethod
+    def fit(
+        cls,
+        digits: np.ndarray,
+        non_digits: np.ndarray,
+        hidden_units: int = LEARNED_HIDDEN_UNITS,
+        epochs: int = LEARNED_EPOCHS,
+        seed: int = 0,
+    ) -> LearnedScore:
+        """Train on preprocessed digits (label 1) and non-digits (label 0), each class weighted equally."""
+        import keras
+
+        digits, non_digits = (np.asarray(a, np.float32).reshape(len(a), -1) for a in (digits, non_digits))
+        if len(digits) == 0 or len(non_digits) == 0 or digits.shape[1] != non_digits.shape[1]:
+            raise ValueError(
+                f"expected digits and non-digits of one image size, got {digits.shape} and {non_digits.shape}"
+            )
+        keras.utils.set_random_seed(seed)
+        inputs = np.concatenate([digits, non_digits])
+        targets = np.r_[np.ones(len(digits)), np.zeros(len(non_digits))].astype(np.float32)
+        # Balanced classes: the score's threshold is set on digits later, so neither class may dominate.
+        weights = np.r_[
+            np.full(len(digits), len(inputs) / (2 * len(digits))),
+            np.full(len(non_digits), len(inputs) / (2 * len(non_digits))),
+        ].astype(np.float32)
+        model = keras.Sequential(
+            [
+                keras.Input((inputs.shape[1],)),
+                keras.layers.Dense(hidden_units, activation="relu"),
+                keras.layers.Dense(1),
+            ]
+        )
+        model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        model.fit(
+            inputs, targets, sample_weight=weights, epochs=epochs, batch_size=128, verbose=0, shuffle=True
+        )
+        (hidden_weights, hidden_biases), (output_weights, output_bias) = (
+            layer.get_weights() for layer in model.layers
+        )
+        return cls(hidden_weights, hidden_biases, output_weights[:, 0], output_bias.reshape(()))
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_weights", "hidden_biases", "output_weights", "output_bias"):
+            object.__setattr__(self, name, np.asarray(getattr(self, name), np.float32, order="C"))
+        units = self.hidden_biases.shape
+        if (
+            self.hidden_weights.ndim != 2
+            or self.hidden_weights.shape[1:] != units
+            or self.output_weights.shape != units
+            or self.output_bias.shape != ()
+        ):
+            raise ValueError(
+                "expected learned-score arrays of shapes (784, H), (H,), (H,) and (), got "
+                f"{self.hidden_weights.shape}, {self.hidden_biases.shape}, {self.output_weights.shape} "
+                f"and {self.output_bias.shape}"
+            )
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """The digit logit of each preprocessed image, (N,)."""
+        flat = np.asarray(images, np.float32).reshape(len(images), -1)
+        hidden = np.maximum(flat @ self.hidden_weights + self.hidden_biases, 0.0)
+        return (hidden @ self.output_weights + self.output_bias).astype(np.float64)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays by name, for saving."""
+        values = (self.hidden_weights, self.hidden_biases, self.output_weights, self.output_bias)
+        return dict(zip(LEARNED_ARRAYS, values))
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> LearnedScore | None:
+        """Rebuild from saved arrays; None when they hold no learned score (saved before it existed)."""
+        if not any(name in arrays for name in LEARNED_ARRAYS):
+            return None
+        try:
+            return cls(*(arrays[name] for name in LEARNED_ARRAYS))
+        except KeyError as error:
+            raise ValueError(f"expected the arrays {list(LEARNED_ARRAYS)}, {error} is missing") from None
+
+
 def _kmeans(rows: np.ndarray, clusters: int, rng: np.random.Generator) -> np.ndarray:
     """Each row's cluster after Lloyd's iterations from randomly chosen rows (an empty cluster keeps
     its centre)."""
@@ -264,12 +382,14 @@ class Standardiser:
 
 @dataclass(frozen=True)
 class Detector:
-    """What the scores need beyond the network: the class density, the scales of the combined
-    score's parts, and (for measuring the Mahalanobis method only) a Gaussian of the features."""
+    """What the scores need beyond the network: the class density, the learned score when fitted,
+    the scales of the summed scores' parts, and (for measuring the Mahalanobis method only) a
+    Gaussian of the features."""
 
     density: ClassDensity
-    scales: Mapping[str, Standardiser]  # COMBINED_PARTS -> their mean and spread on MNIST validation.
+    scales: Mapping[str, Standardiser]  # SCALED_PARTS -> their mean and spread on MNIST validation.
     gaussian: Gaussian | None = None
+    learned: LearnedScore | None = None
 
     @classmethod
     def fit(
@@ -280,15 +400,24 @@ class Detector:
         validation_images: np.ndarray,
         density: ClassDensity | None = None,
         with_gaussian: bool = True,
+        learned: LearnedScore | None = None,
     ) -> Detector:
         """Fit on training images (the density unless given), the scales on validation images."""
         density = density or ClassDensity.fit(train_images, train_labels)
         gaussian = None
         if with_gaussian:
             gaussian = Gaussian.fit(logits_and_features(network, train_images)[1], train_labels)
-        unscaled = cls(density, {}, gaussian).scores(network, validation_images, COMBINED_PARTS)
-        scales = {part: Standardiser.fit(unscaled[part]) for part in COMBINED_PARTS}
-        return cls(density, scales, gaussian)
+        parts = tuple(part for part in SCALED_PARTS if part != "learned" or learned is not None)
+        unscaled = cls(density, {}, gaussian, learned).scores(network, validation_images, parts)
+        scales = {part: Standardiser.fit(unscaled[part]) for part in parts}
+        return cls(density, scales, gaussian, learned)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods this detector can compute: the learned ones only when it has a learned score."""
+        if self.learned is not None:
+            return METHODS
+        return tuple(method for method in METHODS if "learned" not in method)
 
     def scores(
         self, network: Network, images: np.ndarray, methods: tuple[str, ...] = METHODS
@@ -297,7 +426,9 @@ class Detector:
         unknown = set(methods) - set(METHODS)
         if unknown:
             raise ValueError(f"expected methods among {list(METHODS)}, got {sorted(unknown)}")
-        wanted = set(methods) | (set(COMBINED_PARTS) if "combined" in methods else set())
+        wanted = set(methods)
+        for method in methods:
+            wanted.update(SUMS.get(method, ()))
         logits, features = logits_and_features(network, images)
         result: dict[str, np.ndarray] = {}
         if "max_softmax" in wanted:
@@ -312,8 +443,13 @@ class Detector:
             result["mahalanobis"] = -self.gaussian.distances(features).min(axis=1)
         if "density" in wanted:
             result["density"] = self.density.log_likelihood(images)
-        if "combined" in wanted:
-            result["combined"] = sum(self.scales[part](result[part]) for part in COMBINED_PARTS)
+        if "learned" in wanted:
+            if self.learned is None:
+                raise ValueError("expected a detector fitted with a learned score for the learned methods")
+            result["learned"] = self.learned(images)
+        for method, parts in SUMS.items():
+            if method in wanted:
+                result[method] = sum(self.scales[part](result[part]) for part in parts)
         return {method: result[method] for method in methods}
 
 

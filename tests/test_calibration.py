@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from digitdraw import calibration, evalsets, inference, novelty, saved_models
+from digitdraw import calibration, evalsets, inference, negatives, novelty, saved_models
 from digitdraw.__main__ import main
 from digitdraw.data import load_mnist
 from digitdraw.drawn import drawn_evaluation_set
@@ -106,6 +106,10 @@ def small_fitting() -> calibration.FittingData:
         x_tuning_non_digits=np.stack(
             [to_mnist(c) for c in evalsets.non_digits(4, x_test, evalsets.TUNING_SEED)[0]]
         ),
+        x_drawn_training=drawn_evaluation_set(x_all[:300], y_all[:300], 40, seed=2)[0],
+        x_non_digit_training=prepare_images(
+            negatives.mnist_non_digits(x_all[:300], y_all[:300], 300, seed=2)[0]
+        ),
     )
 
 
@@ -140,6 +144,8 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
         calibration.fit_temperature(logits, small_fitting.y_validation)
     )
     detector = calibration.detector_for(saved)
+    # The learned score is saved beside the density, and every candidate, learned ones too, was tried.
+    assert detector.learned is not None and set(novelty.LEARNED_ARRAYS) <= set(saved.novelty_arrays)
     method = record.novelty.method
     reference = detector.scores(saved.network, small_fitting.x_reference, (method,))[method]
     assert np.mean(reference >= record.novelty.threshold) >= novelty.KEEP_RATE

@@ -149,7 +149,7 @@ def test_the_combined_score_adds_the_standardised_parts():
     scores = detector.scores(saved.network, images[:20], ("energy", "density", "combined"))
     # Standardised on these same 20 images, the parts have mean 0, so their sum does too.
     assert scores["combined"].mean() == pytest.approx(0.0, abs=1e-9)
-    expected = sum(detector.scales[p](scores[p]) for p in novelty.COMBINED_PARTS)
+    expected = sum(detector.scales[p](scores[p]) for p in novelty.SUMS["combined"])
     np.testing.assert_allclose(scores["combined"], expected)
     with pytest.raises(ValueError, match="with_gaussian"):
         detector.scores(saved.network, images, ("mahalanobis",))
@@ -185,3 +185,68 @@ def test_scanned_digits_are_read_from_the_file_and_are_light_on_dark(tmp_path):
     assert list(labels) == [3, 7]
     assert images[1].max() == 0 and images[0].max() > 200
     assert (images[:, :2] == 0).all()  # The margin of background.
+
+
+def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
+    import keras
+
+    rng = np.random.default_rng(4)
+    # Digits: bright upper halves; non-digits: bright lower halves. Easy, so a few epochs separate them.
+    digits = np.zeros((200, 28, 28), np.float32)
+    digits[:, :14] = rng.random((200, 14, 28))
+    others = np.zeros((200, 28, 28), np.float32)
+    others[:, 14:] = rng.random((200, 14, 28))
+    learned = novelty.LearnedScore.fit(digits, others, hidden_units=8, epochs=5, seed=0)
+    assert (learned(digits) > 0).mean() > 0.95 and (learned(others) < 0).mean() > 0.95
+
+    reference = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
+    )
+    reference.set_weights(
+        [
+            learned.hidden_weights,
+            learned.hidden_biases,
+            learned.output_weights[:, None],
+            learned.output_bias[None],
+        ]
+    )
+    probe = rng.random((10, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(
+        learned(probe), reference.predict(probe.reshape(10, -1), verbose=0)[:, 0], atol=1e-5
+    )
+
+    again = novelty.LearnedScore.from_arrays(learned.arrays())
+    np.testing.assert_array_equal(again(probe), learned(probe))
+    assert novelty.LearnedScore.from_arrays({"means": np.zeros(1)}) is None  # Saved before it existed.
+    with pytest.raises(ValueError, match="learned_output_bias"):
+        novelty.LearnedScore.from_arrays(
+            {k: v for k, v in learned.arrays().items() if k != "learned_output_bias"}
+        )
+    with pytest.raises(ValueError, match="shapes"):
+        novelty.LearnedScore(learned.hidden_weights, learned.hidden_biases[:3], learned.output_weights, 0.0)
+    with pytest.raises(ValueError, match="one image size"):
+        novelty.LearnedScore.fit(digits, others[:, :10])
+
+
+def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_refuses_it():
+    saved = load_saved_model(4)
+    rng = np.random.default_rng(5)
+    images = rng.random((60, 28, 28)).astype(np.float32)
+    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
+    learned = novelty.LearnedScore(
+        rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
+    )
+    detector = novelty.Detector.fit(
+        saved.network, images, np.arange(60) % 10, images[:20], density, with_gaussian=False, learned=learned
+    )
+    assert detector.methods == novelty.METHODS
+    scores = detector.scores(saved.network, images[:20], ("learned", "density", "energy", "learned_combined"))
+    np.testing.assert_allclose(scores["learned"], learned(images[:20]))
+    expected = sum(detector.scales[p](scores[p]) for p in novelty.SUMS["learned_combined"])
+    np.testing.assert_allclose(scores["learned_combined"], expected)
+    assert scores["learned_combined"].mean() == pytest.approx(0.0, abs=1e-9)
+
+    without = novelty.Detector(density, detector.scales)
+    assert "learned" not in without.methods and "combined" in without.methods
+    with pytest.raises(ValueError, match="learned score"):
+        without.scores(saved.network, images, ("learned_combined",))

@@ -1,0 +1,131 @@
+"""Non-digits made from MNIST training digits, to teach the learned digit score what a digit is not.
+
+A network trained only on digits has never seen anything else, so it cannot
+know where digits end. Outlier exposure (Hendrycks et al., 2019) shows it
+examples of "not a digit" while it learns. The project's rule is that models
+learn from MNIST and its transformations only, so every example here is an
+MNIST *training* digit broken in a way that leaves it no longer a digit:
+
+- ``cut``: one side of a random line through the digit removed (most of a 6
+  without its loop, half a 0);
+- ``overlaid``: two digits on top of each other, one shifted;
+- ``enlarged piece``: a 10-15 pixel window of a digit, blown up to fill the field;
+- ``shuffled quarters``: the four quarters of a digit in a random order;
+- ``turned``: a digit turned by 90, 180 or 270 degrees, or mirrored (only
+  the digits that do not stay digits when turned or mirrored: 2, 3, 4, 5 and 7);
+- ``pieces of two``: 14x14 pieces of two digits put down at random places.
+
+The trade-off: these are not the non-digits people draw (letters, symbols,
+scribbles). ``evalsets.py`` builds those, from other sources and generators,
+only to measure how well the score learned from these carries over to them.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from digitdraw.preprocess import FIELD_SIZE
+
+NEGATIVE_KINDS = ("cut", "overlaid", "enlarged piece", "shuffled quarters", "turned", "pieces of two")
+TURNABLE_DIGITS = (2, 3, 4, 5, 7)  # 0, 1 and 8 stay digits when turned; 6 and 9 become each other.
+INK_LEVEL = 64  # A pixel at or above this (of 255) counts as ink.
+MIN_INK_LEFT = 0.2  # A cut keeps at least this share of the digit's ink, and removes at least as much.
+CUT_TRIES = 10
+
+
+def _cut(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    rows, columns = np.mgrid[:FIELD_SIZE, :FIELD_SIZE]
+    ink = digit >= INK_LEVEL
+    total = ink.sum()
+    for _ in range(CUT_TRIES):
+        centre = np.argwhere(ink).mean(axis=0) + rng.normal(0, 2, 2)
+        angle = rng.uniform(0, 2 * np.pi)
+        side = np.cos(angle) * (columns - centre[1]) + np.sin(angle) * (rows - centre[0]) > 0
+        kept = (ink & side).sum()
+        # Both sides must hold a real share of the ink: a line that misses the digit cuts nothing.
+        if MIN_INK_LEFT * total <= kept <= (1 - MIN_INK_LEFT) * total:
+            return np.where(side, digit, 0)
+    return np.zeros_like(digit)  # No line split it (a dot of a digit): the caller draws another.
+
+
+def _overlaid(digit: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    shift = tuple(int(s) for s in rng.integers(-8, 9, 2))
+    return np.maximum(digit, np.roll(other, shift, axis=(0, 1)))
+
+
+def _enlarged_piece(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    width = int(rng.integers(10, 16))
+    top, left = (int(v) for v in rng.integers(4, FIELD_SIZE - width - 3, 2))
+    piece = digit[top : top + width, left : left + width]
+    return cv2.resize(piece, (FIELD_SIZE, FIELD_SIZE), interpolation=cv2.INTER_LINEAR)
+
+
+def _shuffled_quarters(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    half = FIELD_SIZE // 2
+    quarters = [digit[:half, :half], digit[:half, half:], digit[half:, :half], digit[half:, half:]]
+    # A cyclic shift by 1-3 places moves every quarter: a random permutation could leave the digit whole.
+    order = np.roll(np.arange(4), int(rng.integers(1, 4)))
+    a, b, c, d = (quarters[i] for i in order)
+    return np.block([[a, b], [c, d]])
+
+
+def _turned(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.5:
+        return np.rot90(digit, int(rng.integers(1, 4))).copy()
+    return (digit[:, ::-1] if rng.random() < 0.5 else digit[::-1]).copy()
+
+
+def _pieces_of_two(digit: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    half = FIELD_SIZE // 2
+    result = np.zeros_like(digit)
+    for source in (digit, other):
+        top, left, to_top, to_left = (int(v) for v in rng.integers(0, half + 1, 4))
+        piece = source[top : top + half, left : left + half]
+        target = result[to_top : to_top + half, to_left : to_left + half]
+        np.maximum(target, piece, out=target)
+    return result
+
+
+def mnist_non_digits(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` raw 28x28 uint8 non-digits made from these MNIST digits, kinds in turn; and each one's kind.
+
+    Run them through ``to_mnist`` before use, as every input of the app is.
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 3 or images.shape[1:] != (FIELD_SIZE, FIELD_SIZE) or len(images) != len(labels):
+        raise ValueError(
+            f"expected MNIST images of shape (N, {FIELD_SIZE}, {FIELD_SIZE}) with one label each, "
+            f"got {images.shape} and {len(labels)} labels"
+        )
+    if count < 1 or len(images) < 2:
+        raise ValueError(f"expected a positive count and at least two images, got {count} and {len(images)}")
+    rng = np.random.default_rng(seed)
+    turnable = np.flatnonzero(np.isin(labels, TURNABLE_DIGITS))
+    made, kinds = [], []
+    while len(made) < count:
+        kind = NEGATIVE_KINDS[len(made) % len(NEGATIVE_KINDS)]
+        pool = turnable if kind == "turned" and len(turnable) else np.arange(len(images))
+        first, second = rng.choice(pool), rng.integers(len(images))
+        digit, other = images[first], images[second]
+        if not (digit >= INK_LEVEL).any():
+            continue
+        if kind == "cut":
+            result = _cut(digit, rng)
+        elif kind == "overlaid":
+            result = _overlaid(digit, other, rng)
+        elif kind == "enlarged piece":
+            result = _enlarged_piece(digit, rng)
+        elif kind == "shuffled quarters":
+            result = _shuffled_quarters(digit, rng)
+        elif kind == "turned":
+            result = _turned(digit, rng)
+        else:
+            result = _pieces_of_two(digit, other, rng)
+        if not (result >= INK_LEVEL).any():
+            continue  # A window or piece that missed the ink: draw again rather than keep a blank.
+        made.append(result.astype(np.uint8))
+        kinds.append(kind)
+    return np.stack(made), np.array(kinds)
