@@ -2,15 +2,20 @@
 
 An ``Architecture`` is a list of layers (type, size, activation) on a 28x28
 input: saved models store it, so any network the app runs describes itself,
-whether it is one of the study's or not. The study's five networks are the
+whether it is one of the study's or not. The study's five networks, and
+model 6, a small CNN beyond the study (marked ``in_study=False``), are the
 entries of ``REGISTRY``, the one place that names their layer sizes,
 activations, the study's numbers and their folders.
 
 Keras's ``model.predict`` costs tens of milliseconds a call because of its
-graph machinery, while one of these networks is at most 100k multiply-adds.
-``Network`` holds the same weights as plain float32 arrays and runs the
-forward pass in NumPy, which is what the app uses; tests check that it
-agrees with Keras on every saved model.
+graph machinery, while one of the study's networks is at most 100k
+multiply-adds (the CNN about 700k). ``Network`` holds the same weights as
+plain float32 arrays and runs the forward pass in NumPy, which is what the
+app uses; tests check that it agrees with Keras on every saved model. A
+convolution gathers every 3x3 patch once (im2col, through a strided view)
+and multiplies them by the kernel in one matrix product, which BLAS does far
+faster than a loop over positions; the patches cost 9x the map's memory, so
+big batches go through in chunks.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from digitdraw.saved_models import model_dir
 
 
 def test_the_public_api_names_exist():
-    assert digitdraw.MODEL_IDS == (1, 2, 3, 4, 5)
+    assert digitdraw.MODEL_IDS == (1, 2, 3, 4, 5, 6)
     for name in digitdraw.__all__:
         assert getattr(digitdraw, name) is not None, name
 
