@@ -97,9 +97,10 @@ MODEL_CACHE = _ModelCache()
 
 
 def available_model_ids(root: Path | None = None) -> tuple[ModelId, ...]:
-    """Every model there is: the study's ids, then the names of the networks people trained, sorted.
+    """Every model there is: the registry's ids (the study's five, then the CNN beyond it), then the
+    names of the networks people trained, sorted.
 
-    The study's are listed whether or not their files load (a broken one is
+    The registry's are listed whether or not their files load (a broken one is
     reported, not hidden); a custom network exists when its folder does.
     """
     return (*MODEL_IDS, *saved_models.custom_names(root))

@@ -15,6 +15,13 @@ rules per activation).
 images and any combination of logits per image; attribution and the
 counterfactual search build on it, and the tests check it against finite
 differences.
+
+In a convolutional network a layer's "unit" is a feature map, one filter slid
+over the whole image: its activations stay maps (height, width, filters), but
+contributions, dead units and the damage lab count one number per map (the
+sum over its positions), and the first layer's weights are the 3x3 filters.
+The backward pass goes through a max pool to each window's largest input and
+through a convolution by one matrix product per kernel position.
 """
 
 from __future__ import annotations
