@@ -120,7 +120,7 @@ def test_a_drawn_seven_is_read_as_seven_and_every_model_answers(canvas):
     app = _run("pages/draw.py")
     assert app.metric[0].label == "Model 4 reads" and app.metric[0].value == "7"
     table = app.dataframe[0].value
-    assert len(table) == 5 and set(table["Reads"]) <= {str(d) for d in range(10)}
+    assert len(table) == 6 and set(table["Reads"]) <= {str(d) for d in range(10)}
     assert canvas.calls[-1]["return_image_data"] is True
 
 
@@ -357,7 +357,7 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     app = _your_drawings()
     assert app.metric[0].value == "4"
     table = app.dataframe[0].value
-    assert len(table) == 5 and set(table.columns) >= {"Your drawings", "MNIST test", "Gap (points)"}
+    assert len(table) == 6 and set(table.columns) >= {"Your drawings", "MNIST test", "Gap (points)"}
     # The 4 labelled 9 is read wrong by every model: at most 3 of 4 right.
     assert (table["Your drawings"] <= 0.75).all() and (table["MNIST test"] > 0.95).all()
     assert "1 of 4 read wrong" in _text(app)
@@ -604,7 +604,7 @@ def test_any_two_lists_every_model_in_order_and_keeps_each_model_s_weights_under
     app = _inside_with_a_seven(canvas, "Layer by layer")
     app.segmented_control(key="inside_pair").set_value("Any two").run()
     options = app.selectbox(key="inside_left").options
-    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5)]  # 3 fails to load.
+    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5, 6)]  # 3 fails to load.
     app.selectbox(key="inside_left").set_value(3).run()
     app.selectbox(key="inside_right").set_value(4).run()
     assert not app.exception, [e.message for e in app.exception]
@@ -721,7 +721,7 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     app = _run("pages/compare.py")
     assert "How honest is the confidence?" in [s.value for s in app.subheader]
     table = app.dataframe[2].value
-    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    assert list(table["Model"]) == [1, 2, 3, 4, 5, 6]
     figures = saved_models.load(4).calibration.reliability
     assert table["MNIST test: ECE raw"][3] == f"{figures['test']['raw'].ece:.2%}"
     assert table["Drawn digits: ECE calibrated"][3] == f"{figures['drawn']['calibrated'].ece:.2%}"
@@ -732,7 +732,7 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
 
 
 def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, models_copy):
-    for model_id in (1, 2, 3, 4, 5):
+    for model_id in (1, 2, 3, 4, 5, 6):
         for name in OPTIONAL_FILES:
             (model_dir(model_id, models_copy) / name).unlink()
     app = _run("pages/compare.py")
