@@ -94,7 +94,7 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
         top, scale = seen.top_units(layer), scales[layer]
         dead = None if dead_on_mnist is None else dead_on_mnist[layer]
         if spec.kind == "pool":
-            height, width, maps = activations.shape
+            height, width, _ = activations.shape
             st.caption(f"Max pool: each map shrunk to {height}×{width}, keeping the largest of every 2×2.")
             continue
         if spec.kind == "conv":
@@ -133,8 +133,9 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
         st.caption(EXPLAIN[kind])
     if architecture.is_convolutional:
         st.caption(
-            "A feature map is one 3×3 filter slid over the whole image: red where it found its pattern. "
-            "Its units are the map's positions, so a map counts as one unit here."
+            "A feature map is one 3×3 filter slid over the whole image: red where it found its pattern, "
+            "white where it found nothing. A map counts as one unit: its push is the sum over its "
+            "positions, and it is dead when it is 0 everywhere on every MNIST digit."
         )
     return inside.unit_totals(seen.hidden[0]) if seen.hidden else None
 

@@ -288,7 +288,7 @@ def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(c
     app.button(key="keep_right").click().run()
     assert not app.exception
     (kept,) = store.Store(drawings_store).drawings()
-    assert kept.label == 7 and set(kept.probabilities) == {1, 2, 3, 4, 5}
+    assert kept.label == 7 and set(kept.probabilities) == {1, 2, 3, 4, 5, 6}
     assert kept.canvas_png.startswith(b"\x89PNG") and len(kept.session_id) == 32
     assert "Kept as a **7**" in _text(app)
     app.button(key=f"undo_keep_{kept.id}").click().run()
@@ -383,7 +383,7 @@ def test_your_drawings_with_the_store_down_warns_calmly(monkeypatch):
 def test_your_drawings_explains_a_missing_model_and_scores_the_others(kept_drawings, models_without_3):
     app = _your_drawings()
     assert any("--model 3" in error.value for error in app.error)
-    assert len(app.dataframe[0].value) == 4
+    assert len(app.dataframe[0].value) == 5
 
 
 def test_inside_shows_the_drawing_from_the_draw_page_through_two_networks_side_by_side(canvas):
