@@ -158,9 +158,8 @@ class Architecture:
             raise ValueError(f"expected a last layer of {NUM_CLASSES} softmax units, got {last}")
         if any(layer.activation == "softmax" for layer in self.layers[:-1]):
             raise ValueError("expected softmax only in the last layer")
-        _ = (
-            self.shapes
-        )  # Raises ValueError for a convolution after a dense layer, or one that leaves nothing.
+        # Raises ValueError for a convolution after a dense layer, or one that leaves nothing.
+        _ = self.shapes
 
     @classmethod
     def dense(cls, hidden_units: tuple[int, ...], activation: str) -> Architecture:
@@ -385,10 +384,12 @@ def convolve(maps: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarr
 
 def max_pool(maps: np.ndarray) -> np.ndarray:
     """2x2 max pooling, stride 2, of maps (N, H, W, C); an odd last row or column is dropped, as in Keras."""
-    count, height, width, channels = maps.shape
-    height, width = height // POOL_SIZE, width // POOL_SIZE
-    trimmed = maps[:, : height * POOL_SIZE, : width * POOL_SIZE]
-    return trimmed.reshape(count, height, POOL_SIZE, width, POOL_SIZE, channels).max(axis=(2, 4))
+    height, width = maps.shape[1] // POOL_SIZE * POOL_SIZE, maps.shape[2] // POOL_SIZE * POOL_SIZE
+    # The larger of the four strided corners of every window: three elementwise maxima, several times
+    # faster than a max over the axes of a reshaped (non-contiguous) view.
+    top = np.maximum(maps[:, 0:height:2, 0:width:2], maps[:, 0:height:2, 1:width:2])
+    bottom = np.maximum(maps[:, 1:height:2, 0:width:2], maps[:, 1:height:2, 1:width:2])
+    return np.maximum(top, bottom, out=top)
 
 
 class Network:
