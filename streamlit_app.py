@@ -18,7 +18,7 @@ navigation = st.navigation(pages)
 with st.sidebar:
     st.caption(
         "Five fully connected networks trained on MNIST: 784-16-16-10 and 784-64-64-10 with sigmoid "
-        "or ReLU, and 784-128-10. Retrain any of them with `python -m digitdraw train`, or train your own "
-        "on the Train page."
+        "or ReLU, and 784-128-10; beside them, beyond the study, a small CNN (model 6). Retrain any of them "
+        "with `python -m digitdraw train`, or train your own on the Train page."
     )
 navigation.run()

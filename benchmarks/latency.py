@@ -21,7 +21,10 @@ import numpy as np
 from digitdraw import MODEL_IDS, load_mnist, saved_models
 from digitdraw.drawn import drawn_digits
 from digitdraw.inference import classify_with, load_models
+from digitdraw.models import ACTIVATIONS, Network, max_pool
 from digitdraw.preprocess import to_mnist
+
+CNN = 6  # The small CNN beyond the study.
 
 
 def measure(function: Callable[[], object], repeats: int, warmup: int = 5) -> list[float]:
@@ -34,6 +37,31 @@ def measure(function: Callable[[], object], repeats: int, warmup: int = 5) -> li
         function()
         timings.append(time.perf_counter() - started)
     return timings
+
+
+def loop_forward(network: Network, image: np.ndarray) -> np.ndarray:
+    """The obvious alternative to im2col for a CNN: each convolution one position at a time, a 3x3 patch
+    times the kernel per output pixel, in Python loops; the pools and dense layers as in ``Network``."""
+    activations = image.reshape(*network.architecture.shapes[0])
+    for index, layer in enumerate(network.architecture.layers):
+        parameters = network.parameter_index[index]
+        if layer.kind == "pool":
+            activations = max_pool(activations[None])[0]
+            continue
+        kernel, bias = network.weights[parameters], network.biases[parameters]
+        if layer.kind == "conv":
+            height, width = activations.shape[0] - 2, activations.shape[1] - 2
+            flat_kernel = kernel.reshape(-1, kernel.shape[-1])
+            output = np.empty((height, width, kernel.shape[-1]), np.float32)
+            for row in range(height):
+                for column in range(width):
+                    output[row, column] = (
+                        activations[row : row + 3, column : column + 3].reshape(-1) @ flat_kernel
+                    )
+            activations = ACTIVATIONS[layer.activation](output + bias)
+        else:
+            activations = ACTIVATIONS[layer.activation](activations.reshape(-1) @ kernel + bias)
+    return activations
 
 
 def summary(name: str, timings: list[float]) -> tuple[str, float]:
@@ -77,13 +105,25 @@ def main() -> None:
         for model_id in MODEL_IDS:
             keras_models[model_id].predict(image, verbose=0)
 
+    count = len(MODEL_IDS)
+    cnn_answer = loop_forward(classifiers[CNN], one_image[0])
+    assert np.allclose(cnn_answer, classifiers[CNN].predict_proba(one_image)[0], atol=1e-5)
     timings = {
         "preprocess: 280x280 RGBA canvas -> 28x28": measure(lambda: to_mnist(next_canvas()), args.repeats),
         "preprocess: 8000x8000 RGBA image -> 28x28": measure(lambda: to_mnist(huge), 10, warmup=1),
         "one model (4): NumPy forward pass": measure(
             lambda: classifiers[4].predict_proba(one_image), args.repeats
         ),
-        "canvas -> preprocess + all 5 models (NumPy)": measure(
+        f"one model ({CNN}, CNN): NumPy, im2col": measure(
+            lambda: classifiers[CNN].predict_proba(one_image), args.repeats
+        ),
+        f"one model ({CNN}, CNN): NumPy, loop per pixel": measure(
+            lambda: loop_forward(classifiers[CNN], one_image[0]), args.keras_repeats
+        ),
+        f"one model ({CNN}, CNN): keras model(x) call": measure(
+            lambda: keras_models[CNN](one_image, training=False), args.keras_repeats
+        ),
+        f"canvas -> preprocess + all {count} models (NumPy)": measure(
             lambda: classify_with(next_canvas(), models), args.repeats
         ),
         "one model (4): keras model.predict": measure(
@@ -92,7 +132,7 @@ def main() -> None:
         "one model (4): keras model(x) call": measure(
             lambda: keras_models[4](one_image, training=False), args.keras_repeats
         ),
-        "canvas -> preprocess + all 5 models (predict)": measure(
+        f"canvas -> preprocess + all {count} models (predict)": measure(
             predict_all_with_keras, args.keras_repeats // 2
         ),
     }
@@ -103,13 +143,19 @@ def main() -> None:
         print(line)
     one_model = medians["one model (4): keras model.predict"] / medians["one model (4): NumPy forward pass"]
     all_models = (
-        medians["canvas -> preprocess + all 5 models (predict)"]
-        / medians["canvas -> preprocess + all 5 models (NumPy)"]
+        medians[f"canvas -> preprocess + all {count} models (predict)"]
+        / medians[f"canvas -> preprocess + all {count} models (NumPy)"]
+    )
+    cnn = (
+        medians[f"one model ({CNN}, CNN): NumPy, loop per pixel"]
+        / medians[f"one model ({CNN}, CNN): NumPy, im2col"]
     )
     print()
     print(f"one model:  NumPy forward pass is {one_model:,.0f}x faster than model.predict")
+    print(f"the CNN:    im2col is {cnn:,.0f}x faster than a loop over output pixels")
     print(
-        f"all models: the app's path is {all_models:,.0f}x faster than preprocessing + 5 model.predict calls"
+        f"all models: the app's path is {all_models:,.0f}x faster than preprocessing "
+        f"+ {count} model.predict calls"
     )
 
 

@@ -72,7 +72,8 @@ def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
     with the calibrated models against the same models without their calibration files."""
     models, _ = load_models()
     uncalibrated = {m: replace(model, calibration=None, novelty_arrays=None) for m, model in models.items()}
-    print("\none canvas through preprocessing and 5 models (ms)      median       p95")
+    heading = f"one canvas through preprocessing and {len(models)} models (ms)"
+    print(f"\n{heading:<55} {'median':>6} {'p95':>9}")
     for label, chosen in (
         ("calibrated, with digit scores", models),
         ("uncalibrated (raw probabilities)", uncalibrated),

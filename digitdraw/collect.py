@@ -35,8 +35,9 @@ def record(
         raise ValueError("a blank drawing cannot be kept")
     models, _ = inference.load_models(classification.raw_probabilities, root)
     # The network's own probabilities: they depend on the weights alone, whose checksum is kept beside
-    # them. The store keeps the study's answers only: a network someone trained can be deleted, or
-    # trained anew under the same name, and is judged afresh from the kept input (``current_answers``).
+    # them. The store keeps the registry's answers only (models 1-6): a network someone trained can be
+    # deleted, or trained anew under the same name, and is judged afresh from the kept input
+    # (``current_answers``).
     answered = {m: p for m, p in classification.raw_probabilities.items() if m in models and not is_custom(m)}
     return NewDrawing(
         label=label,
@@ -104,7 +105,7 @@ def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None
     """Records for imported images and labels, each classified by every model that loads."""
     inputs = model_inputs(x)
     digits = labels(y, len(inputs))
-    models, errors = inference.load_models(MODEL_IDS, root)  # The study's: see ``record``.
+    models, errors = inference.load_models(MODEL_IDS, root)  # The registry's: see ``record``.
     if not models:
         raise ValueError(f"no model could be loaded to answer the imported drawings: {errors}")
     probabilities = {m: model.network.predict_proba(inputs) for m, model in models.items()}

@@ -12,6 +12,11 @@ deviation relative to each kernel's own, so one setting means as much to a
 stay exactly zero. Random choices come from one seed, so a
 setting always gives the same damaged network.
 
+In a convolutional network a convolution's unit is a whole feature map (one
+filter): switching it off zeroes every weight that reads that map in the next
+layer with weights, through any pool between them. A pool has no units of
+its own to switch off.
+
 Accuracy is measured on a fixed sample of the preprocessed MNIST test set
 (2,000 images by default): one forward pass of the sample, tens of
 milliseconds, which keeps every change interactive.
@@ -49,23 +54,33 @@ class Damage:
             raise ValueError(f"expected noise >= 0, got {self.noise}")
 
 
+def switchable_layers(network: Network) -> list[int]:
+    """The hidden layers whose units can be switched off: every hidden layer but a pool."""
+    return [index for index, layer in enumerate(network.architecture.layers[:-1]) if layer.has_weights]
+
+
+def hidden_units(network: Network) -> list[int]:
+    """Each hidden layer's number of units: a dense layer's units, a conv or pool layer's feature maps."""
+    return [shape[-1] for shape in network.architecture.shapes[1:-1]]
+
+
 def switched_off_units(network: Network, damage: Damage) -> list[np.ndarray]:
-    """Per hidden layer, a boolean per unit: True where the damage switches it off."""
-    hidden = network.architecture.layers[:-1]
-    for layer, units in damage.switched_off.items():
-        if not 0 <= layer < len(hidden):
-            raise ValueError(f"expected a hidden layer 0-{len(hidden) - 1}, got {layer}")
-        if any(not 0 <= unit < hidden[layer].units for unit in units):
+    """Per hidden layer, a boolean per unit: True where the damage switches it off (never, in a pool)."""
+    switchable, units = switchable_layers(network), hidden_units(network)
+    for layer, chosen in damage.switched_off.items():
+        if layer not in switchable:
             raise ValueError(
-                f"expected units 0-{hidden[layer].units - 1} in hidden layer {layer}, got {units}"
+                f"expected a hidden layer with units of its own, one of {switchable}, got {layer}"
             )
+        if any(not 0 <= unit < units[layer] for unit in chosen):
+            raise ValueError(f"expected units 0-{units[layer] - 1} in hidden layer {layer}, got {chosen}")
     rng = np.random.default_rng(damage.seed)
     masks = []
-    for index, layer in enumerate(hidden):
-        off = np.zeros(layer.units, bool)
-        off[list(damage.switched_off.get(index, ()))] = True
-        count = round(damage.random_share * layer.units)
-        off[rng.choice(layer.units, size=count, replace=False)] = True
+    for index, count in enumerate(units):
+        off = np.zeros(count, bool)
+        if index in switchable:
+            off[list(damage.switched_off.get(index, ()))] = True
+            off[rng.choice(count, size=round(damage.random_share * count), replace=False)] = True
         masks.append(off)
     return masks
 
@@ -84,7 +99,13 @@ def damaged(network: Network, damage: Damage) -> Network:
             smallest = np.argpartition(np.abs(kernel), count - 1, axis=None)[:count] if count else []
             kernel.reshape(-1)[smallest] = 0.0
     for index, off in enumerate(switched_off_units(network, damage)):
-        weights[index + 1][off, :] = 0.0  # No output leaves a switched-off unit.
+        if off.any():
+            # The next layer with weights reads this layer's units along its kernel's second-last axis
+            # once the kernel is seen as (positions, units, outputs): a 3x3 kernel's channels, or a
+            # dense kernel's rows of a flattened channels-last map (one unit per row for a vector).
+            reader = next(p for p in network.parameter_index[index + 1 :] if p is not None)
+            kernel = weights[reader]
+            kernel.reshape(-1, off.size, kernel.shape[-1])[:, off, :] = 0.0  # No output leaves the unit.
     return Network(network.architecture, weights, [bias.copy() for bias in network.biases])
 
 

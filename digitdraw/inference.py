@@ -97,9 +97,10 @@ MODEL_CACHE = _ModelCache()
 
 
 def available_model_ids(root: Path | None = None) -> tuple[ModelId, ...]:
-    """Every model there is: the study's ids, then the names of the networks people trained, sorted.
+    """Every model there is: the registry's ids (the study's five, then the CNN beyond it), then the
+    names of the networks people trained, sorted.
 
-    The study's are listed whether or not their files load (a broken one is
+    The registry's are listed whether or not their files load (a broken one is
     reported, not hidden); a custom network exists when its folder does.
     """
     return (*MODEL_IDS, *saved_models.custom_names(root))
@@ -108,7 +109,7 @@ def available_model_ids(root: Path | None = None) -> tuple[ModelId, ...]:
 def load_saved_model(model_id: ModelId, root: Path | None = None) -> saved_models.SavedModel:
     """A saved model with its card, metrics and history; re-read only when one of its files changes.
 
-    ``model_id`` is one of the study's ids (1-5) or the name of a network someone trained.
+    ``model_id`` is one of the registry's ids (1-6) or the name of a network someone trained.
     """
     model_id = check_model_id(model_id)
     root = Path(root) if root is not None else saved_models_dir()

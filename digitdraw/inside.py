@@ -15,6 +15,13 @@ rules per activation).
 images and any combination of logits per image; attribution and the
 counterfactual search build on it, and the tests check it against finite
 differences.
+
+In a convolutional network a layer's "unit" is a feature map, one filter slid
+over the whole image: its activations stay maps (height, width, filters), but
+contributions, dead units and the damage lab count one number per map (the
+sum over its positions), and the first layer's weights are the 3x3 filters.
+The backward pass goes through a max pool to each window's largest input and
+through a convolution by one matrix product per kernel position.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitdraw.models import Network, check_class, erf
+from digitdraw.models import CONV_KERNEL, POOL_SIZE, Network, check_class, convolve, erf
 
 # A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
 SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
@@ -33,11 +40,13 @@ SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
 class Inside:
     """One drawing through one network: hidden activations, logits, and who carried the answer."""
 
-    hidden: list[np.ndarray]  # One vector per hidden layer.
+    hidden: list[np.ndarray]  # Per hidden layer: a vector, or channels-last feature maps for conv and pool.
     logits: np.ndarray  # The output layer before softmax.
     probabilities: np.ndarray
     target: int  # The class the contributions are for (the answer, unless asked otherwise).
-    contributions: list[np.ndarray]  # Per hidden layer: activation x d(logit of target)/d(activation).
+    # Per hidden layer, per unit (per feature map, summed over its positions, for conv and pool):
+    # activation x d(logit of target)/d(activation).
+    contributions: list[np.ndarray]
     input_gradient: np.ndarray  # d(logit of target)/d(pixel), 28x28.
 
     @property
@@ -72,26 +81,72 @@ def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray 
     raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
 
 
+def _pool_backward(maps: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    """Back through a 2x2 max pool: each window's gradient goes to its largest input (the first of equals,
+    as TensorFlow does), nothing to the others or to a dropped odd row or column."""
+    count, height, width, channels = gradient.shape
+    size = POOL_SIZE
+    windows = maps[:, : height * size, : width * size].reshape(count, height, size, width, size, channels)
+    windows = windows.transpose(0, 1, 3, 5, 2, 4).reshape(count, height, width, channels, size * size)
+    chosen = np.eye(size * size, dtype=gradient.dtype)[windows.argmax(axis=-1)] * gradient[..., None]
+    chosen = chosen.reshape(count, height, width, channels, size, size).transpose(0, 1, 4, 2, 5, 3)
+    result = np.zeros(maps.shape, gradient.dtype)
+    result[:, : height * size, : width * size] = chosen.reshape(count, height * size, width * size, channels)
+    return result
+
+
+def _conv_backward(gradient: np.ndarray, kernel: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Back through a valid 3x3 convolution to its input: each kernel position sends the output's
+    gradient back to the input pixels it read, one matrix product per position."""
+    result = np.zeros(input_shape, gradient.dtype)
+    height, width = gradient.shape[1:3]
+    for row in range(CONV_KERNEL):
+        for column in range(CONV_KERNEL):
+            result[:, row : row + height, column : column + width] += gradient @ kernel[row, column].T
+    return result
+
+
 def _backward(
     network: Network, images: np.ndarray, hidden: list[np.ndarray], directions: np.ndarray
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Back from ``directions . logits`` (directions (N, 10)) through the layers: its gradient with respect
-    to each hidden layer's activations (N, units each, first layer first) and to the pixels (N, 784)."""
+    to each hidden layer's activations (each in that layer's shape, first layer first) and to the pixels
+    (N, 784)."""
+    layers = network.architecture.layers
+    inputs = [images.reshape(len(images), *network.architecture.shapes[0]), *hidden[:-1]]
     gradient = directions @ network.weights[-1].T
     per_layer = []
-    layers = network.architecture.layers
-    inputs = [images.reshape(len(images), -1), *hidden[:-1]]  # What each hidden layer received.
     for index in range(len(hidden) - 1, -1, -1):
+        gradient = gradient.reshape(hidden[index].shape)
         per_layer.append(gradient)
-        activation = layers[index].activation
-        # Only GELU needs the layer's input to differentiate; the others use the output they gave.
-        pre_activation = (
-            inputs[index] @ network.weights[index] + network.biases[index] if activation == "gelu" else None
+        layer, received = layers[index], inputs[index]
+        if layer.kind == "pool":
+            gradient = _pool_backward(received, gradient)
+            continue
+        kernel, bias = (
+            network.weights[network.parameter_index[index]],
+            network.biases[network.parameter_index[index]],
         )
-        local = gradient * _derivative(activation, hidden[index], pre_activation)
-        gradient = local @ network.weights[index].T
+        # Only GELU needs the layer's input to differentiate; the others use the output they gave.
+        pre_activation = None
+        if layer.activation == "gelu":
+            pre_activation = (
+                convolve(received, kernel, bias)
+                if layer.kind == "conv"
+                else received.reshape(len(received), -1) @ kernel + bias
+            )
+        local = gradient * _derivative(layer.activation, hidden[index], pre_activation)
+        conv = layer.kind == "conv"
+        gradient = _conv_backward(local, kernel, received.shape) if conv else local @ kernel.T
     per_layer.reverse()
-    return per_layer, gradient
+    return per_layer, gradient.reshape(len(images), -1)
+
+
+def unit_totals(values: np.ndarray) -> np.ndarray:
+    """One number per unit from one image's layer values: a dense layer's as they are, a feature map's
+    summed over its positions (a convolution's "unit" is a whole map, one filter)."""
+    values = np.asarray(values)
+    return values if values.ndim == 1 else values.reshape(-1, values.shape[-1]).sum(axis=0)
 
 
 def look_inside(network: Network, image: np.ndarray, target: int | None = None) -> Inside:
@@ -108,7 +163,7 @@ def look_inside(network: Network, image: np.ndarray, target: int | None = None) 
         logits=network.logits(image[None])[0],
         probabilities=probabilities,
         target=target,
-        contributions=[activations[0] * grad[0] for activations, grad in zip(hidden, gradients)],
+        contributions=[unit_totals(activations[0] * grad[0]) for activations, grad in zip(hidden, gradients)],
         input_gradient=input_gradient.reshape(image.shape),
     )
 
@@ -150,18 +205,22 @@ def saturated_or_dead(activations: np.ndarray, activation: str) -> np.ndarray:
     raise ValueError(f"saturation is defined for sigmoid and relu layers, not {activation!r}")
 
 
-def never_active(network: Network, images: np.ndarray, batch: int = 2000) -> list[np.ndarray]:
-    """Per hidden layer, the units that are 0 on every one of these images (dead ReLU units)."""
-    alive = [np.zeros(layer.units, bool) for layer in network.architecture.layers[:-1]]
+def never_active(network: Network, images: np.ndarray, batch: int = 500) -> list[np.ndarray]:
+    """Per hidden layer, the units (feature maps, for conv and pool) that are 0 on every one of these
+    images, everywhere (dead ReLU units)."""
+    alive = [np.zeros(shape[-1], bool) for shape in network.architecture.shapes[1:-1]]
     for start in range(0, len(images), batch):
         for index, output in enumerate(network.layer_outputs(images[start : start + batch])[:-1]):
-            alive[index] |= (output > 0).any(axis=0)
+            alive[index] |= (output > 0).reshape(-1, output.shape[-1]).any(axis=0)
     return [~units for units in alive]
 
 
 def first_layer_weights(network: Network) -> np.ndarray:
-    """Each first-layer unit's incoming weights as an image: shape (units, 28, 28)."""
+    """Each first-layer unit's incoming weights as an image: shape (units, 28, 28) for a dense layer,
+    (filters, 3, 3) for a convolution."""
     kernel = network.weights[0]
+    if network.architecture.layers[0].kind == "conv":
+        return kernel[:, :, 0, :].transpose(2, 0, 1)
     return kernel.T.reshape(kernel.shape[1], *network.architecture.input_shape)
 
 

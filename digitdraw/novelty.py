@@ -85,9 +85,7 @@ COVARIANCE_RIDGE = 1e-3
 
 def logits_and_features(network: Network, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A network's logits (N, 10) and the features its last layer reads (N, d) for preprocessed images."""
-    outputs = network.layer_outputs(images)
-    features = outputs[-2] if len(outputs) > 1 else np.asarray(images, np.float32).reshape(len(images), -1)
-    logits = features @ network.weights[-1] + network.biases[-1]
+    features, logits = network.features_and_logits(images)
     return logits.astype(np.float64), features.astype(np.float64)
 
 

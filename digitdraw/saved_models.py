@@ -43,7 +43,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import zipfile
@@ -369,25 +368,40 @@ def save(directory: Path, keras_model, card: ModelCard, history: History, metric
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _layer_order(name: str) -> int:
-    # Keras names the weights of successive Dense layers dense, dense_1, dense_2...
-    match = re.fullmatch(r"dense(?:_(\d+))?", name)
-    return int(match.group(1) or 0) if match else -1
+# The Keras layer classes that hold weights, and the name Keras 3 gives each one's weight group in
+# model.weights.h5: per class, in the model's layer order, ``dense``, ``dense_1``, ``dense_2``... and
+# ``conv2d``, ``conv2d_1``..., whatever the layers themselves are called.
+_WEIGHT_GROUPS = {"Dense": "dense", "Conv2D": "conv2d"}
+
+
+def _weight_group_names(config: dict) -> list[str]:
+    """The weight groups of a Sequential model's layers in the model's own order, from its config.json."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in config["config"]["layers"]:
+        base = _WEIGHT_GROUPS.get(layer["class_name"])
+        if base is not None:
+            count = counts.get(base, 0)
+            names.append(base if count == 0 else f"{base}_{count}")
+            counts[base] = count + 1
+    return names
 
 
 def read_weights(content: bytes) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Dense kernels and biases, in layer order, from a ``.keras`` file's bytes, without TensorFlow."""
+    """Dense and Conv2D kernels and biases, in layer order, from a ``.keras`` file's bytes, without
+    TensorFlow. The order comes from the file's config.json, since the weights file names its groups
+    per layer class (all convolutions, then all dense layers, whatever order they run in)."""
     import h5py
 
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             raw = archive.read("model.weights.h5")
+            names = _weight_group_names(json.loads(archive.read("config.json")))
         with h5py.File(io.BytesIO(raw), "r") as weights_file:
             layers = weights_file["layers"]
-            names = sorted((n for n in layers if _layer_order(n) >= 0), key=_layer_order)
             kernels = [np.asarray(layers[n]["vars"]["0"]) for n in names]
             biases = [np.asarray(layers[n]["vars"]["1"]) for n in names]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
         raise SavedModelError(f"{MODEL_FILE} is not a readable Keras model file ({error})") from error
     return kernels, biases
 

@@ -13,12 +13,16 @@ from digitdraw.ui import app, charts
 
 # Screen pixels per input pixel: the input's pictures are as wide as the Draw page's.
 CELL = app.STEP_IMAGE_WIDTH // FIELD_SIZE
-# The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone.
+# The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone. Then the
+# small CNN beyond the study beside the study's best network.
 PAIRS = {
     "16 units: sigmoid vs ReLU": (1, 2),
     "64 units: sigmoid vs ReLU": (3, 4),
     "One wide layer": (5,),
+    "A CNN (beyond the study) vs one wide layer": (6, 5),
 }
+# Screen pixels per feature-map pixel: a 26x26 map is 52 pixels wide, four to eight of them in a row.
+MAP_TILE = 52
 EXPLAIN = {
     "sigmoid": (
         "A sigmoid unit near 0 or 1 is saturated: small changes to the drawing barely move it, "
@@ -48,24 +52,68 @@ def source_ui() -> tuple[np.ndarray | None, np.ndarray | None, str]:
     return to_mnist(raw), raw, f"MNIST test image {index} (a {test_set[1][index]})"
 
 
+def _quiet_caption(kind: str, activations: np.ndarray, dead: np.ndarray | None, what: str) -> str | None:
+    """How many of a layer's values have stopped responding on this input (and, for ReLU, how many of its
+    units no MNIST digit wakes), or None for an activation without such a notion."""
+    if kind not in ("sigmoid", "relu"):
+        return None
+    quiet = inside.saturated_or_dead(activations, kind)
+    if kind == "sigmoid":
+        return (
+            f"{quiet.sum()} of {quiet.size} saturated (below {inside.SATURATED_BELOW} or above "
+            f"{inside.SATURATED_ABOVE}) on this input."
+        )
+    dead_note = "" if dead is None else f"; {dead.sum()} {what} dead on all 10,000 MNIST digits"
+    return f"{quiet.sum()} of {quiet.size} silent (0) on this input{dead_note}."
+
+
+def feature_maps_ui(maps: np.ndarray, top: list[int], title: str) -> None:
+    """A convolution's feature maps for this input as small pictures, one per filter, on one scale."""
+    stack = np.moveaxis(maps, -1, 0)
+    columns = 8 if len(stack) > 8 else 4
+    strongest = ", ".join(str(unit) for unit in top) or "none"
+    st.image(
+        inside.diverging_tiles(stack, columns=columns, tile=MAP_TILE, gap=3),
+        caption=f"{title}; maps {strongest} pushed the answer most (numbered row by row from 0)",
+    )
+
+
 def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray | None:
-    """One network's layers for the image; returns its first-layer activations for sorting its units
-    (None for a network without hidden layers)."""
+    """One network's layers for the image; returns its first-layer activation per unit (per feature map,
+    its sum, for a convolution) for sorting its units (None for a network without hidden layers)."""
     model_id = model.card.model_id
     seen = inside.look_inside(model.network, image)
-    hidden_layers = model.card.architecture.layers[:-1]
+    architecture = model.card.architecture
+    hidden_layers = architecture.layers[:-1]
     st.markdown(f"**{app.model_label(model_id)}** reads **{seen.answer}** ({seen.confidence:.0%})")
-    kinds = {layer.activation for layer in hidden_layers}
+    kinds = {layer.activation for layer in hidden_layers if layer.has_weights}
     dead_on_mnist = app.dead_on_mnist(model) if "relu" in kinds else None
     scales = inside.activation_scales(model.network, seen.hidden)
-    for layer, (activations, kind) in enumerate(zip(seen.hidden, (h.activation for h in hidden_layers))):
+    dense_number = 0
+    for layer, (activations, spec) in enumerate(zip(seen.hidden, hidden_layers)):
         top, scale = seen.top_units(layer), scales[layer]
-        hover = ", hover one for its incoming weights" if layer == 0 else ""
+        dead = None if dead_on_mnist is None else dead_on_mnist[layer]
+        if spec.kind == "pool":
+            height, width, _ = activations.shape
+            st.caption(f"Max pool: each map shrunk to {height}×{width}, keeping the largest of every 2×2.")
+            continue
+        if spec.kind == "conv":
+            height, width, maps = activations.shape
+            number = sum(kind.kind == "conv" for kind in hidden_layers[: layer + 1])
+            title = f"Convolution {number}: {maps} feature maps of {height}×{width}"
+            feature_maps_ui(activations, top, title)
+            quiet = _quiet_caption(spec.activation, activations, dead, "maps")
+            if quiet:
+                st.caption(quiet)
+            continue
+        dense_number += 1
+        first = layer == 0
+        hover = ", hover one for its incoming weights" if first else ""
         st.caption(
-            f"Hidden layer {layer + 1}: {len(activations)} units, "
+            f"Hidden layer {dense_number}: {len(activations)} units, "
             f"★ the 3 that pushed {seen.answer} most{hover}"
         )
-        if layer == 0:  # Hovering a first-layer unit shows its incoming weights: a picture.
+        if first:  # Hovering a first-layer unit shows its incoming weights: a picture.
             pictures = inside.first_layer_weights(model.network)
             pushes = seen.contributions[0]
             st.html(charts.first_layer_grid(activations, pushes, top, seen.answer, scale, pictures))
@@ -75,26 +123,21 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
                 config={"displayModeBar": False},
                 key=f"units_{model_id}_{layer}",
             )
-        if kind == "sigmoid":
-            quiet = inside.saturated_or_dead(activations, kind)
-            st.caption(
-                f"{quiet.sum()} of {quiet.size} saturated (below {inside.SATURATED_BELOW} or above "
-                f"{inside.SATURATED_ABOVE}) on this input."
-            )
-        elif kind == "relu":
-            quiet = inside.saturated_or_dead(activations, kind)
-            dead = (
-                ""
-                if dead_on_mnist is None
-                else f"; {dead_on_mnist[layer].sum()} dead on all 10,000 MNIST digits"
-            )
-            st.caption(f"{quiet.sum()} of {quiet.size} silent (0) on this input{dead}.")
+        quiet = _quiet_caption(spec.activation, activations, dead, "units")
+        if quiet:
+            st.caption(quiet)
     if not seen.hidden:
         st.caption("No hidden layers: the input goes straight to the output layer.")
     st.html(charts.probability_bars(seen.probabilities, "Output layer"))
     for kind in sorted(kinds & set(EXPLAIN)):
         st.caption(EXPLAIN[kind])
-    return seen.hidden[0] if seen.hidden else None
+    if architecture.is_convolutional:
+        st.caption(
+            "A feature map is one 3×3 filter slid over the whole image: red where it found its pattern, "
+            "white where it found nothing. A map counts as one unit: its push is the sum over its "
+            "positions, and it is dead when it is 0 everywhere on every MNIST digit."
+        )
+    return inside.unit_totals(seen.hidden[0]) if seen.hidden else None
 
 
 def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
@@ -103,9 +146,10 @@ def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
     order = np.argsort(-first_layer)
     pictures = inside.first_layer_weights(model.network)[order]
     columns = 4 if len(pictures) <= 16 else 8
+    what = "filters" if model.card.architecture.layers[0].kind == "conv" else "units"
     st.image(
         inside.diverging_tiles(pictures, columns=columns),
-        caption=f"Model {model_id}: units {', '.join(str(unit) for unit in order[:4])}, … (strongest first)",
+        caption=f"Model {model_id}: {what} {', '.join(str(unit) for unit in order[:4])}, … (strongest first)",
     )
 
 
@@ -149,7 +193,9 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     st.subheader("What each first-layer unit looks for")
     st.caption(
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "
-        "holds it back, one shared scale. Sorted by how strongly this input excites the unit."
+        "holds it back, one shared scale. Sorted by how strongly this input excites the unit. A "
+        "convolution's first layer has 3×3 filters instead, each one looking at every 3×3 patch of the "
+        "image in turn."
     )
     # Each model's weights under its own column: a model that did not load leaves its column empty.
     for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):
@@ -303,12 +349,15 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     model_ids = list(models)
     model_id = st.selectbox("Model", model_ids, key="damage_model", format_func=app.model_label)
     model = models[model_id]
-    hidden = model.card.architecture.layers[:-1]
+    layers = model.card.architecture.layers
+    switchable = damage.switchable_layers(model.network)  # A pool has no units of its own.
     switched_off = {}
-    for column, (index, layer) in zip(st.columns(max(1, len(hidden))), enumerate(hidden)):
+    for column, index in zip(st.columns(max(1, len(switchable))), switchable):
+        conv = layers[index].kind == "conv"
+        number = sum(layer.kind == layers[index].kind for layer in layers[: index + 1])
         units = column.multiselect(
-            f"Switch off in hidden layer {index + 1}",
-            range(layer.units),
+            f"Switch off maps of convolution {number}" if conv else f"Switch off in hidden layer {number}",
+            range(layers[index].units),
             key=f"damage_units_{model_id}_{index}",
         )
         switched_off[index] = tuple(units)
@@ -348,7 +397,7 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
     st.html(charts.probability_bars(probabilities, f"Damaged Model {model_id} on this input"))
     st.caption(
         f"Accuracy on a fixed sample of {damage.TEST_SAMPLE_SIZE:,} MNIST test digits. "
-        "A unit switched off sends nothing on; "
+        "A unit switched off sends nothing on (in a convolution, a whole feature map); "
         "noise is relative to each layer's own weights; pruning zeroes the smallest weights of each layer. "
         "Nothing is saved: the model on disk stays as it is."
     )

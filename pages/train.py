@@ -212,7 +212,7 @@ def job_ui(job: jobs.Job, expanded: bool) -> None:
 
 
 def networks_ui() -> None:
-    """The networks people trained, each with Delete (the study's five are not listed: they stay)."""
+    """The networks people trained, each with Delete (the registry's six are not listed: they stay)."""
     names = [model_id for model_id in app.model_ids() if isinstance(model_id, str)]
     if not names:
         st.caption("None yet: a finished job's network appears here and on every page.")
@@ -246,7 +246,7 @@ app.page_ui()
 st.title("Train your own network")
 st.caption(
     "Design a network, and a worker trains it on MNIST while you watch, epoch by epoch. It is saved like "
-    "the study's five and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
+    "the app's own six and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
 )
 design, progress = st.columns([1, 1.4], gap="large")
 with design:

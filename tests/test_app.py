@@ -120,7 +120,7 @@ def test_a_drawn_seven_is_read_as_seven_and_every_model_answers(canvas):
     app = _run("pages/draw.py")
     assert app.metric[0].label == "Model 4 reads" and app.metric[0].value == "7"
     table = app.dataframe[0].value
-    assert len(table) == 5 and set(table["Reads"]) <= {str(d) for d in range(10)}
+    assert len(table) == 6 and set(table["Reads"]) <= {str(d) for d in range(10)}
     assert canvas.calls[-1]["return_image_data"] is True
 
 
@@ -216,11 +216,11 @@ def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
 def test_the_dashboard_reproduces_the_study_table(canvas):
     app = _run("pages/compare.py")
     table = app.dataframe[0].value
-    assert list(table["Model"]) == ["1", "2", "3", "4", "5"]
-    assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–"]
-    assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%"]
+    assert list(table["Model"]) == ["1", "2", "3", "4", "5", "6 (beyond the study)"]
+    assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–", "–"]
+    assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%", "–"]
     costs = app.dataframe[1].value
-    assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770"]
+    assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770", "56,714"]
 
 
 # The one cache rule (digitdraw/inference.py): a model's files changing on disk while the app runs is
@@ -288,7 +288,7 @@ def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(c
     app.button(key="keep_right").click().run()
     assert not app.exception
     (kept,) = store.Store(drawings_store).drawings()
-    assert kept.label == 7 and set(kept.probabilities) == {1, 2, 3, 4, 5}
+    assert kept.label == 7 and set(kept.probabilities) == {1, 2, 3, 4, 5, 6}
     assert kept.canvas_png.startswith(b"\x89PNG") and len(kept.session_id) == 32
     assert "Kept as a **7**" in _text(app)
     app.button(key=f"undo_keep_{kept.id}").click().run()
@@ -357,7 +357,7 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     app = _your_drawings()
     assert app.metric[0].value == "4"
     table = app.dataframe[0].value
-    assert len(table) == 5 and set(table.columns) >= {"Your drawings", "MNIST test", "Gap (points)"}
+    assert len(table) == 6 and set(table.columns) >= {"Your drawings", "MNIST test", "Gap (points)"}
     # The 4 labelled 9 is read wrong by every model: at most 3 of 4 right.
     assert (table["Your drawings"] <= 0.75).all() and (table["MNIST test"] > 0.95).all()
     assert "1 of 4 read wrong" in _text(app)
@@ -383,7 +383,7 @@ def test_your_drawings_with_the_store_down_warns_calmly(monkeypatch):
 def test_your_drawings_explains_a_missing_model_and_scores_the_others(kept_drawings, models_without_3):
     app = _your_drawings()
     assert any("--model 3" in error.value for error in app.error)
-    assert len(app.dataframe[0].value) == 4
+    assert len(app.dataframe[0].value) == 5
 
 
 def test_inside_shows_the_drawing_from_the_draw_page_through_two_networks_side_by_side(canvas):
@@ -604,7 +604,7 @@ def test_any_two_lists_every_model_in_order_and_keeps_each_model_s_weights_under
     app = _inside_with_a_seven(canvas, "Layer by layer")
     app.segmented_control(key="inside_pair").set_value("Any two").run()
     options = app.selectbox(key="inside_left").options
-    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5)]  # 3 fails to load.
+    assert options == [ui_app.model_label(model_id) for model_id in (1, 2, 3, 4, 5, 6)]  # 3 fails to load.
     app.selectbox(key="inside_left").set_value(3).run()
     app.selectbox(key="inside_right").set_value(4).run()
     assert not app.exception, [e.message for e in app.exception]
@@ -721,7 +721,7 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     app = _run("pages/compare.py")
     assert "How honest is the confidence?" in [s.value for s in app.subheader]
     table = app.dataframe[2].value
-    assert list(table["Model"]) == [1, 2, 3, 4, 5]
+    assert list(table["Model"]) == [1, 2, 3, 4, 5, 6]
     figures = saved_models.load(4).calibration.reliability
     assert table["MNIST test: ECE raw"][3] == f"{figures['test']['raw'].ece:.2%}"
     assert table["Drawn digits: ECE calibrated"][3] == f"{figures['drawn']['calibrated'].ece:.2%}"
@@ -732,7 +732,7 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
 
 
 def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, models_copy):
-    for model_id in (1, 2, 3, 4, 5):
+    for model_id in (1, 2, 3, 4, 5, 6):
         for name in OPTIONAL_FILES:
             (model_dir(model_id, models_copy) / name).unlink()
     app = _run("pages/compare.py")
@@ -908,3 +908,43 @@ def test_the_train_page_says_a_job_failed_when_its_worker_was_killed(drawings_st
     assert any("**my-net** :red-badge[:material/error: failed]" in m.value for m in app.markdown)
     assert "stopped before it finished, so nothing was saved" in _text(app)
     assert not app.get("progress"), "a failed job has no progress bar"
+
+
+def test_the_cnn_beyond_the_study_shows_its_feature_maps_and_3x3_filters_layer_by_layer(canvas):
+    app = _inside_with_a_seven(canvas, "Layer by layer")
+    app.segmented_control(key="inside_pair").set_value("A CNN (beyond the study) vs one wide layer").run()
+    assert not app.exception, [e.message for e in app.exception]
+    text = _text(app)
+    assert "Model 6 · 784-conv16-pool-conv32-pool-64-10 · ReLU · beyond the study** reads **7**" in text
+    assert "Model 5 · 784-128-10 · ReLU** reads **7**" in text
+    assert "each map shrunk to 13×13" in text and "each map shrunk to 5×5" in text
+    assert "A feature map is one 3×3 filter" in text
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert any(caption.startswith("Convolution 1: 16 feature maps of 26×26") for caption in captions)
+    assert any(caption.startswith("Convolution 2: 32 feature maps of 11×11") for caption in captions)
+    assert any(caption.startswith("Model 6: filters ") for caption in captions)  # Its 3x3 first layer.
+    # The CNN's dense layer as a plotly grid (it is not its first layer); model 5's first layer as HTML.
+    assert len(app.get("plotly_chart")) == 1 and _html(app).count('class="dd-unit"') == 128
+
+
+def test_the_damage_lab_switches_off_a_cnn_s_feature_maps_but_offers_no_pool(canvas):
+    app = _inside_with_a_seven(canvas, "Damage lab")
+    app.selectbox(key="damage_model").set_value(6).run()
+    labels = [widget.label for widget in app.multiselect]
+    assert labels == ["Switch off maps of convolution 1", "Switch off maps of convolution 2",
+                      "Switch off in hidden layer 1"]  # fmt: skip
+    app.multiselect(key="damage_units_6_0").set_value(list(range(16))).run()
+    assert not app.exception, [e.message for e in app.exception]
+    wrecked = {m.label: m.value for m in app.metric}
+    assert float(wrecked["Damaged: MNIST sample"].rstrip("%")) < 20  # No first-layer map left.
+
+
+@pytest.mark.parametrize("view", ["Why this digit", "What would flip it", "Preprocessing"])
+def test_every_inside_view_answers_for_the_cnn(canvas, view):
+    app = _inside_with_a_seven(canvas, view)
+    if view == "What would flip it":
+        app.selectbox(key="flip_model").set_value(6).run()
+        assert "Model 6 reads the edited image as" in _text(app)
+    else:
+        assert "Model 6" in _html(app)
+    assert not app.exception, [e.message for e in app.exception]

@@ -86,12 +86,12 @@ def test_a_designed_network_trains_saves_and_is_served_like_the_study_ones(optim
     assert trained.metrics.accuracy["test"] > 0.5  # 1,200 images, 2 epochs: far above chance.
 
     # Everywhere the study's models are: the list, the public API, classify with mixed ids.
-    assert inference.available_model_ids(root) == (1, 2, 3, 4, 5, "my-net")
+    assert inference.available_model_ids(root) == (1, 2, 3, 4, 5, 6, "my-net")
     network = digitdraw.load_classifier("my-net", root=root)
     np.testing.assert_array_equal(network.weights[0], trained.network.weights[0])
     result = digitdraw.classify(draw_digit(7), model_ids=[4, "my-net"], root=root)
     assert sorted(result.probabilities, key=str) == [4, "my-net"] and not result.errors
-    assert set(digitdraw.classify(draw_digit(7), root=root).probabilities) == {1, 2, 3, 4, 5, "my-net"}
+    assert set(digitdraw.classify(draw_digit(7), root=root).probabilities) == {1, 2, 3, 4, 5, 6, "my-net"}
 
 
 def test_stop_ends_the_run_after_the_batch_and_keeps_the_best_epoch(tiny_dataset, tmp_path):
@@ -122,7 +122,7 @@ def test_custom_models_follow_the_one_cache_rule(tmp_path):
 
     assert saved_models.delete_custom("net-b", tmp_path)
     assert "net-b" not in inference.load_models(root=tmp_path)[0], "a deleted network goes at once"
-    assert inference.available_model_ids(tmp_path) == (1, 2, 3, 4, 5, "net-a")
+    assert inference.available_model_ids(tmp_path) == (1, 2, 3, 4, 5, 6, "net-a")
     assert not saved_models.delete_custom("net-b", tmp_path), "deleting it twice finds nothing"
     assert not [p for p in (tmp_path / "custom").iterdir() if p.name.startswith(".")]
 

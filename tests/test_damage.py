@@ -124,3 +124,28 @@ def test_accuracy_on_the_whole_test_set_is_the_saved_test_accuracy():
 def test_bad_settings_are_value_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_switched_off_feature_map_behaves_as_a_map_held_at_zero(images):
+    from test_inside import _random_cnn
+
+    network = _random_cnn("relu")
+    assert damage.switchable_layers(network) == [0, 2, 4] and damage.hidden_units(network) == [3, 3, 4, 4, 6]
+    broken = damage.damaged(network, damage.Damage(switched_off={0: (1,), 2: (0, 3)}))
+    # Reference: the forward pass layer by layer, those maps' outputs set to zero.
+    from digitdraw.models import convolve, max_pool
+
+    maps = np.maximum(convolve(images[..., None], network.weights[0], network.biases[0]), 0)
+    maps[..., 1] = 0
+    maps = np.maximum(convolve(max_pool(maps), network.weights[1], network.biases[1]), 0)
+    maps[..., [0, 3]] = 0
+    flat = max_pool(maps).reshape(len(images), -1)
+    hidden = np.maximum(flat @ network.weights[2] + network.biases[2], 0)
+    expected = hidden @ network.weights[3] + network.biases[3]
+    np.testing.assert_allclose(
+        broken.logits(images), expected, rtol=1e-5, atol=1e-5
+    )  # Float32 against float64.
+    masks = damage.switched_off_units(network, damage.Damage(random_share=0.5, seed=3))
+    assert [int(mask.sum()) for mask in masks] == [2, 0, 2, 0, 3]  # A pool has no units of its own.
+    with pytest.raises(ValueError, match="units of its own"):
+        damage.damaged(network, damage.Damage(switched_off={1: (0,)}))

@@ -23,8 +23,10 @@ def test_every_layer_equals_keras_on_the_saved_model(model_id, images):
     import keras
 
     model = keras.saving.load_model(model_dir(model_id) / MODEL_FILE)
-    dense = [layer for layer in model.layers if layer.get_weights()]
-    probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in dense])
+    # Every layer but those that only reshape: dense, convolutions and pools.
+    shaping = (keras.layers.Flatten, keras.layers.Reshape)
+    layers = [layer for layer in model.layers if not isinstance(layer, shaping)]
+    probe = keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers])
     expected = probe.predict(images, verbose=0)
     actual = load_classifier(model_id).layer_outputs(images)
     assert len(actual) == len(expected)
@@ -164,3 +166,80 @@ def test_activation_scales_are_one_for_sigmoid_and_the_largest_activation_shared
     assert inside.activation_scales(network, [hidden[0], np.zeros(2), np.zeros(2)]) == [1.0, 1.0, 1.0]
     seen = inside.look_inside(load_classifier(1), np.zeros((28, 28)))
     assert seen.confidence == pytest.approx(seen.probabilities[seen.answer])
+
+
+def _random_cnn(activation: str, seed: int = 1) -> Network:
+    """A tiny CNN whose weights stay float64, so that finite differences are not float32 rounding (the
+    forward pass takes float32 images, then keeps the precision of its weights)."""
+    architecture = Architecture(
+        (
+            Layer("conv", 3, activation),
+            Layer("pool"),
+            Layer("conv", 4, activation),
+            Layer("pool"),
+            Layer("dense", 6, activation),
+            Layer("dense", 10, "softmax"),
+        )
+    )
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.5, shape) for shape in architecture.weight_shapes]
+    biases = [rng.normal(0, 0.1, shape[-1]) for shape in architecture.weight_shapes]
+    network = Network(architecture, weights, biases)
+    network.weights, network.biases = weights, biases
+    return network
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "gelu"])
+def test_gradients_through_convolutions_and_pools_match_finite_differences(activation, images):
+    network = _random_cnn(activation)
+    batch = images[:3].astype(np.float64)
+    directions = np.random.default_rng(4).normal(size=(3, 10))
+    gradients = inside.input_gradients(network, batch, directions)
+    rng = np.random.default_rng(2)
+    # Small, so that no 2x2 pool changes its largest input within the step (at 1e-3 one does, for tanh);
+    # the pixels are float32, whose rounding then costs at most 3e-4 of the difference.
+    step = 1e-4
+    for row in range(3):
+        for pixel in rng.choice(784, size=10, replace=False):
+            r, c = divmod(int(pixel), 28)
+            up, down = batch[row].copy(), batch[row].copy()
+            up[r, c] += step
+            down[r, c] -= step
+            change = network.logits(np.stack([up, down])) @ directions[row]
+            numeric = (change[0] - change[1]) / (2 * step)
+            assert gradients[row, r, c] == pytest.approx(numeric, rel=2e-3, abs=1e-5)
+
+
+def test_a_max_pool_sends_each_window_s_gradient_to_its_largest_input():
+    from digitdraw.inside import _pool_backward
+
+    maps = np.array([[1.0, 5.0, 2.0], [3.0, 4.0, 9.0], [7.0, 0.0, 8.0]], np.float32)[None, :, :, None]
+    gradient = _pool_backward(maps, np.full((1, 1, 1, 1), 2.0, np.float32))
+    expected = np.zeros((3, 3), np.float32)
+    expected[0, 1] = 2.0  # The 5 of the window [[1, 5], [3, 4]]; the odd last row and column get nothing.
+    np.testing.assert_array_equal(gradient[0, :, :, 0], expected)
+
+
+def test_a_feature_map_is_one_unit_summed_over_its_positions(images):
+    network = _random_cnn("relu")
+    seen = inside.look_inside(network, images[0], target=2)
+    outputs = network.layer_outputs(images[:1])
+    assert [h.shape for h in seen.hidden] == [o.shape[1:] for o in outputs[:-1]]
+    assert [c.shape for c in seen.contributions] == [(3,), (3,), (4,), (4,), (6,)]
+    # The last hidden layer is dense: activation times outgoing weight, as for the study's networks.
+    np.testing.assert_allclose(seen.contributions[-1], seen.hidden[-1] * network.weights[-1][:, 2], rtol=1e-9)
+    # A pool passes each map's contribution on whole: the largest inputs carry all of the gradient.
+    np.testing.assert_allclose(seen.contributions[0], seen.contributions[1], rtol=1e-9, atol=1e-12)
+    top = seen.top_units(2)
+    assert all(0 <= unit < 4 for unit in top)
+
+
+def test_a_filter_no_image_can_wake_is_found_dead_and_its_kernel_is_a_3x3_picture(images):
+    network = _random_cnn("relu")
+    network.biases[0][1] = -1000.0
+    dead = inside.never_active(network, images, batch=4)
+    assert [d.shape for d in dead] == [(3,), (3,), (4,), (4,), (6,)]
+    assert dead[0][1] and dead[1][1] and not dead[0][0]
+    pictures = inside.first_layer_weights(network)
+    assert pictures.shape == (3, 3, 3)
+    np.testing.assert_array_equal(pictures[2], network.weights[0][:, :, 0, 2])

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from digitdraw.models import (
+    BEYOND_STUDY,
     MODEL_IDS,
     REGISTRY,
+    STUDY_MODEL_IDS,
     Architecture,
     Layer,
     Network,
@@ -27,7 +29,7 @@ STUDY_TABLE = {
 
 
 def test_the_registry_reproduces_the_study_table():
-    assert MODEL_IDS == (1, 2, 3, 4, 5)
+    assert STUDY_MODEL_IDS == (1, 2, 3, 4, 5)
     for model_id, (sizes, activation, train_accuracy, validation_accuracy) in STUDY_TABLE.items():
         spec = REGISTRY[model_id]
         assert spec.architecture.sizes == sizes
@@ -35,10 +37,40 @@ def test_the_registry_reproduces_the_study_table():
         assert spec.study_train_accuracy == train_accuracy
         assert spec.study_validation_accuracy == validation_accuracy
         assert spec.architecture.summary == "-".join(map(str, sizes))
+        assert spec.in_study and BEYOND_STUDY not in spec.name
+
+
+def test_the_cnn_beyond_the_study_is_marked_and_described():
+    spec = REGISTRY[6]
+    assert MODEL_IDS == (1, 2, 3, 4, 5, 6) and not spec.in_study
+    assert spec.study_train_accuracy is None and spec.study_validation_accuracy is None
+    assert spec.name == "Model 6 · 784-conv16-pool-conv32-pool-64-10 · ReLU · beyond the study"
+    architecture = spec.architecture
+    assert architecture.is_convolutional and architecture.hidden_activation == "relu"
+    # Valid 3x3 convolutions take a pixel off each side; 2x2 pools halve, dropping an odd row.
+    assert architecture.shapes == (
+        (28, 28, 1),
+        (26, 26, 16),
+        (13, 13, 16),
+        (11, 11, 32),
+        (5, 5, 32),
+        (64,),
+        (10,),
+    )
+    assert architecture.sizes == (784, 10816, 2704, 3872, 800, 64, 10)
+    assert architecture.weight_shapes == [(3, 3, 1, 16), (3, 3, 16, 32), (800, 64), (64, 10)]
 
 
 @pytest.mark.parametrize(
-    ("model_id", "parameters"), [(1, 13002), (2, 13002), (3, 55050), (4, 55050), (5, 101770)]
+    ("model_id", "parameters"),
+    [
+        (1, 13002),
+        (2, 13002),
+        (3, 55050),
+        (4, 55050),
+        (5, 101770),
+        (6, 16 * 10 + 32 * 145 + 800 * 64 + 64 + 650),
+    ],
 )
 def test_parameter_counts_match_the_arithmetic_and_keras(model_id, parameters):
     architecture = REGISTRY[model_id].architecture
@@ -46,9 +78,9 @@ def test_parameter_counts_match_the_arithmetic_and_keras(model_id, parameters):
     assert build_keras_model(architecture).count_params() == parameters
 
 
-@pytest.mark.parametrize("bad", [0, 6, -1, "4", 4.0, None, True])
+@pytest.mark.parametrize("bad", [0, 7, -1, "4", 4.0, None, True])
 def test_an_unknown_model_id_is_a_value_error_naming_the_valid_ones(bad):
-    with pytest.raises(ValueError, match=r"\[1, 2, 3, 4, 5\]"):
+    with pytest.raises(ValueError, match=r"\[1, 2, 3, 4, 5, 6\]"):
         get_spec(bad)
 
 
@@ -85,6 +117,13 @@ def test_weights_that_do_not_fit_the_architecture_are_rejected():
         ((), "at least one layer"),
         ((Layer("dense", 16, "relu"),), "10 softmax units"),
         ((Layer("dense", 10, "softmax"), Layer("dense", 10, "softmax")), "softmax only in the last"),
+        ((Layer("conv", 4, "relu"),), "10 softmax units"),
+        (
+            (Layer("dense", 8, "relu"), Layer("conv", 4, "relu"), Layer("dense", 10, "softmax")),
+            "before any dense",
+        ),
+        ((*[Layer("conv", 2, "relu")] * 14, Layer("dense", 10, "softmax")), "leaves nothing"),
+        ((*[Layer("pool")] * 5, Layer("dense", 10, "softmax")), "leaves nothing"),
     ],
 )
 def test_an_architecture_checks_itself(layers, message):
@@ -95,7 +134,11 @@ def test_an_architecture_checks_itself(layers, message):
 @pytest.mark.parametrize(
     ("kind", "units", "activation", "message"),
     [
-        ("conv", 16, "relu", "layer kind"),
+        ("lstm", 16, "relu", "layer kind"),
+        ("conv", 0, "relu", "positive whole number"),
+        ("conv", 16, None, "activation"),
+        ("pool", 2, None, "pool layer without units"),
+        ("pool", None, "relu", "pool layer without units"),
         ("dense", 0, "relu", "positive whole number"),
         ("dense", 2.5, "relu", "positive whole number"),
         ("dense", 16, "swish", "activation"),
@@ -183,3 +226,53 @@ def test_one_image_and_one_class_are_checked_in_one_place():
     for bad in (True, 10, -1, 2.0, "3"):
         with pytest.raises(ValueError, match="digit 0-9"):
             check_class(bad, "digit")
+
+
+def _tiny_cnn(activation: str) -> Architecture:
+    return Architecture(
+        (
+            Layer("conv", 3, activation),
+            Layer("pool"),
+            Layer("conv", 5, activation),
+            Layer("conv", 4, activation),
+            Layer("pool"),
+            Layer("dense", 6, activation),
+            Layer("dense", 10, "softmax"),
+        )
+    )
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "gelu"])
+def test_the_numpy_convolutions_and_pools_equal_keras_layer_by_layer(activation):
+    import keras
+
+    architecture = _tiny_cnn(activation)
+    model = build_keras_model(architecture)
+    assert model.count_params() == architecture.parameter_count
+    # Weights and biases of a size that takes every activation out of its linear middle.
+    rng = np.random.default_rng(11)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    images = rng.uniform(size=(33, 28, 28)).astype(np.float32)
+    layers = [
+        layer for layer in model.layers if not isinstance(layer, (keras.layers.Reshape, keras.layers.Flatten))
+    ]
+    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    expected = probe.predict(images, verbose=0)
+    network = Network.from_keras(model, architecture)
+    actual = network.layer_outputs(images)
+    assert [a.shape[1:] for a in actual] == list(architecture.shapes[1:])
+    for ours, theirs in zip(actual, expected):  # float32 sums of up to 45 terms: relative to their size.
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(actual[-1], expected[-1], atol=1e-5)
+    # The chunked pass that evaluation uses gives the same answers for more images than one chunk.
+    many = rng.uniform(size=(1_100, 28, 28)).astype(np.float32)
+    np.testing.assert_allclose(network.predict_proba(many), model.predict(many, verbose=0), atol=1e-5)
+
+
+def test_an_odd_map_loses_its_last_row_and_column_to_the_pool_as_in_keras():
+    from digitdraw.models import max_pool
+
+    maps = np.arange(2 * 5 * 5 * 3, dtype=np.float32).reshape(2, 5, 5, 3)
+    pooled = max_pool(maps)
+    assert pooled.shape == (2, 2, 2, 3)
+    np.testing.assert_array_equal(pooled[:, 1, 1], maps[:, 3, 3])  # The largest of rows 2-3, columns 2-3.

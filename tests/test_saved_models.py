@@ -16,7 +16,7 @@ from digitdraw.models import MODEL_IDS, get_spec, saved_models_dir
 from digitdraw.preprocess import fingerprint
 
 # The MNIST test accuracy each model must reach (issue: core).
-TEST_ACCURACY_TARGETS = {1: 0.950, 2: 0.958, 3: 0.977, 4: 0.980, 5: 0.980}
+TEST_ACCURACY_TARGETS = {1: 0.950, 2: 0.958, 3: 0.977, 4: 0.980, 5: 0.980, 6: 0.993}  # 6: issue 15.
 
 
 @pytest.fixture(scope="module")

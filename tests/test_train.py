@@ -111,8 +111,8 @@ def test_bad_training_settings_are_value_errors():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["train", "--model", "9"], "one of [1, 2, 3, 4, 5]"),
-        (["train", "--model", "two"], "one of [1, 2, 3, 4, 5]"),
+        (["train", "--model", "9"], "one of [1, 2, 3, 4, 5, 6]"),
+        (["train", "--model", "two"], "one of [1, 2, 3, 4, 5, 6]"),
         (["train", "--epochs", "0"], "epochs must be at least 1"),
         (["train", "--limit", "-5"], "train_limit"),
         ([], "required"),

@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import collect, inference, jobs, saved_models, store
-from digitdraw.models import ACTIVATION_LABELS, REGISTRY, ModelId, Network, is_custom
+from digitdraw.models import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
 T = TypeVar("T")
@@ -74,7 +74,8 @@ def loaded_models() -> tuple[dict[ModelId, saved_models.SavedModel], dict[ModelI
 
 
 def model_ids() -> tuple[ModelId, ...]:
-    """Every model the pickers offer: the study's five, then the networks people trained."""
+    """Every model the pickers offer: the registry's (the study's five, then the CNN beyond it), then the
+    networks people trained."""
     return inference.available_model_ids()
 
 
@@ -423,6 +424,8 @@ def comparison_rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "model_id": model_id,
+                # The study's networks by their id; one of the registry's beyond the study says so.
+                "model": str(model_id) if spec is None or spec.in_study else f"{model_id} ({BEYOND_STUDY})",
                 "label": model_label(model_id),
                 "architecture": model.card.architecture.summary,
                 "activation": model.card.architecture.hidden_activation,

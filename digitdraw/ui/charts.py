@@ -21,7 +21,7 @@ from digitdraw.models import NUM_CLASSES, ModelId, ModelSpec
 from digitdraw.saved_models import History, ReliabilityRecord
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
-MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7"}
+MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7", 6: "#D55E00"}
 # Networks people trained: the rest of the colour-blind-safe palette, chosen by name, so a network
 # keeps its colour from chart to chart.
 CUSTOM_COLOURS = ("#D55E00", "#000000", "#F0E442", "#999999")
