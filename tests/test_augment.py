@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from digitdraw.augment import (
-    IMPROVED_AUGMENTATION,
+    ELASTIC_SHARE,
+    THICKER_PIXELS,
     AugmentConfig,
     augment,
     change_stroke_width,
@@ -135,15 +136,16 @@ def test_elastic_fields_are_smooth_scaled_and_fixed_by_the_seed():
     np.testing.assert_allclose(doubled, 2 * fields, rtol=1e-6)
 
 
-def test_the_study_s_config_draws_no_elastic_numbers_and_the_improved_one_bends_half(digits):
+def test_the_study_s_config_draws_no_elastic_numbers_and_the_ablation_s_bends_half(digits):
     rng = np.random.default_rng(1)
     assert random_elastic(digits, rng, AugmentConfig()) is digits
     assert np.array_equal(rng.uniform(size=3), np.random.default_rng(1).uniform(size=3))
-    bent = random_elastic(digits, np.random.default_rng(1), IMPROVED_AUGMENTATION)
+    elastic = AugmentConfig(elastic_probability=ELASTIC_SHARE, thickness_pixels=THICKER_PIXELS)
+    bent = random_elastic(digits, np.random.default_rng(1), elastic)
     changed = np.abs(bent - digits).reshape(len(digits), -1).max(axis=1) > 1e-6
     assert 0.35 < changed.mean() < 0.65
-    improved = augment(digits, np.random.default_rng(2), IMPROVED_AUGMENTATION)
-    assert np.array_equal(improved, augment(digits, np.random.default_rng(2), IMPROVED_AUGMENTATION))
+    improved = augment(digits, np.random.default_rng(2), elastic)
+    assert np.array_equal(improved, augment(digits, np.random.default_rng(2), elastic))
     assert improved.min() >= 0.0 and improved.max() <= 1.0 and improved.dtype == np.float32
 
 
