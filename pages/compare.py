@@ -136,9 +136,10 @@ if rows:
         st.subheader("Two training recipes")
         st.dataframe(recipe_table(rows), hide_index=True)
         st.caption(
-            "The study's recipe trains on MNIST with mild augmentation. The improved one also trains on "
-            "the same training digits redrawn as pen strokes, bent by elastic distortion and with thicker "
-            "or thinner strokes. The same command trained both from the same seed; the app uses the first."
+            "The study's recipe trains on MNIST with mild augmentation; the improved one changes how the "
+            "training images are made (the README's 'Better on real hands' measures each technique). The "
+            "training command trained every network by the study's recipe too, from the same seed, and "
+            "kept its figures beside the model's own; the app uses the model's own weights."
         )
     st.subheader("What each model costs")
     st.dataframe(cost_table(rows), hide_index=True)

@@ -199,7 +199,7 @@ def test_the_baseline_recipe_is_trained_beside_and_kept_in_the_metrics(small_spl
     improved = replace(TINY, augmentation=IMPROVED_AUGMENTATION)
     (trained,) = train_models([2], improved, out_dir=tmp_path / "models", splits=small_splits, baseline=TINY)
     assert (
-        trained.card.config["recipe"] == "custom"
+        trained.card.config["recipe"] == "improved"
         and trained.card.config["augmentation"]["thickness_pixels"] == 2
     )
     baseline = saved_models.load(2, tmp_path / "models").metrics.baseline
