@@ -220,8 +220,11 @@ def test_the_dashboard_reproduces_the_study_table(canvas):
     assert list(table["Model"]) == ["1", "2", "3", "4", "5"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%"]
-    costs = app.dataframe[1].value
+    (costs,) = [frame.value for frame in app.dataframe if "Parameters" in frame.value]
     assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770"]
+    # The committed models were trained by the improved recipe, with the study's measured beside them.
+    (recipes,) = [frame.value for frame in app.dataframe if "Test: baseline" in frame.value]
+    assert set(recipes["Recipe"]) == {"improved"} and set(recipes["Baseline recipe"]) == {"study"}
 
 
 # The one cache rule (digitdraw/inference.py): a model's files changing on disk while the app runs is
