@@ -60,6 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, help="train on the first N images only (smoke runs)"
     )
     train.add_argument("--drawn", type=int, default=None, help="size of the drawn-digit evaluation set")
+    train.add_argument(
+        "--recipe",
+        choices=("improved", "study"),
+        default="improved",
+        help="the study's models' training recipe: improved (default; the study's is trained beside it "
+        "as a measured baseline) or the study's own",
+    )
+    train.add_argument(
+        "--strokes", type=float, default=None, metavar="SHARE", help="share of digits redrawn as pen strokes"
+    )
+    train.add_argument(
+        "--elastic", type=float, default=None, metavar="SHARE", help="share of digits elastically distorted"
+    )
+    train.add_argument(
+        "--thickness", type=int, default=None, metavar="PIXELS", help="strokes thickened or thinned by up to"
+    )
+    train.add_argument(
+        "--no-baseline", action="store_true", help="do not train the study's recipe beside another one"
+    )
 
     calibrate = commands.add_parser(
         "calibrate",
@@ -338,19 +357,32 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from dataclasses import replace
 
-    from digitdraw.train import TrainConfig, train_models
+    from digitdraw.train import RECIPE_KEYS, RECIPES, STUDY_RECIPE, recipe_name, train_models
 
     overrides = {"seed": args.seed, "train_limit": args.limit}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.drawn is not None:
         overrides["drawn_eval_size"] = args.drawn
+    recipe = RECIPES[args.recipe]
+    if args.strokes is not None:
+        overrides["stroke_share"] = args.strokes
+    augmentation = {
+        key: value
+        for key, value in (("elastic_probability", args.elastic), ("thickness_pixels", args.thickness))
+        if value is not None
+    }
     try:
-        config = replace(TrainConfig(), **overrides)
+        if augmentation:
+            overrides["augmentation"] = replace(recipe.augmentation, **augmentation)
+        config = replace(recipe, **overrides)
+        baseline = replace(STUDY_RECIPE, **{k: v for k, v in overrides.items() if k not in RECIPE_KEYS})
     except ValueError as error:
         parser.error(str(error))
+    if args.no_baseline or recipe_name(config) == "study":
+        baseline = None
     try:
-        train_models(model_ids, config, out_dir=args.out)
+        train_models(model_ids, config, out_dir=args.out, baseline=baseline)
     except KeyboardInterrupt:
         # Saves are atomic, so an interrupted run leaves every model as it was.
         print("\nInterrupted: models not yet saved keep their previous files.", file=sys.stderr)

@@ -13,6 +13,7 @@ what the app's canvas returns.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -134,3 +135,28 @@ def drawn_evaluation_set(
     """``count`` drawn-looking canvases made from MNIST test digits, preprocessed to (N, 28, 28)."""
     canvases, chosen_labels = drawn_digits(images, labels, count, seed=seed)
     return np.stack([to_mnist(canvas) for canvas in canvases]), chosen_labels
+
+
+def redrawn_training_digits(
+    images: np.ndarray,
+    seed: int,
+    style: DrawnStyle = DrawnStyle(),
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Every digit of an (N, 28, 28) uint8 batch redrawn once as canvas strokes and preprocessed:
+    (N, 28, 28) float32, in order; a digit with no ink to redraw is preprocessed as it is.
+
+    For training (``train.TrainConfig.stroke_share``) on MNIST's *training* split only. About 6 ms
+    a digit on this project's machine, so training caches the result.
+    """
+    rng = np.random.default_rng(seed)
+    redrawn = np.empty(images.shape, np.float32)
+    for index, image in enumerate(images):
+        digit = image.astype(np.float32) / 255.0
+        prepared = to_mnist(draw_like_canvas(digit, rng, style)) if digit.max() > 0 else None
+        if prepared is None:
+            prepared = to_mnist(image)
+        redrawn[index] = prepared if prepared is not None else 0.0
+        if progress is not None and (index + 1) % 1000 == 0:
+            progress(index + 1, len(images))
+    return redrawn

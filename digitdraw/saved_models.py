@@ -143,6 +143,18 @@ class PerClass(pydantic.BaseModel):
     support: list[int] = pydantic.Field(min_length=NUM_CLASSES, max_length=NUM_CLASSES)
 
 
+class RecipeBaseline(pydantic.BaseModel):
+    """The same network trained in the same run by another recipe (the study's), as a measured
+    baseline: which recipe, and its kept weights' accuracy per split."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    recipe: str
+    accuracy: dict[ScoredSplit, Fraction]
+    epochs_run: int
+    training_seconds: float
+
+
 class Metrics(_Schema):
     """How the kept weights score: accuracy and loss per split, and the test set in detail."""
 
@@ -153,6 +165,9 @@ class Metrics(_Schema):
     # Kept so that the app can show which test images fell into each cell of
     # the matrix without preprocessing the test set again.
     test_predictions: list[int]
+    # Added after the format's version 2 with a default, so that files without it load: None when
+    # the run trained no other recipe beside this one.
+    baseline: RecipeBaseline | None = None
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> Metrics:

@@ -4,6 +4,7 @@ with a canvas image injected in place of the browser-only canvas component."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import sys
@@ -219,8 +220,11 @@ def test_the_dashboard_reproduces_the_study_table(canvas):
     assert list(table["Model"]) == ["1", "2", "3", "4", "5", "6 (beyond the study)"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%", "–"]
-    costs = app.dataframe[1].value
+    (costs,) = [frame.value for frame in app.dataframe if "Parameters" in frame.value]
     assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770", "56,714"]
+    # The study's models were trained by the improved recipe, with the study's measured beside them.
+    (recipes,) = [frame.value for frame in app.dataframe if "Test: baseline" in frame.value]
+    assert set(recipes["Recipe"]) == {"improved"} and set(recipes["Baseline recipe"]) == {"study"}
 
 
 # The one cache rule (digitdraw/inference.py): a model's files changing on disk while the app runs is
@@ -720,7 +724,7 @@ def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
 def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     app = _run("pages/compare.py")
     assert "How honest is the confidence?" in [s.value for s in app.subheader]
-    table = app.dataframe[2].value
+    (table,) = [frame.value for frame in app.dataframe if "Temperature" in frame.value]
     assert list(table["Model"]) == [1, 2, 3, 4, 5, 6]
     figures = saved_models.load(4).calibration.reliability
     assert table["MNIST test: ECE raw"][3] == f"{figures['test']['raw'].ece:.2%}"
@@ -729,6 +733,33 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     assert "drawn digits, raw confidence" in chart.proto.spec
     app.segmented_control(key="calibration_version").set_value("calibrated").run()
     assert "drawn digits, calibrated confidence" in app.get("plotly_chart")[-1].proto.spec
+
+
+def _set_baseline(model_id: int, root: Path, baseline: dict | None) -> None:
+    path = model_dir(model_id, root) / saved_models.METRICS_FILE
+    metrics = json.loads(path.read_text())
+    metrics["baseline"] = baseline
+    path.write_text(json.dumps(metrics))
+
+
+def test_the_compare_page_reports_both_recipes_where_a_baseline_was_measured(canvas, models_copy):
+    for model_id in (1, 2, 3, 4, 5):
+        _set_baseline(model_id, models_copy, None)
+    app = _run("pages/compare.py")
+    assert "Two training recipes" not in [s.value for s in app.subheader]
+    figures = dict.fromkeys(("train", "validation", "test"), 0.5) | {"drawn": 0.25}
+    _set_baseline(
+        2, models_copy, {"recipe": "study", "accuracy": figures, "epochs_run": 3, "training_seconds": 1}
+    )
+    app.run()
+    assert not app.exception
+    assert "Two training recipes" in [s.value for s in app.subheader]
+    (table,) = [frame.value for frame in app.dataframe if "Test: baseline" in frame.value]
+    assert list(table["Model"]) == ["2"] and list(table["Baseline recipe"]) == ["study"]
+    assert table["Test: baseline"][0] == "50.00%" and table["Drawn: baseline"][0] == "25.00%"
+    saved = saved_models.load(2, models_copy)
+    assert table["Recipe"][0] == saved.card.config.get("recipe", "study")
+    assert table["Test (MNIST)"][0] == f"{saved.metrics.accuracy['test']:.2%}"
 
 
 def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, models_copy):

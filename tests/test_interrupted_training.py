@@ -15,7 +15,7 @@ import pytest
 from digitdraw import saved_models
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK_RUN = ["--model", "1", "--limit", "500", "--drawn", "20", "--seed", "3"]
+QUICK_RUN = ["--model", "1", "--limit", "500", "--drawn", "20", "--seed", "3", "--no-baseline"]
 
 
 def _train(out: Path, epochs: int) -> subprocess.Popen:
@@ -52,7 +52,7 @@ def _wait_for_an_epoch(process: subprocess.Popen, seconds: float = 120) -> None:
     """Read the progress bar until the first epoch has finished: training is then under way."""
     deadline = time.monotonic() + seconds
     for line in process.stderr:
-        if line.startswith("Model 1 ["):
+        if line.startswith("Model 1 (improved recipe) ["):
             return
         if time.monotonic() > deadline:
             break

@@ -49,7 +49,8 @@ def test_published_test_accuracy_equals_a_fresh_keras_evaluation(model_id, keras
     probabilities = keras_models[model_id].predict(batch.images, batch_size=2000, verbose=0)
     _, accuracy = loss_and_accuracy(probabilities, labels)
     published = saved_models.load(model_id).metrics.accuracy["test"]
-    assert accuracy == pytest.approx(published, abs=1e-4)
+    # Keras (float32) and the NumPy pass may differ on an image at a near-tie: at most one of 10,000.
+    assert abs(accuracy - published) * len(labels) <= 1 + 1e-9
     assert published >= TEST_ACCURACY_TARGETS[model_id]
 
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from saved import save_constant_model
 
 from digitdraw import saved_models
+from digitdraw.augment import IMPROVED_AUGMENTATION
+from digitdraw.drawn import redrawn_training_digits
 from digitdraw.files import sha256_file
 from digitdraw.models import get_spec
-from digitdraw.train import TrainConfig, train_model
+from digitdraw.train import (
+    IMPROVED_RECIPE,
+    STROKE_SEED,
+    STUDY_RECIPE,
+    TrainConfig,
+    load_dataset,
+    prepare_images,
+    recipe_name,
+    train_model,
+    train_models,
+)
 
 # Training settings for the shared ``tiny_dataset`` (tests/conftest.py): two quick epochs.
 TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
@@ -115,6 +128,10 @@ def test_bad_training_settings_are_value_errors():
         (["train", "--model", "two"], "one of [1, 2, 3, 4, 5, 6]"),
         (["train", "--epochs", "0"], "epochs must be at least 1"),
         (["train", "--limit", "-5"], "train_limit"),
+        (["train", "--strokes", "2"], "stroke_share must be from 0 to 1"),
+        (["train", "--thickness", "0"], "thickness_pixels must be at least 1"),
+        (["train", "--elastic", "-1"], "elastic_probability must be from 0 to 1"),
+        (["train", "--recipe", "best"], "invalid choice"),
         ([], "required"),
     ],
 )
@@ -125,3 +142,70 @@ def test_the_command_line_rejects_bad_arguments_before_any_work(arguments, messa
         main(arguments)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_redrawn_training_digits_are_preprocessed_strokes_fixed_by_the_seed(small_splits):
+    (x_train, _), _ = small_splits
+    digits = x_train[:12].copy()
+    digits[5] = 0  # No ink to redraw: preprocessed as it is, which is blank.
+    first = redrawn_training_digits(digits, seed=3)
+    assert first.shape == (12, 28, 28) and first.dtype == np.float32
+    assert first.min() >= 0.0 and first.max() <= 1.0
+    assert np.array_equal(first, redrawn_training_digits(digits, seed=3))
+    assert not np.array_equal(first, redrawn_training_digits(digits, seed=4))
+    assert not first[5].any() and all(first[index].sum() > 10 for index in range(12) if index != 5)
+    # The same digit, redrawn: closer to its own preprocessed original than to the other digits'.
+    prepared = prepare_images(x_train[:12])
+    for index in (0, 1, 2, 3):
+        distances = np.abs(prepared - first[index]).sum(axis=(1, 2))
+        assert distances[index] < np.median(distances)
+
+
+def test_a_run_with_strokes_redraws_its_own_training_digits_only(small_splits, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path))
+    config = TrainConfig(validation_size=300, drawn_eval_size=10, train_limit=30, stroke_share=0.5)
+    dataset = load_dataset(config, small_splits)
+    (x_train, _), _ = small_splits
+    assert np.array_equal(dataset.x_strokes, redrawn_training_digits(x_train[:30], STROKE_SEED))
+    assert dataset.limited(10).x_strokes.shape == (10, 28, 28)
+    assert list(tmp_path.iterdir()) == [], "a quick run leaves the cache alone"
+    assert load_dataset(replace(config, stroke_share=0.0), small_splits).x_strokes is None
+
+
+def test_a_stroke_share_of_one_trains_on_the_strokes_alone(tiny_dataset, tmp_path):
+    strokes = 1.0 - tiny_dataset.x_train  # Any other images will do: the point is which ones are used.
+    with_strokes = replace(tiny_dataset, x_strokes=strokes)
+    only_strokes = replace(TINY, epochs=1, augmentation=None, stroke_share=1.0)
+    plain = replace(TINY, epochs=1, augmentation=None)
+    mixed = train_model(2, with_strokes, only_strokes, out_dir=tmp_path / "a")
+    direct = train_model(2, replace(tiny_dataset, x_train=strokes), plain, out_dir=tmp_path / "b")
+    for a, b in zip(mixed.network.weights, direct.network.weights):
+        assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="without them"):
+        train_model(2, tiny_dataset, only_strokes, out_dir=tmp_path / "c")
+
+
+def test_each_model_card_names_its_recipe():
+    assert recipe_name(STUDY_RECIPE) == "study" and recipe_name(IMPROVED_RECIPE) == "improved"
+    assert recipe_name(replace(IMPROVED_RECIPE, epochs=3, seed=9, train_limit=100)) == "improved"
+    assert recipe_name(replace(STUDY_RECIPE, stroke_share=0.25)) == "custom"
+    assert recipe_name(TINY) == "study"
+    with pytest.raises(ValueError, match="stroke_share"):
+        TrainConfig(stroke_share=1.5)
+
+
+def test_the_baseline_recipe_is_trained_beside_and_kept_in_the_metrics(small_splits, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path / "cache"))
+    improved = replace(TINY, augmentation=IMPROVED_AUGMENTATION)
+    (trained,) = train_models([2], improved, out_dir=tmp_path / "models", splits=small_splits, baseline=TINY)
+    assert (
+        trained.card.config["recipe"] == "improved"
+        and trained.card.config["augmentation"]["thickness_pixels"] == 2
+    )
+    baseline = saved_models.load(2, tmp_path / "models").metrics.baseline
+    assert baseline.recipe == "study" and baseline.epochs_run == 2
+    # The very figures of the study's recipe trained alone from the same seed.
+    alone = train_model(2, load_dataset(TINY, small_splits), TINY, out_dir=tmp_path / "alone")
+    assert baseline.accuracy == alone.metrics.accuracy
+    assert saved_models.model_dir(2, tmp_path / "models").exists()
+    assert not (tmp_path / "models" / "model_2_baseline").exists()

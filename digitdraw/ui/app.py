@@ -438,6 +438,9 @@ def comparison_rows() -> list[dict[str, Any]]:
                 "parameters": model.card.parameters,
                 "training_seconds": model.card.training_seconds,
                 "latency_us": latency_microseconds(model),
+                # The registry's models name their training recipe; a designed network has its own settings.
+                "recipe": model.card.config.get("recipe", "study") if spec else None,
+                "baseline": model.metrics.baseline,
             }
         )
     return rows

@@ -1,0 +1,150 @@
+"""Ablation of the training recipe: each technique added in turn to the study's, every model scored on
+MNIST and on digits by other hands.
+
+Rows: the study's recipe (``train.STUDY_RECIPE``), then it with pen strokes mixed in
+(``train.STROKE_SHARE``), with elastic distortion (``augment.ELASTIC_SHARE``), with thicker stroke
+changes (``augment.THICKER_PIXELS``), and all three. ``train.IMPROVED_RECIPE`` is the row this chose.
+Each row trains the chosen models from the same seed for the same
+(short) number of epochs, then scores them with the NumPy forward pass on:
+
+- validation-side sets, which alone choose a recipe: MNIST validation (the last 10,000 training
+  images) and 2,000 digits drawn from MNIST *validation* images (``calibration.REFERENCE_SEED``,
+  the calibration's reference set);
+- report-only sets, which choose nothing: MNIST test, 2,000 digits drawn from MNIST test
+  (the models' "drawn" figure), scikit-learn's 1,797 scanned digits by 43 people and 1,000
+  Hershey-font digits drawn like a canvas (``benchmarks/real_hands.py``'s sets).
+
+The chosen recipe is the one with the best mean accuracy on the drawn validation digits among
+those that keep every model's MNIST validation accuracy within ``VALIDATION_TOLERANCE`` of the
+study's. Drawn validation digits come from the same renderer as the pen strokes the recipe trains
+on, so they favour that technique; the scanned and Hershey columns are the independent check.
+
+    .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from digitdraw import data, evalsets
+from digitdraw.augment import ELASTIC_SHARE, THICKER_PIXELS
+from digitdraw.calibration import REFERENCE_SEED, REFERENCE_SIZE
+from digitdraw.drawn import drawn_evaluation_set
+from digitdraw.models import MODEL_IDS
+from digitdraw.preprocess import to_mnist
+from digitdraw.train import STROKE_SHARE, STUDY_RECIPE, TrainConfig, load_dataset, train_model
+
+from .real_hands import HERSHEY_SEED
+
+VALIDATION_TOLERANCE = 0.003  # A recipe may cost at most 0.3 points of MNIST validation accuracy.
+SETS = ("validation", "drawn validation", "test", "drawn", "scanned", "Hershey")
+
+
+def recipes(epochs: int) -> dict[str, TrainConfig]:
+    """The study's recipe and each technique added to it, then all three, all for ``epochs`` epochs."""
+    study = replace(STUDY_RECIPE, epochs=epochs)
+    elastic = replace(study.augmentation, elastic_probability=ELASTIC_SHARE)
+    return {
+        "study": study,
+        "+ strokes": replace(study, stroke_share=STROKE_SHARE),
+        "+ elastic": replace(study, augmentation=elastic),
+        "+ thickness": replace(
+            study, augmentation=replace(study.augmentation, thickness_pixels=THICKER_PIXELS)
+        ),
+        "all three": replace(
+            study, stroke_share=STROKE_SHARE, augmentation=replace(elastic, thickness_pixels=THICKER_PIXELS)
+        ),
+    }
+
+
+def _prepared(images) -> tuple[np.ndarray, np.ndarray]:
+    """Images through ``to_mnist``, and which of them had ink."""
+    prepared = [to_mnist(image) for image in images]
+    inked = np.array([image is not None for image in prepared])
+    return np.stack([image for image in prepared if image is not None]), inked
+
+
+def evaluation_sets(splits, validation: data.SplitRange) -> dict[str, tuple]:
+    """The sets beyond the dataset's own splits: drawn validation digits, scanned and Hershey digits
+    (each as images, labels and, for the last two, how many came out blank)."""
+    (raw_all, y_all), _ = splits
+    rows = slice(validation.start, validation.stop)
+    x_reference, y_reference = drawn_evaluation_set(
+        raw_all[rows], y_all[rows], REFERENCE_SIZE, seed=REFERENCE_SEED
+    )
+    scanned, y_scanned = evalsets.scanned_digits()
+    hershey, y_hershey = evalsets.hershey_digits(1000, seed=HERSHEY_SEED)
+    x_scanned, inked_scanned = _prepared(scanned)
+    x_hershey, inked_hershey = _prepared(hershey)
+    # A blank image is never right: counted as wrong with the label -1.
+    return {
+        "drawn validation": (x_reference, y_reference),
+        "scanned": (x_scanned, y_scanned[inked_scanned], int((~inked_scanned).sum())),
+        "Hershey": (x_hershey, y_hershey[inked_hershey], int((~inked_hershey).sum())),
+    }
+
+
+def accuracy(network, images: np.ndarray, labels: np.ndarray, blanks: int = 0) -> float:
+    """Share of right answers, counting ``blanks`` unread images as wrong."""
+    right = int((network.predict_proba(images).argmax(axis=1) == labels).sum())
+    return right / (len(labels) + blanks)
+
+
+def main() -> None:
+    """Train every recipe for the chosen models, print one row per recipe and model, then the choice."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--model", type=int, nargs="+", default=list(MODEL_IDS))
+    parser.add_argument("--out", default="/tmp/digitdraw-recipes", help="where the trained models go")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    splits = data.load_mnist()
+    configs = recipes(args.epochs)
+    # One dataset with the pen strokes serves every recipe: the others ignore them.
+    dataset = load_dataset(replace(STUDY_RECIPE, stroke_share=STROKE_SHARE), splits)
+    extra = evaluation_sets(splits, dataset.ranges["validation"])
+    print(f"{args.epochs} epochs, models {args.model}; accuracy in %")
+    print(f"{'recipe':<16}{'model':>6}" + "".join(f"{name:>18}" for name in SETS) + f"{'seconds':>9}")
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for name, config in configs.items():
+        table[name] = {}
+        for model_id in args.model:
+            started = time.perf_counter()
+            out = Path(args.out) / name.strip("+ ").split()[0]
+            model = train_model(model_id, dataset, config, out_dir=out)
+            network = model.network
+            scores = {
+                "validation": model.metrics.accuracy["validation"],
+                "test": model.metrics.accuracy["test"],
+                "drawn": model.metrics.accuracy["drawn"],
+            }
+            for set_name, (images, labels, *blanks) in extra.items():
+                scores[set_name] = accuracy(network, images, labels, *blanks)
+            table[name][model_id] = scores
+            print(
+                f"{name:<16}{model_id:>6}"
+                + "".join(f"{scores[set_name]:>18.2%}" for set_name in SETS)
+                + f"{time.perf_counter() - started:>9.0f}",
+                flush=True,
+            )
+    study = table["study"]
+    allowed = [
+        name
+        for name, rows in table.items()
+        if all(rows[m]["validation"] >= study[m]["validation"] - VALIDATION_TOLERANCE for m in args.model)
+    ]
+    chosen = max(allowed, key=lambda name: np.mean([table[name][m]["drawn validation"] for m in args.model]))
+    print(
+        f"\nchosen on validation-side sets (best mean drawn-validation accuracy, MNIST validation within "
+        f"{VALIDATION_TOLERANCE:.1%} of the study's): {chosen}"
+    )
+
+
+if __name__ == "__main__":
+    main()
