@@ -215,7 +215,8 @@ async def open_draw_page(browser, url: str):
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     await context.add_init_script(RECORD_EVENTS)
     page = await context.new_page()
-    await page.goto(url)
+    # Twenty sessions opening at once on two busy cores can take longer than Playwright's 30 s.
+    await page.goto(url, timeout=120_000)
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
     await page.get_by_role("button", name="Reset canvas & history").wait_for(timeout=60_000)
     return context, page
