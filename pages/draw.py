@@ -43,6 +43,10 @@ def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
     # Until the emptied canvas reports back, the component still holds the old drawing.
     if state.canvas_cleared:
         return None, None
+    # A canvas without a single stroke is empty, and its picture need not be decoded: that is the
+    # run after every Clear, when the emptied canvas reports back.
+    if result.json_data is not None and not result.json_data.get("objects"):
+        return None, None
     return result.image_data, result.image_bytes
 
 

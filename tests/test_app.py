@@ -68,7 +68,9 @@ def canvas(monkeypatch):
             if kwargs.get("on_change"):
                 kwargs["on_change"]()
         png = None if state.image is None else cv2.imencode(".png", state.image)[1].tobytes()
-        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data=None)
+        # Like the component, one object per stroke in its drawing: none on an empty canvas.
+        strokes = [] if state.image is None or not state.image[..., 3].any() else [{"type": "path"}]
+        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data={"objects": strokes})
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas
