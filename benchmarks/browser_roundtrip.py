@@ -84,12 +84,17 @@ def main() -> None:
     measure(ROOT, args.sessions, args.rounds)
 
 
-def print_profile(path: Path, rows: int = 20) -> None:
-    """The app's functions that took the largest shares of the fragment runs' CPU, callees included."""
+def print_profile(path: Path, rows: int = 25) -> None:
+    """The functions, the app's and Streamlit's, that took the largest shares of the fragment runs' CPU,
+    callees included."""
     stats = pstats.Stats(str(path))
-    runs = sum(calls for (file, _, name), (_, calls, *_) in stats.stats.items() if name == "drawing_ui")
+    runs = sum(calls for (_, _, name), (_, calls, *_) in stats.stats.items() if name == "drawing_ui")
     shares = [
-        (cumulative / stats.total_tt, calls, f"{Path(file).relative_to(ROOT)}:{name}")
+        (
+            cumulative / stats.total_tt,
+            calls,
+            f"{file.split('site-packages/')[-1].removeprefix(f'{ROOT}/')}:{name}",
+        )
         for (file, _, name), (_, calls, _, cumulative, _) in stats.stats.items()
         if file.startswith(str(ROOT)) and "/tests/" not in file
     ]
