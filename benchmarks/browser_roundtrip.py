@@ -14,6 +14,12 @@ is idle. Per drawing it reports, on the page's own clock:
 * server CPU per round: the server process's CPU (all threads, /proc) per drawing, Clear included.
 
 All loads run against the same server in the same process, so compare them with each other.
+``--profile PATH`` profiles every fragment run on the server instead (tests/e2e/timed_server.py) and
+prints where their CPU went, by function of the app; its timings are the profiler's, slower.
+``--baseline DIR`` serves another checkout of the app (an older commit, say) first, with the same
+sessions and rounds, so that old and new are measured in one run under the same load. Each row
+gives the machine's load average (1 minute) before and after it: the server shares its cores
+with the browsers and with whatever else runs.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import asyncio
 import os
 import platform
+import pstats
 import statistics
 import sys
 import tempfile
@@ -31,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import CHROMIUM, CHROMIUM_FLAGS, draw_in_sessions, open_draw_page, streamlit_server
+from harness import CHROMIUM, CHROMIUM_FLAGS, ROOT, draw_in_sessions, open_draw_page, streamlit_server
+from timed_server import PROFILE_ENV_VAR
 
 
 async def page_ready_seconds(url: str, loads: int) -> list[float]:
@@ -61,9 +69,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="digits each session draws (default 8)")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20], help="users at once")
+    parser.add_argument("--baseline", type=Path, help="another checkout of the app, measured first")
+    parser.add_argument("--profile", type=Path, help="profile the fragment runs into this pstats file")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
-    with tempfile.TemporaryDirectory() as folder, streamlit_server(Path(folder) / "streamlit.log") as server:
+    if args.profile is not None:
+        measure(ROOT, args.sessions, args.rounds, {PROFILE_ENV_VAR: str(args.profile.resolve())})
+        print_profile(args.profile)
+        return
+    if args.baseline is not None:
+        print(f"\n== baseline: {args.baseline}")
+        measure(args.baseline, args.sessions, args.rounds)
+        print(f"\n== this checkout: {ROOT}")
+    measure(ROOT, args.sessions, args.rounds)
+
+
+def print_profile(path: Path, rows: int = 25) -> None:
+    """The functions, the app's and Streamlit's, that took the largest shares of the fragment runs' CPU,
+    callees included."""
+    stats = pstats.Stats(str(path))
+    runs = sum(calls for (_, _, name), (_, calls, *_) in stats.stats.items() if name == "drawing_ui")
+    shares = [
+        (
+            cumulative / stats.total_tt,
+            calls,
+            f"{file.split('site-packages/')[-1].removeprefix(f'{ROOT}/')}:{name}",
+        )
+        for (file, _, name), (_, calls, _, cumulative, _) in stats.stats.items()
+        if file.startswith(str(ROOT)) and "/tests/" not in file
+    ]
+    print(f"\nfragment runs profiled: {runs}, CPU under the profiler {stats.total_tt * 1e3:.0f} ms in all")
+    print(f"{'share':>6} {'calls':>6}  function (callees included)")
+    for share, calls, name in sorted(shares, reverse=True)[:rows]:
+        print(f"{share:>6.1%} {calls:>6}  {name}")
+
+
+def measure(root: Path, sessions_counts: list[int], rounds: int, environment: dict | None = None) -> None:
+    """Serve the app of one checkout and print its page-ready time, idle CPU and one row per load."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        streamlit_server(Path(folder) / "streamlit.log", environment, root=root) as server,
+    ):
         ready = asyncio.run(page_ready_seconds(server.url, loads=5))
         print(f"page ready, warm server (s): median {statistics.median(ready):.2f}, max {max(ready):.2f}")
         idle_before = server.cpu_seconds()
@@ -72,10 +118,11 @@ def main() -> None:
         header = f"{'sessions':>8} {'drawings':>8} {'lost':>5}"
         for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
             header += f" | {part + ' ms':^17}"
-        print(header + f" | {'CPU/round ms':>12}")
+        print(header + f" | {'CPU/round ms':>12} | load avg")
         print(f"{'':>23}" + " | median      p95" * 5)
-        for sessions in args.sessions:
-            run = asyncio.run(draw_in_sessions(server, sessions, args.rounds))
+        for sessions in sessions_counts:
+            load_before = os.getloadavg()[0]
+            run = asyncio.run(draw_in_sessions(server, sessions, rounds))
             answered = [d for d in run.drawings if d.shown is not None]
             wrong = [(d.digit, d.shown) for d in answered if d.shown != str(d.digit)]
             if wrong:
@@ -89,7 +136,8 @@ def main() -> None:
             ]
             line = f"{sessions:>8} {len(run.drawings):>8} {len(run.drawings) - len(answered):>5}"
             line += "".join(f" | {_summary(values)}" for values in columns)
-            print(line + f" | {run.server_cpu_seconds * 1e3 / len(run.drawings):>12.1f}", flush=True)
+            line += f" | {run.server_cpu_seconds * 1e3 / len(run.drawings):>12.1f}"
+            print(line + f" | {load_before:.1f}-{os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -43,6 +42,10 @@ def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
     )
     # Until the emptied canvas reports back, the component still holds the old drawing.
     if state.canvas_cleared:
+        return None, None
+    # A canvas without a single stroke is empty, and its picture need not be decoded: that is the
+    # run after every Clear, when the emptied canvas reports back.
+    if result.json_data is not None and not result.json_data.get("objects"):
         return None, None
     return result.image_data, result.image_bytes
 
@@ -167,7 +170,8 @@ def probabilities_ui(result: digitdraw.Classification, model_id: int) -> None:
 
 
 def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
-    """Every model's answer for the same drawing, showing where they disagree."""
+    """Every model's answer for the same drawing, showing where they disagree, and how each model's
+    answer went stroke by stroke: one piece of HTML, one element for the stroke to send."""
     answers = {model_id: result.digit(model_id) for model_id in result.probabilities}
     if len(set(answers.values())) > 1:
         st.warning("The models disagree on this drawing.", icon=":material/call_split:")
@@ -175,25 +179,19 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
         st.success(
             f"All {len(answers)} models read a **{next(iter(answers.values()))}**.", icon=":material/check:"
         )
-    model_ids = app.model_ids()
-    table = pd.DataFrame(
-        {
-            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in model_ids],
-            "Reads": [str(answers[m]) if m in answers else "unavailable" for m in model_ids],
-            "Confidence": [result.confidence(m) if m in answers else None for m in model_ids],
-        }
-    )
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-        },
-        key="all_models",
-    )
+    rows = [
+        (
+            app.model_label(m) + ("  ◀" if m == chosen else ""),
+            answers.get(m),
+            result.confidence(m) if m in answers else None,
+        )
+        for m in app.model_ids()
+    ]
+    timeline = timeline_html(result, chosen, f"Stroke by stroke (the latest {charts.TIMELINE_STROKES})")
+    st.html(charts.model_answers(rows) + timeline)
 
 
-def timeline_ui(result: digitdraw.Classification, model_id: int) -> None:
+def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -> str:
     """Every model's answer after each of the latest strokes of this drawing (a blank canvas starts a new
     one), as plain HTML."""
     state = st.session_state
@@ -208,7 +206,7 @@ def timeline_ui(result: digitdraw.Classification, model_id: int) -> None:
         latest = {m: (result.digit(m), result.confidence(m)) for m in result.probabilities}
         state.stroke_answers = [*state.stroke_answers, latest][-charts.TIMELINE_STROKES :]
     first_stroke = state.stroke_count - len(state.stroke_answers) + 1
-    st.html(charts.stroke_timeline(state.stroke_answers, model_id, first_stroke))
+    return charts.stroke_timeline(state.stroke_answers, model_id, first_stroke, title)
 
 
 def model_input_ui(result: digitdraw.Classification) -> None:
@@ -252,8 +250,6 @@ def drawing_ui() -> None:
         probabilities_ui(result, model_id)
         st.subheader("Every model's answer")
         all_models_ui(result, model_id)
-        st.markdown(f"**Stroke by stroke** (the latest {charts.TIMELINE_STROKES})")
-        timeline_ui(result, model_id)
     st.subheader("What the model sees")
     model_input_ui(result)
     app.page_link_ui("pages/inside.py", "Look inside the networks with this drawing", ":material/neurology:")

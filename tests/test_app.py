@@ -69,7 +69,9 @@ def canvas(monkeypatch):
             if kwargs.get("on_change"):
                 kwargs["on_change"]()
         png = None if state.image is None else cv2.imencode(".png", state.image)[1].tobytes()
-        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data=None)
+        # Like the component, one object per stroke in its drawing: none on an empty canvas.
+        strokes = [] if state.image is None or not state.image[..., 3].any() else [{"type": "path"}]
+        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data={"objects": strokes})
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas
@@ -120,8 +122,10 @@ def test_a_drawn_seven_is_read_as_seven_and_every_model_answers(canvas):
     canvas.image = draw_digit(7)
     app = _run("pages/draw.py")
     assert app.metric[0].label == "Model 4 reads" and app.metric[0].value == "7"
-    table = app.dataframe[0].value
-    assert len(table) == 6 and set(table["Reads"]) <= {str(d) for d in range(10)}
+    models, _ = ui_app.loaded_models()
+    html = _html(app)
+    assert len(models) == 6 and all(ui_app.model_label(model_id) in html for model_id in models)
+    assert f"{ui_app.model_label(4)}  ◀" in html  # The chosen model is marked.
     assert canvas.calls[-1]["return_image_data"] is True
 
 
@@ -150,6 +154,38 @@ def test_clear_empties_the_canvas_in_place_and_the_next_drawing_is_read(canvas):
     canvas.image = draw_digit(7)
     app.run()
     assert app.metric[0].value == "7"
+
+
+def _run_fragments_only(app: AppTest, monkeypatch) -> AppTest:
+    """Rerun only the page's fragments, as the server does when a widget inside one changes (a stroke
+    on the canvas): AppTest's own runs are whole-script runs, so its rerun request names the fragments."""
+    from streamlit.testing.v1 import local_script_runner
+
+    fragment_ids = list(app._fragment_storage._fragments)
+    assert fragment_ids, "the page registered no fragment"
+    monkeypatch.setattr(
+        local_script_runner,
+        "RerunData",
+        functools.partial(local_script_runner.RerunData, fragment_id_queue=fragment_ids),
+    )
+    try:
+        return app.run()
+    finally:
+        monkeypatch.undo()
+
+
+def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
+    page_runs = []  # Called once per run of the whole page, below the drawing area.
+    monkeypatch.setattr(ui_app, "canvas_toolbar_above_canvas_ui", lambda: page_runs.append(1))
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    assert app.metric[0].value == "1" and len(page_runs) == 1
+    canvas.image = draw_digit(7)  # The next stroke turns the 1 into a 7.
+    app = _run_fragments_only(app, monkeypatch)
+    assert not app.exception, [e.message for e in app.exception]
+    assert app.metric[0].value == "7" and len(app.session_state["stroke_answers"]) == 2
+    assert len(page_runs) == 1, "the stroke reran the page around the drawing area"
+    assert not app.title, "the stroke sent the page's title again"  # Only the drawing area was sent.
 
 
 @pytest.mark.parametrize(
@@ -184,7 +220,7 @@ def test_a_missing_model_is_explained_and_the_others_keep_working(canvas, models
     app.selectbox(key="draw_model").set_value(3).run()
     assert not app.exception
     assert "python -m digitdraw train --model 3" in app.error[0].value
-    assert "unavailable" in set(app.dataframe[0].value["Reads"])
+    assert f"{ui_app.model_label(3)}  ◀</td><td" in _html(app) and "unavailable" in _html(app)
 
 
 @pytest.mark.parametrize(
@@ -240,8 +276,9 @@ def models_copy(tmp_path, monkeypatch):
 
 
 def _reads(app: AppTest) -> dict[str, str]:
-    table = app.dataframe[0].value
-    return {model.split(" ·")[0]: reads for model, reads in zip(table["Model"], table["Reads"])}
+    """Each model's answer in the Draw page's table of every model's answer (its rows start with a cell)."""
+    rows = re.findall(r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>", _html(app))
+    return {model.split(" ·")[0]: reads for model, reads in rows}
 
 
 def test_a_model_replaced_while_the_app_runs_answers_on_the_next_rerun(canvas, models_copy):
@@ -589,7 +626,7 @@ def test_the_stroke_timeline_keeps_only_the_strokes_it_shows(canvas):
     assert len(app.session_state["stroke_answers"]) == TIMELINE_STROKES
     html = _html(app)
     assert f">{TIMELINE_STROKES + 4}</th>" in html and ">4</th>" not in html
-    assert f"the latest {TIMELINE_STROKES}" in _text(app)
+    assert f"the latest {TIMELINE_STROKES}" in html
 
 
 def test_any_two_served_models_can_be_compared_layer_by_layer(canvas):

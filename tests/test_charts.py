@@ -126,6 +126,23 @@ def test_answer_tables_escape_what_they_show():
     assert "&lt;b&gt;Model&lt;/b&gt;" in table and "<b>" not in table and "7 (99%)" in table
 
 
+def test_every_model_s_answer_shows_its_digit_and_confidence_and_escapes_names():
+    table = charts.model_answers([("<b>net</b>", 7, 0.987), ("Model 2", None, None), ("Model 3", 1, 1.7)])
+    assert "&lt;b&gt;net&lt;/b&gt;" in table and "<b>" not in table
+    assert ">7</td>" in table and "98.7%" in table and "width:98.7%" in table
+    assert "unavailable" in table and table.count("<tr>") == 4  # The header and three models.
+    assert "width:100.0%" in table and "170" not in table  # A confidence is drawn within 0..1.
+
+
+def test_the_stroke_timeline_can_carry_its_title():
+    answers = [{1: (1, 0.4)}]
+    assert ">Stroke <i>by</i> stroke<" not in charts.stroke_timeline(
+        answers, 1, title="Stroke <i>by</i> stroke"
+    )
+    assert "Stroke &lt;i&gt;by" in charts.stroke_timeline(answers, 1, title="Stroke <i>by</i> stroke")
+    assert charts.stroke_timeline([], 1, title="Stroke") == ""
+
+
 def test_the_stroke_timeline_shows_the_latest_strokes_and_marks_the_chosen_model():
     answers = [{1: (1, 0.4), 2: (7, 0.9)}, {1: (7, 0.8), 2: (7, 0.95)}]
     table = charts.stroke_timeline(answers, chosen=2)

@@ -22,7 +22,7 @@ FORBIDDEN = {
     r"(?<![\w.])eval\(": "eval",
     r"(?<![\w.])exec\(": "exec",
     r"unsafe_allow_html": "HTML rendered without escaping",
-    r"\bst\.html\((?!charts\.probability_bars\(|charts\.image_row\(|charts\.answer_table\(|charts\.stroke_timeline\(|charts\.first_layer_grid\("
+    r"\bst\.html\((?!charts\.probability_bars\(|charts\.image_row\(|charts\.answer_table\(|charts\.stroke_timeline\(|charts\.model_answers\(|charts\.first_layer_grid\("
     r"|_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True\)"
     r"|_remember_browser_script\(identifier\), unsafe_allow_javascript=True\))": (
         "raw HTML other than the probability bars (numbers and an escaped title), rows of PNG images "

@@ -140,13 +140,18 @@ def training_worker(log_path: Path, database_url: str, models: Path) -> Iterator
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, environment: dict[str, str] | None = None) -> Iterator[Server]:
+def streamlit_server(
+    log_path: Path, environment: dict[str, str] | None = None, root: Path = ROOT
+) -> Iterator[Server]:
     """Run the app with ``streamlit run`` on a free localhost port, every script run timed, its
     drawings store a SQLite file beside the log (never the working tree's data/); ``environment``
-    adds to the server's environment variables."""
+    adds to the server's environment variables; ``root`` is the checkout whose app is served (this
+    one unless a benchmark compares another)."""
     port = free_port()
     run_log_path = log_path.with_name("script_runs.jsonl")
     environment = {
+        # One OpenBLAS thread, as ``make run`` starts the app (see the Makefile), unless set already.
+        "OPENBLAS_NUM_THREADS": "1",
         **os.environ,
         "DIGITDRAW_DATABASE_URL": database_url_beside(log_path),
         **(environment or {}),
@@ -158,7 +163,7 @@ def streamlit_server(log_path: Path, environment: dict[str, str] | None = None) 
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=environment)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_healthy(url, process, log_path)
@@ -210,7 +215,8 @@ async def open_draw_page(browser, url: str):
     context = await browser.new_context(viewport={"width": 1366, "height": 900})
     await context.add_init_script(RECORD_EVENTS)
     page = await context.new_page()
-    await page.goto(url)
+    # Twenty sessions opening at once on two busy cores can take longer than Playwright's 30 s.
+    await page.goto(url, timeout=120_000)
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
     await page.get_by_role("button", name="Reset canvas & history").wait_for(timeout=60_000)
     return context, page

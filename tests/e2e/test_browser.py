@@ -110,7 +110,13 @@ def test_a_first_stroke_from_the_top_edge_of_a_fresh_canvas_is_drawn(page, x):
     expect(page.get_by_test_id("stMetricValue")).to_have_count(1, timeout=15_000)
 
 
-def test_on_a_phone_a_finger_draws_and_the_answer_is_on_the_first_screen(browser, server, screenshots):
+def _bottom(box: dict) -> float:
+    return box["y"] + box["height"]
+
+
+def test_on_a_phone_a_finger_draws_the_answer_is_on_the_first_screen_and_one_tap_clears(
+    browser, server, screenshots
+):
     context = browser.new_context(**PHONE)
     tab = context.new_page()
     try:
@@ -122,13 +128,33 @@ def test_on_a_phone_a_finger_draws_and_the_answer_is_on_the_first_screen(browser
         touch_draw(tab, STROKES[4])
         expect(prediction(tab)).to_have_text("4", timeout=15_000)
         expect(tab.get_by_test_id("stMetricLabel").first).to_contain_text("Model 4 reads")
+        confidence = tab.get_by_test_id("stMetricDelta").first
+        expect(confidence).to_contain_text("confident")
         tab.wait_for_timeout(500)
-        answer = prediction(tab).bounding_box()
-        assert answer["y"] + answer["height"] <= PHONE["viewport"]["height"], "the answer needs no scrolling"
+        assert tab.evaluate("document.querySelector('[data-testid=stMain]').scrollTop") == 0
+        canvas = tab.locator("canvas").last.bounding_box()
+        assert canvas["y"] >= 0 and _bottom(canvas) <= PHONE["viewport"]["height"], "the canvas is all there"
+        # The digit fits the browser's window with its bars showing; the whole answer, the
+        # confidence too, fits the phone's 390x844 screen, which the page has once the bars hide.
+        assert _bottom(prediction(tab).bounding_box()) <= PHONE["viewport"]["height"], "no scrolling"
+        assert _bottom(confidence.bounding_box()) <= PHONE["screen"]["height"], "no scrolling"
         assert tab.evaluate("document.documentElement.scrollWidth") <= width, (
             "nothing is wider than the screen"
         )
         tab.screenshot(path=screenshots / "phone-draw-answered.png")
+        assert ink_pixels(tab) > 500
+        tab.get_by_role("button", name="Clear the canvas").tap()  # One tap, no reload.
+        expect(tab.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=15_000)
+        expect(tab.get_by_test_id("stMetricValue")).to_have_count(0)
+        for _ in range(50):  # The canvas empties itself as soon as the Clear rerun's props arrive.
+            if ink_pixels(tab) == 0:
+                break
+            tab.wait_for_timeout(100)
+        assert ink_pixels(tab) == 0
+        # Clear sits under the answer and the keep buttons: back up to the canvas, as a thumb would.
+        tab.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
+        touch_draw(tab, STROKES[1])  # And the next drawing, straight away, is read.
+        expect(prediction(tab)).to_have_text("1", timeout=15_000)
     finally:
         context.close()
 
