@@ -7,6 +7,12 @@ import streamlit as st
 
 from digitdraw.ui import app, charts
 
+# Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
+NAME_COLUMNS = {
+    "Model": st.column_config.TextColumn(width="medium"),
+    "Architecture": st.column_config.TextColumn(width="large"),
+}
+
 
 def study_table(rows: list[dict]) -> pd.DataFrame:
     """The study's table reproduced, our numbers beside its numbers, plus test and drawn accuracy."""
@@ -126,7 +132,7 @@ if rows:
     )
     third.metric("Slowest prediction", f"{max(row['latency_us'] for row in rows):.0f} µs")
     st.subheader("The study's table, reproduced")
-    st.dataframe(study_table(rows), hide_index=True)
+    st.dataframe(study_table(rows), hide_index=True, column_config=NAME_COLUMNS)
     st.caption(
         "Train and validation: the study's numbers beside ours (the study gave no validation figure for "
         "its one-hidden-layer network; model 6, a small convolutional network, is ours, beyond the study, "
@@ -143,7 +149,7 @@ if rows:
             "kept its figures beside the model's own; the app uses the model's own weights."
         )
     st.subheader("What each model costs")
-    st.dataframe(cost_table(rows), hide_index=True)
+    st.dataframe(cost_table(rows), hide_index=True, column_config=NAME_COLUMNS)
     st.subheader("Ranking")
     st.plotly_chart(charts.ranking_chart(rows), key="ranking")
 calibration_ui(app.calibration_rows())
