@@ -10,7 +10,7 @@ from digitdraw.ui import app, charts
 # Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
 NAME_COLUMNS = {
     "Model": st.column_config.TextColumn(width="medium"),
-    "Architecture": st.column_config.TextColumn(width="large"),
+    "Architecture": st.column_config.TextColumn(width=240),
 }
 
 
