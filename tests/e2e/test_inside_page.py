@@ -7,6 +7,8 @@ import pytest
 from harness import PHONE, STROKES, draw, whole_page_screenshot
 from playwright.sync_api import Page, expect
 
+from digitdraw.models import MODEL_IDS
+
 pytestmark = pytest.mark.e2e
 
 # Each view of the Inside page and a text that shows once it has been computed.
@@ -31,7 +33,7 @@ def test_the_timeline_then_every_inside_view_on_the_drawing_at_laptop_size(page,
         draw(page, [stroke])
         expect(timeline.locator("thead th")).to_have_count(1 + count, timeout=15_000)
     expect(page.get_by_test_id("stMetricValue").first).to_have_text("4", timeout=15_000)
-    expect(timeline.locator("tbody tr")).to_have_count(5)  # One row per model.
+    expect(timeline.locator("tbody tr")).to_have_count(len(MODEL_IDS))  # One row per model.
     whole_page_screenshot(page, screenshots / "laptop-draw-timeline.png")
     page.get_by_role("link", name="Look inside the networks with this drawing").click()
     expect(page.get_by_role("heading", name="Inside the networks", exact=True)).to_be_visible(timeout=30_000)
