@@ -213,10 +213,11 @@ def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
     detector = _detector(model)
     if model.calibration is None or detector is None:
         return _Answers(raw, raw, None, None)
-    logits = novelty.logits_and_features(model.network, inputs)[0]
-    calibrated = novelty.softmax(logits, model.calibration.temperature).astype(np.float32)
+    # One forward pass serves the calibrated probabilities and the digit score's energy.
+    outputs = novelty.logits_and_features(model.network, inputs)
+    calibrated = novelty.softmax(outputs[0], model.calibration.temperature).astype(np.float32)
     method = model.calibration.novelty.method
-    scores = detector.scores(model.network, inputs, (method,))[method]
+    scores = detector.scores(model.network, inputs, (method,), outputs)[method]
     return _Answers(calibrated, raw, scores, model.calibration.novelty.threshold)
 
 

@@ -60,7 +60,7 @@ METHODS = (
 # The methods the app chooses from, per model, by measurement on the tuning non-digits (calibration.py):
 # the three that led in benchmarks/novelty.py. The learned score alone flagged the most non-digits for
 # the 16-unit models, but it also turned away 16% of scanned digits by other hands (thick strokes it
-# never saw as digits), so it is measured and not offered: added to the density, it keeps 92-95% of them.
+# never saw as digits), so it is measured and not offered: added to the density, it keeps 88-95% of them.
 CANDIDATE_METHODS = ("density", "combined", "learned_combined")
 # The parts each sum of standardised scores adds.
 SUMS = {"combined": ("energy", "density"), "learned_combined": ("learned", "density", "energy")}
@@ -421,16 +421,21 @@ class Detector:
         return tuple(method for method in METHODS if "learned" not in method)
 
     def scores(
-        self, network: Network, images: np.ndarray, methods: tuple[str, ...] = METHODS
+        self,
+        network: Network,
+        images: np.ndarray,
+        methods: tuple[str, ...] = METHODS,
+        outputs: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Each method's digit score (higher = more like a digit) for preprocessed images."""
+        """Each method's digit score (higher = more like a digit) for preprocessed images; ``outputs``,
+        the network's ``logits_and_features`` of these images when the caller has them already."""
         unknown = set(methods) - set(METHODS)
         if unknown:
             raise ValueError(f"expected methods among {list(METHODS)}, got {sorted(unknown)}")
         wanted = set(methods)
         for method in methods:
             wanted.update(SUMS.get(method, ()))
-        logits, features = logits_and_features(network, images)
+        logits, features = outputs if outputs is not None else logits_and_features(network, images)
         result: dict[str, np.ndarray] = {}
         if "max_softmax" in wanted:
             result["max_softmax"] = softmax(logits).max(axis=1)
