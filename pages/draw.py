@@ -1,9 +1,10 @@
 """Draw a digit; every model classifies it as soon as the stroke ends.
 
-The drawing area is one fragment: a stroke, Clear, a new brush size or a new
-model reruns the canvas and the answers only, not the app around them. The
-chosen model's answer sits right under the canvas, so that on a phone the
-drawing and the answer share the first screen.
+The drawing area is one fragment: a stroke or Clear reruns the canvas and the
+answers only, not the app around them. The model picker and the brush size sit
+above it, outside the fragment, so a stroke does not rerun them either. Clear
+and the chosen model's answer sit right under the canvas, so that on a phone
+the drawing, Clear and the answer share the first screen.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from streamlit_drawable_canvas import st_canvas
 import digitdraw
 from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
+
+# Wide enough for the longest registry model's name ("Model 6 · 784-conv16-pool-...").
+MODEL_PICKER_WIDTH = 420
 
 
 def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
@@ -68,12 +72,30 @@ def _forget_strokes() -> None:
 
 
 def controls_ui() -> int:
-    """Clear, the brush size and the model picker; returns the chosen model id."""
-    with st.container(horizontal=True, vertical_alignment="center"):
-        st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_canvas, key="clear")
+    """The model picker and the brush size; returns the chosen model id.
+
+    They sit outside the drawing fragment: a stroke does not rerun them (they were a quarter of a
+    stroke's server time), and picking another model or brush reruns the page, which is rare. On a
+    laptop they stand above the canvas; on a phone they go to the sidebar, a tap away, so that the
+    canvas, Clear and the answer share the first screen.
+    """
+    phone = app.on_phone()
+    with st.sidebar if phone else st.container(horizontal=True, vertical_alignment="bottom"):
+        # Each option says "Model 4 · 784-64-64-10 · ReLU"; a label above it would only cost a line.
+        model_id = app.model_picker_ui(
+            "Model",
+            key="draw_model",
+            label_visibility="visible" if phone else "collapsed",
+            width="stretch" if phone else MODEL_PICKER_WIDTH,
+        )
         with st.popover("Brush", icon=":material/brush:"):
             st.slider("Brush size", min_value=6, max_value=40, key="stroke_width")
-    return app.model_picker_ui("Model", key="draw_model")
+    return model_id
+
+
+def clear_ui() -> None:
+    """One click empties the canvas in place and forgets the drawing's answers."""
+    st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_canvas, key="clear")
 
 
 def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
@@ -226,24 +248,25 @@ def model_input_ui(result: digitdraw.Classification) -> None:
 
 
 @st.fragment
-def drawing_ui() -> None:
-    """The canvas, its controls and every answer: the part of the page a stroke changes."""
+def drawing_ui(model_id: int) -> None:
+    """The canvas, Clear and every answer: the part of the page a stroke changes."""
     left, right = st.columns([1, 1.25], gap="large")
     with left:
         image, canvas_png = canvas_ui()
         result = app.classify_drawing(image)
         app.remember_drawing(result, image)
-        answer_container = st.container()
-        model_id = controls_ui()
-        with answer_container:
+        # Side by side, so that on a phone the canvas, Clear and the answer share the first screen.
+        with st.container(horizontal=True, vertical_alignment="center"):
             answer_ui(result, model_id)
-            if result is not None and not result.is_blank:
-                keep_ui(result, model_id, canvas_png)
+            clear_ui()
+        if result is not None and not result.is_blank:
+            keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:
         _forget_strokes()
         right.caption(
-            "Five networks read your drawing at once: two sizes (16 and 64 hidden units per layer), "
-            "two activations (sigmoid and ReLU), and one wide layer of 128."
+            f"{len(app.model_ids())} networks read your drawing at once: the study's two sizes (16 and 64 "
+            "hidden units per layer) and two activations (sigmoid and ReLU), one wide layer of 128, "
+            "and a small convolutional network beyond the study."
         )
         return
     with right:
@@ -257,10 +280,11 @@ def drawing_ui() -> None:
 
 app.page_ui()
 st.title("Draw a digit")
-# Room above the canvas for the canvas's own toolbar, which would otherwise cover the title.
-st.space("small")
 # Load the models with the page, not with the first stroke; later calls only check their files.
 app.loaded_models()
-drawing_ui()
+chosen_model = controls_ui()
+# Room above the canvas for the canvas's own toolbar, which would otherwise cover the controls.
+st.space("small")
+drawing_ui(chosen_model)
 app.canvas_toolbar_above_canvas_ui()
 app.remember_browser_ui()

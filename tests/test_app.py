@@ -186,6 +186,21 @@ def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
     assert app.metric[0].value == "7" and len(app.session_state["stroke_answers"]) == 2
     assert len(page_runs) == 1, "the stroke reran the page around the drawing area"
     assert not app.title, "the stroke sent the page's title again"  # Only the drawing area was sent.
+    assert not app.selectbox and not app.slider, "the stroke reran the model picker and the brush"
+
+
+@pytest.mark.parametrize("phone", [False, True])
+def test_the_model_picker_stands_above_the_canvas_on_a_laptop_and_in_the_sidebar_on_a_phone(
+    canvas, monkeypatch, phone
+):
+    monkeypatch.setattr(ui_app, "on_phone", lambda: phone)
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    in_sidebar = [box.key for box in app.sidebar.selectbox]
+    assert ("draw_model" in in_sidebar) is phone
+    assert canvas.calls[-1]["width"] == (ui_app.PHONE_CANVAS_SIZE if phone else CANVAS_SIZE)
+    app.selectbox(key="draw_model").set_value(5).run()  # Either way it chooses the model that answers.
+    assert app.metric[0].label == "Model 5 reads" and app.metric[0].value == "7"
 
 
 @pytest.mark.parametrize(
@@ -198,10 +213,9 @@ def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
         ("", False),
     ],
 )
-def test_phones_get_a_canvas_as_wide_as_their_screen_allows(user_agent, phone):
-    size = ui_app.canvas_size_for(user_agent)
-    assert size == (ui_app.PHONE_CANVAS_SIZE if phone else CANVAS_SIZE)
-    assert ui_app.PHONE_CANVAS_SIZE > CANVAS_SIZE
+def test_phones_are_told_from_laptops_and_tablets_by_their_user_agent(user_agent, phone):
+    assert ui_app.is_phone_agent(user_agent) is phone
+    assert ui_app.PHONE_CANVAS_SIZE > CANVAS_SIZE  # A phone's canvas fills the width of its screen.
 
 
 @pytest.fixture

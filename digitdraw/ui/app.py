@@ -79,23 +79,27 @@ def model_ids() -> tuple[ModelId, ...]:
     return inference.available_model_ids()
 
 
-def canvas_size() -> int:
-    """The canvas's side in pixels for this browser: larger on a phone, to fill the screen's width."""
-    return canvas_size_for(st.context.headers.get("User-Agent") or "")
+def on_phone() -> bool:
+    """Whether this browser is a phone's, by its User-Agent (see ``is_phone_agent``)."""
+    return is_phone_agent(st.context.headers.get("User-Agent") or "")
 
 
-def canvas_size_for(user_agent: str) -> int:
-    """The canvas's side for a User-Agent string: phones say "Mobi" in it (tablets do not).
+def is_phone_agent(user_agent: str) -> bool:
+    """Whether a User-Agent string is a phone's: phones say "Mobi" in it (tablets do not).
 
     The server cannot see the screen, so the User-Agent is all it has to go by.
     """
-    return PHONE_CANVAS_SIZE if "Mobi" in user_agent else CANVAS_SIZE
+    return "Mobi" in user_agent
+
+
+def canvas_size() -> int:
+    """The canvas's side in pixels for this browser: larger on a phone, to fill the screen's width."""
+    return PHONE_CANVAS_SIZE if on_phone() else CANVAS_SIZE
 
 
 def wide_canvas_size() -> tuple[int, int]:
     """The Read page's canvas (width, height) for this browser: as wide as a phone's screen allows."""
-    phone = canvas_size_for(st.context.headers.get("User-Agent") or "") == PHONE_CANVAS_SIZE
-    return PHONE_WIDE_CANVAS_SIZE if phone else WIDE_CANVAS_SIZE
+    return PHONE_WIDE_CANVAS_SIZE if on_phone() else WIDE_CANVAS_SIZE
 
 
 def empty_drawing(clears: int) -> dict[str, Any]:
@@ -379,13 +383,21 @@ def model_label(model_id: ModelId) -> str:
     return f"{model_id} · {architecture.summary} · {activation}"
 
 
-def model_picker_ui(label: str = "Model", key: str = "model", default: ModelId = 4) -> ModelId:
+def model_picker_ui(
+    label: str = "Model",
+    key: str = "model",
+    default: ModelId = 4,
+    label_visibility: str = "visible",
+    width: int | str = "stretch",
+) -> ModelId:
     """A model selector whose options show architecture and activation; returns the model id."""
     options = model_ids()
     # A trained network chosen earlier may have been deleted since (here or in another session).
     if st.session_state.get(key) not in options:
         st.session_state[key] = default
-    return st.selectbox(label, options, key=key, format_func=model_label)
+    return st.selectbox(
+        label, options, key=key, format_func=model_label, label_visibility=label_visibility, width=width
+    )
 
 
 def model_error_ui(model_id: ModelId, message: str) -> None:
