@@ -50,6 +50,8 @@ DATABASE_URL_ENV_VAR = "DIGITDRAW_DATABASE_URL"
 DEFAULT_DATABASE = Path(__file__).resolve().parents[1] / "data" / "drawings.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SESSION_ID_LENGTH = 64
+# The array of an exported .npz that holds each drawing's id, beside the MNIST-style x and y.
+ID_ARRAY = "id"
 
 
 class StoreError(Exception):
@@ -321,6 +323,22 @@ def as_arrays(drawings: Iterable[Drawing]) -> tuple[np.ndarray, np.ndarray]:
     for index, drawing in enumerate(drawings):
         x[index] = np.rint(drawing.model_input * 255).astype(np.uint8)
     return x, np.array([d.label for d in drawings], dtype=np.uint8)
+
+
+def export_arrays(drawings: Iterable[Drawing]) -> dict[str, np.ndarray]:
+    """An exported .npz's arrays: ``as_arrays``'s ``x`` and ``y``, and each drawing's id (what training on
+    the kept drawings splits them by)."""
+    drawings = list(drawings)
+    x, y = as_arrays(drawings)
+    return {"x": x, "y": y, ID_ARRAY: np.array([d.id for d in drawings], dtype=np.int64)}
+
+
+def safe_url(url: str) -> str:
+    """A store's URL as it may be shown or recorded: any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def accuracy(drawings: Iterable[Drawing]) -> dict[int, tuple[int, int]]:
