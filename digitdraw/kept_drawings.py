@@ -122,18 +122,10 @@ def from_store(url: str) -> KeptDrawings:
     """Every drawing kept in a store, as arrays, with the exact float32 inputs the models saw."""
     kept = store.Store(url)
     try:
-        drawings = kept.drawings()
+        ids, images, labels = kept.labelled_inputs()
     finally:
         kept.close()
-    images = np.zeros((len(drawings), IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    for index, drawing in enumerate(drawings):
-        images[index] = drawing.model_input
-    return KeptDrawings(
-        ids=np.array([d.id for d in drawings], np.int64),
-        images=images,
-        labels=np.array([d.label for d in drawings], np.int64),
-        source=store.safe_url(url),
-    )
+    return KeptDrawings(ids=ids, images=images, labels=labels, source=store.safe_url(url))
 
 
 def from_npz(path: Path) -> KeptDrawings:

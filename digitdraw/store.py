@@ -286,6 +286,18 @@ class Store:
         with self._failures("read"), Session(self._engine) as session:
             return [_drawing(row) for row in session.scalars(query)]
 
+    def labelled_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every kept drawing's id, model input (float32 N x 28 x 28) and label, oldest first: what training
+        needs, without the canvases and answers ``drawings`` reads too."""
+        query = select(DrawingRow.id, DrawingRow.model_input, DrawingRow.label).order_by(DrawingRow.id)
+        with self._failures("read"), Session(self._engine) as session:
+            rows = session.execute(query).all()
+        images = np.zeros((len(rows), IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        for index, row in enumerate(rows):
+            images[index] = np.frombuffer(row.model_input, dtype=np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        ids = np.array([row.id for row in rows], np.int64)
+        return ids, images, np.array([row.label for row in rows], np.int64)
+
     def count(self, session_id: str | None = None) -> int:
         """How many drawings are kept (by one browser when ``session_id`` is given)."""
         query = select(func.count(DrawingRow.id))
