@@ -1,5 +1,6 @@
 """Command line: ``python -m digitdraw train ...`` trains the study's models, or with ``--name`` a network
-of your own design; ``python -m digitdraw worker`` trains the networks queued on the Train page;
+of your own design, with ``--drawings`` on the drawings users kept too; ``python -m digitdraw worker``
+trains the networks queued on the Train page;
 ``python -m digitdraw calibrate ...`` fits each saved model's temperature and digit-score threshold;
 ``python -m digitdraw drawings ...`` imports, exports and summarises the drawings users kept;
 ``python -m digitdraw read ...`` reads the numbers in photos and scans. ``--help`` on each says more."""
@@ -78,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--no-baseline", action="store_true", help="do not train the study's recipe beside another one"
+    )
+    train.add_argument(
+        "--drawings",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URL_OR_NPZ",
+        help="train on the drawings users kept too: a store's SQLAlchemy URL, a SQLite file or an .npz from "
+        "`drawings export` (alone: $DIGITDRAW_DATABASE_URL or data/drawings.sqlite); 20%% are held out by "
+        "id, never trained on, and scored",
+    )
+    train.add_argument(
+        "--drawings-repeats",
+        type=int,
+        default=None,
+        metavar="N",
+        help="times each kept training drawing appears in an epoch, augmented like MNIST (default 10, 1-100)",
     )
 
     calibrate = commands.add_parser(
@@ -217,10 +235,10 @@ def _drawings(args: argparse.Namespace) -> int:
         kept.save_many(new)
         print(f"kept {len(new)} drawings from {args.file} ({kept.count()} in the store)")
     elif args.action == "export":
-        x, y = store.as_arrays(kept.drawings(args.session))
+        arrays = store.export_arrays(kept.drawings(args.session))
         with atomic_write(args.file) as handle:
-            np.savez_compressed(handle, x=x, y=y)
-        print(f"wrote {len(y)} drawings to {args.file}")
+            np.savez_compressed(handle, **arrays)
+        print(f"wrote {len(arrays['y'])} drawings to {args.file}")
     else:
         print(_stats_table(kept.drawings()))
     return 0
@@ -271,14 +289,43 @@ def _network_settings(args: argparse.Namespace):
     return settings
 
 
+def _drawings_repeats(args: argparse.Namespace) -> int | None:
+    """How often each kept training drawing appears in an epoch, checked; None without ``--drawings``."""
+    from digitdraw import kept_drawings
+
+    if args.drawings is None:
+        if args.drawings_repeats is not None:
+            raise ValueError("--drawings-repeats weighs the kept drawings: add --drawings")
+        return None
+    given = args.drawings_repeats
+    return kept_drawings.check_repeats(given if given is not None else kept_drawings.DEFAULT_REPEATS)
+
+
+def _kept_split_or_exit(args: argparse.Namespace, repeats: int | None):
+    """The kept drawings ``--drawings`` names, read and split for training; None without it. A store that
+    cannot be read, a bad file or too few drawings print one line and exit with status 1."""
+    from digitdraw import kept_drawings
+    from digitdraw.store import StoreError
+
+    if repeats is None:
+        return None
+    try:
+        return kept_drawings.split(kept_drawings.read(args.drawings), repeats)
+    except (ValueError, StoreError) as error:
+        print(f"python -m digitdraw train --drawings: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 def _train_network(args: argparse.Namespace) -> int:
     """Train one network of one's own design, with a progress bar of per-epoch metrics."""
     try:
         settings = _network_settings(args)
+        repeats = _drawings_repeats(args)
     except ValueError as error:
         # One line, and nothing written.
         print(f"python -m digitdraw train: {error}", file=sys.stderr)
         return 2
+    kept = _kept_split_or_exit(args, repeats)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from digitdraw.train import Monitor, ProgressBar, summary_line, train_network
 
@@ -292,7 +339,7 @@ def _train_network(args: argparse.Namespace) -> int:
         )
 
     try:
-        trained = train_network(settings, out_dir=args.out, monitor=Monitor(epoch_done=epoch_done))
+        trained = train_network(settings, out_dir=args.out, monitor=Monitor(epoch_done=epoch_done), kept=kept)
     except KeyboardInterrupt:
         print("\nInterrupted: nothing was saved.", file=sys.stderr)
         return 130
@@ -377,12 +424,15 @@ def main(argv: list[str] | None = None) -> int:
             overrides["augmentation"] = replace(recipe.augmentation, **augmentation)
         config = replace(recipe, **overrides)
         baseline = replace(STUDY_RECIPE, **{k: v for k, v in overrides.items() if k not in RECIPE_KEYS})
+        repeats = _drawings_repeats(args)
     except ValueError as error:
         parser.error(str(error))
+    # Read and split before any slow work: too few drawings or a bad file cost nothing.
+    kept = _kept_split_or_exit(args, repeats)
     if args.no_baseline or recipe_name(config) == "study":
         baseline = None
     try:
-        train_models(model_ids, config, out_dir=args.out, baseline=baseline)
+        train_models(model_ids, config, out_dir=args.out, baseline=baseline, kept=kept)
     except KeyboardInterrupt:
         # Saves are atomic, so an interrupted run leaves every model as it was.
         print("\nInterrupted: models not yet saved keep their previous files.", file=sys.stderr)

@@ -20,7 +20,7 @@ from digitdraw import inference
 from digitdraw.data import IMAGE_SIZE
 from digitdraw.models import MODEL_IDS, is_custom
 from digitdraw.preprocess import to_mnist
-from digitdraw.store import Drawing, NewDrawing, as_arrays
+from digitdraw.store import Drawing, NewDrawing, export_arrays
 
 
 def record(
@@ -143,10 +143,9 @@ def accuracies(drawings: list[Drawing], answers: dict[int, np.ndarray]) -> dict[
 
 
 def npz_bytes(drawings: list[Drawing]) -> bytes:
-    """Kept drawings as an MNIST-style .npz file's bytes: ``x`` uint8 N x 28 x 28 and ``y``."""
-    x, y = as_arrays(drawings)
+    """Kept drawings as an MNIST-style .npz file's bytes: ``x`` uint8 N x 28 x 28, ``y`` and their ids."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, x=x, y=y)
+    np.savez_compressed(buffer, **export_arrays(drawings))
     return buffer.getvalue()
 
 

@@ -12,7 +12,9 @@ study's networks, ``saved_models/custom/<name>/`` for one someone trained
 - ``history.json``, the ``History``: loss and accuracy per epoch on the
   training, validation and test splits;
 - ``metrics.json``, the ``Metrics``: the kept epoch's accuracies and losses,
-  confusion matrix, per-class scores and every test prediction;
+  confusion matrix, per-class scores and every test prediction, and, for a
+  run that trained on the drawings users kept, how many and how it reads the
+  held-out ones (``KeptDrawingsRecord``);
 - optionally ``calibration.json``, the ``Calibration``: the temperature that
   makes the stated confidence honest, the digit score's method and threshold,
   and calibration figures, with ``novelty.npz``, the arrays the digit
@@ -155,6 +157,33 @@ class RecipeBaseline(pydantic.BaseModel):
     training_seconds: float
 
 
+class KeptDrawingsRecord(pydantic.BaseModel):
+    """The drawings users kept that a model was trained on beside MNIST (``kept_drawings``): how many, how
+    they were split, and how the model (and the one it replaced) reads the held-out ones, never trained on."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    source: str  # The store's URL (password hidden) or the exported .npz they were read from.
+    kept: int = pydantic.Field(ge=0)  # How many drawings the store held when the run read it.
+    trained: int = pydantic.Field(ge=0)  # Of those, the training part, each seen ``repeats`` times an epoch.
+    held_out: int = pydantic.Field(ge=0)  # The held-out part: never trained on, chooses nothing.
+    held_out_share: Fraction
+    split_rule: str  # Which drawings are held out, by id: the same ones in every run, however many are kept.
+    repeats: int = pydantic.Field(ge=1)
+    accuracy: Fraction  # On the held-out part.
+    # The model this run replaced, on the same held-out drawings; None when there was none to load.
+    accuracy_before: Fraction | None = None
+    model_before_sha256: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _parts_add_up(self) -> KeptDrawingsRecord:
+        if self.trained + self.held_out != self.kept:
+            raise ValueError(
+                f"{self.trained} trained and {self.held_out} held out do not make {self.kept} kept"
+            )
+        return self
+
+
 class Metrics(_Schema):
     """How the kept weights score: accuracy and loss per split, and the test set in detail."""
 
@@ -168,6 +197,8 @@ class Metrics(_Schema):
     # Added after the format's version 2 with a default, so that files without it load: None when
     # the run trained no other recipe beside this one.
     baseline: RecipeBaseline | None = None
+    # Added after version 2 like ``baseline``: None when the run trained on MNIST alone.
+    kept_drawings: KeptDrawingsRecord | None = None
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> Metrics:

@@ -50,6 +50,8 @@ DATABASE_URL_ENV_VAR = "DIGITDRAW_DATABASE_URL"
 DEFAULT_DATABASE = Path(__file__).resolve().parents[1] / "data" / "drawings.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SESSION_ID_LENGTH = 64
+# The array of an exported .npz that holds each drawing's id, beside the MNIST-style x and y.
+ID_ARRAY = "id"
 
 
 class StoreError(Exception):
@@ -284,6 +286,18 @@ class Store:
         with self._failures("read"), Session(self._engine) as session:
             return [_drawing(row) for row in session.scalars(query)]
 
+    def labelled_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every kept drawing's id, model input (float32 N x 28 x 28) and label, oldest first: what training
+        needs, without the canvases and answers ``drawings`` reads too."""
+        query = select(DrawingRow.id, DrawingRow.model_input, DrawingRow.label).order_by(DrawingRow.id)
+        with self._failures("read"), Session(self._engine) as session:
+            rows = session.execute(query).all()
+        images = np.zeros((len(rows), IMAGE_SIZE, IMAGE_SIZE), np.float32)
+        for index, row in enumerate(rows):
+            images[index] = np.frombuffer(row.model_input, dtype=np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        ids = np.array([row.id for row in rows], np.int64)
+        return ids, images, np.array([row.label for row in rows], np.int64)
+
     def count(self, session_id: str | None = None) -> int:
         """How many drawings are kept (by one browser when ``session_id`` is given)."""
         query = select(func.count(DrawingRow.id))
@@ -321,6 +335,22 @@ def as_arrays(drawings: Iterable[Drawing]) -> tuple[np.ndarray, np.ndarray]:
     for index, drawing in enumerate(drawings):
         x[index] = np.rint(drawing.model_input * 255).astype(np.uint8)
     return x, np.array([d.label for d in drawings], dtype=np.uint8)
+
+
+def export_arrays(drawings: Iterable[Drawing]) -> dict[str, np.ndarray]:
+    """An exported .npz's arrays: ``as_arrays``'s ``x`` and ``y``, and each drawing's id (what training on
+    the kept drawings splits them by)."""
+    drawings = list(drawings)
+    x, y = as_arrays(drawings)
+    return {"x": x, "y": y, ID_ARRAY: np.array([d.id for d in drawings], dtype=np.int64)}
+
+
+def safe_url(url: str) -> str:
+    """A store's URL as it may be shown or recorded: any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def accuracy(drawings: Iterable[Drawing]) -> dict[int, tuple[int, int]]:

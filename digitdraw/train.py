@@ -35,6 +35,12 @@ Hershey) chose nothing. ``train_models`` can also train the study's recipe as
 a measured baseline and keep its accuracy in each model's metrics, for the
 Compare page.
 
+Any run can also train on the drawings users kept (``kept_drawings``): the
+training part, repeated, joins each epoch's MNIST digits before augmentation;
+the held-out part scores the kept weights, and the model the run replaces, at
+the end. MNIST's curves and splits are unchanged by them, and the epoch kept
+is still the best on MNIST validation.
+
 Determinism: Keras, NumPy and Python are seeded and TensorFlow's op
 determinism is on, so one seed gives the same numbers on the same machine.
 """
@@ -56,6 +62,7 @@ from digitdraw import data, evaluate, preprocess, saved_models
 from digitdraw.augment import IMPROVED_AUGMENTATION, AugmentConfig, augment
 from digitdraw.drawn import drawn_evaluation_set, redrawn_training_digits
 from digitdraw.files import atomic_write
+from digitdraw.kept_drawings import KeptSplit
 from digitdraw.models import (
     HIDDEN_ACTIVATIONS,
     MODEL_IDS,
@@ -271,6 +278,8 @@ class Dataset:
     ranges: dict[str, data.SplitRange]
     # The training digits redrawn as pen strokes, image for image; None when the recipe uses none.
     x_strokes: np.ndarray | None = None
+    # Drawings users kept, split into a part trained on beside MNIST and a held-out part; None for none.
+    kept: KeptSplit | None = None
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Images and labels of 'train', 'validation', 'test' or 'drawn'."""
@@ -442,7 +451,8 @@ def train_model(
     baseline: saved_models.RecipeBaseline | None = None,
 ) -> saved_models.SavedModel:
     """Train one registry model, save it under ``out_dir`` and return it as saved; ``baseline``, the same
-    model trained by another recipe, is kept in its metrics."""
+    model trained by another recipe, is kept in its metrics. The dataset's kept drawings, if any, are
+    trained on too."""
     spec = get_spec(model_id)
 
     def epoch_done(history: saved_models.History) -> None:
@@ -469,14 +479,18 @@ def train_network(
     dataset: Dataset | None = None,
     out_dir: Path | None = None,
     monitor: Monitor | None = None,
+    kept: KeptSplit | None = None,
 ) -> saved_models.SavedModel:
     """Train a network someone designed and save it as ``<out_dir>/custom/<name>/``.
 
     ``dataset`` is loaded for the settings when not given (its training
-    images must then match ``settings.train_limit``).
+    images must then match ``settings.train_limit``); ``kept``, drawings users
+    kept, are trained on beside it.
     """
     config = settings.train_config()
     dataset = dataset if dataset is not None else load_dataset(config)
+    if kept is not None:
+        dataset = replace(dataset, kept=kept)
     recorded = {**asdict(settings), "learning_rate": settings.resolved_learning_rate}
     return _train_and_save(
         settings.name,
@@ -501,6 +515,19 @@ def _optimizer(optimizer: str, learning_rate: float, decay_steps: int):
     return keras.optimizers.SGD(learning_rate, momentum=SGD_MOMENTUM)
 
 
+def held_out_accuracy_before(
+    model_id: ModelId, out_dir: Path | None, kept: KeptSplit
+) -> tuple[float | None, str | None]:
+    """The accuracy on the held-out kept drawings of the model a run is about to replace, and its weights'
+    checksum; Nones when there is none that loads."""
+    try:
+        before = saved_models.load(model_id, out_dir)
+    except saved_models.SavedModelError:
+        return None, None  # Nothing there yet, or nothing usable: no figure to compare with.
+    accuracy = evaluate.score(before.network, kept.held_out.images, kept.held_out.labels)["accuracy"]
+    return accuracy, before.card.model_sha256
+
+
 def _train_and_save(
     model_id: ModelId,
     architecture: Architecture,
@@ -517,10 +544,16 @@ def _train_and_save(
     """The one training loop: fit epoch by epoch, score every split, keep the best epoch, save atomically."""
     import keras
 
+    kept = dataset.kept
+    if kept is not None:
+        # Measured before training: the files about to be replaced are the model before.
+        accuracy_before, before_sha256 = held_out_accuracy_before(model_id, out_dir, kept)
+        kept_images, kept_labels = kept.training_arrays()
     _seed_everything(config.seed)
     keras_name = model_id if is_custom(model_id) else get_spec(model_id).directory_name
     model = build_keras_model(architecture, keras_name)
-    steps_per_epoch = -(-len(dataset.x_train) // config.batch_size)
+    training_size = len(dataset.x_train) + (len(kept_labels) if kept is not None else 0)
+    steps_per_epoch = -(-training_size // config.batch_size)
     # No Keras metrics: every epoch is scored below, on all three splits, by the
     # same NumPy forward pass that the app uses.
     model.compile(
@@ -550,11 +583,16 @@ def _train_and_save(
                 raise ValueError("this recipe mixes in pen strokes, but the dataset was loaded without them")
             swap = augment_rng.uniform(size=len(images)) < config.stroke_share
             images = np.where(swap[:, None, None], dataset.x_strokes, images)
+        labels = dataset.y_train
+        if kept is not None:
+            # Appended before augmentation, so the kept drawings are transformed like the MNIST digits.
+            images = np.concatenate([images, kept_images])
+            labels = np.concatenate([labels, kept_labels.astype(labels.dtype)])
         if config.augmentation is not None:
             images = augment(images, augment_rng, config.augmentation)
         model.fit(
             images,
-            dataset.y_train,
+            labels,
             batch_size=config.batch_size,
             epochs=1,
             shuffle=True,
@@ -587,6 +625,13 @@ def _train_and_save(
         loss={split: score["loss"] for split, score in scores.items()},
         **evaluate.labelled_set_report(network, dataset.x_test, dataset.y_test),
         baseline=baseline,
+        kept_drawings=None
+        if kept is None
+        else kept.record(
+            evaluate.score(network, kept.held_out.images, kept.held_out.labels)["accuracy"],
+            accuracy_before,
+            before_sha256,
+        ),
     )
     card = saved_models.ModelCard(
         model_id=model_id,
@@ -615,12 +660,17 @@ def summary_line(model: saved_models.SavedModel) -> str:
     """One line per trained model for the end-of-run summary."""
     card, accuracy = model.card, model.metrics.accuracy
     what = f"Model {card.model_id}" if model.spec is not None else card.model_id
-    return (
+    line = (
         f"{what} {card.architecture.summary:<14} {card.architecture.hidden_activation:<7} "
         f"train {accuracy['train']:.2%}  val {accuracy['validation']:.2%}  "
         f"test {accuracy['test']:.2%}  drawn {accuracy['drawn']:.2%}  "
         f"{card.epochs_run} epochs in {card.training_seconds:.0f} s"
     )
+    kept = model.metrics.kept_drawings
+    if kept is not None:
+        before = "no model before" if kept.accuracy_before is None else f"before {kept.accuracy_before:.2%}"
+        line += f"  held-out kept drawings {kept.accuracy:.2%} of {kept.held_out} ({before})"
+    return line
 
 
 def train_models(
@@ -629,18 +679,20 @@ def train_models(
     out_dir: Path | None = None,
     splits=None,
     baseline: TrainConfig | None = None,
+    kept: KeptSplit | None = None,
 ) -> list[saved_models.SavedModel]:
     """Train several models on one prepared dataset; print progress and a summary.
 
     With ``baseline`` (another recipe), each model is first trained by it too, in a scratch folder, and
-    its accuracy kept in the saved model's metrics: the Compare page shows both recipes' figures.
+    its accuracy kept in the saved model's metrics: the Compare page shows both recipes' figures. With
+    ``kept``, drawings users kept, every model (and its baseline) trains on them beside MNIST.
     """
     for model_id in model_ids:
         get_spec(model_id)  # Reject a bad id before any slow work starts.
     out_dir = Path(out_dir) if out_dir is not None else saved_models_dir()
     if baseline is not None and baseline.stroke_share > config.stroke_share:
         raise ValueError("the baseline recipe may not mix in more pen strokes than the trained one")
-    dataset = load_dataset(config, splits)
+    dataset = replace(load_dataset(config, splits), kept=kept)
     results = []
     for model_id in model_ids:
         measured = None

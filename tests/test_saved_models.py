@@ -121,6 +121,16 @@ def test_an_unknown_key_is_refused_rather_than_ignored(model_1_copy):
         saved_models.load(1, model_1_copy)
 
 
+def test_a_metrics_file_written_before_the_kept_drawings_record_loads_without_it(model_1_copy):
+    path = saved_models.model_dir(1, model_1_copy) / saved_models.METRICS_FILE
+    payload = json.loads(path.read_text())
+    del payload["kept_drawings"]  # As every metrics.json was written before training on kept drawings.
+    path.write_text(json.dumps(payload))
+    loaded = saved_models.load(1, model_1_copy)
+    assert loaded.metrics.kept_drawings is None
+    assert loaded.metrics.accuracy == saved_models.load(1).metrics.accuracy
+
+
 def test_every_key_of_the_format_is_a_schema_field():
     # The schema is the documentation: every field carries a type, and the committed files use no other key.
     for model_id in MODEL_IDS:

@@ -173,6 +173,12 @@ def test_arrays_and_accuracy_of_kept_drawings(opened):
     x, y = store.as_arrays(kept)
     assert x.dtype == np.uint8 and x.shape == (3, 28, 28) and y.tolist() == [0, 5, 9]
     assert np.array_equal(x[1], np.rint(kept[1].model_input * 255).astype(np.uint8))
+    ids, inputs, labels = opened.labelled_inputs()
+    assert ids.tolist() == [d.id for d in kept] and labels.tolist() == [0, 5, 9]
+    assert inputs.dtype == np.float32 and all(np.array_equal(i, d.model_input) for i, d in zip(inputs, kept))
+    exported = store.export_arrays(kept)
+    assert np.array_equal(exported["x"], x) and np.array_equal(exported["y"], y)
+    assert exported[store.ID_ARRAY].tolist() == [d.id for d in kept]
     tally = store.accuracy(kept)
     assert set(tally) == {1, 2, 3, 4, 5}
     for model_id, (right, total) in tally.items():

@@ -1,0 +1,223 @@
+"""Training on the drawings users kept: reading them, splitting them for good, and mixing them into MNIST.
+
+The Draw page keeps drawings with the digit they really are (``store.py``);
+``python -m digitdraw train --drawings`` trains on them beside MNIST. Three
+choices make that honest:
+
+- **A split that never moves.** Each drawing is held out or trained on by a
+  hash of its id alone (``is_held_out``), not by a shuffle of today's
+  drawings: as the store grows, every drawing stays in the part it was in, so
+  a held-out drawing is never trained on by a later run, and figures of runs
+  months apart are on the same drawings plus the new ones. The held-out part
+  (``HELD_OUT_SHARE``) is never trained on and chooses nothing (the epoch kept
+  is still chosen on MNIST validation); it only measures.
+- **Repeated, and augmented like MNIST.** A few hundred drawings beside
+  50,000 MNIST digits would barely move the weights, so each training
+  drawing appears ``repeats`` times an epoch (``DEFAULT_REPEATS``), each copy
+  through the same random augmentation as the MNIST digits. The trade-off:
+  more repeats weigh the users' hands more and risk learning those few
+  drawings by heart; the held-out accuracy is what tells.
+- **Refused when too few.** An accuracy on a handful of drawings says
+  nothing, so a split needs ``MIN_PER_PART`` drawings in each part.
+
+The drawings come from a store (any SQLAlchemy URL) or from an ``.npz`` that
+``python -m digitdraw drawings export`` wrote, which carries each drawing's
+id so that the split is the same either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitdraw import saved_models, store
+from digitdraw.data import IMAGE_SIZE
+from digitdraw.models import NUM_CLASSES
+
+HELD_OUT_SHARE = 0.2
+# Each part needs this many drawings: a held-out accuracy on fewer is noise.
+MIN_PER_PART = 10
+# How many times each training drawing appears in an epoch, and the most a run may ask for: at 100, 500
+# kept drawings already weigh as much as 50,000 MNIST digits.
+DEFAULT_REPEATS = 10
+REPEATS_RANGE = (1, 100)
+# Part of what is hashed, so that this split is unrelated to any other use of the ids.
+SPLIT_SALT = "digitdraw-kept-drawing"
+SPLIT_RULE = (
+    f"held out when sha256('{SPLIT_SALT}:<drawing id>')'s first 8 bytes, read as a big-endian fraction "
+    "of 2**64, fall below the held-out share"
+)
+# File suffixes taken as SQLite databases rather than exported arrays.
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+def is_held_out(drawing_id: int, share: float = HELD_OUT_SHARE) -> bool:
+    """Whether a kept drawing belongs to the held-out part: a function of its id alone (``SPLIT_RULE``)."""
+    digest = hashlib.sha256(f"{SPLIT_SALT}:{int(drawing_id)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def check_repeats(repeats: object) -> int:
+    """The number of times each training drawing appears in an epoch, checked."""
+    low, high = REPEATS_RANGE
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or not low <= repeats <= high:
+        raise ValueError(
+            f"the drawings' repeats must be a whole number from {low} to {high}, got {repeats!r}"
+        )
+    return int(repeats)
+
+
+@dataclass(frozen=True)
+class KeptDrawings:
+    """Kept drawings as arrays: ids, model inputs (float32 N x 28 x 28 in [0, 1]) and labels 0-9.
+
+    ``source`` says where they were read from (a store's URL, its password
+    hidden, or a file).
+    """
+
+    ids: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray
+    source: str
+
+    def __post_init__(self) -> None:
+        images, labels, ids = self.images, self.labels, self.ids
+        if not isinstance(images, np.ndarray) or images.dtype != np.float32:
+            raise ValueError(
+                f"the drawings must be float32 model inputs, got {getattr(images, 'dtype', images)!r}"
+            )
+        if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise ValueError(
+                f"the drawings must be N x {IMAGE_SIZE} x {IMAGE_SIZE} model inputs, got shape {images.shape}"
+            )
+        if not np.all(np.isfinite(images)) or (images.size and (images.min() < 0 or images.max() > 1)):
+            raise ValueError("the drawings' model inputs must hold finite values in [0, 1]")
+        count = len(images)
+        for name, array in (("labels", labels), ("ids", ids)):
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "iu" or array.shape != (count,):
+                raise ValueError(
+                    f"the drawings' {name} must be {count} whole numbers, one per drawing, got "
+                    f"{getattr(array, 'dtype', type(array).__name__)} of shape {np.shape(array)}"
+                )
+        if count and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+            raise ValueError(
+                f"the drawings' labels must be digits 0-9, found {labels.min()} to {labels.max()}"
+            )
+        if len(np.unique(ids)) != count:
+            raise ValueError("each drawing's id must be unique: the split into parts is by id")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, mask: np.ndarray) -> KeptDrawings:
+        """The drawings where ``mask`` is True."""
+        return KeptDrawings(self.ids[mask], self.images[mask], self.labels[mask], self.source)
+
+
+def from_store(url: str) -> KeptDrawings:
+    """Every drawing kept in a store, as arrays, with the exact float32 inputs the models saw."""
+    kept = store.Store(url)
+    try:
+        ids, images, labels = kept.labelled_inputs()
+    finally:
+        kept.close()
+    return KeptDrawings(ids=ids, images=images, labels=labels, source=store.safe_url(url))
+
+
+def from_npz(path: Path) -> KeptDrawings:
+    """Drawings from an ``.npz`` that ``drawings export`` wrote: ``x`` uint8 N x 28 x 28, ``y``, ``id``."""
+    from digitdraw.collect import read_npz
+
+    x, y = read_npz(path)
+    with np.load(path, allow_pickle=False) as archive:
+        if store.ID_ARRAY not in archive.files:
+            raise ValueError(
+                f"{path} has no array named {store.ID_ARRAY}: the split into parts is by drawing id, so "
+                "train on a file that `python -m digitdraw drawings export` wrote, or import this one into a "
+                "store first (`python -m digitdraw drawings import`)"
+            )
+        ids = archive[store.ID_ARRAY]
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(
+            f"x in {path} must be uint8 N x {IMAGE_SIZE} x {IMAGE_SIZE} model inputs, as `drawings export` "
+            f"writes them, got {x.dtype} of shape {x.shape}"
+        )
+    return KeptDrawings(ids=ids, images=x.astype(np.float32) / 255.0, labels=y, source=str(path))
+
+
+def read(source: str | None) -> KeptDrawings:
+    """Kept drawings from a store's URL, a SQLite file, or an exported ``.npz``; None or '' is the
+    default store (``$DIGITDRAW_DATABASE_URL`` or ``data/drawings.sqlite``)."""
+    if not source:
+        return from_store(store.database_url())
+    if "://" in source:
+        return from_store(source)
+    path = Path(source)
+    if path.suffix == ".npz":
+        return from_npz(path)
+    if path.suffix in SQLITE_SUFFIXES:
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist")
+        return from_store(f"sqlite:///{path.resolve()}")
+    raise ValueError(
+        "expected a database URL (sqlite:///..., postgresql://...), a SQLite file "
+        f"({', '.join(SQLITE_SUFFIXES)}) or an .npz that `python -m digitdraw drawings export` wrote, "
+        f"got {source!r}"
+    )
+
+
+@dataclass(frozen=True)
+class KeptSplit:
+    """Kept drawings split by id: the part trained on, ``repeats`` times an epoch, and the held-out part."""
+
+    training: KeptDrawings
+    held_out: KeptDrawings
+    repeats: int
+
+    @property
+    def kept(self) -> int:
+        """How many drawings were read (the store's count at the time)."""
+        return len(self.training) + len(self.held_out)
+
+    def training_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training drawings and labels as one epoch sees them: each drawing ``repeats`` times."""
+        images = np.tile(self.training.images, (self.repeats, 1, 1))
+        return images, np.tile(self.training.labels, self.repeats)
+
+    def record(
+        self, accuracy: float, accuracy_before: float | None, before_sha256: str | None
+    ) -> saved_models.KeptDrawingsRecord:
+        """What the saved model keeps about these drawings, with its accuracy (and its predecessor's) on the
+        held-out part."""
+        return saved_models.KeptDrawingsRecord(
+            source=self.training.source,
+            kept=self.kept,
+            trained=len(self.training),
+            held_out=len(self.held_out),
+            held_out_share=HELD_OUT_SHARE,
+            split_rule=SPLIT_RULE,
+            repeats=self.repeats,
+            accuracy=accuracy,
+            accuracy_before=accuracy_before,
+            model_before_sha256=before_sha256,
+        )
+
+
+def split(kept: KeptDrawings, repeats: int = DEFAULT_REPEATS) -> KeptSplit:
+    """Split kept drawings by ``is_held_out``; ValueError when a part holds fewer than ``MIN_PER_PART``."""
+    repeats = check_repeats(repeats)
+    held_out = np.array([is_held_out(drawing_id) for drawing_id in kept.ids], dtype=bool)
+    parts = {"held-out": int(held_out.sum()), "training": int((~held_out).sum())}
+    short = {name: count for name, count in parts.items() if count < MIN_PER_PART}
+    if short:
+        about = math.ceil(MIN_PER_PART / HELD_OUT_SHARE)
+        raise ValueError(
+            f"too few kept drawings to split: {len(kept)} in {kept.source}, {parts['training']} for training "
+            f"and {parts['held-out']} held out (by id, {HELD_OUT_SHARE:.0%} held out); each part needs at "
+            f"least {MIN_PER_PART}, so keep about {about} drawings or more"
+        )
+    return KeptSplit(training=kept.subset(~held_out), held_out=kept.subset(held_out), repeats=repeats)
