@@ -158,16 +158,17 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
                 f"Right, it is a {guess}", icon=":material/check:", key="keep_right", shortcut="Enter"
             )
         )
-        st.markdown("A digit after all? It is a" if flagged else "Not right? It is a")
-        label = None
-        # One tap, or one key: each digit's button answers to that digit on the keyboard.
-        with st.container(horizontal=True, gap="small"):
-            for digit in range(10):
-                if st.button(str(digit), key=f"keep_as_{digit}", shortcut=str(digit)):
-                    label = digit
+        # One widget for the ten digits, not ten buttons: each widget costs every stroke's rerun time.
+        st.pills(
+            "A digit after all? It is a" if flagged else "Not right? It is a",
+            range(10),
+            key="keep_as",
+            on_change=_correction_picked,
+        )
+        label = state.pop("keep_label", None)
         st.caption(
             "Keeping stores this drawing, what the models saw, your answer and every model's, with an "
-            "anonymous id for this browser. Nothing is kept unless you tap (or press Enter or 0-9)."
+            "anonymous id for this browser. Nothing is kept unless you tap (or press Enter for Right)."
         )
     chosen = guess if right else label
     if chosen is not None:
@@ -175,6 +176,12 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
         if drawing_id is not None:
             state.kept[digest] = (drawing_id, chosen)
             _kept_ui(slot, drawing_id, chosen)
+
+
+def _correction_picked() -> None:
+    """Take the digit the user picked once, and let the pills forget it: a pick keeps one drawing."""
+    st.session_state.keep_label = st.session_state.keep_as
+    st.session_state.keep_as = None
 
 
 def _kept_ui(slot, drawing_id: int, label: int) -> bool:
