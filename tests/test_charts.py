@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digitdraw import inside
-from digitdraw.models import REGISTRY
+from digitdraw.models import MODEL_IDS, REGISTRY
 from digitdraw.saved_models import History, ReliabilityRecord
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
@@ -185,3 +185,16 @@ def test_the_reliability_diagram_leaves_empty_bins_out_and_sizes_markers_by_coun
     assert list(model.x) == [0.5, 0.9] and list(model.y) == [0.4, 0.95]
     assert model.marker.size[0] < model.marker.size[1]
     assert model.name == "Model 4 (ECE 5.00%)"
+
+
+def test_every_registry_model_has_a_colour_of_its_own_that_no_trained_network_gets():
+    colours = [charts.model_colour(model_id) for model_id in MODEL_IDS]
+    assert len(set(colours)) == len(MODEL_IDS)
+    assert not set(colours) & set(charts.CUSTOM_COLOURS)
+    # A reliability diagram draws each model in its colour, as every other chart does.
+    record = ReliabilityRecord(confidence=[0.5, 0.9], accuracy=[0.5, 0.8], counts=[10, 90], ece=0.05)
+    figure = charts.reliability_diagram({6: record, "my-net": record}, "Drawn digits")
+    assert [trace.line.color for trace in figure.data[1:]] == [
+        charts.model_colour(6),
+        charts.model_colour("my-net"),
+    ]

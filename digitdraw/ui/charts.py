@@ -20,11 +20,12 @@ from digitdraw import inside
 from digitdraw.models import NUM_CLASSES, ModelId, ModelSpec
 from digitdraw.saved_models import History, ReliabilityRecord
 
-# One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users).
-MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7", 6: "#D55E00"}
+# One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users). The CNN beyond
+# the study is black: vermillion sat too close to model 1's orange in the reliability diagram.
+MODEL_COLOURS = {1: "#E69F00", 2: "#56B4E9", 3: "#009E73", 4: "#0072B2", 5: "#CC79A7", 6: "#000000"}
 # Networks people trained: the rest of the colour-blind-safe palette, chosen by name, so a network
 # keeps its colour from chart to chart.
-CUSTOM_COLOURS = ("#D55E00", "#000000", "#F0E442", "#999999")
+CUSTOM_COLOURS = ("#D55E00", "#F0E442", "#999999")
 SPLIT_COLOURS = {"train": "#0072B2", "validation": "#E69F00", "test": "#009E73"}
 SPLIT_DASHES = {"train": "solid", "validation": "dash", "test": "dot"}
 ACCENT = "#0072B2"
@@ -312,7 +313,7 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
     return _layout(figure, height=380, barmode="group")
 
 
-def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) -> go.Figure:
+def reliability_diagram(records: Mapping[ModelId, ReliabilityRecord], title: str) -> go.Figure:
     """Accuracy against stated confidence per confidence bin, one line per model, and the diagonal
     a perfectly calibrated model would follow. Empty bins are left out, and each marker's area
     follows its bin's count: the few digits read with low confidence make jagged lines that
@@ -340,7 +341,7 @@ def reliability_diagram(records: Mapping[int, ReliabilityRecord], title: str) ->
                 y=[point[1] for point in filled],
                 mode="lines+markers",
                 name=f"Model {model_id} (ECE {record.ece:.2%})",
-                line={"color": MODEL_COLOURS.get(model_id, ACCENT), "width": 1.5},
+                line={"color": model_colour(model_id), "width": 1.5},
                 marker={"size": [4 + 14 * (point[2] / largest) ** 0.5 for point in filled]},
                 customdata=[point[2] for point in filled],
                 hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits<extra></extra>",
