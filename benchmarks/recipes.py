@@ -3,7 +3,9 @@ MNIST and on digits by other hands.
 
 Rows: the study's recipe (``train.STUDY_RECIPE``), then it with pen strokes mixed in
 (``train.STROKE_SHARE``), with elastic distortion (``augment.ELASTIC_SHARE``), with thicker stroke
-changes (``augment.THICKER_PIXELS``), and all three. ``train.IMPROVED_RECIPE`` is the row this chose.
+changes (``augment.THICKER_PIXELS``), and all three, and with distillation from model 6, the CNN
+(``train.DISTILL_TEACHER``, ``digitdraw.distill``'s default temperature and weight).
+``train.IMPROVED_RECIPE`` is the row this chose.
 Each row trains the chosen models from the same seed for the same
 (short) number of epochs, then scores them with the NumPy forward pass on:
 
@@ -20,6 +22,9 @@ study's. Drawn validation digits come from the same renderer as the pen strokes 
 on, so they favour that technique; the scanned and Hershey columns are the independent check.
 
     .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4
+    .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4 --only study distillation
+
+``--only`` trains some rows (the study's always among them, since the rule compares with it).
 """
 
 from __future__ import annotations
@@ -38,7 +43,14 @@ from digitdraw.calibration import REFERENCE_SEED, REFERENCE_SIZE
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import to_mnist
-from digitdraw.train import STROKE_SHARE, STUDY_RECIPE, TrainConfig, load_dataset, train_model
+from digitdraw.train import (
+    DISTILL_TEACHER,
+    STROKE_SHARE,
+    STUDY_RECIPE,
+    TrainConfig,
+    load_dataset,
+    train_model,
+)
 
 from .real_hands import HERSHEY_SEED
 
@@ -60,7 +72,13 @@ def recipes(epochs: int) -> dict[str, TrainConfig]:
         "all three": replace(
             study, stroke_share=STROKE_SHARE, augmentation=replace(elastic, thickness_pixels=THICKER_PIXELS)
         ),
+        "+ distillation": replace(study, teacher=DISTILL_TEACHER),
     }
+
+
+def short_name(recipe: str) -> str:
+    """A row's one-word name, for ``--only`` and its output folder: 'study', 'strokes', ... 'distillation'."""
+    return recipe.strip("+ ").split()[0]
 
 
 def _prepared(images) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +120,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--model", type=int, nargs="+", default=list(MODEL_IDS))
     parser.add_argument("--out", default="/tmp/digitdraw-recipes", help="where the trained models go")
+    names = [short_name(name) for name in recipes(epochs=1)]  # The rows' names, whatever the epochs.
+    parser.add_argument("--only", nargs="+", choices=names, default=names, help="the rows to train")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     splits = data.load_mnist()
-    configs = recipes(args.epochs)
+    configs = {
+        name: config
+        for name, config in recipes(args.epochs).items()
+        if short_name(name) in {"study", *args.only}
+    }
     # One dataset with the pen strokes serves every recipe: the others ignore them.
     dataset = load_dataset(replace(STUDY_RECIPE, stroke_share=STROKE_SHARE), splits)
     extra = evaluation_sets(splits, dataset.ranges["validation"])
@@ -116,7 +140,7 @@ def main() -> None:
         table[name] = {}
         for model_id in args.model:
             started = time.perf_counter()
-            out = Path(args.out) / name.strip("+ ").split()[0]
+            out = Path(args.out) / short_name(name)
             model = train_model(model_id, dataset, config, out_dir=out)
             network = model.network
             scores = {
