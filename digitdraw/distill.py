@@ -53,6 +53,12 @@ def check_settings(teacher: object, temperature: object, weight: object) -> None
         raise ValueError(f"distill_weight must be a number above 0 and at most 1, got {weight!r}")
 
 
+def check_not_own_teacher(teacher_id: int | None, student_id: ModelId) -> None:
+    """Raise ValueError when a model would be trained to copy itself."""
+    if teacher_id == student_id:
+        raise ValueError(f"model {student_id} cannot be its own teacher: choose another --teacher")
+
+
 @dataclass(frozen=True)
 class Teacher:
     """A saved network whose logits train a student, and which weights those were."""
@@ -82,8 +88,7 @@ def load_teacher(
 ) -> Teacher:
     """The saved model ``teacher_id`` under ``root`` (default: the app's saved models), checked against
     the student's data (``checksum``, ``ranges``); ValueError says why a teacher cannot teach."""
-    if teacher_id == student_id:
-        raise ValueError(f"model {student_id} cannot be its own teacher: choose another --teacher")
+    check_not_own_teacher(teacher_id, student_id)
     try:
         saved = saved_models.load(teacher_id, root)
     except saved_models.SavedModelError as error:

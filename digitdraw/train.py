@@ -61,6 +61,7 @@ from digitdraw.distill import (
     DEFAULT_TEMPERATURE,
     DEFAULT_WEIGHT,
     Teacher,
+    check_not_own_teacher,
     check_settings,
     distillation_loss,
     load_teacher,
@@ -666,6 +667,7 @@ def train_models(
     """
     for model_id in model_ids:
         get_spec(model_id)  # Reject a bad id before any slow work starts.
+        check_not_own_teacher(config.teacher, model_id)
     out_dir = Path(out_dir) if out_dir is not None else saved_models_dir()
     if baseline is not None and baseline.stroke_share > config.stroke_share:
         raise ValueError("the baseline recipe may not mix in more pen strokes than the trained one")
