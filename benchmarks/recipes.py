@@ -4,7 +4,8 @@ MNIST and on digits by other hands.
 Rows: the study's recipe (``train.STUDY_RECIPE``), then it with pen strokes mixed in
 (``train.STROKE_SHARE``), with elastic distortion (``augment.ELASTIC_SHARE``), with thicker stroke
 changes (``augment.THICKER_PIXELS``), and all three, and with distillation from model 6, the CNN
-(``train.DISTILL_TEACHER``, ``digitdraw.distill``'s default temperature and weight).
+(``train.DISTILL_TEACHER``; ``digitdraw.distill``'s default temperature and weight, or
+``--temperature`` and ``--distill-weight``).
 ``train.IMPROVED_RECIPE`` is the row this chose.
 Each row trains the chosen models from the same seed for the same
 (short) number of epochs, then scores them with the NumPy forward pass on:
@@ -24,7 +25,8 @@ on, so they favour that technique; the scanned and Hershey columns are the indep
     .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4
     .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4 --only study distillation
 
-``--only`` trains some rows (the study's always among them, since the rule compares with it).
+``--only`` trains some rows (the study's always among them, since the rule compares with it);
+``--temperature`` and ``--distill-weight`` set the distillation row's.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 from digitdraw import data, evalsets
 from digitdraw.augment import ELASTIC_SHARE, THICKER_PIXELS
 from digitdraw.calibration import REFERENCE_SEED, REFERENCE_SIZE
+from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import to_mnist
@@ -58,8 +61,11 @@ VALIDATION_TOLERANCE = 0.003  # A recipe may cost at most 0.3 points of MNIST va
 SETS = ("validation", "drawn validation", "test", "drawn", "scanned", "Hershey")
 
 
-def recipes(epochs: int) -> dict[str, TrainConfig]:
-    """The study's recipe and each technique added to it, then all three, all for ``epochs`` epochs."""
+def recipes(
+    epochs: int, temperature: float = DEFAULT_TEMPERATURE, weight: float = DEFAULT_WEIGHT
+) -> dict[str, TrainConfig]:
+    """The study's recipe and each technique added to it, then all three, then distillation at
+    ``temperature`` and ``weight``, all for ``epochs`` epochs."""
     study = replace(STUDY_RECIPE, epochs=epochs)
     elastic = replace(study.augmentation, elastic_probability=ELASTIC_SHARE)
     return {
@@ -72,7 +78,9 @@ def recipes(epochs: int) -> dict[str, TrainConfig]:
         "all three": replace(
             study, stroke_share=STROKE_SHARE, augmentation=replace(elastic, thickness_pixels=THICKER_PIXELS)
         ),
-        "+ distillation": replace(study, teacher=DISTILL_TEACHER),
+        f"+ distillation (T {temperature:g}, weight {weight:g})": replace(
+            study, teacher=DISTILL_TEACHER, distill_temperature=temperature, distill_weight=weight
+        ),
     }
 
 
@@ -122,12 +130,18 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/digitdraw-recipes", help="where the trained models go")
     names = [short_name(name) for name in recipes(epochs=1)]  # The rows' names, whatever the epochs.
     parser.add_argument("--only", nargs="+", choices=names, default=names, help="the rows to train")
+    parser.add_argument(
+        "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="the distillation row's temperature"
+    )
+    parser.add_argument(
+        "--distill-weight", type=float, default=DEFAULT_WEIGHT, help="the distillation row's teacher weight"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     splits = data.load_mnist()
     configs = {
         name: config
-        for name, config in recipes(args.epochs).items()
+        for name, config in recipes(args.epochs, args.temperature, args.distill_weight).items()
         if short_name(name) in {"study", *args.only}
     }
     # One dataset with the pen strokes serves every recipe: the others ignore them.
