@@ -148,7 +148,8 @@ def main() -> None:
     dataset = load_dataset(replace(STUDY_RECIPE, stroke_share=STROKE_SHARE), splits)
     extra = evaluation_sets(splits, dataset.ranges["validation"])
     print(f"{args.epochs} epochs, models {args.model}; accuracy in %")
-    print(f"{'recipe':<16}{'model':>6}" + "".join(f"{name:>18}" for name in SETS) + f"{'seconds':>9}")
+    width = max(len(name) for name in configs) + 2  # The distillation row's name states its settings.
+    print(f"{'recipe':<{width}}{'model':>6}" + "".join(f"{name:>18}" for name in SETS) + f"{'seconds':>9}")
     table: dict[str, dict[int, dict[str, float]]] = {}
     for name, config in configs.items():
         table[name] = {}
@@ -166,7 +167,7 @@ def main() -> None:
                 scores[set_name] = accuracy(network, images, labels, *blanks)
             table[name][model_id] = scores
             print(
-                f"{name:<16}{model_id:>6}"
+                f"{name:<{width}}{model_id:>6}"
                 + "".join(f"{scores[set_name]:>18.2%}" for set_name in SETS)
                 + f"{time.perf_counter() - started:>9.0f}",
                 flush=True,

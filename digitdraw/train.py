@@ -31,12 +31,13 @@ training digits (``stroke_share``) for the same digits redrawn once as canvas
 pen strokes of 10 to 35 pixels (``drawn.redrawn_training_digits``, cached on
 disk like the prepared MNIST: rendering 50,000 takes five minutes or more).
 The sets the README reports (MNIST test, drawn from MNIST test, scanned,
-Hershey) chose nothing. Any recipe can also distil a saved network into the one it trains
-(``teacher``, ``digitdraw.distill``): the loss then mixes the teacher's softened answers on each
-epoch's augmented images with the labels; the ablation measured it too, and it did not go into the
-improved recipe. ``train_models`` can also train the study's recipe as
-a measured baseline and keep its accuracy in each model's metrics, for the
-Compare page.
+Hershey) chose nothing. Any recipe can also distil a saved network (model 6,
+the CNN) into the one it trains (``teacher``, ``digitdraw.distill``): the loss
+then mixes the teacher's softened answers on each epoch's augmented images
+with the labels. The ablation measured that too; it drew no better on the
+validation-side sets, so the improved recipe has no teacher. ``train_models``
+can also train the study's recipe as a measured baseline and keep its
+accuracy in each model's metrics, for the Compare page.
 
 Determinism: Keras, NumPy and Python are seeded and TensorFlow's op
 determinism is on, so one seed gives the same numbers on the same machine.
