@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.models import MODEL_IDS
 
 
@@ -84,14 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="distil this saved model (e.g. 6, the CNN) into the ones trained",
     )
     train.add_argument(
-        "--temperature", type=float, default=None, help="the teacher's softening temperature (default 3)"
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"the teacher's softening temperature (default {DEFAULT_TEMPERATURE:g})",
     )
     train.add_argument(
         "--distill-weight",
         type=float,
         default=None,
         metavar="SHARE",
-        help="weight of the teacher's answers in the loss; the labels get the rest (default 0.9)",
+        help=f"the teacher's weight in the loss; the labels get the rest (default {DEFAULT_WEIGHT:g})",
     )
     train.add_argument(
         "--no-baseline", action="store_true", help="do not train the study's recipe beside another one"
