@@ -3,7 +3,10 @@ MNIST and on digits by other hands.
 
 Rows: the study's recipe (``train.STUDY_RECIPE``), then it with pen strokes mixed in
 (``train.STROKE_SHARE``), with elastic distortion (``augment.ELASTIC_SHARE``), with thicker stroke
-changes (``augment.THICKER_PIXELS``), and all three. ``train.IMPROVED_RECIPE`` is the row this chose.
+changes (``augment.THICKER_PIXELS``), and all three, and with distillation from model 6, the CNN
+(``train.DISTILL_TEACHER``; ``digitdraw.distill``'s default temperature and weight, or
+``--temperature`` and ``--distill-weight``).
+``train.IMPROVED_RECIPE`` is the row this chose.
 Each row trains the chosen models from the same seed for the same
 (short) number of epochs, then scores them with the NumPy forward pass on:
 
@@ -20,6 +23,10 @@ study's. Drawn validation digits come from the same renderer as the pen strokes 
 on, so they favour that technique; the scanned and Hershey columns are the independent check.
 
     .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4
+    .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4 --only study distillation
+
+``--only`` trains some rows (the study's always among them, since the rule compares with it);
+``--temperature`` and ``--distill-weight`` set the distillation row's.
 """
 
 from __future__ import annotations
@@ -35,10 +42,18 @@ import numpy as np
 from digitdraw import data, evalsets
 from digitdraw.augment import ELASTIC_SHARE, THICKER_PIXELS
 from digitdraw.calibration import REFERENCE_SEED, REFERENCE_SIZE
+from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.drawn import drawn_evaluation_set
 from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import to_mnist
-from digitdraw.train import STROKE_SHARE, STUDY_RECIPE, TrainConfig, load_dataset, train_model
+from digitdraw.train import (
+    DISTILL_TEACHER,
+    STROKE_SHARE,
+    STUDY_RECIPE,
+    TrainConfig,
+    load_dataset,
+    train_model,
+)
 
 from .real_hands import HERSHEY_SEED
 
@@ -46,8 +61,11 @@ VALIDATION_TOLERANCE = 0.003  # A recipe may cost at most 0.3 points of MNIST va
 SETS = ("validation", "drawn validation", "test", "drawn", "scanned", "Hershey")
 
 
-def recipes(epochs: int) -> dict[str, TrainConfig]:
-    """The study's recipe and each technique added to it, then all three, all for ``epochs`` epochs."""
+def recipes(
+    epochs: int, temperature: float = DEFAULT_TEMPERATURE, weight: float = DEFAULT_WEIGHT
+) -> dict[str, TrainConfig]:
+    """The study's recipe and each technique added to it, then all three, then distillation at
+    ``temperature`` and ``weight``, all for ``epochs`` epochs."""
     study = replace(STUDY_RECIPE, epochs=epochs)
     elastic = replace(study.augmentation, elastic_probability=ELASTIC_SHARE)
     return {
@@ -60,7 +78,15 @@ def recipes(epochs: int) -> dict[str, TrainConfig]:
         "all three": replace(
             study, stroke_share=STROKE_SHARE, augmentation=replace(elastic, thickness_pixels=THICKER_PIXELS)
         ),
+        f"+ distillation (T {temperature:g}, weight {weight:g})": replace(
+            study, teacher=DISTILL_TEACHER, distill_temperature=temperature, distill_weight=weight
+        ),
     }
+
+
+def short_name(recipe: str) -> str:
+    """A row's one-word name, for ``--only`` and its output folder: 'study', 'strokes', ... 'distillation'."""
+    return recipe.strip("+ ").split()[0]
 
 
 def _prepared(images) -> tuple[np.ndarray, np.ndarray]:
@@ -102,21 +128,34 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--model", type=int, nargs="+", default=list(MODEL_IDS))
     parser.add_argument("--out", default="/tmp/digitdraw-recipes", help="where the trained models go")
+    names = [short_name(name) for name in recipes(epochs=1)]  # The rows' names, whatever the epochs.
+    parser.add_argument("--only", nargs="+", choices=names, default=names, help="the rows to train")
+    parser.add_argument(
+        "--temperature", type=float, default=DEFAULT_TEMPERATURE, help="the distillation row's temperature"
+    )
+    parser.add_argument(
+        "--distill-weight", type=float, default=DEFAULT_WEIGHT, help="the distillation row's teacher weight"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     splits = data.load_mnist()
-    configs = recipes(args.epochs)
+    configs = {
+        name: config
+        for name, config in recipes(args.epochs, args.temperature, args.distill_weight).items()
+        if short_name(name) in {"study", *args.only}
+    }
     # One dataset with the pen strokes serves every recipe: the others ignore them.
     dataset = load_dataset(replace(STUDY_RECIPE, stroke_share=STROKE_SHARE), splits)
     extra = evaluation_sets(splits, dataset.ranges["validation"])
     print(f"{args.epochs} epochs, models {args.model}; accuracy in %")
-    print(f"{'recipe':<16}{'model':>6}" + "".join(f"{name:>18}" for name in SETS) + f"{'seconds':>9}")
+    width = max(len(name) for name in configs) + 2  # The distillation row's name states its settings.
+    print(f"{'recipe':<{width}}{'model':>6}" + "".join(f"{name:>18}" for name in SETS) + f"{'seconds':>9}")
     table: dict[str, dict[int, dict[str, float]]] = {}
     for name, config in configs.items():
         table[name] = {}
         for model_id in args.model:
             started = time.perf_counter()
-            out = Path(args.out) / name.strip("+ ").split()[0]
+            out = Path(args.out) / short_name(name)
             model = train_model(model_id, dataset, config, out_dir=out)
             network = model.network
             scores = {
@@ -128,7 +167,7 @@ def main() -> None:
                 scores[set_name] = accuracy(network, images, labels, *blanks)
             table[name][model_id] = scores
             print(
-                f"{name:<16}{model_id:>6}"
+                f"{name:<{width}}{model_id:>6}"
                 + "".join(f"{scores[set_name]:>18.2%}" for set_name in SETS)
                 + f"{time.perf_counter() - started:>9.0f}",
                 flush=True,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.models import MODEL_IDS
 
 
@@ -76,6 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--thickness", type=int, default=None, metavar="PIXELS", help="strokes thickened or thinned by up to"
+    )
+    train.add_argument(
+        "--teacher",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="distil this saved model (e.g. 6, the CNN) into the ones trained",
+    )
+    train.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help=f"the teacher's softening temperature (default {DEFAULT_TEMPERATURE:g})",
+    )
+    train.add_argument(
+        "--distill-weight",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help=f"the teacher's weight in the loss; the labels get the rest (default {DEFAULT_WEIGHT:g})",
     )
     train.add_argument(
         "--no-baseline", action="store_true", help="do not train the study's recipe beside another one"
@@ -412,8 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.drawn is not None:
         overrides["drawn_eval_size"] = args.drawn
     recipe = RECIPES[args.recipe]
-    if args.strokes is not None:
-        overrides["stroke_share"] = args.strokes
+    for key, value in (
+        ("stroke_share", args.strokes),
+        ("teacher", args.teacher),
+        ("distill_temperature", args.temperature),
+        ("distill_weight", args.distill_weight),
+    ):
+        if value is not None:
+            overrides[key] = value
     augmentation = {
         key: value
         for key, value in (("elastic_probability", args.elastic), ("thickness_pixels", args.thickness))
@@ -433,6 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         baseline = None
     try:
         train_models(model_ids, config, out_dir=args.out, baseline=baseline, kept=kept)
+    except ValueError as error:
+        # A teacher that cannot teach (missing, the student itself, other data): one line, nothing written.
+        print(f"python -m digitdraw train: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Saves are atomic, so an interrupted run leaves every model as it was.
         print("\nInterrupted: models not yet saved keep their previous files.", file=sys.stderr)

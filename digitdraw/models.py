@@ -330,8 +330,9 @@ def saved_models_dir() -> Path:
     return Path(override).expanduser() if override else DEFAULT_SAVED_MODELS_DIR
 
 
-def build_keras_model(architecture: Architecture, name: str = "network"):
-    """Build the uncompiled Keras Sequential network that an architecture describes."""
+def build_keras_model(architecture: Architecture, name: str = "network", output_logits: bool = False):
+    """Build the uncompiled Keras Sequential network that an architecture describes; with
+    ``output_logits``, its output layer gives logits (no softmax), for a loss that needs them."""
     import keras
 
     layers = [keras.Input(shape=architecture.input_shape, name="image")]
@@ -354,9 +355,10 @@ def build_keras_model(architecture: Architecture, name: str = "network"):
             if not flat:
                 layers.append(keras.layers.Flatten(name="flatten"))
                 flat = True
+            activation = None if is_last and output_logits else layer.activation
             layers.append(
                 keras.layers.Dense(
-                    layer.units, activation=layer.activation, name="output" if is_last else f"hidden_{index}"
+                    layer.units, activation=activation, name="output" if is_last else f"hidden_{index}"
                 )
             )
     return keras.Sequential(layers, name=name)

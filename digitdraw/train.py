@@ -31,9 +31,13 @@ training digits (``stroke_share``) for the same digits redrawn once as canvas
 pen strokes of 10 to 35 pixels (``drawn.redrawn_training_digits``, cached on
 disk like the prepared MNIST: rendering 50,000 takes five minutes or more).
 The sets the README reports (MNIST test, drawn from MNIST test, scanned,
-Hershey) chose nothing. ``train_models`` can also train the study's recipe as
-a measured baseline and keep its accuracy in each model's metrics, for the
-Compare page.
+Hershey) chose nothing. Any recipe can also distil a saved network (model 6,
+the CNN) into the one it trains (``teacher``, ``digitdraw.distill``): the loss
+then mixes the teacher's softened answers on each epoch's augmented images
+with the labels. The ablation measured that too; it drew no better on the
+validation-side sets, so the improved recipe has no teacher. ``train_models``
+can also train the study's recipe as a measured baseline and keep its
+accuracy in each model's metrics, for the Compare page.
 
 Any run can also train on the drawings users kept (``kept_drawings``): the
 training part, repeated, joins each epoch's MNIST digits before augmentation;
@@ -60,6 +64,15 @@ import numpy as np
 
 from digitdraw import data, evaluate, preprocess, saved_models
 from digitdraw.augment import IMPROVED_AUGMENTATION, AugmentConfig, augment
+from digitdraw.distill import (
+    DEFAULT_TEMPERATURE,
+    DEFAULT_WEIGHT,
+    Teacher,
+    check_not_own_teacher,
+    check_settings,
+    distillation_loss,
+    load_teacher,
+)
 from digitdraw.drawn import drawn_evaluation_set, redrawn_training_digits
 from digitdraw.files import atomic_write
 from digitdraw.kept_drawings import KeptSplit
@@ -108,8 +121,14 @@ class TrainConfig:
     train_limit: int | None = None
     # Share of each epoch's training digits swapped for the same digits redrawn as pen strokes.
     stroke_share: float = 0.0
+    # Distillation (``digitdraw.distill``): the registry id of a saved model to learn from, None for
+    # labels alone; its softened answers' temperature, and their weight in the loss (the labels get the rest).
+    teacher: int | None = None
+    distill_temperature: float = DEFAULT_TEMPERATURE
+    distill_weight: float = DEFAULT_WEIGHT
 
     def __post_init__(self) -> None:
+        check_settings(self.teacher, self.distill_temperature, self.distill_weight)
         if not 0.0 <= self.stroke_share <= 1.0:
             raise ValueError(f"stroke_share must be from 0 to 1, got {self.stroke_share}")
         if self.epochs < 1:
@@ -129,6 +148,8 @@ class TrainConfig:
 
 
 STUDY_RECIPE = TrainConfig()
+# The teacher the ablation distilled from: model 6, the CNN beyond the study, best of the registry on MNIST.
+DISTILL_TEACHER = 6
 # The ablation's share of pen strokes (benchmarks/recipes.py); not in the improved recipe, which the
 # ablation chose without them.
 STROKE_SHARE = 0.5
@@ -141,7 +162,7 @@ STROKE_SEED = 7
 
 # What the recipes differ in: how the training images are made. The rest (optimizer, epochs, seed,
 # data size) any run may set without leaving its recipe.
-RECIPE_KEYS = ("augmentation", "stroke_share")
+RECIPE_KEYS = ("augmentation", "stroke_share", "teacher", "distill_temperature", "distill_weight")
 
 
 def recipe_name(config: TrainConfig) -> str:
@@ -454,6 +475,11 @@ def train_model(
     model trained by another recipe, is kept in its metrics. The dataset's kept drawings, if any, are
     trained on too."""
     spec = get_spec(model_id)
+    settings = {**asdict(config), "recipe": recipe_name(config)}
+    teacher = None
+    if config.teacher is not None:
+        teacher = load_teacher(config.teacher, spec.id, dataset.checksum, dataset.ranges)
+        settings["teacher_model_sha256"] = teacher.model_sha256  # Which of the teacher's weights taught.
 
     def epoch_done(history: saved_models.History) -> None:
         if progress is not None:
@@ -467,10 +493,11 @@ def train_model(
         config,
         learning_rate=config.learning_rate(spec),
         optimizer="study",
-        settings={**asdict(config), "recipe": recipe_name(config)},
+        settings=settings,
         out_dir=out_dir,
         monitor=Monitor(epoch_done=epoch_done),
         baseline=baseline,
+        teacher=teacher,
     )
 
 
@@ -540,6 +567,7 @@ def _train_and_save(
     out_dir: Path | None,
     monitor: Monitor,
     baseline: saved_models.RecipeBaseline | None = None,
+    teacher: Teacher | None = None,
 ) -> saved_models.SavedModel:
     """The one training loop: fit epoch by epoch, score every split, keep the best epoch, save atomically."""
     import keras
@@ -551,15 +579,16 @@ def _train_and_save(
         kept_images, kept_labels = kept.training_arrays()
     _seed_everything(config.seed)
     keras_name = model_id if is_custom(model_id) else get_spec(model_id).directory_name
-    model = build_keras_model(architecture, keras_name)
+    # Distillation needs the student's logits; the saved model, built below, ends in softmax as always.
+    model = build_keras_model(architecture, keras_name, output_logits=teacher is not None)
     training_size = len(dataset.x_train) + (len(kept_labels) if kept is not None else 0)
     steps_per_epoch = -(-training_size // config.batch_size)
+    loss = "sparse_categorical_crossentropy"
+    if teacher is not None:
+        loss = distillation_loss(config.distill_temperature, config.distill_weight)
     # No Keras metrics: every epoch is scored below, on all three splits, by the
     # same NumPy forward pass that the app uses.
-    model.compile(
-        optimizer=_optimizer(optimizer, learning_rate, config.epochs * steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
-    )
+    model.compile(optimizer=_optimizer(optimizer, learning_rate, config.epochs * steps_per_epoch), loss=loss)
     augment_rng = np.random.default_rng(config.seed)
     curves: dict[str, dict[str, list[float]]] = {split: {"loss": [], "accuracy": []} for split in SPLITS}
     epochs: list[int] = []
@@ -590,9 +619,11 @@ def _train_and_save(
             labels = np.concatenate([labels, kept_labels.astype(labels.dtype)])
         if config.augmentation is not None:
             images = augment(images, augment_rng, config.augmentation)
+        # The teacher answers on this epoch's images, exactly as the student sees them.
+        targets = labels if teacher is None else teacher.targets(images, labels)
         model.fit(
             images,
-            labels,
+            targets,
             batch_size=config.batch_size,
             epochs=1,
             shuffle=True,
@@ -689,10 +720,15 @@ def train_models(
     """
     for model_id in model_ids:
         get_spec(model_id)  # Reject a bad id before any slow work starts.
+        check_not_own_teacher(config.teacher, model_id)
     out_dir = Path(out_dir) if out_dir is not None else saved_models_dir()
     if baseline is not None and baseline.stroke_share > config.stroke_share:
         raise ValueError("the baseline recipe may not mix in more pen strokes than the trained one")
     dataset = replace(load_dataset(config, splits), kept=kept)
+    if config.teacher is not None:
+        for model_id in model_ids:
+            # Refuse a teacher that cannot teach before a baseline's minutes of training.
+            load_teacher(config.teacher, model_id, dataset.checksum, dataset.ranges)
     results = []
     for model_id in model_ids:
         measured = None
