@@ -177,3 +177,33 @@ def test_the_command_line_refuses_a_model_as_its_own_teacher(capsys, tmp_path):
     assert main(["train", "--model", "2", "6", "--teacher", "6", "--out", str(tmp_path)]) == 2
     assert "model 6 cannot be its own teacher" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
+    tiny_dataset, teachers, tmp_path, monkeypatch
+):
+    from digitdraw.kept_drawings import KeptDrawings, split
+
+    seen = []
+    original = distill.Teacher.targets
+
+    def spy(self, images, labels):
+        seen.append((len(images), len(labels)))
+        return original(self, images, labels)
+
+    monkeypatch.setattr(distill.Teacher, "targets", spy)
+    count = 60
+    drawings = KeptDrawings(
+        ids=np.arange(1, count + 1),
+        images=tiny_dataset.x_test[:count],
+        labels=tiny_dataset.y_test[:count],
+        source="test",
+    )
+    parts = split(drawings, repeats=2)
+    config = replace(TINY, teacher=4)
+    trained = train_model(2, replace(tiny_dataset, kept=parts), config, out_dir=tmp_path / "students")
+    # Each epoch the teacher answered for the MNIST digits and every repeated kept drawing, label for label.
+    expected = len(tiny_dataset.x_train) + 2 * len(parts.training)
+    assert seen == [(expected, expected)] * 2
+    assert trained.card.config["teacher"] == 4
+    assert trained.metrics.kept_drawings.held_out == len(parts.held_out)
