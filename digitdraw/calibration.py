@@ -41,11 +41,13 @@ ECE_BINS = 15
 INVERSE_TEMPERATURE_RANGE = (0.05, 20.0)
 REFERENCE_SIZE = 2_000  # Digits drawn from MNIST validation images, the novelty threshold's reference.
 REFERENCE_SEED = 1  # Not the drawn test set's seed (0): different drawings as well as different digits.
-# The learned digit score's training data: MNIST training digits as they are and drawn as strokes
-# (so that the canvas's clean strokes count as digits too), against MNIST digits broken into
-# non-digits. Sizes as in the trial that chose the method (README).
+# The learned digit score's training data: MNIST training digits as they are, drawn as strokes (so
+# that the canvas's clean strokes count as digits too) and thickened or coarse (so that a thick or
+# blurry digit is not taken for a broken one), against MNIST digits broken into non-digits. Sizes as
+# in the trial that chose the method (README).
 LEARNED_MNIST_DIGITS = 20_000
 LEARNED_DRAWN_DIGITS = 6_000
+LEARNED_VARIED_DIGITS = 8_000
 LEARNED_NON_DIGITS = 18_000
 LEARNED_SEED = 2  # Neither the drawn test set's seed (0) nor the reference's (1).
 TUNING_PER_KIND = 300  # Tuning non-digits of each kind, as benchmarks/novelty.py uses.
@@ -140,14 +142,18 @@ class FittingData:
     # The tuning part of the generated non-digits, preprocessed: only to choose among candidate methods.
     x_tuning_non_digits: np.ndarray
     # The learned score's training data, from MNIST's training split only: digits drawn from its
-    # images, and its digits broken into non-digits (negatives.py), both preprocessed.
+    # images, its digits thickened or coarse, and its digits broken into non-digits (negatives.py),
+    # all preprocessed.
     x_drawn_training: np.ndarray
+    x_varied_training: np.ndarray
     x_non_digit_training: np.ndarray
 
     def learned_score(self) -> novelty.LearnedScore:
-        """The learned digit score, trained on MNIST digits (as they are and drawn) against MNIST
-        digits broken into non-digits."""
-        digits = np.concatenate([self.x_train[:LEARNED_MNIST_DIGITS], self.x_drawn_training])
+        """The learned digit score, trained on MNIST digits (as they are, drawn, thickened and coarse)
+        against MNIST digits broken into non-digits."""
+        digits = np.concatenate(
+            [self.x_train[:LEARNED_MNIST_DIGITS], self.x_drawn_training, self.x_varied_training]
+        )
         return novelty.LearnedScore.fit(digits, self.x_non_digit_training, seed=LEARNED_SEED)
 
 
@@ -166,6 +172,7 @@ def fitting_data() -> FittingData:
     raw_train, y_train = raw_all[training.start : training.stop], y_all[training.start : training.stop]
     x_drawn_training, _ = drawn_evaluation_set(raw_train, y_train, LEARNED_DRAWN_DIGITS, seed=LEARNED_SEED)
     broken, _ = negatives.mnist_non_digits(raw_train, y_train, LEARNED_NON_DIGITS, seed=LEARNED_SEED)
+    varied, _ = negatives.varied_digits(raw_train, y_train, LEARNED_VARIED_DIGITS, seed=LEARNED_SEED)
     x_reference, _ = drawn_evaluation_set(
         raw_all[validation.start : validation.stop],
         y_all[validation.start : validation.stop],
@@ -193,6 +200,7 @@ def fitting_data() -> FittingData:
             ]
         ),
         x_drawn_training=x_drawn_training,
+        x_varied_training=np.stack([image for image in map(to_mnist, varied) if image is not None]),
         x_non_digit_training=np.stack([image for image in map(to_mnist, broken) if image is not None]),
     )
 

@@ -207,8 +207,13 @@ def _detector(model: saved_models.SavedModel) -> novelty.Detector | None:
     return _DETECTORS[key]
 
 
-def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
-    """A model's raw and calibrated probabilities and digit scores for preprocessed images."""
+def _answer(
+    model: saved_models.SavedModel,
+    inputs: np.ndarray,
+    shared: dict[str, dict[str, np.ndarray]] | None = None,
+) -> _Answers:
+    """A model's raw and calibrated probabilities and digit scores for preprocessed images; ``shared``,
+    one dict per batch of inputs, lets the models share the scores that ignore the model."""
     raw = model.network.predict_proba(inputs)
     detector = _detector(model)
     if model.calibration is None or detector is None:
@@ -217,7 +222,7 @@ def _answer(model: saved_models.SavedModel, inputs: np.ndarray) -> _Answers:
     outputs = novelty.logits_and_features(model.network, inputs)
     calibrated = novelty.softmax(outputs[0], model.calibration.temperature).astype(np.float32)
     method = model.calibration.novelty.method
-    scores = detector.scores(model.network, inputs, (method,), outputs)[method]
+    scores = detector.scores(model.network, inputs, (method,), outputs, shared)[method]
     return _Answers(calibrated, raw, scores, model.calibration.novelty.threshold)
 
 
@@ -231,7 +236,9 @@ def classify_with(
     if steps is None:
         return Classification(image=None, steps=None, errors=dict(errors or {}))
     batch = steps.centred[None]
-    answers = {model_id: _answer(model, batch) for model_id, model in models.items()}
+    # The density and the learned score ignore the model: computed once for all models that share them.
+    shared: dict[str, dict[str, np.ndarray]] = {}
+    answers = {model_id: _answer(model, batch, shared) for model_id, model in models.items()}
     return Classification(
         image=steps.centred,
         steps=steps,
@@ -302,11 +309,12 @@ def classify_batch(
             inputs[index] = image
     models, errors = load_models(model_ids, root)
     result = BatchClassification(images=inputs, blank=blank, errors=errors)
+    shared: dict[str, dict[str, np.ndarray]] = {}  # The scores that ignore the model, once per batch.
     for model_id, model in models.items():
         calibrated, raw = (np.full((len(prepared), NUM_CLASSES), np.nan, np.float32) for _ in range(2))
         scores = np.full(len(prepared), np.nan)
         if not blank.all():
-            answers = _answer(model, inputs[~blank])
+            answers = _answer(model, inputs[~blank], shared)
             calibrated[~blank], raw[~blank] = answers.probabilities, answers.raw_probabilities
             if answers.digit_scores is not None:
                 scores[~blank] = answers.digit_scores

@@ -19,7 +19,9 @@ study's networks, ``saved_models/custom/<name>/`` for one someone trained
   makes the stated confidence honest, the digit score's method and threshold,
   and calibration figures, with ``novelty.npz``, the arrays the digit
   score needs (``novelty.ClassDensity`` and ``novelty.LearnedScore``; files
-  written before the learned score existed load without it), fitted for these exact weights by
+  written before the learned score existed load without it, and those whose
+  learned score is the 784-128-1 network saved before its convolutions load
+  with that network, their threshold having been set for it), fitted for these exact weights by
   ``python -m digitdraw calibrate`` (``digitdraw.calibration``). A model
   without it answers with its raw probabilities and no digit score, so
   folders written before the file existed keep loading unchanged.

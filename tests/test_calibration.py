@@ -107,6 +107,7 @@ def small_fitting() -> calibration.FittingData:
             [to_mnist(c) for c in evalsets.non_digits(4, x_test, evalsets.TUNING_SEED)[0]]
         ),
         x_drawn_training=drawn_evaluation_set(x_all[:300], y_all[:300], 40, seed=2)[0],
+        x_varied_training=prepare_images(negatives.varied_digits(x_all[:300], y_all[:300], 40, seed=2)[0]),
         x_non_digit_training=prepare_images(
             negatives.mnist_non_digits(x_all[:300], y_all[:300], 300, seed=2)[0]
         ),

@@ -9,7 +9,8 @@ import pytest
 from drawings import blank_canvas, draw_digit
 
 import digitdraw
-from digitdraw.inference import MODEL_CACHE
+from digitdraw.calibration import detector_for
+from digitdraw.inference import MODEL_CACHE, load_models
 from digitdraw.models import saved_models_dir
 from digitdraw.saved_models import model_dir
 
@@ -94,3 +95,20 @@ def test_classify_batch_refuses_an_empty_batch_and_bad_images():
         digitdraw.classify_batch([])
     with pytest.raises(ValueError, match="expected"):
         digitdraw.classify_batch([np.zeros((28, 28, 7), np.uint8)])
+
+
+def test_every_model_s_digit_score_is_its_own_detector_s_though_the_input_parts_are_shared():
+    # classify and classify_batch compute the density and the learned score once for all models;
+    # each answer must still be what that model's detector gives on its own.
+    drawings = [draw_digit(4), draw_digit(0, stroke=30)]
+    result = digitdraw.classify(drawings[0])
+    batch = digitdraw.classify_batch(drawings)
+    models, _ = load_models()
+    assert result.digit_scores.keys() == {m for m, model in models.items() if model.calibration}
+    for model_id, score in result.digit_scores.items():
+        model = models[model_id]
+        method = model.calibration.novelty.method
+        detector = detector_for(model)
+        assert score == detector.scores(model.network, result.image[None], (method,))[method][0]
+        alone = detector.scores(model.network, batch.images, (method,))[method]
+        np.testing.assert_array_equal(batch.digit_scores[model_id], alone)

@@ -3,6 +3,7 @@ and really broken (no longer the digit it was made from)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,3 +66,48 @@ def test_bad_input_is_refused_with_what_was_expected():
         negatives.mnist_non_digits(np.zeros((5, 8, 8), np.uint8), np.zeros(5), 3, seed=0)
     with pytest.raises(ValueError, match="positive count"):
         negatives.mnist_non_digits(np.zeros((5, 28, 28), np.uint8), np.zeros(5), 0, seed=0)
+
+
+def test_an_erased_digit_keeps_only_some_of_its_own_pixels(mnist_sample):
+    images, _ = mnist_sample
+    rng = np.random.default_rng(2)
+    for digit in images[:50]:
+        erased = negatives._erased(digit, rng)
+        kept = erased > 0
+        assert np.array_equal(erased[kept], digit[kept])  # Pixels are kept or removed, never changed.
+        ink, left = (digit >= negatives.INK_LEVEL).sum(), (erased >= negatives.INK_LEVEL).sum()
+        assert 1 <= left < 0.75 * ink
+
+
+def test_a_stroke_fragment_is_a_thin_piece_lying_on_the_digit(mnist_sample):
+    images, _ = mnist_sample
+    rng = np.random.default_rng(3)
+    for digit in images[:30]:
+        fragment = negatives._stroke_fragment(digit, rng)
+        ink = fragment >= negatives.INK_LEVEL
+        assert ink.any() and ink.sum() < (digit >= negatives.INK_LEVEL).sum()
+        # Redrawn along the digit's own skeleton: every bit of its ink is within 3 pixels of the digit's.
+        near = cv2.dilate((digit > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        assert near[ink].all()
+
+
+def test_varied_digits_are_reproducible_thickened_or_coarse_and_keep_their_labels(mnist_sample):
+    images, labels = mnist_sample
+    made, made_labels = negatives.varied_digits(images, labels, 40, seed=5)
+    again, _ = negatives.varied_digits(images, labels, 40, seed=5)
+    assert made.shape == (40, 28, 28) and made.dtype == np.uint8
+    np.testing.assert_array_equal(made, again)
+    for index, (image, label) in enumerate(zip(made, made_labels)):
+        sources = [i for i, source in enumerate(images) if labels[i] == label]
+        if negatives.VARIED_KINDS[index % 2] == "thickened":
+            # A dilation of one digit of that label: it covers the digit, with more ink.
+            matches = [
+                i for i in sources if (image >= images[i]).all() and (image > 0).sum() > (images[i] > 0).sum()
+            ]
+            assert matches
+        else:
+            assert (image[:2] == 0).all() and (image[:, :2] == 0).all() and image.max() > 100
+    with pytest.raises(ValueError, match="shape"):
+        negatives.varied_digits(np.zeros((5, 8, 8), np.uint8), np.zeros(5), 3, seed=0)
+    with pytest.raises(ValueError, match="positive count"):
+        negatives.varied_digits(images, labels, 0, seed=0)

@@ -196,14 +196,27 @@ def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
     digits[:, :14] = rng.random((200, 14, 28))
     others = np.zeros((200, 28, 28), np.float32)
     others[:, 14:] = rng.random((200, 14, 28))
-    learned = novelty.LearnedScore.fit(digits, others, hidden_units=8, epochs=5, seed=0)
+    learned = novelty.LearnedScore.fit(digits, others, filters=(4, 6), hidden_units=8, epochs=20, seed=0)
     assert (learned(digits) > 0).mean() > 0.95 and (learned(others) < 0).mean() > 0.95
+    assert [kernel.shape for kernel, _ in learned.convolutions] == [(3, 3, 1, 4), (3, 3, 4, 6)]
 
+    # The same network built in Keras, independently of the fit, with the fitted weights.
     reference = keras.Sequential(
-        [keras.Input((784,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
+        [
+            keras.Input((28, 28)),
+            keras.layers.Reshape((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(6, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
     )
     reference.set_weights(
         [
+            *(array for pair in learned.convolutions for array in pair),
             learned.hidden_weights,
             learned.hidden_biases,
             learned.output_weights[:, None],
@@ -211,9 +224,7 @@ def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
         ]
     )
     probe = rng.random((10, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(
-        learned(probe), reference.predict(probe.reshape(10, -1), verbose=0)[:, 0], atol=1e-5
-    )
+    np.testing.assert_allclose(learned(probe), reference.predict(probe, verbose=0)[:, 0], atol=1e-4)
 
     again = novelty.LearnedScore.from_arrays(learned.arrays())
     np.testing.assert_array_equal(again(probe), learned(probe))
@@ -222,10 +233,49 @@ def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
         novelty.LearnedScore.from_arrays(
             {k: v for k, v in learned.arrays().items() if k != "learned_output_bias"}
         )
+    with pytest.raises(ValueError, match="learned_conv1_biases"):
+        novelty.LearnedScore.from_arrays(
+            {k: v for k, v in learned.arrays().items() if k != "learned_conv1_biases"}
+        )
     with pytest.raises(ValueError, match="shapes"):
         novelty.LearnedScore(learned.hidden_weights, learned.hidden_biases[:3], learned.output_weights, 0.0)
+    with pytest.raises(ValueError, match="convolution 1"):
+        wrong = (learned.convolutions[0], (learned.convolutions[1][0][:, :, :2], learned.convolutions[1][1]))
+        novelty.LearnedScore(*list(learned.arrays().values())[:4], convolutions=wrong)
     with pytest.raises(ValueError, match="one image size"):
         novelty.LearnedScore.fit(digits, others[:, :10])
+
+
+def test_a_learned_score_saved_before_the_convolutions_loads_as_the_784_h_1_network():
+    rng = np.random.default_rng(6)
+    arrays = dict(
+        zip(
+            novelty.LEARNED_ARRAYS,
+            (rng.normal(size=(784, 5)), rng.normal(size=5), rng.normal(size=5), np.float32(0.3)),
+        )
+    )
+    learned = novelty.LearnedScore.from_arrays(arrays)
+    assert learned.convolutions == ()
+    probe = rng.random((4, 28, 28))
+    hidden = np.maximum(
+        probe.reshape(4, -1) @ arrays["learned_hidden_weights"] + arrays["learned_hidden_biases"], 0
+    )
+    expected = hidden @ arrays["learned_output_weights"] + 0.3
+    np.testing.assert_allclose(learned(probe), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="784 values"):
+        learned(rng.random((2, 20, 20)))
+
+
+def test_blurring_some_images_blurs_about_that_share_and_keeps_each_peak():
+    rng = np.random.default_rng(7)
+    images = np.zeros((400, 28, 28), np.float32)
+    images[:, 10:18, 13:15] = 1.0
+    blurred = novelty.blur_some(images, 0.3, rng)
+    changed = np.array([not np.array_equal(a, b) for a, b in zip(images, blurred)])
+    assert 0.2 < changed.mean() < 0.4
+    np.testing.assert_allclose(blurred.max(axis=(1, 2)), 1.0, rtol=1e-6)
+    assert (blurred[changed][:, 10:18, 12] > 0).all()  # Ink spread beyond the stroke.
+    np.testing.assert_array_equal(images[:, 10:18, 12], 0)  # The input is left as it was.
 
 
 def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_refuses_it():
@@ -250,3 +300,39 @@ def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_re
     assert "learned" not in without.methods and "combined" in without.methods
     with pytest.raises(ValueError, match="learned score"):
         without.scores(saved.network, images, ("learned_combined",))
+
+
+def test_scores_that_ignore_the_model_are_computed_once_per_batch_and_are_the_same(monkeypatch):
+    rng = np.random.default_rng(8)
+    images = rng.random((60, 28, 28)).astype(np.float32)
+    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
+    learned = novelty.LearnedScore(
+        rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
+    )
+    networks = {model_id: load_saved_model(model_id).network for model_id in (2, 6)}
+    detectors = {
+        model_id: novelty.Detector.fit(
+            network, images, np.arange(60) % 10, images[:20], density, with_gaussian=False, learned=learned
+        )
+        for model_id, network in networks.items()
+    }
+    methods = ("learned_combined", "learned_density", "combined")
+    alone = {m: detectors[m].scores(networks[m], images[:7], methods) for m in networks}
+    calls = []
+    for cls, name in ((novelty.ClassDensity, "log_likelihood"), (novelty.LearnedScore, "__call__")):
+        original = getattr(cls, name)
+        monkeypatch.setattr(
+            cls, name, lambda self, x, original=original, name=name: calls.append(name) or original(self, x)
+        )
+    shared = {}
+    together = {m: detectors[m].scores(networks[m], images[:7], methods, shared=shared) for m in networks}
+    for model_id in networks:
+        for method in methods:
+            np.testing.assert_array_equal(together[model_id][method], alone[model_id][method])
+    assert sorted(calls) == ["__call__", "log_likelihood"]  # Once each, for both models.
+    assert list(shared) == [detectors[2].input_key] == [detectors[6].input_key]
+    # A detector with other arrays has another key, so it never reads another's scores.
+    other = novelty.Detector(
+        novelty.ClassDensity.fit(images, np.arange(60) % 10, 3, clusters=1), {}, None, learned
+    )
+    assert other.input_key != detectors[2].input_key
