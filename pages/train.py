@@ -70,29 +70,31 @@ def kept_drawings_ui() -> int | None:
     """Whether to learn from the drawings people kept too: how many times each is seen an epoch, or None."""
     sizes = app.kept_part_sizes()
     enough = sizes is not None and sizes.enough
-    left, right = st.columns(2, vertical_alignment="bottom")
-    chosen = left.checkbox(
+    # The checkbox whole-width: in half a column its long label is cut away.
+    chosen = st.checkbox(
         "Also learn from the drawings people kept",
         key="train_kept",
         disabled=not enough,
-        help=f"Drawings kept on the Draw page join the MNIST digits, augmented like them. "
+        help=f"Drawings kept on the Draw page join the MNIST digits of every epoch, augmented like them. "
         f"{kept_drawings.HELD_OUT_SHARE:.0%} of them, chosen by each drawing's id once and for all, are "
         "never trained on: they only measure how well the network reads people's hands.",
     )
-    repeats = None
-    if chosen and enough:
-        low, high = kept_drawings.REPEATS_RANGE
-        repeats = right.number_input(
-            "Times each is seen an epoch",
-            low,
-            high,
-            key="train_kept_repeats",
-            help="A few hundred drawings beside thousands of MNIST digits would barely count once; "
-            "more repeats weigh them more, and risk learning those few by heart.",
-        )
     if sizes is not None:
         st.caption(app.kept_drawings_note(sizes))
-    return None if repeats is None else int(repeats)
+    if not (chosen and enough):
+        return None
+    low, high = kept_drawings.REPEATS_RANGE
+    left, _ = st.columns(2)
+    repeats = left.number_input(
+        "Repeats per epoch",
+        low,
+        high,
+        key="train_kept_repeats",
+        help="How many times each kept drawing is seen an epoch: a few hundred beside thousands of "
+        "MNIST digits would barely count once; more repeats weigh them more, and risk learning those "
+        "few by heart.",
+    )
+    return int(repeats)
 
 
 def form_ui() -> NetworkSettings | None:
@@ -284,7 +286,8 @@ def jobs_ui() -> None:
 app.page_ui()
 st.title("Train your own network")
 st.caption(
-    "Design a network, and a worker trains it on MNIST while you watch, epoch by epoch. It is saved like "
+    "Design a network, and a worker trains it on MNIST (and, if you like, on the drawings people kept) while "
+    "you watch, epoch by epoch. It is saved like "
     "the app's own six and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
 )
 design, progress = st.columns([1, 1.4], gap="large")
