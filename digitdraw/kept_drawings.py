@@ -83,6 +83,20 @@ class PartSizes:
         """Whether each part holds ``MIN_PER_PART`` drawings: what ``split`` asks before it splits."""
         return min(self.training, self.held_out) >= MIN_PER_PART
 
+    def describe(self) -> str:
+        """How many are kept and how they split, in words for people (where they are kept is left out)."""
+        return (
+            f"{self.kept:,} drawings are kept ({self.training:,} to learn from, "
+            f"{self.held_out:,} held out to measure it)"
+        )
+
+    def shortfall(self) -> str:
+        """Why these are too few to split, in words for people; ``split``'s refusal, without the source."""
+        return (
+            f"{self.describe()}, and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept "
+            "in all"
+        )
+
 
 def held_out_mask(ids: np.ndarray) -> np.ndarray:
     """Which of these drawing ids are held out (``is_held_out``), as a boolean array."""

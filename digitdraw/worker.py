@@ -140,7 +140,11 @@ def run_job(
             dataset = load(settings)
             drawings = None
             if settings.kept_repeats is not None:
-                drawings = kept_drawings.split(kept_drawings.from_store(queue.url), settings.kept_repeats)
+                kept = kept_drawings.from_store(queue.url)
+                sizes = kept_drawings.part_sizes(kept.ids)
+                if not sizes.enough:  # Said without the database's address: the page shows it to anyone.
+                    raise ValueError(sizes.shortfall())
+                drawings = kept_drawings.split(kept, settings.kept_repeats)
             monitor = Monitor(
                 epoch_done=reporter.epoch_done,
                 batch_done=reporter.batch_done,

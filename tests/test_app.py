@@ -936,7 +936,7 @@ def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawing
     assert (
         f"Not yet: 12 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to "
         f"measure it), and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept in all."
-    ) in _text(app)
+    ) in [caption.value for caption in app.caption]
     # Even asked for (a session that chose it before drawings were deleted), too few are not used.
     app.session_state["train_kept"] = True
     app.text_input(key="train_name").input("my-net")
@@ -955,7 +955,10 @@ def test_the_choice_to_learn_from_the_kept_drawings_travels_with_the_job(drawing
     assert sizes.enough
     app = _train_page()
     assert not app.checkbox(key="train_kept").disabled
-    assert f"50 drawings kept: {sizes.training} to learn from, {sizes.held_out} held out" in _text(app)
+    assert (
+        f"50 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to measure it)."
+        in [caption.value for caption in app.caption]
+    )
     assert all(widget.key != "train_kept_repeats" for widget in app.number_input), "asked only when chosen"
     app.text_input(key="train_name").input("kept-net")
     app.checkbox(key="train_kept").check().run()

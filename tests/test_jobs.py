@@ -241,12 +241,16 @@ def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue
 def test_a_job_asking_for_the_kept_drawings_fails_in_one_sentence_when_there_are_too_few(
     queue, tmp_path, tiny_loader, mnist
 ):
-    _keep_mnist_drawings(queue.url, mnist, 12)
+    ids = _keep_mnist_drawings(queue.url, mnist, 12)
     job_id = queue.submit(tiny("kept-net", kept_repeats=3), tmp_path)
     assert worker.run_job(queue, queue.claim("host:1"), "host:1", tmp_path, tiny_loader) == "failed"
     message = queue.job(job_id).message
-    assert message.startswith("Training failed: too few kept drawings to split: 12 in")
-    assert "each part needs at least 10" in message and message.count("\n") == 0
+    assert message == f"Training failed: {kept_drawings.part_sizes(ids).shortfall()}"
+    assert (
+        message.startswith("Training failed: 12 drawings are kept")
+        and "each part needs at least 10" in message
+    )
+    assert "://" not in message, "the database's address is not for the page"
     assert not (tmp_path / "custom").exists(), "nothing trained, nothing saved"
 
 

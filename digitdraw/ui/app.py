@@ -28,7 +28,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import collect, inference, jobs, saved_models, store
-from digitdraw.kept_drawings import ENOUGH_KEPT, MIN_PER_PART, PartSizes, part_sizes
+from digitdraw.kept_drawings import PartSizes, part_sizes
 from digitdraw.models import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
@@ -277,13 +277,7 @@ def kept_part_sizes() -> PartSizes | None:
 
 def kept_drawings_note(sizes: PartSizes) -> str:
     """One sentence on how the kept drawings would split, or on why there are too few to learn from."""
-    parts = f"{sizes.training:,} to learn from, {sizes.held_out:,} held out to measure it"
-    if sizes.enough:
-        return f"{sizes.kept:,} drawings kept: {parts}."
-    return (
-        f"Not yet: {sizes.kept:,} drawings are kept ({parts}), and each part needs at least "
-        f"{MIN_PER_PART}, so about {ENOUGH_KEPT} kept in all."
-    )
+    return f"{sizes.describe()}." if sizes.enough else f"Not yet: {sizes.shortfall()}."
 
 
 def kept_drawings_result(record: saved_models.KeptDrawingsRecord) -> str:
