@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -347,6 +348,7 @@ def _train_network(args: argparse.Namespace) -> int:
         print(f"python -m digitdraw train: {error}", file=sys.stderr)
         return 2
     kept = _kept_split_or_exit(args, repeats)
+    settings = replace(settings, kept_repeats=repeats)  # Checked already: the card records it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from digitdraw.train import Monitor, ProgressBar, summary_line, train_network
 
@@ -423,7 +425,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     # TensorFlow logs harmless graph-rewrite notices at error level; keep the bar readable.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from dataclasses import replace
 
     from digitdraw.train import RECIPE_KEYS, RECIPES, STUDY_RECIPE, recipe_name, train_models
 

@@ -156,7 +156,7 @@ def settings_record(settings: NetworkSettings) -> dict[str, Any]:
 
 
 def settings_from_record(record: Mapping[str, Any]) -> NetworkSettings:
-    """Settings back from the queue's JSON, checked again."""
+    """Settings back from the queue's JSON, checked again; a field the record predates takes its default."""
     return NetworkSettings(**{**record, "hidden": tuple(record["hidden"])})
 
 

@@ -1,8 +1,9 @@
 """Training on the drawings users kept: reading them, splitting them for good, and mixing them into MNIST.
 
 The Draw page keeps drawings with the digit they really are (``store.py``);
-``python -m digitdraw train --drawings`` trains on them beside MNIST. Three
-choices make that honest:
+``python -m digitdraw train --drawings``, and a Train page job with its
+option on (``NetworkSettings.kept_repeats``), train on them beside MNIST.
+Three choices make that honest:
 
 - **A split that never moves.** Each drawing is held out or trained on by a
   hash of its id alone (``is_held_out``), not by a shuffle of today's
@@ -18,7 +19,9 @@ choices make that honest:
   more repeats weigh the users' hands more and risk learning those few
   drawings by heart; the held-out accuracy is what tells.
 - **Refused when too few.** An accuracy on a handful of drawings says
-  nothing, so a split needs ``MIN_PER_PART`` drawings in each part.
+  nothing, so a split needs ``MIN_PER_PART`` drawings in each part
+  (``PartSizes.enough``; the Train page asks the same of the store's ids
+  before it offers the option).
 
 The drawings come from a store (any SQLAlchemy URL) or from an ``.npz`` that
 ``python -m digitdraw drawings export`` wrote, which carries each drawing's
@@ -41,6 +44,8 @@ from digitdraw.models import NUM_CLASSES
 HELD_OUT_SHARE = 0.2
 # Each part needs this many drawings: a held-out accuracy on fewer is noise.
 MIN_PER_PART = 10
+# About how many kept drawings give each part enough: the held-out part is the smaller one.
+ENOUGH_KEPT = math.ceil(MIN_PER_PART / HELD_OUT_SHARE)
 # How many times each training drawing appears in an epoch, and the most a run may ask for: at 100, 500
 # kept drawings already weigh as much as 50,000 MNIST digits.
 DEFAULT_REPEATS = 10
@@ -59,6 +64,49 @@ def is_held_out(drawing_id: int, share: float = HELD_OUT_SHARE) -> bool:
     """Whether a kept drawing belongs to the held-out part: a function of its id alone (``SPLIT_RULE``)."""
     digest = hashlib.sha256(f"{SPLIT_SALT}:{int(drawing_id)}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+@dataclass(frozen=True)
+class PartSizes:
+    """How many kept drawings the split trains on and holds out."""
+
+    training: int
+    held_out: int
+
+    @property
+    def kept(self) -> int:
+        """How many drawings there are in all."""
+        return self.training + self.held_out
+
+    @property
+    def enough(self) -> bool:
+        """Whether each part holds ``MIN_PER_PART`` drawings: what ``split`` asks before it splits."""
+        return min(self.training, self.held_out) >= MIN_PER_PART
+
+    def describe(self) -> str:
+        """How many are kept and how they split, in words for people (where they are kept is left out)."""
+        return (
+            f"{self.kept:,} drawings are kept ({self.training:,} to learn from, "
+            f"{self.held_out:,} held out to measure it)"
+        )
+
+    def shortfall(self) -> str:
+        """Why these are too few to split, in words for people; ``split``'s refusal, without the source."""
+        return (
+            f"{self.describe()}, and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept "
+            "in all"
+        )
+
+
+def held_out_mask(ids: np.ndarray) -> np.ndarray:
+    """Which of these drawing ids are held out (``is_held_out``), as a boolean array."""
+    return np.array([is_held_out(drawing_id) for drawing_id in ids], dtype=bool)
+
+
+def part_sizes(ids: np.ndarray) -> PartSizes:
+    """How the split would divide drawings of these ids, without reading the drawings themselves."""
+    held_out = held_out_mask(np.asarray(ids))
+    return PartSizes(training=int((~held_out).sum()), held_out=int(held_out.sum()))
 
 
 def check_repeats(repeats: object) -> int:
@@ -210,14 +258,12 @@ class KeptSplit:
 def split(kept: KeptDrawings, repeats: int = DEFAULT_REPEATS) -> KeptSplit:
     """Split kept drawings by ``is_held_out``; ValueError when a part holds fewer than ``MIN_PER_PART``."""
     repeats = check_repeats(repeats)
-    held_out = np.array([is_held_out(drawing_id) for drawing_id in kept.ids], dtype=bool)
-    parts = {"held-out": int(held_out.sum()), "training": int((~held_out).sum())}
-    short = {name: count for name, count in parts.items() if count < MIN_PER_PART}
-    if short:
-        about = math.ceil(MIN_PER_PART / HELD_OUT_SHARE)
+    held_out = held_out_mask(kept.ids)
+    sizes = PartSizes(training=int((~held_out).sum()), held_out=int(held_out.sum()))
+    if not sizes.enough:
         raise ValueError(
-            f"too few kept drawings to split: {len(kept)} in {kept.source}, {parts['training']} for training "
-            f"and {parts['held-out']} held out (by id, {HELD_OUT_SHARE:.0%} held out); each part needs at "
-            f"least {MIN_PER_PART}, so keep about {about} drawings or more"
+            f"too few kept drawings to split: {len(kept)} in {kept.source}, {sizes.training} for training "
+            f"and {sizes.held_out} held out (by id, {HELD_OUT_SHARE:.0%} held out); each part needs at "
+            f"least {MIN_PER_PART}, so keep about {ENOUGH_KEPT} drawings or more"
         )
     return KeptSplit(training=kept.subset(~held_out), held_out=kept.subset(held_out), repeats=repeats)

@@ -177,6 +177,11 @@ class KeptDrawingsRecord(pydantic.BaseModel):
     accuracy_before: Fraction | None = None
     model_before_sha256: str | None = None
 
+    def summary(self) -> str:
+        """The held-out accuracy in a few words, beside that of the model the run replaced."""
+        before = "no model before" if self.accuracy_before is None else f"before {self.accuracy_before:.2%}"
+        return f"held-out kept drawings {self.accuracy:.2%} of {self.held_out} ({before})"
+
     @pydantic.model_validator(mode="after")
     def _parts_add_up(self) -> KeptDrawingsRecord:
         if self.trained + self.held_out != self.kept:

@@ -298,6 +298,11 @@ class Store:
         ids = np.array([row.id for row in rows], np.int64)
         return ids, images, np.array([row.label for row in rows], np.int64)
 
+    def ids(self) -> np.ndarray:
+        """Every kept drawing's id, oldest first (int64): all the split into parts needs to count them."""
+        with self._failures("read"), Session(self._engine) as session:
+            return np.array(session.scalars(select(DrawingRow.id).order_by(DrawingRow.id)).all(), np.int64)
+
     def count(self, session_id: str | None = None) -> int:
         """How many drawings are kept (by one browser when ``session_id`` is given)."""
         query = select(func.count(DrawingRow.id))

@@ -75,7 +75,7 @@ from digitdraw.distill import (
 )
 from digitdraw.drawn import drawn_evaluation_set, redrawn_training_digits
 from digitdraw.files import atomic_write
-from digitdraw.kept_drawings import KeptSplit
+from digitdraw.kept_drawings import KeptSplit, check_repeats
 from digitdraw.models import (
     HIDDEN_ACTIVATIONS,
     MODEL_IDS,
@@ -196,7 +196,11 @@ class NetworkSettings:
     """A network someone designs and how to train it; saved into its model card.
 
     ``learning_rate`` None means the optimizer's usual one (the study's for its
-    recipe); ``train_limit`` None means all 50,000 training images.
+    recipe); ``train_limit`` None means all 50,000 training images;
+    ``kept_repeats`` None means MNIST alone, and a number the drawings users
+    kept too (``kept_drawings``), each training drawing that many times an epoch.
+    Every field has a default but the first three, so that settings saved
+    before a field was added (a queued job, a model card) still load.
     """
 
     name: str
@@ -209,6 +213,7 @@ class NetworkSettings:
     train_limit: int | None = None
     augmentation: bool = True
     seed: int = 0
+    kept_repeats: int | None = None
 
     def __post_init__(self) -> None:
         check_custom_name(self.name)
@@ -234,6 +239,8 @@ class NetworkSettings:
         if self.train_limit is not None:
             _in_range(self.train_limit, TRAIN_IMAGES, "the number of training images")
         _in_range(self.seed, (0, 2**31 - 1), "the seed")
+        if self.kept_repeats is not None:
+            check_repeats(self.kept_repeats)
 
     @classmethod
     def study_recipe(cls, name: str, hidden: tuple[int, ...], activation: str) -> NetworkSettings:
@@ -512,8 +519,15 @@ def train_network(
 
     ``dataset`` is loaded for the settings when not given (its training
     images must then match ``settings.train_limit``); ``kept``, drawings users
-    kept, are trained on beside it.
+    kept, are trained on beside it, and must be given exactly when the
+    settings ask for them (``kept_repeats``, the split's repeats).
     """
+    given = None if kept is None else kept.repeats
+    if given != settings.kept_repeats:
+        raise ValueError(
+            f"the settings ask for the kept drawings {settings.kept_repeats} times an epoch "
+            f"(None: not at all), but the drawings given are split for {given}"
+        )
     config = settings.train_config()
     dataset = dataset if dataset is not None else load_dataset(config)
     if kept is not None:
@@ -699,8 +713,7 @@ def summary_line(model: saved_models.SavedModel) -> str:
     )
     kept = model.metrics.kept_drawings
     if kept is not None:
-        before = "no model before" if kept.accuracy_before is None else f"before {kept.accuracy_before:.2%}"
-        line += f"  held-out kept drawings {kept.accuracy:.2%} of {kept.held_out} ({before})"
+        line += f"  {kept.summary()}"
     return line
 
 

@@ -13,7 +13,10 @@ job failed; one killed outright is noticed by whoever reads the queue next.
 
 The worker prepares MNIST when it starts and keeps it in memory between
 jobs, so a job starts training at once (a job on fewer images takes a
-slice). The command line runs it at a lower priority (``NICENESS``): on a
+slice). A job that asks for the drawings users kept too (``kept_repeats``)
+reads them when it starts, from the database the queue lives in, so that it
+trains on every drawing kept until then; too few fail the job with the split's
+own sentence. The command line runs it at a lower priority (``NICENESS``): on a
 machine it shares with an app server, people drawing come first.
 """
 
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from digitdraw import jobs, saved_models, store
+from digitdraw import jobs, kept_drawings, saved_models, store
 from digitdraw.models import HIDDEN_ACTIVATIONS
 from digitdraw.train import HIDDEN_UNITS, Dataset, Monitor, NetworkSettings, load_dataset
 
@@ -135,12 +138,19 @@ def run_job(
     with _Reporter(queue, job, worker) as reporter:
         try:
             dataset = load(settings)
+            drawings = None
+            if settings.kept_repeats is not None:
+                kept = kept_drawings.from_store(queue.url)
+                sizes = kept_drawings.part_sizes(kept.ids)
+                if not sizes.enough:  # Said without the database's address: the page shows it to anyone.
+                    raise ValueError(sizes.shortfall())
+                drawings = kept_drawings.split(kept, settings.kept_repeats)
             monitor = Monitor(
                 epoch_done=reporter.epoch_done,
                 batch_done=reporter.batch_done,
                 should_stop=reporter.should_stop,
             )
-            trained = train_network(settings, dataset, models_root, monitor)
+            trained = train_network(settings, dataset, models_root, monitor, kept=drawings)
         except KeyboardInterrupt:
             queue.finish(
                 job.id, worker, "failed", "The worker was stopped before the job finished; nothing was saved."
@@ -151,6 +161,8 @@ def run_job(
             return "failed"
     card, accuracy = trained.card, trained.metrics.accuracy
     kept = f"kept epoch {card.best_epoch} of {card.epochs_run}: test accuracy {accuracy['test']:.2%}"
+    if trained.metrics.kept_drawings is not None:
+        kept += f", {trained.metrics.kept_drawings.summary()}"
     if reporter.stop_asked:
         queue.finish(job.id, worker, "stopped", f"Stopped on request; {kept}.")
         return "stopped"

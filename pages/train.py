@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitdraw import jobs, saved_models
+from digitdraw import jobs, kept_drawings, saved_models
 from digitdraw.models import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDDEN_ACTIVATIONS
 from digitdraw.train import (
     HIDDEN_LAYERS,
@@ -47,6 +47,8 @@ DEFAULTS = {
     "train_images": TRAIN_IMAGES[1],
     "train_augment": False,
     "train_seed": 0,
+    "train_kept": False,
+    "train_kept_repeats": kept_drawings.DEFAULT_REPEATS,
     **{f"train_units_{layer}": 64 for layer in range(HIDDEN_LAYERS[1])},
 }
 
@@ -61,6 +63,38 @@ def _study_recipe() -> None:
     state.train_images = TRAINING_IMAGES[-1]  # All of them, as train_limit None says.
     state.train_augment = STUDY_TRAINING["augmentation"]
     state.train_seed = STUDY_TRAINING["seed"]
+    state.train_kept = False  # The study trained on MNIST alone.
+
+
+def kept_drawings_ui() -> int | None:
+    """Whether to learn from the drawings people kept too: how many times each is seen an epoch, or None."""
+    sizes = app.kept_part_sizes()
+    enough = sizes is not None and sizes.enough
+    # The checkbox whole-width: in half a column its long label is cut away.
+    chosen = st.checkbox(
+        "Also learn from the drawings people kept",
+        key="train_kept",
+        disabled=not enough,
+        help=f"Drawings kept on the Draw page join the MNIST digits of every epoch, augmented like them. "
+        f"{kept_drawings.HELD_OUT_SHARE:.0%} of them, chosen by each drawing's id once and for all, are "
+        "never trained on: they only measure how well the network reads people's hands.",
+    )
+    if sizes is not None:
+        st.caption(app.kept_drawings_note(sizes))
+    if not (chosen and enough):
+        return None
+    low, high = kept_drawings.REPEATS_RANGE
+    left, _ = st.columns(2)
+    repeats = left.number_input(
+        "Repeats per epoch",
+        low,
+        high,
+        key="train_kept_repeats",
+        help="How many times each kept drawing is seen an epoch: a few hundred beside thousands of "
+        "MNIST digits would barely count once; more repeats weigh them more, and risk learning those "
+        "few by heart.",
+    )
+    return int(repeats)
 
 
 def form_ui() -> NetworkSettings | None:
@@ -111,6 +145,7 @@ def form_ui() -> NetworkSettings | None:
         key="train_augment",
         help="Every epoch sees freshly rotated, sheared, scaled and thickened copies of the images.",
     )
+    kept_repeats = kept_drawings_ui()
     with st.container(horizontal=True):
         start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start")
         st.button(
@@ -119,7 +154,7 @@ def form_ui() -> NetworkSettings | None:
             on_click=_study_recipe,
             key="train_preset",
             help=f"Adam with a cosine-decaying rate, batch {STUDY_RECIPE.batch_size}, {STUDY_RECIPE.epochs} "
-            "epochs, all 50,000 images, augmentation on, seed 0.",
+            "epochs, all 50,000 images, augmentation on, seed 0, MNIST alone.",
         )
     if not start:
         return None
@@ -136,6 +171,7 @@ def form_ui() -> NetworkSettings | None:
             train_limit=None if images == TRAIN_IMAGES[1] else int(images),
             augmentation=augment,
             seed=int(seed),
+            kept_repeats=kept_repeats,
         )
     except ValueError as error:
         st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
@@ -161,6 +197,7 @@ def describe(settings: NetworkSettings) -> str:
         f"{OPTIMIZERS[settings.optimizer]}, rate {settings.resolved_learning_rate:g} · "
         f"batch {settings.batch_size} · {images} images · "
         f"augmentation {'on' if settings.augmentation else 'off'} · seed {settings.seed}"
+        + ("" if settings.kept_repeats is None else f" · kept drawings {settings.kept_repeats}× an epoch")
     )
 
 
@@ -217,6 +254,7 @@ def networks_ui() -> None:
     if not names:
         st.caption("None yet: a finished job's network appears here and on every page.")
         return
+    models, _ = app.loaded_models()
     for name in names:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(app.model_label(name))
@@ -226,6 +264,9 @@ def networks_ui() -> None:
                     saved_models.delete_custom(name)
                     st.toast(f"Deleted {name}.")
                     st.rerun()
+        kept = models[name].metrics.kept_drawings if name in models else None
+        if kept is not None:
+            st.caption(app.kept_drawings_result(kept))
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -245,7 +286,8 @@ def jobs_ui() -> None:
 app.page_ui()
 st.title("Train your own network")
 st.caption(
-    "Design a network, and a worker trains it on MNIST while you watch, epoch by epoch. It is saved like "
+    "Design a network, and a worker trains it on MNIST (and, if you like, on the drawings people kept) while "
+    "you watch, epoch by epoch. It is saved like "
     "the app's own six and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
 )
 design, progress = st.columns([1, 1.4], gap="large")

@@ -903,6 +903,115 @@ def test_start_queues_the_designed_network(drawings_store, models_copy):
     )
     assert job.state == "queued" and "Waiting for a worker" in app.get("progress")[0].proto.text
     assert "my-net" in _text(app) and "784-32-10 · tanh · Adam, rate 0.001" in _text(app)
+    assert job.settings.kept_repeats is None, "MNIST alone unless asked"
+
+
+def _keep_drawings(url: str, count: int) -> None:
+    """Keep ``count`` drawings; the Train page counts them and their ids, whatever they show."""
+    kept = store.Store(url)
+    try:
+        kept.save_many(
+            store.NewDrawing(
+                label=index % 10,
+                model_input=np.zeros((28, 28), np.float32),
+                probabilities={},
+                model_sha256={},
+                session_id=MINE,
+            )
+            for index in range(count)
+        )
+    finally:
+        kept.close()
+
+
+def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawings_store, models_copy):
+    from digitdraw.kept_drawings import ENOUGH_KEPT, MIN_PER_PART, part_sizes
+
+    _keep_drawings(drawings_store, 12)
+    sizes = part_sizes(np.arange(1, 13))
+    assert not sizes.enough
+    app = _train_page()
+    option = app.checkbox(key="train_kept")
+    assert option.disabled and option.value is False
+    assert (
+        f"Not yet: 12 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to "
+        f"measure it), and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept in all."
+    ) in [caption.value for caption in app.caption]
+    # Even asked for (a session that chose it before drawings were deleted), too few are not used.
+    app.session_state["train_kept"] = True
+    app.text_input(key="train_name").input("my-net")
+    app.button(key="train_start").click().run()
+    assert not app.exception and not app.error
+    (job,) = _queue(drawings_store).jobs()
+    assert job.settings.kept_repeats is None
+    assert all(widget.key != "train_kept_repeats" for widget in app.number_input)
+
+
+def test_the_choice_to_learn_from_the_kept_drawings_travels_with_the_job(drawings_store, models_copy):
+    from digitdraw.kept_drawings import DEFAULT_REPEATS, part_sizes
+
+    _keep_drawings(drawings_store, 50)
+    sizes = part_sizes(np.arange(1, 51))
+    assert sizes.enough
+    app = _train_page()
+    assert not app.checkbox(key="train_kept").disabled
+    assert (
+        f"50 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to measure it)."
+        in [caption.value for caption in app.caption]
+    )
+    assert all(widget.key != "train_kept_repeats" for widget in app.number_input), "asked only when chosen"
+    app.text_input(key="train_name").input("kept-net")
+    app.checkbox(key="train_kept").check().run()
+    assert app.number_input(key="train_kept_repeats").value == DEFAULT_REPEATS
+    app.number_input(key="train_kept_repeats").set_value(3)
+    app.button(key="train_start").click().run()
+    assert not app.exception and not app.error
+    (job,) = _queue(drawings_store).jobs()
+    assert job.name == "kept-net" and job.settings.kept_repeats == 3
+    assert "kept drawings 3× an epoch" in _text(app)
+    app.button(key="train_preset").click().run()
+    assert app.checkbox(key="train_kept").value is False, "the study trained on MNIST alone"
+
+
+def _set_kept_drawings(model_id, root: Path, accuracy: float, before: float | None) -> None:
+    """Give a saved model's metrics a kept-drawings record, as a run on 50 kept drawings writes it."""
+    path = model_dir(model_id, root) / saved_models.METRICS_FILE
+    metrics = json.loads(path.read_text())
+    metrics["kept_drawings"] = {
+        "source": "sqlite:///kept.sqlite",
+        "kept": 50,
+        "trained": 38,
+        "held_out": 12,
+        "held_out_share": 0.2,
+        "split_rule": "by id",
+        "repeats": 10,
+        "accuracy": accuracy,
+        "accuracy_before": before,
+    }
+    path.write_text(json.dumps(metrics))
+
+
+def test_a_network_trained_on_kept_drawings_shows_how_it_reads_the_held_out_ones(drawings_store, models_copy):
+    save_constant_model("kept-net", 3, models_copy)
+    save_constant_model("mnist-net", 3, models_copy)
+    _set_kept_drawings("kept-net", models_copy, accuracy=0.75, before=None)
+    _set_kept_drawings(2, models_copy, accuracy=0.5, before=0.25)
+    app = _train_page()
+    captions = [caption.value for caption in app.caption]
+    assert "Learned from 38 kept drawings (each 10× an epoch); reads 75.00% of the 12 held out." in captions
+    assert sum("kept drawings (each" in caption for caption in captions) == 1, "mnist-net trained on MNIST"
+
+    compare = _run("pages/compare.py")
+    table = compare.dataframe[0].value
+    cells = dict(zip(table["Model"], table["Kept drawings (held out)"]))
+    assert cells["kept-net"] == "75.00% of 12" and cells["2"] == "50.00% of 12"
+    assert cells["mnist-net"] == cells["1"] == "–"
+    assert "Kept drawings: for a model trained on the drawings users kept too" in _text(compare)
+
+
+def test_the_compare_page_has_no_kept_drawings_column_when_no_model_learned_from_them(canvas):
+    table = _run("pages/compare.py").dataframe[0].value
+    assert "Kept drawings (held out)" not in table.columns
 
 
 @pytest.mark.parametrize(

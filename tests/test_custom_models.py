@@ -40,6 +40,8 @@ def tiny(name: str = "my-net", **changes) -> NetworkSettings:
         ({"train_limit": 60_000}, "training images must be a whole number from 100 to 50,000"),
         ({"batch_size": 0}, "batch size"),
         ({"name": "../evil"}, "letters, digits and dashes"),
+        ({"kept_repeats": 0}, "repeats must be a whole number from 1 to 100"),
+        ({"kept_repeats": True}, "repeats must be a whole number from 1 to 100"),
     ],
 )
 def test_bad_settings_are_value_errors_saying_what_is_expected(changes, message):
@@ -105,6 +107,12 @@ def test_stop_ends_the_run_after_the_batch_and_keeps_the_best_epoch(tiny_dataset
     assert len(asked) == 3, "the run stopped after the batch that saw the request"
     assert trained.card.epochs_run == 1 and trained.history.best_epoch == 1
     assert saved_models.load("my-net", tmp_path).card.model_sha256 == trained.card.model_sha256
+
+
+def test_the_kept_drawings_are_given_exactly_when_the_settings_ask_for_them(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="ask for the kept drawings 3 times an epoch"):
+        train_network(tiny(kept_repeats=3), tiny_dataset, tmp_path)
+    assert not (tmp_path / "custom").exists(), "refused before anything trained"
 
 
 def test_custom_models_follow_the_one_cache_rule(tmp_path):

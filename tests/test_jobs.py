@@ -14,12 +14,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
-from digitdraw import jobs, saved_models, worker
+from digitdraw import evaluate, jobs, kept_drawings, saved_models, store, worker
 from digitdraw.jobs import JobQueue, JobRow
-from digitdraw.train import NetworkSettings, load_dataset
+from digitdraw.store import NewDrawing, Store
+from digitdraw.train import NetworkSettings, load_dataset, prepare_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,6 +172,86 @@ def test_a_job_that_fails_says_why_and_the_worker_goes_on(queue, tmp_path):
     assert queue.job(job_id).state == "failed"
     assert queue.job(job_id).message == "Training failed: the data disk is gone"
     assert not (root / "custom").exists()
+
+
+def test_a_job_queued_before_the_kept_drawings_option_loads_as_mnist_alone(queue):
+    record = jobs.settings_record(tiny("old-net"))
+    del record["kept_repeats"]  # As a job queued before the field was added holds it.
+    with queue._engine.begin() as connection:
+        connection.execute(
+            insert(JobRow).values(
+                name="old-net",
+                settings=record,
+                state="queued",
+                stop_requested=False,
+                created_at=datetime.datetime.now(datetime.UTC),
+                epoch=0,
+                epochs=2,
+                batch=0,
+                batches=0,
+            )
+        )
+    (job,) = queue.jobs()
+    assert job.settings == tiny("old-net") and job.settings.kept_repeats is None
+    assert queue.claim("host:1").settings.kept_repeats is None
+
+
+def _keep_mnist_drawings(url: str, mnist, count: int) -> np.ndarray:
+    """Keep ``count`` MNIST training digits (none of them in ``tiny_loader``'s) through the app's
+    preprocessing in the store at ``url``, as the Draw page would; their ids."""
+    (x_train, y_train), _ = mnist
+    images, labels = prepare_images(x_train[10_000 : 10_000 + count]), y_train[10_000 : 10_000 + count]
+    kept = Store(url)
+    try:
+        return np.array(
+            kept.save_many(
+                NewDrawing(
+                    label=int(label), model_input=image, probabilities={}, model_sha256={}, session_id="b"
+                )
+                for image, label in zip(images, labels, strict=True)
+            )
+        )
+    finally:
+        kept.close()
+
+
+def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue_s_database(
+    queue, tmp_path, tiny_loader, mnist
+):
+    ids = _keep_mnist_drawings(queue.url, mnist, 60)
+    job_id = queue.submit(tiny("kept-net", epochs=1, kept_repeats=3), tmp_path)
+    job = queue.claim("host:1")
+    assert job.settings.kept_repeats == 3, "the choice travels with the job"
+    assert worker.run_job(queue, job, "host:1", tmp_path, tiny_loader) == "done"
+
+    trained = saved_models.load("kept-net", tmp_path)
+    record = trained.metrics.kept_drawings
+    sizes = kept_drawings.part_sizes(ids)
+    assert (record.kept, record.trained, record.held_out) == (60, sizes.training, sizes.held_out)
+    assert record.repeats == 3 and record.source == store.safe_url(queue.url)
+    assert record.accuracy_before is None, "a new name: no network before it"
+    parts = kept_drawings.split(kept_drawings.from_store(queue.url), 3)
+    held_out = evaluate.score(trained.network, parts.held_out.images, parts.held_out.labels)["accuracy"]
+    assert record.accuracy == pytest.approx(held_out)
+    assert trained.card.config["kept_repeats"] == 3
+    finished = queue.job(job_id)
+    assert f"held-out kept drawings {record.accuracy:.2%} of {sizes.held_out}" in finished.message
+
+
+def test_a_job_asking_for_the_kept_drawings_fails_in_one_sentence_when_there_are_too_few(
+    queue, tmp_path, tiny_loader, mnist
+):
+    ids = _keep_mnist_drawings(queue.url, mnist, 12)
+    job_id = queue.submit(tiny("kept-net", kept_repeats=3), tmp_path)
+    assert worker.run_job(queue, queue.claim("host:1"), "host:1", tmp_path, tiny_loader) == "failed"
+    message = queue.job(job_id).message
+    assert message == f"Training failed: {kept_drawings.part_sizes(ids).shortfall()}"
+    assert (
+        message.startswith("Training failed: 12 drawings are kept")
+        and "each part needs at least 10" in message
+    )
+    assert "://" not in message, "the database's address is not for the page"
+    assert not (tmp_path / "custom").exists(), "nothing trained, nothing saved"
 
 
 def test_a_worker_killed_mid_epoch_leaves_no_model_its_job_fails_and_the_next_job_runs(tmp_path, tiny_loader):

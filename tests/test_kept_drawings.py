@@ -114,6 +114,33 @@ def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
         split(arrays(0))
 
 
+@pytest.mark.parametrize("count", [0, 12, 40, 39, 60, 200])
+def test_the_part_sizes_from_ids_alone_are_the_split_s_and_say_when_it_would_refuse(count):
+    drawings = arrays(count)
+    sizes = kept_drawings.part_sizes(drawings.ids)
+    assert sizes.kept == count
+    if sizes.enough:
+        parts = split(drawings)
+        assert (sizes.training, sizes.held_out) == (len(parts.training), len(parts.held_out))
+    else:
+        with pytest.raises(ValueError, match=f"{sizes.training} for training and {sizes.held_out} held out"):
+            split(drawings)
+    assert sizes.enough == (count >= 40), "the first 40 ids hold exactly 10 out (FIRST_HELD_OUT_IDS)"
+
+
+def test_the_store_lists_every_kept_drawing_s_id_oldest_first(tmp_path, mnist):
+    url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
+    ids = keep(url, *mnist_drawings(mnist, 5))
+    kept = Store(url)
+    try:
+        listed = kept.ids()
+        assert listed.dtype == np.int64 and listed.tolist() == ids
+        kept.delete(ids[1], "browser-a")
+        assert kept.ids().tolist() == [ids[0], *ids[2:]]
+    finally:
+        kept.close()
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

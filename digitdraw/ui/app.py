@@ -28,6 +28,7 @@ import numpy as np
 import streamlit as st
 
 from digitdraw import collect, inference, jobs, saved_models, store
+from digitdraw.kept_drawings import PartSizes, part_sizes
 from digitdraw.models import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
@@ -268,6 +269,34 @@ def kept_drawings(mine: bool) -> list[store.Drawing] | None:
     return _with_store(lambda kept: kept.drawings(browser_id() if mine else None), None)
 
 
+def kept_part_sizes() -> PartSizes | None:
+    """How the drawings kept in the store would split for training (from their ids alone); None after a
+    calm warning when the store is out of reach."""
+    return _with_store(lambda kept: part_sizes(kept.ids()), None)
+
+
+def kept_drawings_note(sizes: PartSizes) -> str:
+    """One sentence on how the kept drawings would split, or on why there are too few to learn from."""
+    return f"{sizes.describe()}." if sizes.enough else f"Not yet: {sizes.shortfall()}."
+
+
+def kept_drawings_result(record: saved_models.KeptDrawingsRecord) -> str:
+    """What a network trained on kept drawings learned from and how it reads the held-out ones, in words."""
+    line = (
+        f"Learned from {record.trained:,} kept drawings (each {record.repeats}× an epoch); reads "
+        f"{percent(record.accuracy)} of the {record.held_out:,} held out"
+    )
+    if record.accuracy_before is not None:
+        line += f", the network before it {percent(record.accuracy_before)}"
+    return line + "."
+
+
+def kept_drawings_cell(record: saved_models.KeptDrawingsRecord | None) -> str:
+    """A table cell: the held-out accuracy on kept drawings and of how many, or a dash for a model trained
+    on MNIST alone."""
+    return percent(None) if record is None else f"{percent(record.accuracy)} of {record.held_out:,}"
+
+
 def classify_drawing(image: np.ndarray | None) -> inference.Classification | None:
     """Every model's answer for a canvas image; None before anything is drawn."""
     if image is None:
@@ -453,6 +482,8 @@ def comparison_rows() -> list[dict[str, Any]]:
                 # The registry's models name their training recipe; a designed network has its own settings.
                 "recipe": model.card.config.get("recipe", "study") if spec else None,
                 "baseline": model.metrics.baseline,
+                # None for a model trained on MNIST alone.
+                "kept_drawings": model.metrics.kept_drawings,
             }
         )
     return rows

@@ -1,15 +1,46 @@
 """End to end in Chromium: design a tiny network on the Train page, a real worker trains it for one epoch,
-the page shows it done, and the Draw page offers it in its model picker and reads a drawing with it."""
+the page shows it done, and the Draw page offers it in its model picker and reads a drawing with it; and
+the option to learn from the drawings people kept reads whole on a laptop and a phone, and its choice is
+queued with the job."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
-from harness import LAPTOP, STROKES, database_url_beside, draw, streamlit_server, training_worker
+from harness import (
+    LAPTOP,
+    PHONE,
+    STROKES,
+    database_url_beside,
+    draw,
+    streamlit_server,
+    training_worker,
+    whole_page_screenshot,
+)
 from playwright.sync_api import expect
 
+from digitdraw import store
+from digitdraw.jobs import JobQueue
+from digitdraw.kept_drawings import part_sizes
 from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
+
+# Whether an element is drawn with no width, or reaches sideways past an ancestor that clips what overflows.
+CLIPPED = """
+element => {
+  const box = element.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) return true;
+  for (let ancestor = element.parentElement; ancestor; ancestor = ancestor.parentElement) {
+    const style = getComputedStyle(ancestor);
+    if (style.overflowX !== "visible") {
+      const clip = ancestor.getBoundingClientRect();
+      if (box.left < clip.left - 1 || box.right > clip.right + 1) return true;
+    }
+  }
+  return false;
+}
+"""
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +89,52 @@ def test_a_network_trained_on_the_train_page_appears_in_the_draw_page_s_picker(
             "Model tiny-e2e reads", timeout=30_000
         )
         context.close()
+
+
+def test_the_option_to_learn_from_the_kept_drawings_reads_whole_and_travels_with_the_job(
+    browser, tmp_path, screenshots
+):
+    log_path = tmp_path / "streamlit.log"
+    url = database_url_beside(log_path)
+    kept = store.Store(url)
+    ids = kept.save_many(
+        store.NewDrawing(
+            label=index % 10,
+            model_input=np.zeros((28, 28), np.float32),
+            probabilities={},
+            model_sha256={},
+            session_id="ab" * 16,
+        )
+        for index in range(50)
+    )
+    kept.close()
+    sizes = part_sizes(np.array(ids))
+    with streamlit_server(log_path) as server:
+        for name, device in (("laptop", LAPTOP), ("phone", PHONE)):
+            context = browser.new_context(**device)
+            page = context.new_page()
+            page.goto(f"{server.url}/train")
+            expect(page.get_by_role("heading", name="Train your own network")).to_be_visible(timeout=60_000)
+            label = page.get_by_text("Also learn from the drawings people kept", exact=True)
+            expect(label).to_be_visible(timeout=30_000)
+            label.scroll_into_view_if_needed()
+            assert not label.evaluate(CLIPPED), f"the option's label is cut short on a {name}"
+            expect(page.get_by_text(f"{sizes.describe()}.")).to_be_visible()
+            label.click()
+            repeats = page.get_by_label("Repeats per epoch", exact=True)
+            expect(repeats).to_have_value("10", timeout=30_000)
+            overflow = page.evaluate(
+                "document.querySelector('[data-testid=stMain]').scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, "the page never scrolls sideways"
+            page.wait_for_timeout(800)
+            whole_page_screenshot(page, screenshots / f"train-kept-drawings-{name}.png")
+            if device is LAPTOP:
+                page.get_by_label("Name", exact=True).fill("kept-e2e")
+                repeats.fill("3")
+                repeats.press("Enter")
+                page.get_by_role("button", name="Start training").click()
+                expect(page.get_by_text("kept drawings 3× an epoch")).to_be_visible(timeout=30_000)
+                (job,) = JobQueue(url).jobs()
+                assert job.name == "kept-e2e" and job.settings.kept_repeats == 3
+            context.close()
