@@ -287,6 +287,20 @@ def _network_settings(args: argparse.Namespace):
 
     if args.model is not None:
         raise ValueError("--model trains the study's networks, --name one of your own: give one of them")
+    recipe_options = {
+        "--teacher": args.teacher,
+        "--temperature": args.temperature,
+        "--distill-weight": args.distill_weight,
+        "--strokes": args.strokes,
+        "--elastic": args.elastic,
+        "--thickness": args.thickness,
+    }
+    given_recipe = [option for option, value in recipe_options.items() if value is not None]
+    if given_recipe:
+        raise ValueError(
+            f"{', '.join(given_recipe)} change the study's networks' recipe (--model); a network of your "
+            "own trains by --hidden, --activation and its optimizer"
+        )
     if args.hidden is None or args.activation is None:
         raise ValueError("a network of your own needs --hidden (layer sizes) and --activation")
     given = {
@@ -459,10 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     kept = _kept_split_or_exit(args, repeats)
     if args.no_baseline or recipe_name(config) == "study":
         baseline = None
+    from digitdraw.distill import TeacherError
+
     try:
         train_models(model_ids, config, out_dir=args.out, baseline=baseline, kept=kept)
-    except ValueError as error:
-        # A teacher that cannot teach (missing, the student itself, other data): one line, nothing written.
+    except TeacherError as error:
+        # Checked before any training (missing, the student itself, other data): one line, nothing written.
         print(f"python -m digitdraw train: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,8 +22,10 @@ and the validation split chooses the student's kept epoch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +39,14 @@ DEFAULT_TEMPERATURE = 3.0
 DEFAULT_WEIGHT = 0.9
 
 
+class TeacherError(ValueError):
+    """A teacher that cannot teach this student: missing, the student itself, or trained on other data."""
+
+
 def check_settings(teacher: object, temperature: object, weight: object) -> None:
     """Raise ValueError unless the teacher is a registry id (or None), the temperature a number above 0
-    and the weight of the teacher's term a number above 0 and at most 1."""
+    and the weight of the teacher's term a number above 0 and at most 1; without a teacher, the two
+    stay at their defaults (they would change nothing but the recipe's name)."""
     if teacher is not None:
         try:
             get_spec(teacher)
@@ -51,12 +58,14 @@ def check_settings(teacher: object, temperature: object, weight: object) -> None
         raise ValueError(f"distill_temperature must be a number above 0, got {temperature!r}")
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1:
         raise ValueError(f"distill_weight must be a number above 0 and at most 1, got {weight!r}")
+    if teacher is None and (temperature, weight) != (DEFAULT_TEMPERATURE, DEFAULT_WEIGHT):
+        raise ValueError("a distillation temperature or weight needs a teacher: add --teacher")
 
 
 def check_not_own_teacher(teacher_id: int | None, student_id: ModelId) -> None:
-    """Raise ValueError when a model would be trained to copy itself."""
+    """Raise TeacherError when a model would be trained to copy itself."""
     if teacher_id == student_id:
-        raise ValueError(f"model {student_id} cannot be its own teacher: choose another --teacher")
+        raise TeacherError(f"model {student_id} cannot be its own teacher: choose another --teacher")
 
 
 @dataclass(frozen=True)
@@ -87,15 +96,15 @@ def load_teacher(
     root: Path | None = None,
 ) -> Teacher:
     """The saved model ``teacher_id`` under ``root`` (default: the app's saved models), checked against
-    the student's data (``checksum``, ``ranges``); ValueError says why a teacher cannot teach."""
+    the student's data (``checksum``, ``ranges``); TeacherError says why a teacher cannot teach."""
     check_not_own_teacher(teacher_id, student_id)
     try:
         saved = saved_models.load(teacher_id, root)
     except saved_models.SavedModelError as error:
-        raise ValueError(f"teacher model {teacher_id} is not available: {error}") from None
+        raise TeacherError(f"teacher model {teacher_id} is not available: {error}") from None
     data = saved.card.data
     if data.sha256 != checksum or data.preprocess_fingerprint != preprocess.fingerprint():
-        raise ValueError(
+        raise TeacherError(
             f"teacher model {teacher_id} was trained on other data or other preprocessing; "
             f"retrain it with `{saved_models.retrain_hint(teacher_id)}`"
         )
@@ -105,14 +114,14 @@ def load_teacher(
         and taught.start < validation.stop
         and validation.start < taught.stop
     ):
-        raise ValueError(
+        raise TeacherError(
             f"teacher model {teacher_id} was trained on images {taught.start}-{taught.stop}, which overlap "
             f"the student's validation images {validation.start}-{validation.stop}"
         )
     return Teacher(model_id=teacher_id, network=saved.network, model_sha256=saved.card.model_sha256)
 
 
-def distillation_loss(temperature: float, weight: float):
+def distillation_loss(temperature: float, weight: float) -> Callable[[Any, Any], Any]:
     """A Keras loss of packed targets (``pack_targets``) and the student's logits, per image."""
     import keras
     from keras import ops

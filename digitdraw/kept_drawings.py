@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digitdraw import saved_models, store
 from digitdraw.data import IMAGE_SIZE
@@ -197,12 +199,27 @@ def from_npz(path: Path) -> KeptDrawings:
     return KeptDrawings(ids=ids, images=x.astype(np.float32) / 255.0, labels=y, source=str(path))
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for any other database (or an in-memory one)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # Not a URL at all: the store says so when it opens.
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def read(source: str | None) -> KeptDrawings:
     """Kept drawings from a store's URL, a SQLite file, or an exported ``.npz``; None or '' is the
     default store (``$DIGITDRAW_DATABASE_URL`` or ``data/drawings.sqlite``)."""
     if not source:
         return from_store(store.database_url())
     if "://" in source:
+        database = _sqlite_file(source)
+        # Training only reads: a mistyped SQLite URL must not leave a new, empty store behind.
+        if database is not None and not database.is_file():
+            raise ValueError(f"{database} does not exist")
         return from_store(source)
     path = Path(source)
     if path.suffix == ".npz":

@@ -204,7 +204,10 @@ def create_store_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ArgumentError as error:  # An unknown dialect or driver ("foo://bar") among them.
+        raise ValueError(f"{safe_url(url)} is not a database URL SQLAlchemy can open: {error}") from error
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
+from digitdraw.models import MODEL_IDS
 from digitdraw.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
 
@@ -270,10 +271,12 @@ def drawing_ui(model_id: int) -> None:
             keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:
         _forget_strokes()
+        trained = len(app.model_ids()) - len(MODEL_IDS)
         right.caption(
-            f"{len(app.model_ids())} networks read your drawing at once: the study's two sizes (16 and 64 "
+            f"{len(MODEL_IDS)} networks read your drawing at once: the study's two sizes (16 and 64 "
             "hidden units per layer) and two activations (sigmoid and ReLU), one wide layer of 128, "
-            "and a small convolutional network beyond the study."
+            "and a small convolutional network beyond the study"
+            + (f"; beside them, the {trained} trained on the Train page." if trained else ".")
         )
         return
     with right:

@@ -116,6 +116,8 @@ def test_before_any_drawing_the_page_prompts_too(canvas):
     canvas.image = None
     app = _run("pages/draw.py")
     assert app.info and not app.metric
+    # The registry's networks, counted as the sentence names them (networks people train come beside them).
+    assert any(caption.value.startswith("6 networks read your drawing") for caption in app.caption)
 
 
 def test_a_drawn_seven_is_read_as_seven_and_every_model_answers(canvas):

@@ -160,6 +160,8 @@ def test_training_several_models_refuses_a_teacher_among_them_before_any_work(tm
         (["train", "--teacher", "9"], "teacher: unknown model id 9"),
         (["train", "--teacher", "6", "--temperature", "0"], "distill_temperature must be a number above 0"),
         (["train", "--teacher", "6", "--distill-weight", "2"], "distill_weight must be a number above 0"),
+        (["train", "--model", "2", "--temperature", "4"], "needs a teacher: add --teacher"),
+        (["train", "--model", "2", "--distill-weight", "0.5"], "needs a teacher: add --teacher"),
     ],
 )
 def test_the_command_line_rejects_bad_distillation_settings(arguments, message, capsys):
@@ -169,6 +171,22 @@ def test_the_command_line_rejects_bad_distillation_settings(arguments, message, 
         main(arguments)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", [["--teacher", "6"], ["--temperature", "2"], ["--strokes", "0.5"]])
+def test_a_network_of_one_s_own_refuses_the_study_networks_recipe_options(option, capsys, tmp_path):
+    from digitdraw.__main__ import main
+
+    arguments = ["train", "--name", "mine", "--hidden", "8", "--activation", "relu", "--out", str(tmp_path)]
+    assert main([*arguments, *option]) == 2
+    assert f"{option[0]} change the study's networks' recipe" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_teacher_a_distillation_setting_is_refused_not_silently_a_custom_recipe():
+    with pytest.raises(ValueError, match="needs a teacher"):
+        TrainConfig(distill_temperature=4.0)
+    assert recipe_name(TrainConfig(teacher=6)) == "custom"
 
 
 def test_the_command_line_refuses_a_model_as_its_own_teacher(capsys, tmp_path):

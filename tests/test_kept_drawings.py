@@ -295,6 +295,7 @@ def test_the_command_line_reads_and_splits_the_drawings_before_training(
         (["--drawings-repeats", "3"], 2, "add --drawings"),
         (["--drawings"], 1, "too few kept drawings to split: 12"),
         (["--drawings", "kept.csv"], 1, "expected a database URL"),
+        (["--drawings", "foo://bar"], 1, "is not a database URL SQLAlchemy can open"),
     ],
 )
 def test_the_command_line_refuses_bad_drawings_in_one_line_before_any_work(
@@ -321,3 +322,12 @@ def test_a_network_of_ones_own_refuses_too_few_drawings_too(
     with pytest.raises(SystemExit) as exit_info:
         main(arguments)
     assert exit_info.value.code == 1 and "too few kept drawings" in capsys.readouterr().err
+
+
+def test_a_mistyped_sqlite_url_is_refused_and_leaves_no_empty_store_behind(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(train, "train_models", lambda *args, **kwargs: pytest.fail("nothing may train"))
+    typo = tmp_path / "drawngs.sqlite"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "2", "--drawings", f"sqlite:///{typo}"])
+    assert exit_info.value.code == 1 and f"{typo} does not exist" in capsys.readouterr().err
+    assert not typo.exists()
