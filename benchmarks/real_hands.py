@@ -27,7 +27,7 @@ from digitdraw import evalsets
 from digitdraw.calibration import expected_calibration_error
 from digitdraw.data import load_mnist
 from digitdraw.drawn import drawn_digits
-from digitdraw.inference import _answer, classify_batch, classify_with, load_models
+from digitdraw.inference import answer_with, classify_batch, classify_with, load_models
 from digitdraw.preprocess import preprocess_steps
 
 HERSHEY_SEED = 202
@@ -89,7 +89,7 @@ def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
         # What classify_with did before: every model computes the density and learned score itself.
         batch = preprocess_steps(canvas).centred[None]
         for model in chosen.values():
-            _answer(model, batch)
+            answer_with(model, batch)
 
     for label, call, chosen in (
         ("calibrated, with digit scores", classify_with, models),

@@ -70,7 +70,7 @@ def digit_skeleton(image: np.ndarray, upscale: int = 4) -> np.ndarray:
     return np.stack([xs, ys], axis=1).astype(np.float32) / upscale
 
 
-def _segments(points: np.ndarray) -> list[tuple[int, int]]:
+def skeleton_segments(points: np.ndarray) -> list[tuple[int, int]]:
     """Index pairs of skeleton points that touch, so they can be joined by strokes."""
     grid = {(round(x * 4), round(y * 4)): index for index, (x, y) in enumerate(points)}
     pairs = []
@@ -108,7 +108,7 @@ def draw_like_canvas(
     alpha = np.zeros((CANVAS_SIZE, CANVAS_SIZE), np.uint8)
     # Sub-pixel coordinates with 4 fractional bits keep the strokes smooth.
     fixed = np.rint(placed * 16).astype(np.int32)
-    for index, other in _segments(points):
+    for index, other in skeleton_segments(points):
         cv2.line(alpha, tuple(fixed[index]), tuple(fixed[other]), 255, stroke, cv2.LINE_AA, shift=4)
     for point in fixed:  # Lone skeleton points (dots) still get ink.
         cv2.circle(alpha, tuple(point), stroke * 8, 255, -1, cv2.LINE_AA, shift=4)

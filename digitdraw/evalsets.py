@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from digitdraw.drawn import _segments, digit_skeleton
+from digitdraw.drawn import digit_skeleton, skeleton_segments
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
 HERSHEY_FONTS = (
@@ -133,7 +133,7 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
 def partial_digit(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A connected fifth to two fifths of a 28x28 digit's skeleton, redrawn as strokes."""
     points = digit_skeleton(digit)
-    pairs = _segments(points)
+    pairs = skeleton_segments(points)
     neighbours: dict[int, list[int]] = {i: [] for i in range(len(points))}
     for a, b in pairs:
         neighbours[a].append(b)

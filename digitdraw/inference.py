@@ -207,7 +207,7 @@ def _detector(model: saved_models.SavedModel) -> novelty.Detector | None:
     return _DETECTORS[key]
 
 
-def _answer(
+def answer_with(
     model: saved_models.SavedModel,
     inputs: np.ndarray,
     shared: dict[str, dict[str, np.ndarray]] | None = None,
@@ -238,7 +238,7 @@ def classify_with(
     batch = steps.centred[None]
     # The density and the learned score ignore the model: computed once for all models that share them.
     shared: dict[str, dict[str, np.ndarray]] = {}
-    answers = {model_id: _answer(model, batch, shared) for model_id, model in models.items()}
+    answers = {model_id: answer_with(model, batch, shared) for model_id, model in models.items()}
     return Classification(
         image=steps.centred,
         steps=steps,
@@ -314,7 +314,7 @@ def classify_batch(
         calibrated, raw = (np.full((len(prepared), NUM_CLASSES), np.nan, np.float32) for _ in range(2))
         scores = np.full(len(prepared), np.nan)
         if not blank.all():
-            answers = _answer(model, inputs[~blank], shared)
+            answers = answer_with(model, inputs[~blank], shared)
             calibrated[~blank], raw[~blank] = answers.probabilities, answers.raw_probabilities
             if answers.digit_scores is not None:
                 scores[~blank] = answers.digit_scores

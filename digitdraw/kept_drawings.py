@@ -25,7 +25,8 @@ Three choices make that honest:
 
 The drawings come from a store (any SQLAlchemy URL) or from an ``.npz`` that
 ``python -m digitdraw drawings export`` wrote, which carries each drawing's
-id so that the split is the same either way.
+id so that the split is the same either way. Ids are a store's own: drawings imported into
+another store get new ids there, and with them a split of their own.
 """
 
 from __future__ import annotations

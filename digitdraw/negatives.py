@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from digitdraw.drawn import _segments, digit_skeleton
+from digitdraw.drawn import digit_skeleton, skeleton_segments
 from digitdraw.preprocess import FIELD_SIZE
 
 NEGATIVE_KINDS = (
@@ -116,7 +116,7 @@ def _stroke_fragment(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     points = digit_skeleton(digit.astype(np.float32) / 255.0)
     if len(points) < 2:
         return np.zeros_like(digit)
-    pairs = _segments(points)
+    pairs = skeleton_segments(points)
     neighbours: dict[int, list[int]] = {index: [] for index in range(len(points))}
     for a, b in pairs:
         neighbours[a].append(b)
@@ -203,6 +203,8 @@ def mnist_non_digits(
     images, labels = _checked(images, labels)
     if count < 1 or len(images) < 2:
         raise ValueError(f"expected a positive count and at least two images, got {count} and {len(images)}")
+    if not (images >= INK_LEVEL).any():  # Blank images are skipped below: with nothing else, forever.
+        raise ValueError("expected digits with ink, got only blank images")
     rng = np.random.default_rng(seed)
     turnable = np.flatnonzero(np.isin(labels, TURNABLE_DIGITS))
     made, kinds = [], []

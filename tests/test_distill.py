@@ -206,7 +206,7 @@ def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
     original = distill.Teacher.targets
 
     def spy(self, images, labels):
-        seen.append((len(images), len(labels)))
+        seen.append((images.copy(), labels.copy()))
         return original(self, images, labels)
 
     monkeypatch.setattr(distill.Teacher, "targets", spy)
@@ -220,8 +220,15 @@ def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
     parts = split(drawings, repeats=2)
     config = replace(TINY, teacher=4)
     trained = train_model(2, replace(tiny_dataset, kept=parts), config, out_dir=tmp_path / "students")
-    # Each epoch the teacher answered for the MNIST digits and every repeated kept drawing, label for label.
-    expected = len(tiny_dataset.x_train) + 2 * len(parts.training)
-    assert seen == [(expected, expected)] * 2
+    # Each epoch the teacher answered on exactly the images the student was fitted on: the MNIST digits and
+    # the repeated training part of the kept drawings, augmented together, label for label; never a
+    # held-out drawing.
+    kept_images, kept_labels = parts.training_arrays()
+    rng = np.random.default_rng(config.seed)
+    assert len(seen) == 2
+    for images, labels in seen:
+        expected = augment(np.concatenate([tiny_dataset.x_train, kept_images]), rng, config.augmentation)
+        np.testing.assert_array_equal(images, expected)
+        np.testing.assert_array_equal(labels, np.concatenate([tiny_dataset.y_train, kept_labels]))
     assert trained.card.config["teacher"] == 4
     assert trained.metrics.kept_drawings.held_out == len(parts.held_out)

@@ -66,6 +66,9 @@ def test_bad_input_is_refused_with_what_was_expected():
         negatives.mnist_non_digits(np.zeros((5, 8, 8), np.uint8), np.zeros(5), 3, seed=0)
     with pytest.raises(ValueError, match="positive count"):
         negatives.mnist_non_digits(np.zeros((5, 28, 28), np.uint8), np.zeros(5), 0, seed=0)
+    # Blank images have nothing to break: refused, where the loop would otherwise look for ink forever.
+    with pytest.raises(ValueError, match="only blank images"):
+        negatives.mnist_non_digits(np.zeros((5, 28, 28), np.uint8), np.zeros(5), 3, seed=0)
 
 
 def test_an_erased_digit_keeps_only_some_of_its_own_pixels(mnist_sample):
