@@ -13,11 +13,15 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.models import MODEL_IDS
+
+if TYPE_CHECKING:  # Only for the annotation: the command imports its modules when a command needs them.
+    from digitdraw.kept_drawings import KeptSplit
 
 
 def _model_ids(values: list[str]) -> list[int]:
@@ -337,7 +341,7 @@ def _drawings_repeats(args: argparse.Namespace) -> int | None:
     return kept_drawings.check_repeats(given if given is not None else kept_drawings.DEFAULT_REPEATS)
 
 
-def _kept_split_or_exit(args: argparse.Namespace, repeats: int | None):
+def _kept_split_or_exit(args: argparse.Namespace, repeats: int | None) -> KeptSplit | None:
     """The kept drawings ``--drawings`` names, read and split for training; None without it. A store that
     cannot be read, a bad file or too few drawings print one line and exit with status 1."""
     from digitdraw import kept_drawings
