@@ -82,6 +82,41 @@ def skeleton_segments(points: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
+def connected_piece(
+    points: np.ndarray,
+    pairs: list[tuple[int, int]],
+    share: tuple[float, float],
+    rng: np.random.Generator,
+) -> set[int]:
+    """Indices of a connected piece of a skeleton: a share of its points (drawn from ``share``), found
+    breadth-first from a random point, so the piece is one run of stroke, not scattered dots."""
+    neighbours: dict[int, list[int]] = {index: [] for index in range(len(points))}
+    for a, b in pairs:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    keep_count = max(2, int(len(points) * rng.uniform(*share)))
+    start = int(rng.integers(len(points)))
+    kept, frontier = {start}, [start]
+    while frontier and len(kept) < keep_count:
+        for other in neighbours[frontier.pop(0)]:
+            if other not in kept:
+                kept.add(other)
+                frontier.append(other)
+    return kept
+
+
+def draw_piece(
+    canvas: np.ndarray, fixed_points: np.ndarray, pairs: list[tuple[int, int]], kept: set[int], width: int
+) -> None:
+    """Draw the kept points of a skeleton and the segments between them as round strokes, in place;
+    ``fixed_points`` are pixel coordinates with 4 fractional bits (OpenCV's ``shift=4``)."""
+    for a, b in pairs:
+        if a in kept and b in kept:
+            cv2.line(canvas, tuple(fixed_points[a]), tuple(fixed_points[b]), 255, width, cv2.LINE_AA, shift=4)
+    for index in kept:
+        cv2.circle(canvas, tuple(fixed_points[index]), width * 8, 255, -1, cv2.LINE_AA, shift=4)
+
+
 def draw_like_canvas(
     image: np.ndarray, rng: np.random.Generator, style: DrawnStyle = DrawnStyle()
 ) -> np.ndarray:

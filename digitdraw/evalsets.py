@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from digitdraw.drawn import digit_skeleton, skeleton_segments
+from digitdraw.drawn import connected_piece, digit_skeleton, draw_piece, skeleton_segments
 from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
 
 HERSHEY_FONTS = (
@@ -130,31 +130,19 @@ def scribble(rng: np.random.Generator) -> np.ndarray:
     return _canvas(_place(alpha, rng))
 
 
+# A partial digit keeps this share of its skeleton's points.
+PARTIAL_SHARE = (0.2, 0.4)
+
+
 def partial_digit(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A connected fifth to two fifths of a 28x28 digit's skeleton, redrawn as strokes."""
     points = digit_skeleton(digit)
     pairs = skeleton_segments(points)
-    neighbours: dict[int, list[int]] = {i: [] for i in range(len(points))}
-    for a, b in pairs:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    keep_count = max(2, int(len(points) * rng.uniform(0.2, 0.4)))
-    start = int(rng.integers(len(points)))
-    kept, frontier = {start}, [start]
-    while frontier and len(kept) < keep_count:  # Breadth-first from one point: a connected fragment.
-        for other in neighbours[frontier.pop(0)]:
-            if other not in kept:
-                kept.add(other)
-                frontier.append(other)
+    kept = connected_piece(points, pairs, PARTIAL_SHARE, rng)
     scale = CANVAS_SIZE / FIELD_SIZE
     alpha = np.zeros((CANVAS_SIZE, CANVAS_SIZE), np.uint8)
     width = _stroke_width(rng)
-    fixed = np.rint(points * scale * 16).astype(np.int32)
-    for a, b in pairs:
-        if a in kept and b in kept:
-            cv2.line(alpha, tuple(fixed[a]), tuple(fixed[b]), 255, width, cv2.LINE_AA, shift=4)
-    for index in kept:
-        cv2.circle(alpha, tuple(fixed[index]), width * 8, 255, -1, cv2.LINE_AA, shift=4)
+    draw_piece(alpha, np.rint(points * scale * 16).astype(np.int32), pairs, kept, width)
     return _canvas(_place(alpha, rng))
 
 

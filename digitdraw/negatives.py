@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from digitdraw.drawn import digit_skeleton, skeleton_segments
+from digitdraw.drawn import connected_piece, digit_skeleton, draw_piece, skeleton_segments
 from digitdraw.preprocess import FIELD_SIZE
 
 NEGATIVE_KINDS = (
@@ -117,26 +117,11 @@ def _stroke_fragment(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if len(points) < 2:
         return np.zeros_like(digit)
     pairs = skeleton_segments(points)
-    neighbours: dict[int, list[int]] = {index: [] for index in range(len(points))}
-    for a, b in pairs:
-        neighbours[a].append(b)
-        neighbours[b].append(a)
-    keep_count = max(2, int(len(points) * rng.uniform(*FRAGMENT_SHARE)))
-    start = int(rng.integers(len(points)))
-    kept, frontier = {start}, [start]
-    while frontier and len(kept) < keep_count:  # Breadth-first from one point: a connected piece.
-        for other in neighbours[frontier.pop(0)]:
-            if other not in kept:
-                kept.add(other)
-                frontier.append(other)
+    kept = connected_piece(points, pairs, FRAGMENT_SHARE, rng)
     large = np.zeros((FIELD_SIZE * FRAGMENT_UPSCALE,) * 2, np.uint8)
     width = int(rng.integers(FRAGMENT_WIDTH[0], FRAGMENT_WIDTH[1] + 1))
     fixed = np.rint(points * FRAGMENT_UPSCALE * 16).astype(np.int32)  # 4 fractional bits.
-    for a, b in pairs:
-        if a in kept and b in kept:
-            cv2.line(large, tuple(fixed[a]), tuple(fixed[b]), 255, width, cv2.LINE_AA, shift=4)
-    for index in kept:
-        cv2.circle(large, tuple(fixed[index]), width * 8, 255, -1, cv2.LINE_AA, shift=4)
+    draw_piece(large, fixed, pairs, kept, width)
     return cv2.resize(large, (FIELD_SIZE, FIELD_SIZE), interpolation=cv2.INTER_AREA)
 
 
