@@ -232,3 +232,40 @@ def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
         np.testing.assert_array_equal(labels, np.concatenate([tiny_dataset.y_train, kept_labels]))
     assert trained.card.config["teacher"] == 4
     assert trained.metrics.kept_drawings.held_out == len(parts.held_out)
+
+
+def test_several_models_with_a_baseline_a_teacher_and_kept_drawings_each_get_their_part(
+    small_splits, tiny_dataset, teachers, tmp_path, monkeypatch
+):
+    from digitdraw.kept_drawings import KeptDrawings, split
+
+    monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path / "cache"))
+    taught = []
+    original = distill.Teacher.targets
+    monkeypatch.setattr(
+        distill.Teacher,
+        "targets",
+        lambda self, images, labels: taught.append(1) or original(self, images, labels),
+    )
+    count = 60
+    drawings = KeptDrawings(
+        ids=np.arange(1, count + 1),
+        images=tiny_dataset.x_test[:count],
+        labels=tiny_dataset.y_test[:count],
+        source="test",
+    )
+    parts = split(drawings, repeats=2)
+    out = tmp_path / "models"
+    save_constant_model(2, digit=3, root=out)  # The model the run replaces reads everything as a 3.
+    (trained,) = train_models(
+        [2], replace(TINY, teacher=4), out_dir=out, splits=small_splits, baseline=TINY, kept=parts
+    )
+
+    # The teacher taught the distilled run's two epochs, not the study-recipe baseline's.
+    assert len(taught) == 2 and trained.card.config["teacher"] == 4
+    assert trained.metrics.baseline is not None and trained.metrics.baseline.recipe == "study"
+    # "Before" is the model in the output folder, scored on the held-out drawings, not the baseline's
+    # scratch folder (where there is none).
+    record = trained.metrics.kept_drawings
+    assert record.held_out == len(parts.held_out)
+    assert record.accuracy_before == pytest.approx(float(np.mean(parts.held_out.labels == 3)))
