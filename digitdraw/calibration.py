@@ -302,6 +302,7 @@ def fit_model(
 
 
 def _same_weights(first: saved_models.SavedModel, second: saved_models.SavedModel) -> bool:
+    """True when two saved models hold the same weights (a model is no committee of its own)."""
     return first.card.model_sha256 == second.card.model_sha256
 
 
