@@ -22,7 +22,7 @@ import numpy as np
 from digitdraw import calibration, evalsets, novelty
 from digitdraw.calibration import fitting_data
 from digitdraw.drawn import drawn_evaluation_set
-from digitdraw.inference import load_models
+from digitdraw.inference import digit_scores, load_models
 from digitdraw.preprocess import to_mnist
 
 
@@ -60,6 +60,16 @@ def main() -> None:
         f"reference: {len(fitting.x_reference)} digits drawn from MNIST validation images; "
         f"non-digits per part: {len(parts['tuning'][0])} tuning, {len(parts['held-out'][0])} held-out"
     )
+    # The committee member's energy on every set, once: the committee method adds it to other models' scores.
+    member = models.get(calibration.COMMITTEE_MEMBER)
+    committee = {
+        name: novelty.committee_energy(member.network, images) if member is not None else None
+        for name, images in (
+            ("reference", fitting.x_reference),
+            *real.items(),
+            *((part, images) for part, (images, _) in parts.items()),
+        )
+    }
     header = (
         f"{'model':<6}{'method':<16}{'AUROC tune':>11}{'AUROC held':>11}{'flag tune':>10}{'flag held':>10}"
         + "".join(f"{'keep ' + name:>16}" for name in real)
@@ -70,19 +80,30 @@ def main() -> None:
     shared: dict[str, dict] = {name: {} for name in ("reference", *real, *parts)}
     for model_id, model in models.items():
         network = model.network
+        # The member is no committee of its own: its score would be learned + density + energy again.
         detector = novelty.Detector.fit(
-            network, fitting.x_train, fitting.y_train, fitting.x_validation, density=density, learned=learned
+            network,
+            fitting.x_train,
+            fitting.y_train,
+            fitting.x_validation,
+            density=density,
+            learned=learned,
+            committee=member.network if member is not None and model is not member else None,
         )
         detectors[model_id] = detector
         # The density and learned scores ignore the model: each set's are computed once, for all models.
-        reference = detector.scores(network, fitting.x_reference, shared=shared["reference"])
+        reference = detector.scores(
+            network, fitting.x_reference, shared=shared["reference"], committee=committee["reference"]
+        )
         real_scores = {
-            name: detector.scores(network, images, shared=shared[name]) for name, images in real.items()
+            name: detector.scores(network, images, shared=shared[name], committee=committee[name])
+            for name, images in real.items()
         }
         part_scores = {
-            name: detector.scores(network, images, shared=shared[name]) for name, (images, _) in parts.items()
+            name: detector.scores(network, images, shared=shared[name], committee=committee[name])
+            for name, (images, _) in parts.items()
         }
-        for method in novelty.METHODS:
+        for method in detector.methods:
             threshold = novelty.threshold_for_keep(reference[method])
             cells = [
                 novelty.auroc(real_scores["drawn test"][method], part_scores[part][method])
@@ -127,12 +148,9 @@ def shown_confidently(models, non_digits: np.ndarray) -> None:
         if model.calibration is None:
             print(f"{model_id:<6}{before.mean():>22.1%}{'not calibrated':>26}")
             continue
-        record = model.calibration.novelty
-        scores = calibration.detector_for(model).scores(model.network, non_digits, (record.method,))[
-            record.method
-        ]
+        scores, threshold, _ = digit_scores(model, non_digits, members=models)
         now = (novelty.softmax(logits, model.calibration.temperature).max(axis=1) >= 0.9) & (
-            scores >= record.threshold
+            scores >= threshold
         )
         print(f"{model_id:<6}{before.mean():>22.1%}{now.mean():>26.1%}")
 
@@ -141,16 +159,29 @@ def timing(models, detectors, fitting, repeats: int = 300) -> None:
     """Median and p95 of one image's scores against the forward pass alone."""
     model_id = 4 if 4 in detectors else next(iter(detectors))
     model, detector = models[model_id], detectors[model_id]
+    member = models.get(calibration.COMMITTEE_MEMBER)
     image = fitting.x_reference[:1]
+    committee = novelty.committee_energy(member.network, image) if member is not None else None
     print(f"\ncost on one image, model {model.card.model_id} (µs)          median       p95")
-    for label, call in (
+    rows = [
         ("forward pass alone (predict_proba)", lambda: model.network.predict_proba(image)),
-        ("all methods' scores", lambda: detector.scores(model.network, image)),
-        (
-            "combined only",
-            lambda: detector.scores(model.network, image, ("combined",)),
-        ),
-    ):
+        ("all methods' scores", lambda: detector.scores(model.network, image, committee=committee)),
+        ("combined only", lambda: detector.scores(model.network, image, ("combined",))),
+        ("learned + density + energy", lambda: detector.scores(model.network, image, ("learned_combined",))),
+    ]
+    if "learned_committee" in detector.methods:
+        rows.append(
+            (
+                "learned_committee, member's pass included",
+                lambda: detector.scores(
+                    model.network,
+                    image,
+                    ("learned_committee",),
+                    committee=novelty.committee_energy(member.network, image),
+                ),
+            )
+        )
+    for label, call in rows:
         times = []
         for _ in range(repeats):
             start = time.perf_counter()

@@ -8,9 +8,10 @@ each: accuracy of the network as it is, the share the digit score flags as
 "not a digit" (wrongly: they are all digits), accuracy on the digits it
 keeps, and expected calibration error with raw and temperature-scaled
 probabilities. Then what calibration and the digit score add to one
-answer of the Draw page, median and p95, against the same models uncalibrated
-and against each model computing the scores that ignore the model (density,
-learned score) on its own, as before they were shared.
+answer of the Draw page, median and p95, against the same models uncalibrated,
+against each model computing the scores that ignore the model (density,
+learned score) on its own, as before they were shared, and against the
+models answering with their own methods, without the committee member's energy.
 
     .venv/bin/python -m benchmarks.real_hands [--timing-only]
 """
@@ -82,11 +83,13 @@ def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
     with the calibrated models against the same models without their calibration files."""
     models, _ = load_models()
     uncalibrated = {m: replace(model, calibration=None, novelty_arrays=None) for m, model in models.items()}
+    own_methods = {m: _without_committee(model) for m, model in models.items()}
     heading = f"one canvas through preprocessing and {len(models)} models (ms)"
     print(f"\n{heading:<55} {'median':>6} {'p95':>9}")
 
     def unshared(canvas: np.ndarray, chosen: dict) -> None:
-        # What classify_with did before: every model computes the density and learned score itself.
+        # What classify_with did before: every model computes the density and learned score (and here
+        # the committee member's energy) itself.
         batch = preprocess_steps(canvas).centred[None]
         for model in chosen.values():
             answer_with(model, batch)
@@ -94,6 +97,7 @@ def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
     for label, call, chosen in (
         ("calibrated, with digit scores", classify_with, models),
         ("calibrated, each model its own density/learned", unshared, models),
+        ("calibrated, own methods (no committee)", classify_with, own_methods),
         ("uncalibrated (raw probabilities)", classify_with, uncalibrated),
     ):
         times = []
@@ -103,6 +107,21 @@ def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
             call(canvas, chosen)
             times.append((time.perf_counter() - start) * 1e3)
         print(f"{label:<52}{np.median(times):>8.3f}{np.percentile(times, 95):>10.3f}")
+
+
+def _without_committee(model):
+    """The model answering with the method of its own that a committee method falls back to."""
+    if model.calibration is None or model.calibration.novelty.committee is None:
+        return model
+    record = model.calibration.novelty
+    own = record.model_copy(
+        update={
+            "method": record.committee.fallback_method,
+            "threshold": record.committee.fallback_threshold,
+            "committee": None,
+        }
+    )
+    return replace(model, calibration=model.calibration.model_copy(update={"novelty": own}))
 
 
 if __name__ == "__main__":

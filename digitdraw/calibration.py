@@ -22,7 +22,10 @@ The learned digit score is trained here too, once for all models, on MNIST
 training digits against MNIST training digits broken into non-digits
 (``negatives.py``). The one choice made on generated non-digits is which
 candidate method a model uses; it looks only at their tuning part
-(``evalsets.TUNING_SEED``).
+(``evalsets.TUNING_SEED``). One candidate reads another model, the committee
+member (``COMMITTEE_MEMBER``): a model that chooses it also keeps its best
+method of its own, with that method's threshold, for when the member cannot
+answer (``saved_models.CommitteeRecord``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ LEARNED_VARIED_DIGITS = 8_000
 LEARNED_NON_DIGITS = 18_000
 LEARNED_SEED = 2  # Neither the drawn test set's seed (0) nor the reference's (1).
 TUNING_PER_KIND = 300  # Tuning non-digits of each kind, as benchmarks/novelty.py uses.
+# The model whose energy the committee methods add to every other model's score: the CNN beyond the
+# study, whose own energy flagged most tuning non-digits (README, "Other hands").
+COMMITTEE_MEMBER = 6
 
 
 def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
@@ -225,9 +231,12 @@ def fit_model(
     fitting: FittingData,
     density: novelty.ClassDensity,
     learned: novelty.LearnedScore | None = None,
+    committee: saved_models.SavedModel | None = None,
 ) -> tuple[saved_models.Calibration, dict[str, np.ndarray]]:
-    """One model's temperature (on validation), digit-score scales and threshold, and reliability figures."""
+    """One model's temperature (on validation), digit-score scales and threshold, and reliability figures;
+    ``committee``: the member whose energy the committee candidates add (ignored for the member itself)."""
     network = model.network
+    member = committee if committee is not None and not _same_weights(committee, model) else None
     temperature = fit_temperature(
         novelty.logits_and_features(network, fitting.x_validation)[0], fitting.y_validation
     )
@@ -239,15 +248,29 @@ def fit_model(
         density=density,
         with_gaussian=False,
         learned=learned,
+        committee=member.network if member is not None else None,
     )
     # Each candidate's threshold keeps 97% of the reference digits; the one that then flags most
     # tuning non-digits is this model's method.
     candidates = tuple(m for m in novelty.CANDIDATE_METHODS if m in detector.methods)
-    references = detector.scores(network, fitting.x_reference, candidates)
-    others = detector.scores(network, fitting.x_tuning_non_digits, candidates)
+    energies = {
+        name: novelty.committee_energy(member.network, images) if member is not None else None
+        for name, images in (("reference", fitting.x_reference), ("tuning", fitting.x_tuning_non_digits))
+    }
+    references = detector.scores(network, fitting.x_reference, candidates, committee=energies["reference"])
+    others = detector.scores(network, fitting.x_tuning_non_digits, candidates, committee=energies["tuning"])
     thresholds = {m: novelty.threshold_for_keep(references[m]) for m in candidates}
     flagged = {m: float(np.mean(others[m] < thresholds[m])) for m in candidates}
-    method = max(candidates, key=flagged.get)
+    method = max(candidates, key=flagged.get)  # The first of the best: a method of its own on a tie.
+    own = max((m for m in candidates if m not in novelty.COMMITTEE_METHODS), key=flagged.get)
+    committee_record = None
+    if method in novelty.COMMITTEE_METHODS:
+        committee_record = saved_models.CommitteeRecord(
+            model_id=member.card.model_id,
+            model_sha256=member.card.model_sha256,
+            fallback_method=own,
+            fallback_threshold=thresholds[own],
+        )
     figures = {}
     for name, images, labels in (
         ("test", fitting.x_test, fitting.y_test),
@@ -266,6 +289,7 @@ def fit_model(
         tuning_flagged=flagged,
         scales={part: (scale.mean, scale.scale) for part, scale in detector.scales.items()},
         statistics_sha256="",  # Filled in by write_calibration from the arrays it writes.
+        committee=committee_record,
     )
     calibration = saved_models.Calibration(
         model_sha256=model.card.model_sha256,
@@ -275,6 +299,11 @@ def fit_model(
         fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     return calibration, density.arrays() | (learned.arrays() if learned is not None else {})
+
+
+def _same_weights(first: saved_models.SavedModel, second: saved_models.SavedModel) -> bool:
+    """True when two saved models hold the same weights (a model is no committee of its own)."""
+    return first.card.model_sha256 == second.card.model_sha256
 
 
 def detector_for(model: saved_models.SavedModel) -> novelty.Detector | None:
@@ -294,9 +323,14 @@ def calibrate_models(model_ids: list[int], root: Path | None = None, report=prin
     fitting = fitting_data()
     density = novelty.ClassDensity.fit(fitting.x_train, fitting.y_train)
     learned = fitting.learned_score()
+    try:
+        member = saved_models.load(COMMITTEE_MEMBER, root)
+    except saved_models.SavedModelError as error:
+        member = None
+        report(f"no committee candidate: {error}")
     for model_id in model_ids:
         model = saved_models.load(model_id, root)
-        calibration, arrays = fit_model(model, fitting, density, learned)
+        calibration, arrays = fit_model(model, fitting, density, learned, member)
         saved_models.write_calibration(model.directory, calibration, arrays)
         ece = {name: figure["raw"].ece for name, figure in calibration.reliability.items()}
         ece_after = {name: figure["calibrated"].ece for name, figure in calibration.reliability.items()}

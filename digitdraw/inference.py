@@ -24,7 +24,12 @@ temperature-scaled probabilities, which state its confidence honestly, and
 a digit score with the threshold below which the drawing does not look like
 a digit; the network's own probabilities stay available as
 ``raw_probabilities`` (the same digit wins in both). A model never
-calibrated answers with its raw probabilities and no digit score.
+calibrated answers with its raw probabilities and no digit score. A model
+whose digit score reads another model (a committee method) gets that
+member's energy, computed once per batch of drawings for every model that
+reads it; when the member cannot load or has other weights than the ones
+it was calibrated with, the model answers with its own fallback method and
+that method's threshold.
 """
 
 from __future__ import annotations
@@ -207,38 +212,105 @@ def _detector(model: saved_models.SavedModel) -> novelty.Detector | None:
     return _DETECTORS[key]
 
 
+def _outputs(
+    model: saved_models.SavedModel, inputs: np.ndarray, shared: dict[str, dict[str, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A model's logits and features for a batch, computed once though the committee reads them too."""
+    stored = shared.setdefault(f"outputs:{model.card.model_sha256}", {})
+    if not stored:
+        stored["logits"], stored["features"] = novelty.logits_and_features(model.network, inputs)
+    return stored["logits"], stored["features"]
+
+
+def _committee_energy(
+    record: saved_models.CommitteeRecord | None,
+    inputs: np.ndarray,
+    shared: dict[str, dict[str, np.ndarray]],
+    members: Mapping[ModelId, saved_models.SavedModel],
+    root: Path | None,
+) -> np.ndarray | None:
+    """The committee member's energy for a batch; None when the member cannot load or has other weights
+    than the calibration was fitted with (then the model falls back to a method of its own)."""
+    if record is None:
+        return None
+    member = members.get(record.model_id)
+    if member is None:
+        try:
+            member = load_saved_model(record.model_id, root)
+        except saved_models.SavedModelError:
+            return None
+    if member.card.model_sha256 != record.model_sha256:
+        return None
+    return novelty.logsumexp(_outputs(member, inputs, shared)[0])
+
+
+def digit_scores(
+    model: saved_models.SavedModel,
+    inputs: np.ndarray,
+    shared: dict[str, dict[str, np.ndarray]] | None = None,
+    members: Mapping[ModelId, saved_models.SavedModel] | None = None,
+    root: Path | None = None,
+) -> tuple[np.ndarray, float, str] | None:
+    """A calibrated model's digit scores for preprocessed images, the threshold below which an image is
+    not a digit, and the method used (the fallback when a committee member cannot answer); None when
+    uncalibrated. ``shared``: one dict per batch of inputs, for every model, so that the parts that
+    ignore the model and the committee member's forward pass are computed once; ``members``: models
+    loaded already (a committee member missing there is loaded from ``root``)."""
+    detector = _detector(model)
+    if model.calibration is None or detector is None:
+        return None
+    shared = {} if shared is None else shared
+    record = model.calibration.novelty
+    method, threshold, energy = record.method, record.threshold, None
+    if method in novelty.COMMITTEE_METHODS:
+        energy = _committee_energy(record.committee, inputs, shared, members or {}, root)
+        if energy is None:
+            if record.committee is None:
+                raise ValueError(f"expected a committee record in the calibration of the {method} method")
+            method, threshold = record.committee.fallback_method, record.committee.fallback_threshold
+    outputs = _outputs(model, inputs, shared)
+    scores = detector.scores(model.network, inputs, (method,), outputs, shared, energy)[method]
+    return scores, threshold, method
+
+
 def answer_with(
     model: saved_models.SavedModel,
     inputs: np.ndarray,
     shared: dict[str, dict[str, np.ndarray]] | None = None,
+    members: Mapping[ModelId, saved_models.SavedModel] | None = None,
+    root: Path | None = None,
 ) -> _Answers:
     """A model's raw and calibrated probabilities and digit scores for preprocessed images; ``shared``,
     one dict per batch of inputs, lets the models share the scores that ignore the model."""
     raw = model.network.predict_proba(inputs)
-    detector = _detector(model)
-    if model.calibration is None or detector is None:
+    shared = {} if shared is None else shared
+    scored = digit_scores(model, inputs, shared, members, root)
+    if model.calibration is None or scored is None:
         return _Answers(raw, raw, None, None)
     # One forward pass serves the calibrated probabilities and the digit score's energy.
-    outputs = novelty.logits_and_features(model.network, inputs)
-    calibrated = novelty.softmax(outputs[0], model.calibration.temperature).astype(np.float32)
-    method = model.calibration.novelty.method
-    scores = detector.scores(model.network, inputs, (method,), outputs, shared)[method]
-    return _Answers(calibrated, raw, scores, model.calibration.novelty.threshold)
+    logits = _outputs(model, inputs, shared)[0]
+    calibrated = novelty.softmax(logits, model.calibration.temperature).astype(np.float32)
+    scores, threshold, _ = scored
+    return _Answers(calibrated, raw, scores, threshold)
 
 
 def classify_with(
     image: np.ndarray,
     models: Mapping[ModelId, saved_models.SavedModel],
     errors: Mapping[ModelId, str] | None = None,
+    root: Path | None = None,
 ) -> Classification:
-    """Preprocess one raw image and run already-loaded models on it."""
+    """Preprocess one raw image and run already-loaded models on it (a committee member not among them
+    is loaded from ``root``)."""
     steps = preprocess_steps(image)
     if steps is None:
         return Classification(image=None, steps=None, errors=dict(errors or {}))
     batch = steps.centred[None]
-    # The density and the learned score ignore the model: computed once for all models that share them.
+    # The density, the learned score and the committee member's energy are computed once for all models.
     shared: dict[str, dict[str, np.ndarray]] = {}
-    answers = {model_id: answer_with(model, batch, shared) for model_id, model in models.items()}
+    answers = {
+        model_id: answer_with(model, batch, shared, models, root) for model_id, model in models.items()
+    }
     return Classification(
         image=steps.centred,
         steps=steps,
@@ -261,7 +333,7 @@ def classify(
     ``raw_probabilities``, and it gives a ``digit_score``; ``is_digit`` is
     False when that score is below the model's threshold.
     """
-    return classify_with(image, *load_models(model_ids, root))
+    return classify_with(image, *load_models(model_ids, root), root=root)
 
 
 @dataclass(frozen=True)
@@ -314,14 +386,15 @@ def classify_batch(
         calibrated, raw = (np.full((len(prepared), NUM_CLASSES), np.nan, np.float32) for _ in range(2))
         scores = np.full(len(prepared), np.nan)
         if not blank.all():
-            answers = answer_with(model, inputs[~blank], shared)
+            answers = answer_with(model, inputs[~blank], shared, models, root)
             calibrated[~blank], raw[~blank] = answers.probabilities, answers.raw_probabilities
             if answers.digit_scores is not None:
                 scores[~blank] = answers.digit_scores
                 result.digit_scores[model_id] = scores
                 result.digit_thresholds[model_id] = answers.threshold
         elif model.calibration is not None:
+            # No ink, no score; the threshold is the one an inked batch would use.
             result.digit_scores[model_id] = scores
-            result.digit_thresholds[model_id] = model.calibration.novelty.threshold
+            result.digit_thresholds[model_id] = digit_scores(model, inputs[:1], {}, models, root)[1]
         result.probabilities[model_id], result.raw_probabilities[model_id] = calibrated, raw
     return result

@@ -28,7 +28,18 @@ applies to the study's networks and to a future convolutional one alike:
   ``Detector.scores`` computes it once for all models that share it);
 - ``learned_density``: ``learned`` and ``density`` standardised and added;
 - ``learned_combined``: ``learned``, ``density`` and ``energy`` standardised
-  and added.
+  and added;
+- ``learned_committee``: ``learned``, ``density`` and the energy of *another*
+  model, the committee member (the CNN, ``calibration.COMMITTEE_MEMBER``),
+  standardised and added. Every model of the app runs on every drawing
+  anyway, so the member's energy costs one forward pass per drawing, shared
+  by all models. What it trades: a model's digit score, and so its "not a
+  digit", then depends on another model's weights (a study network flags as
+  the CNN does), and it needs that model to load; when the member is missing,
+  broken or retrained, the model falls back to its best method of its own and
+  that method's threshold, both kept in its calibration file
+  (``saved_models.CommitteeRecord``). It flagged more tuning non-digits for the
+  study's networks and turned away more scanned digits (README).
 
 The threshold is the score that keeps a chosen share (97%) of real digits.
 Its reference is digits drawn from MNIST validation images (``drawn.py``), so
@@ -63,19 +74,25 @@ METHODS = (
     "learned",
     "learned_density",
     "learned_combined",
+    "learned_committee",
 )
 # The methods the app chooses from, per model, by measurement on the tuning non-digits (calibration.py).
 # The learned score alone is measured and not offered: it turns away far more scanned digits by other
 # hands (thick strokes, unlike its training digits) than it does added to the density (README).
 # Learned + density is offered for the models whose own energy drags the sum down (the 16-unit ones).
-CANDIDATE_METHODS = ("density", "combined", "learned_density", "learned_combined")
+# The committee method comes last, so that on a tie a model keeps a method that reads no other model.
+CANDIDATE_METHODS = ("density", "combined", "learned_density", "learned_combined", "learned_committee")
 # The parts each sum of standardised scores adds.
 SUMS = {
     "combined": ("energy", "density"),
     "learned_density": ("learned", "density"),
     "learned_combined": ("learned", "density", "energy"),
+    "learned_committee": ("learned", "density", "committee_energy"),
 }
-SCALED_PARTS = ("energy", "density", "learned")
+# The energy of the committee member, another model, for the same images (``Detector.scores``'s input).
+COMMITTEE_PART = "committee_energy"
+COMMITTEE_METHODS = tuple(method for method, parts in SUMS.items() if COMMITTEE_PART in parts)
+SCALED_PARTS = ("energy", "density", "learned", COMMITTEE_PART)
 # The parts that depend on the input alone, not the model: computed once for every model that shares them.
 INPUT_PARTS = ("density", "learned")
 KEEP_RATE = 0.97  # Share of real drawn digits a threshold lets through.
@@ -483,8 +500,8 @@ class Standardiser:
 @dataclass(frozen=True)
 class Detector:
     """What the scores need beyond the network: the class density, the learned score when fitted,
-    the scales of the summed scores' parts, and (for measuring the Mahalanobis method only) a
-    Gaussian of the features."""
+    the scales of the summed scores' parts (the committee member's energy among them when fitted
+    with one), and (for measuring the Mahalanobis method only) a Gaussian of the features."""
 
     density: ClassDensity
     scales: Mapping[str, Standardiser]  # SCALED_PARTS -> their mean and spread on MNIST validation.
@@ -501,15 +518,19 @@ class Detector:
         density: ClassDensity | None = None,
         with_gaussian: bool = True,
         learned: LearnedScore | None = None,
+        committee: Network | None = None,
     ) -> Detector:
-        """Fit on training images (the density unless given), the scales on validation images."""
+        """Fit on training images (the density unless given), the scales on validation images;
+        ``committee``: the member network whose energy the committee methods add."""
         density = density or ClassDensity.fit(train_images, train_labels)
         gaussian = None
         if with_gaussian:
             gaussian = Gaussian.fit(logits_and_features(network, train_images)[1], train_labels)
-        parts = tuple(part for part in SCALED_PARTS if part != "learned" or learned is not None)
+        parts = ("energy", "density") + (("learned",) if learned is not None else ())
         unscaled = cls(density, {}, gaussian, learned).scores(network, validation_images, parts)
         scales = {part: Standardiser.fit(unscaled[part]) for part in parts}
+        if committee is not None:
+            scales[COMMITTEE_PART] = Standardiser.fit(committee_energy(committee, validation_images))
         return cls(density, scales, gaussian, learned)
 
     @cached_property
@@ -525,18 +546,23 @@ class Detector:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The methods this detector can compute: the learned ones only when it has a learned score."""
-        if self.learned is not None:
-            return METHODS
-        return tuple(method for method in METHODS if "learned" not in method)
+        """The methods this detector can compute: the learned ones only when it has a learned score,
+        the committee ones only when it was fitted with a committee member."""
+        return tuple(
+            method
+            for method in METHODS
+            if (self.learned is not None or "learned" not in method)
+            and (COMMITTEE_PART in self.scales or method not in COMMITTEE_METHODS)
+        )
 
     def scores(
         self,
         network: Network,
         images: np.ndarray,
-        methods: tuple[str, ...] = METHODS,
+        methods: tuple[str, ...] | None = None,
         outputs: tuple[np.ndarray, np.ndarray] | None = None,
         shared: MutableMapping[str, dict[str, np.ndarray]] | None = None,
+        committee: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Each method's digit score (higher = more like a digit) for preprocessed images.
 
@@ -545,7 +571,11 @@ class Detector:
         *these same images* and passes to every model's detector: the parts
         that ignore the model (``INPUT_PARTS``) are stored there under
         ``input_key`` and computed once for all detectors that share it.
+        ``committee``: the committee member's ``committee_energy`` of these
+        images, needed by the committee methods only. ``methods``: all this
+        detector can compute (``methods``) when None.
         """
+        methods = self.methods if methods is None else methods
         unknown = set(methods) - set(METHODS)
         if unknown:
             raise ValueError(f"expected methods among {list(METHODS)}, got {sorted(unknown)}")
@@ -566,6 +596,13 @@ class Detector:
             result["mahalanobis"] = -self.gaussian.distances(features).min(axis=1)
         if "learned" in wanted and self.learned is None:
             raise ValueError("expected a detector fitted with a learned score for the learned methods")
+        if COMMITTEE_PART in wanted:
+            if committee is None or COMMITTEE_PART not in self.scales:
+                raise ValueError(
+                    "expected a detector fitted with a committee member, and that member's energies, "
+                    "for the committee methods"
+                )
+            result[COMMITTEE_PART] = np.asarray(committee, np.float64)
         inputs_only = shared.setdefault(self.input_key, {}) if shared is not None else {}
         scorers = {"density": self.density.log_likelihood, "learned": self.learned}
         for part in INPUT_PARTS:
@@ -577,6 +614,11 @@ class Detector:
             if method in wanted:
                 result[method] = sum(self.scales[part](result[part]) for part in parts)
         return {method: result[method] for method in methods}
+
+
+def committee_energy(member: Network, images: np.ndarray) -> np.ndarray:
+    """The committee part: the member network's energy (log-sum-exp of its logits) for preprocessed images."""
+    return logsumexp(logits_and_features(member, images)[0])
 
 
 def threshold_for_keep(digit_scores: np.ndarray, keep: float = KEEP_RATE) -> float:

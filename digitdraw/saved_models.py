@@ -260,6 +260,18 @@ class ReliabilityRecord(pydantic.BaseModel):
     ece: Fraction
 
 
+class CommitteeRecord(pydantic.BaseModel):
+    """The other model a committee digit score reads, and what the model uses when that one cannot answer."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    model_id: int | str  # The committee member (``calibration.COMMITTEE_MEMBER`` when fitted).
+    model_sha256: str  # Its weights when fitted; other weights, or none, mean the fallback is used.
+    # Its best method that reads no other model (chosen on the tuning part too) and that threshold.
+    fallback_method: str
+    fallback_threshold: float
+
+
 class NoveltyRecord(pydantic.BaseModel):
     """How the digit score is computed and where it stops calling an input a digit."""
 
@@ -274,6 +286,9 @@ class NoveltyRecord(pydantic.BaseModel):
     # Mean and spread of each component score on MNIST validation images, for methods that add scores.
     scales: dict[str, tuple[float, float]] = {}
     statistics_sha256: str  # Of the novelty.npz holding the fitted arrays.
+    # Added after version 2 with a default, so that files without it load: None unless the method
+    # reads another model (a committee method, ``novelty.COMMITTEE_METHODS``).
+    committee: CommitteeRecord | None = None
 
 
 CalibrationSet = Literal["test", "drawn"]

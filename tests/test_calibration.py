@@ -4,6 +4,7 @@ applied by classify without changing any answer."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -148,11 +149,14 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
     # The learned score is saved beside the density, and every candidate, learned ones too, was tried.
     assert detector.learned is not None and set(novelty.LEARNED_ARRAYS) <= set(saved.novelty_arrays)
     method = record.novelty.method
-    reference = detector.scores(saved.network, small_fitting.x_reference, (method,))[method]
+    reference, threshold, _ = inference.digit_scores(saved, small_fitting.x_reference, root=models_copy)
+    assert threshold == record.novelty.threshold
     assert np.mean(reference >= record.novelty.threshold) >= novelty.KEEP_RATE
-    # The method chosen is the candidate that flagged most tuning non-digits.
+    # The method chosen is the candidate that flagged most tuning non-digits; every candidate was tried,
+    # the committee's too (model 6 loads), and only a committee method keeps a committee record.
     assert record.novelty.tuning_flagged[method] == max(record.novelty.tuning_flagged.values())
     assert set(record.novelty.tuning_flagged) == set(novelty.CANDIDATE_METHODS)
+    assert (record.novelty.committee is not None) == (method in novelty.COMMITTEE_METHODS)
     assert sum(record.reliability["test"]["raw"].counts) == 200
 
     drawing = draw_digit(4)
@@ -165,7 +169,7 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
         result.raw_probabilities[4], saved.network.predict_proba(result.image[None])[0]
     )
     assert result.probabilities[4].argmax() == result.raw_probabilities[4].argmax()
-    expected_score = detector.scores(saved.network, result.image[None], (method,))[method][0]
+    expected_score = inference.digit_scores(saved, result.image[None], root=models_copy)[0][0]
     assert result.digit_score(4) == pytest.approx(expected_score)
     assert result.is_digit(4) == (expected_score >= record.novelty.threshold)
     batch = inference.classify_batch([drawing, np.zeros((50, 50))], [4], root=models_copy)
@@ -208,3 +212,83 @@ def test_calibrate_refuses_an_unknown_model(capsys):
     with pytest.raises(SystemExit):
         main(["calibrate", "--model", "99"])
     assert "model must be" in capsys.readouterr().err
+
+
+def test_a_committee_method_uses_the_member_s_energy_and_falls_back_when_the_member_is_missing(
+    models_copy, small_fitting, monkeypatch
+):
+    # Offered only the density beside it, model 4 takes the committee method on these tuning images.
+    monkeypatch.setattr(novelty, "CANDIDATE_METHODS", ("density", "learned_committee"))
+    saved, member = saved_models.load(4, models_copy), saved_models.load(6, models_copy)
+    density = novelty.ClassDensity.fit(small_fitting.x_train, small_fitting.y_train, 3)
+    learned = novelty.LearnedScore.fit(
+        small_fitting.x_train[:300], small_fitting.x_non_digit_training, epochs=1
+    )
+    record, arrays = calibration.fit_model(saved, small_fitting, density, learned, member)
+    committee = record.novelty.committee
+    assert record.novelty.method == "learned_committee"
+    assert (committee.model_id, committee.model_sha256) == (6, member.card.model_sha256)
+    detector = novelty.Detector.fit(
+        saved.network,
+        small_fitting.x_train,
+        small_fitting.y_train,
+        small_fitting.x_validation,
+        density,
+        with_gaussian=False,
+        learned=learned,
+        committee=member.network,
+    )
+    own = detector.scores(saved.network, small_fitting.x_reference, ("density",))["density"]
+    assert committee.fallback_method == "density"
+    assert committee.fallback_threshold == novelty.threshold_for_keep(own)
+    # The member itself is never its own committee.
+    assert calibration.fit_model(member, small_fitting, density, learned, member)[0].novelty.committee is None
+    saved_models.write_calibration(saved.directory, record, arrays)
+    saved = saved_models.load(4, models_copy)
+
+    drawings = [draw_digit(4), draw_digit(7, stroke=30)]
+    images = np.stack([to_mnist(d) for d in drawings])
+    energy = np.log(np.exp(novelty.logits_and_features(member.network, images)[0]).sum(axis=1))
+    by_hand = detector.scores(saved.network, images, ("learned_committee",), committee=energy)
+    alone = inference.classify_batch(drawings, [4], root=models_copy)  # The member loaded for model 4.
+    together = inference.classify_batch(drawings, root=models_copy)  # Its forward pass shared.
+    for batch in (alone, together):
+        np.testing.assert_allclose(batch.digit_scores[4], by_hand["learned_committee"], rtol=1e-6)
+        assert batch.digit_thresholds[4] == record.novelty.threshold
+    np.testing.assert_array_equal(alone.digit_scores[4], together.digit_scores[4])
+    one = inference.classify(drawings[0], root=models_copy)
+    assert one.digit_score(4) == pytest.approx(by_hand["learned_committee"][0])
+
+    # With a member retrained since (other weights), or without the member, model 4 answers with its
+    # own method and that method's threshold.
+    fallback = detector.scores(saved.network, images, ("density",))["density"]
+    retrained = committee.model_copy(update={"model_sha256": "0" * 64})
+    stale = record.model_copy(update={"novelty": record.novelty.model_copy(update={"committee": retrained})})
+    saved_models.write_calibration(saved.directory, stale, arrays)
+    np.testing.assert_allclose(
+        inference.classify_batch(drawings, root=models_copy).digit_scores[4], fallback, rtol=1e-6
+    )
+    (saved_models.model_dir(6, models_copy) / "model.keras").unlink()
+    for batch in (
+        inference.classify_batch(drawings, [4], root=models_copy),
+        inference.classify_batch(drawings, root=models_copy),
+    ):
+        np.testing.assert_allclose(batch.digit_scores[4], fallback, rtol=1e-6)
+        assert batch.digit_thresholds[4] == committee.fallback_threshold
+    assert 6 in inference.classify(drawings[0], root=models_copy).errors
+
+
+def test_a_calibration_file_written_before_committees_still_loads(models_copy):
+    path = saved_models.model_dir(4, models_copy) / saved_models.CALIBRATION_FILE
+    shutil.copy(saved_models.model_dir(4) / saved_models.CALIBRATION_FILE, path)
+    shutil.copy(saved_models.model_dir(4) / saved_models.NOVELTY_FILE, path.parent)
+    payload = json.loads(path.read_text())
+    payload["novelty"].pop("committee", None)
+    payload["novelty"].update(method="learned_combined")
+    path.write_text(json.dumps(payload))
+    saved = saved_models.load(4, models_copy)
+    assert (
+        saved.calibration.novelty.committee is None and saved.calibration.novelty.method == "learned_combined"
+    )
+    result = inference.classify(draw_digit(4), [4], root=models_copy)
+    assert result.digit_thresholds[4] == saved.calibration.novelty.threshold

@@ -140,3 +140,17 @@ def test_a_repaired_model_is_picked_up_again(models_copy):
     assert 2 in digitdraw.classify(draw_digit(1), root=models_copy).errors
     (model_dir(2, models_copy) / "model.keras").write_bytes(original)
     assert 2 not in digitdraw.classify(draw_digit(1), root=models_copy).errors
+
+
+@pytest.mark.parametrize("fault", ["keras-missing", "keras-of-another-model", "folder-missing"])
+def test_a_damaged_committee_member_leaves_the_others_on_their_own_methods(fault, models_copy):
+    # The committed models 1-5 add model 6's energy to their digit score; without model 6 each answers
+    # with the method of its own kept in its calibration file, and that method's threshold.
+    FAULTS[fault][0](model_dir(6, models_copy))
+    result = digitdraw.classify(draw_digit(7), root=models_copy)
+    assert sorted(result.errors) == [6]
+    for model_id in (1, 2, 3, 4, 5):
+        committee = saved_models.load(model_id, models_copy).calibration.novelty.committee
+        assert committee is not None and committee.model_id == 6
+        assert result.digit_thresholds[model_id] == committee.fallback_threshold
+        assert result.digit_score(model_id) is not None

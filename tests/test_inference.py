@@ -9,6 +9,7 @@ import pytest
 from drawings import blank_canvas, draw_digit
 
 import digitdraw
+from digitdraw import novelty
 from digitdraw.calibration import detector_for
 from digitdraw.inference import MODEL_CACHE, load_models
 from digitdraw.models import saved_models_dir
@@ -109,6 +110,15 @@ def test_every_model_s_digit_score_is_its_own_detector_s_though_the_input_parts_
         model = models[model_id]
         method = model.calibration.novelty.method
         detector = detector_for(model)
-        assert score == detector.scores(model.network, result.image[None], (method,))[method][0]
-        alone = detector.scores(model.network, batch.images, (method,))[method]
+        # A committee method's member energy is computed here apart, from the member's own network.
+        member = model.calibration.novelty.committee
+        energies = [
+            novelty.committee_energy(models[member.model_id].network, images) if member else None
+            for images in (result.image[None], batch.images)
+        ]
+        assert (
+            score
+            == detector.scores(model.network, result.image[None], (method,), committee=energies[0])[method][0]
+        )
+        alone = detector.scores(model.network, batch.images, (method,), committee=energies[1])[method]
         np.testing.assert_array_equal(batch.digit_scores[model_id], alone)

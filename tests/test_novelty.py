@@ -289,7 +289,8 @@ def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_re
     detector = novelty.Detector.fit(
         saved.network, images, np.arange(60) % 10, images[:20], density, with_gaussian=False, learned=learned
     )
-    assert detector.methods == novelty.METHODS
+    # Fitted without a committee member, it can compute every method but the committee's.
+    assert detector.methods == tuple(m for m in novelty.METHODS if m not in novelty.COMMITTEE_METHODS)
     scores = detector.scores(saved.network, images[:20], ("learned", "density", "energy", "learned_combined"))
     np.testing.assert_allclose(scores["learned"], learned(images[:20]))
     expected = sum(detector.scales[p](scores[p]) for p in novelty.SUMS["learned_combined"])
@@ -336,3 +337,56 @@ def test_scores_that_ignore_the_model_are_computed_once_per_batch_and_are_the_sa
         novelty.ClassDensity.fit(images, np.arange(60) % 10, 3, clusters=1), {}, None, learned
     )
     assert other.input_key != detectors[2].input_key
+
+
+def test_the_committee_score_adds_the_member_s_energy_standardised_as_by_hand():
+    own, member = load_saved_model(4).network, load_saved_model(6).network
+    rng = np.random.default_rng(9)
+    images = rng.random((60, 28, 28)).astype(np.float32)
+    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
+    learned = novelty.LearnedScore(
+        rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
+    )
+    validation, probe = images[:30], images[30:]
+    detector = novelty.Detector.fit(
+        own,
+        images,
+        np.arange(60) % 10,
+        validation,
+        density,
+        with_gaussian=False,
+        learned=learned,
+        committee=member,
+    )
+    assert "learned_committee" in detector.methods and novelty.COMMITTEE_METHODS == ("learned_committee",)
+    # By hand: the member's log-sum-exp of its logits, standardised by its mean and spread on validation.
+    member_logits = novelty.logits_and_features(member, images)[0]
+    energy = np.log(np.exp(member_logits).sum(axis=1))
+    scale = detector.scales[novelty.COMMITTEE_PART]
+    assert (scale.mean, scale.scale) == pytest.approx((energy[:30].mean(), energy[:30].std()))
+    committee = novelty.committee_energy(member, probe)
+    np.testing.assert_allclose(committee, energy[30:], rtol=1e-9)
+    scores = detector.scores(own, probe, ("learned", "density", "learned_committee"), committee=committee)
+    expected = (
+        (scores["learned"] - detector.scales["learned"].mean) / detector.scales["learned"].scale
+        + (scores["density"] - detector.scales["density"].mean) / detector.scales["density"].scale
+        + (energy[30:] - energy[:30].mean()) / energy[:30].std()
+    )
+    np.testing.assert_allclose(scores["learned_committee"], expected, rtol=1e-9)
+    # The model's own energy plays no part: another network with the same member scores the same.
+    other = novelty.Detector(density, detector.scales, learned=learned)
+    np.testing.assert_allclose(
+        other.scores(load_saved_model(2).network, probe, ("learned_committee",), committee=committee)[
+            "learned_committee"
+        ],
+        expected,
+        rtol=1e-9,
+    )
+    with pytest.raises(ValueError, match="committee member"):
+        detector.scores(own, probe, ("learned_committee",))
+    without = novelty.Detector.fit(
+        own, images, np.arange(60) % 10, validation, density, with_gaussian=False, learned=learned
+    )
+    assert "learned_committee" not in without.methods
+    with pytest.raises(ValueError, match="committee member"):
+        without.scores(own, probe, ("learned_committee",), committee=committee)
