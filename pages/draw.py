@@ -265,7 +265,8 @@ def drawing_ui(model_id: int) -> None:
         app.remember_drawing(result, image)
         # Side by side, so that on a phone the canvas, Clear and the answer share the first screen.
         with st.container(horizontal=True, vertical_alignment="center"):
-            answer_ui(result, model_id)
+            with st.container():  # The answer and its "not sure" note, one above the other.
+                answer_ui(result, model_id)
             clear_ui()
         if result is not None and not result.is_blank:
             keep_ui(result, model_id, canvas_png)
