@@ -109,7 +109,10 @@ def test_with_the_whole_weight_on_the_teacher_the_labels_do_not_matter(tiny_data
         np.testing.assert_array_equal(a, b)
     # With labels alone, the same wrong labels give another network.
     plain = train_model(
-        2, replace(tiny_dataset, y_train=shuffled), replace(config, teacher=None), tmp_path / "c"
+        2,
+        replace(tiny_dataset, y_train=shuffled),
+        replace(config, teacher=None, distill_weight=distill.DEFAULT_WEIGHT),
+        tmp_path / "c",
     )
     assert not np.array_equal(plain.network.weights[0], true_labels.network.weights[0])
 
