@@ -200,11 +200,22 @@ def test_the_command_line_refuses_a_model_as_its_own_teacher(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _kept_parts(dataset, count: int = 60):
+    """The first ``count`` test digits as kept drawings with ids 1..count, split and repeated twice."""
+    from digitdraw.kept_drawings import KeptDrawings, split
+
+    drawings = KeptDrawings(
+        ids=np.arange(1, count + 1),
+        images=dataset.x_test[:count],
+        labels=dataset.y_test[:count],
+        source="test",
+    )
+    return split(drawings, repeats=2)
+
+
 def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
     tiny_dataset, teachers, tmp_path, monkeypatch
 ):
-    from digitdraw.kept_drawings import KeptDrawings, split
-
     seen = []
     original = distill.Teacher.targets
 
@@ -213,14 +224,7 @@ def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
         return original(self, images, labels)
 
     monkeypatch.setattr(distill.Teacher, "targets", spy)
-    count = 60
-    drawings = KeptDrawings(
-        ids=np.arange(1, count + 1),
-        images=tiny_dataset.x_test[:count],
-        labels=tiny_dataset.y_test[:count],
-        source="test",
-    )
-    parts = split(drawings, repeats=2)
+    parts = _kept_parts(tiny_dataset)
     config = replace(TINY, teacher=4)
     trained = train_model(2, replace(tiny_dataset, kept=parts), config, out_dir=tmp_path / "students")
     # Each epoch the teacher answered on exactly the images the student was fitted on: the MNIST digits and
@@ -240,8 +244,6 @@ def test_a_distilled_run_with_kept_drawings_has_the_teacher_answer_on_those_too(
 def test_several_models_with_a_baseline_a_teacher_and_kept_drawings_each_get_their_part(
     small_splits, tiny_dataset, teachers, tmp_path, monkeypatch
 ):
-    from digitdraw.kept_drawings import KeptDrawings, split
-
     monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path / "cache"))
     taught = []
     original = distill.Teacher.targets
@@ -250,14 +252,7 @@ def test_several_models_with_a_baseline_a_teacher_and_kept_drawings_each_get_the
         "targets",
         lambda self, images, labels: taught.append(1) or original(self, images, labels),
     )
-    count = 60
-    drawings = KeptDrawings(
-        ids=np.arange(1, count + 1),
-        images=tiny_dataset.x_test[:count],
-        labels=tiny_dataset.y_test[:count],
-        source="test",
-    )
-    parts = split(drawings, repeats=2)
+    parts = _kept_parts(tiny_dataset)
     out = tmp_path / "models"
     save_constant_model(2, digit=3, root=out)  # The model the run replaces reads everything as a 3.
     (trained,) = train_models(
