@@ -49,6 +49,7 @@ from digitdraw.models import (
     ModelId,
     Network,
     check_model_id,
+    probabilities,
     saved_models_dir,
 )
 from digitdraw.preprocess import FIELD_SIZE, Steps, preprocess_steps, to_mnist
@@ -282,13 +283,14 @@ def answer_with(
 ) -> _Answers:
     """A model's raw and calibrated probabilities and digit scores for preprocessed images; ``shared``,
     one dict per batch of inputs, lets the models share the scores that ignore the model."""
-    raw = model.network.predict_proba(inputs)
     shared = {} if shared is None else shared
     scored = digit_scores(model, inputs, shared, members, root)
-    if model.calibration is None or scored is None:
+    if scored is None:  # Uncalibrated: the network's own probabilities are all there is.
+        raw = model.network.predict_proba(inputs)
         return _Answers(raw, raw, None, None)
-    # One forward pass serves the calibrated probabilities and the digit score's energy.
+    # One forward pass serves the raw and calibrated probabilities and the digit score's energy.
     logits = _outputs(model, inputs, shared)[0]
+    raw = probabilities(logits)
     calibrated = novelty.softmax(logits, model.calibration.temperature).astype(np.float32)
     scores, threshold, _ = scored
     return _Answers(calibrated, raw, scores, threshold)

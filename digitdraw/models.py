@@ -69,6 +69,11 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return shifted
 
 
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from float32 logits, exactly as ``Network.predict_proba`` computes them."""
+    return _softmax(np.asarray(logits, np.float32))
+
+
 ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "tanh": np.tanh, "gelu": _gelu, "softmax": _softmax}
 ACTIVATION_LABELS = {
     "sigmoid": "sigmoid",
@@ -434,7 +439,7 @@ class Network:
         through ``to_mnist``). ``digitdraw.classify`` and ``classify_batch``
         take raw images and preprocess them.
         """
-        return _softmax(self.logits(images))
+        return probabilities(self.logits(images))
 
     def read(self, image: np.ndarray) -> tuple[int, float]:
         """The digit one preprocessed 28x28 image is read as, and the probability given to it."""
