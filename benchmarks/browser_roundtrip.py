@@ -13,6 +13,10 @@ is idle. Per drawing it reports, on the page's own clock:
 * server run: the wall and CPU time of each script run the strokes caused, from the server's log.
 * server CPU per round: the server process's CPU (all threads, /proc) per drawing, Clear included.
 
+Before the rounds, ``--first`` fresh sessions (8 by default) open the page one after another and
+draw one digit each: the first answer of a session, whose page must first load the browser code of
+what a stroke shows, and the very first drawing the server process reads, its own first stroke.
+
 All loads run against the same server in the same process, so compare them with each other.
 ``--profile PATH`` profiles every fragment run on the server instead (tests/e2e/timed_server.py) and
 prints where their CPU went, by function of the app; its timings are the profiler's, slower.
@@ -38,7 +42,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from harness import CHROMIUM, CHROMIUM_FLAGS, ROOT, draw_in_sessions, open_draw_page, streamlit_server
+from harness import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    ROOT,
+    draw_and_time,
+    draw_in_sessions,
+    open_draw_page,
+    streamlit_server,
+    wait_until_idle,
+)
 from timed_server import PROFILE_ENV_VAR
 
 
@@ -58,6 +71,29 @@ async def page_ready_seconds(url: str, loads: int) -> list[float]:
     return timings[1:]
 
 
+async def first_answers(server, sessions: int) -> list[tuple[float, dict]]:
+    """For fresh sessions one after another: the first drawing's sent -> shown seconds and the server's
+    record of the script run it caused."""
+    from playwright.async_api import async_playwright
+
+    firsts = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        for session in range(sessions):
+            context, page = await open_draw_page(browser, server.url)
+            await wait_until_idle(server)
+            runs_before = len(server.script_runs())
+            drawing = await draw_and_time(page, session % 10)
+            await wait_until_idle(server)
+            if drawing.sent_to_shown is None:
+                raise SystemExit(f"a fresh session drew a {drawing.digit} and was shown {drawing.shown}")
+            fragment_runs = [r for r in server.script_runs()[runs_before:] if r["fragment"]]
+            firsts.append((drawing.sent_to_shown, fragment_runs[-1]))
+            await context.close()
+        await browser.close()
+    return firsts
+
+
 def _summary(values: list[float]) -> str:
     if not values:
         return f"{'-':>8} {'-':>8}"
@@ -71,17 +107,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20], help="users at once")
     parser.add_argument("--baseline", type=Path, help="another checkout of the app, measured first")
     parser.add_argument("--profile", type=Path, help="profile the fragment runs into this pstats file")
+    parser.add_argument("--first", type=int, default=8, help="fresh sessions that draw once (default 8)")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
     if args.profile is not None:
-        measure(ROOT, args.sessions, args.rounds, {PROFILE_ENV_VAR: str(args.profile.resolve())})
+        measure(ROOT, args.sessions, args.rounds, 0, {PROFILE_ENV_VAR: str(args.profile.resolve())})
         print_profile(args.profile)
         return
     if args.baseline is not None:
         print(f"\n== baseline: {args.baseline}")
-        measure(args.baseline, args.sessions, args.rounds)
+        measure(args.baseline, args.sessions, args.rounds, args.first)
         print(f"\n== this checkout: {ROOT}")
-    measure(ROOT, args.sessions, args.rounds)
+    measure(ROOT, args.sessions, args.rounds, args.first)
 
 
 def print_profile(path: Path, rows: int = 25) -> None:
@@ -104,14 +141,25 @@ def print_profile(path: Path, rows: int = 25) -> None:
         print(f"{share:>6.1%} {calls:>6}  {name}")
 
 
-def measure(root: Path, sessions_counts: list[int], rounds: int, environment: dict | None = None) -> None:
-    """Serve the app of one checkout and print its page-ready time, idle CPU and one row per load."""
+def measure(
+    root: Path, sessions_counts: list[int], rounds: int, fresh_sessions: int, environment: dict | None = None
+) -> None:
+    """Serve the app of one checkout and print its page-ready time, the first answers of fresh sessions,
+    idle CPU and one row per load."""
     with (
         tempfile.TemporaryDirectory() as folder,
         streamlit_server(Path(folder) / "streamlit.log", environment, root=root) as server,
     ):
         ready = asyncio.run(page_ready_seconds(server.url, loads=5))
         print(f"page ready, warm server (s): median {statistics.median(ready):.2f}, max {max(ready):.2f}")
+        if fresh_sessions:
+            firsts = asyncio.run(first_answers(server, fresh_sessions))
+            server_first_run = firsts[0][1]
+            print(
+                f"first drawing of a fresh session, sent->shown ms: {_summary([s * 1e3 for s, _ in firsts])} "
+                f"(median, p95 of {len(firsts)}); the server's first stroke: "
+                f"{server_first_run['wall_ms']:.0f} ms, CPU {server_first_run['cpu_ms']:.0f} ms"
+            )
         idle_before = server.cpu_seconds()
         time.sleep(5)
         print(f"server CPU while idle: {(server.cpu_seconds() - idle_before) * 1e3 / 5:.0f} ms per second\n")

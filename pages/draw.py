@@ -291,11 +291,12 @@ def drawing_ui(model_id: int) -> None:
 
 app.page_ui()
 st.title("Draw a digit")
-# Load the models with the page, not with the first stroke; later calls only check their files.
-app.loaded_models()
+# Ready the models with the page, not with the first stroke; later calls only check their files.
+app.prepare_models()
 chosen_model = controls_ui()
 # Room above the canvas for the canvas's own toolbar, which would otherwise cover the controls.
 st.space("small")
 drawing_ui(chosen_model)
 app.canvas_toolbar_above_canvas_ui()
+app.preload_first_answer_ui()
 app.remember_browser_ui()

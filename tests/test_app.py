@@ -191,6 +191,20 @@ def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
     assert not app.selectbox and not app.slider, "the stroke reran the model picker and the brush"
 
 
+def test_the_draw_page_loads_the_code_of_what_a_first_stroke_shows_with_the_page(canvas, monkeypatch):
+    files = ui_app.element_scripts(ui_app.FIRST_ANSWER_ELEMENTS)
+    # One file per kind in the installed Streamlit: an upgrade that renames them fails here, not silently.
+    assert sorted(name.split(".")[0] for name in files) == sorted(ui_app.FIRST_ANSWER_ELEMENTS)
+    assert all((ui_app.STREAMLIT_SCRIPTS / name).is_file() for name in files)
+    app = _run("pages/draw.py")
+    preloads = [element for element in app.get("html") if "Metric." in element.proto.body]
+    assert len(preloads) == 1 and all(name in preloads[0].proto.body for name in files)
+    canvas.image = draw_digit(1)
+    app = _run_fragments_only(app, monkeypatch)
+    assert app.metric[0].value == "1"
+    assert not [element for element in app.get("html") if "Metric." in element.proto.body], "sent again"
+
+
 @pytest.mark.parametrize("phone", [False, True])
 def test_the_model_picker_stands_above_the_canvas_on_a_laptop_and_in_the_sidebar_on_a_phone(
     canvas, monkeypatch, phone

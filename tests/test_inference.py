@@ -122,3 +122,18 @@ def test_every_model_s_digit_score_is_its_own_detector_s_though_the_input_parts_
         )
         alone = detector.scores(model.network, batch.images, (method,), committee=energies[1])[method]
         np.testing.assert_array_equal(batch.digit_scores[model_id], alone)
+
+
+def test_prepared_digit_scores_leave_the_first_drawing_nothing_to_build(monkeypatch):
+    from digitdraw import inference
+
+    models, _ = load_models()
+    monkeypatch.setattr(inference, "_DETECTORS", {})
+    inference.prepare_digit_scores(models.values())
+    calibrated = [model for model in models.values() if model.calibration is not None]
+    assert calibrated and len(inference._DETECTORS) == len(calibrated)
+    built = []
+    monkeypatch.setattr(inference, "detector_for", lambda model: built.append(model))
+    result = digitdraw.classify(draw_digit(7))
+    assert not built, "the first drawing built a detector the page had prepared"
+    assert all(result.digit_score(model.card.model_id) is not None for model in calibrated)

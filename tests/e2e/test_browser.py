@@ -15,6 +15,8 @@ from harness import (
 )
 from playwright.sync_api import Page, expect
 
+from digitdraw.ui import app as ui_app
+
 pytestmark = pytest.mark.e2e
 
 # URL path of each side page (from its file name) and the heading it shows.
@@ -90,6 +92,27 @@ def test_a_stroke_reruns_only_the_drawing_area(page, server):
     runs = server.script_runs()[runs_before:]
     assert runs, "the stroke reran nothing on the server"
     assert all(run["fragment"] for run in runs), runs
+
+
+# Whether the page has fetched Streamlit's browser code for every kind of element the first stroke shows.
+ANSWER_CODE_LOADED = """
+kinds => kinds.every(kind => performance.getEntriesByType("resource").some(
+  entry => entry.name.includes(`/static/js/${kind}.`)))
+"""
+
+
+def test_a_fresh_page_loads_the_answer_s_code_before_the_first_stroke(page):
+    # Without the preload the first stroke fetched ten script files (the answer's metric, the pills,
+    # the page link and what they import), and its answer waited for them.
+    page.wait_for_function(ANSWER_CODE_LOADED, arg=list(ui_app.FIRST_ANSWER_ELEMENTS), timeout=15_000)
+    page.wait_for_load_state("networkidle")  # What they import, too.
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
+    draw(page, STROKES[2])
+    expect(prediction(page)).to_have_text("2", timeout=15_000)
+    expect(page.get_by_role("button", name="Right, it is a 2")).to_be_visible()
+    expect(page.get_by_role("link", name="Look inside the networks with this drawing")).to_be_visible()
+    assert not [url for url in fetched if "/static/js/" in url], fetched
 
 
 @pytest.mark.parametrize("x", [40, 150, 260])
