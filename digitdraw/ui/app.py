@@ -167,9 +167,10 @@ def canvas_toolbar_above_canvas_ui() -> None:
 # shows one. On the Draw page that is the first stroke: the answer (a metric), the correction
 # pills and the link to the Inside page, ten files with what they import, made a fresh
 # session's first answer about 100 ms slower than its next ones. Importing them while the page
-# opens spares the first answer that wait. Their names carry a hash of their contents, so they
-# are read from the installed Streamlit, and resolved against the address of Streamlit's own main
-# script, as Streamlit resolves them itself, so that both load one and the same module.
+# opens spares the first answer that wait; once the browser is idle, so that the page's own
+# loading goes first. Their names carry a hash of their contents, so they are read from the
+# installed Streamlit, and resolved against the address of Streamlit's own main script, as
+# Streamlit resolves them itself, so that both load one and the same module.
 FIRST_ANSWER_ELEMENTS = ("Metric", "ButtonGroup", "PageLink")
 STREAMLIT_SCRIPTS = Path(st.__file__).parent / "static" / "static" / "js"
 _IMPORT_SCRIPTS = """
@@ -177,7 +178,11 @@ _IMPORT_SCRIPTS = """
 (() => {
   const main = document.querySelector('script[type="module"][src*="static/js/index."]');
   if (!main) return;
-  for (const file of FILES) import(new URL(file, main.src).href).catch(() => {});
+  const load = () => {
+    for (const file of FILES) import(new URL(file, main.src).href).catch(() => {});
+  };
+  if (window.requestIdleCallback) window.requestIdleCallback(load, { timeout: 1000 });
+  else setTimeout(load, 200);
 })();
 </script>
 """
