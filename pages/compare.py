@@ -136,7 +136,9 @@ if rows:
     )
     third.metric("Slowest prediction", f"{max(row['latency_us'] for row in rows):.0f} µs")
     st.subheader("The study's table, reproduced")
-    st.dataframe(study_table(rows), hide_index=True, column_config=NAME_COLUMNS)
+    # A static table: six rows need no scrolling or sorting, and its headers and cells wrap, so that
+    # all nine columns fit a laptop's page (a dataframe hid the last three behind a sideways scroll).
+    st.table(study_table(rows), hide_index=True, border="horizontal")
     any_kept = any(row["kept_drawings"] is not None for row in rows)
     st.caption(
         "Train and validation: the study's numbers beside ours (the study gave no validation figure for "

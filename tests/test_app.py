@@ -282,7 +282,7 @@ def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
 
 def test_the_dashboard_reproduces_the_study_table(canvas):
     app = _run("pages/compare.py")
-    table = app.dataframe[0].value
+    table = app.table[0].value
     assert list(table["Model"]) == ["1", "2", "3", "4", "5", "6 (beyond the study)"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%", "–"]
@@ -347,10 +347,10 @@ def test_a_model_added_while_the_app_runs_appears(canvas, models_copy, tmp_path)
 
 def test_the_compare_page_shows_a_replaced_model_s_figures(canvas, models_copy):
     app = _run("pages/compare.py")
-    assert app.dataframe[0].value["Test (MNIST)"][0] != "10.00%"
+    assert app.table[0].value["Test (MNIST)"][0] != "10.00%"
     save_constant_model(1, digit=3, root=models_copy)  # Its metrics say 10% everywhere.
     app.run()
-    assert app.dataframe[0].value["Test (MNIST)"][0] == "10.00%"
+    assert app.table[0].value["Test (MNIST)"][0] == "10.00%"
 
 
 def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(canvas, drawings_store):
@@ -871,7 +871,7 @@ def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, m
     curves.segmented_control(key="curves_view").set_value("All models").run()
     assert not curves.exception
     compare = _run("pages/compare.py")
-    assert "my-net" in list(compare.dataframe[0].value["Model"])
+    assert "my-net" in list(compare.table[0].value["Model"])
     inside = _run("pages/inside.py")
     inside.segmented_control(key="inside_pair").set_value("Any two").run()
     inside.selectbox(key="inside_left").set_value("my-net").run()
@@ -1018,7 +1018,7 @@ def test_a_network_trained_on_kept_drawings_shows_how_it_reads_the_held_out_ones
     assert sum("kept drawings (each" in caption for caption in captions) == 1, "mnist-net trained on MNIST"
 
     compare = _run("pages/compare.py")
-    table = compare.dataframe[0].value
+    table = compare.table[0].value
     cells = dict(zip(table["Model"], table["Kept drawings (held out)"]))
     assert cells["kept-net"] == "75.00% of 12" and cells["2"] == "50.00% of 12"
     assert cells["mnist-net"] == cells["1"] == "–"
@@ -1026,7 +1026,7 @@ def test_a_network_trained_on_kept_drawings_shows_how_it_reads_the_held_out_ones
 
 
 def test_the_compare_page_has_no_kept_drawings_column_when_no_model_learned_from_them(canvas):
-    table = _run("pages/compare.py").dataframe[0].value
+    table = _run("pages/compare.py").table[0].value
     assert "Kept drawings (held out)" not in table.columns
 
 

@@ -250,3 +250,26 @@ def test_a_corrected_drawing_shows_on_your_drawings(page, server):
     expect(page.get_by_role("heading", name="Your drawings", exact=True)).to_be_visible(timeout=15_000)
     expect(page.get_by_test_id("stMetricValue").first).to_have_text("1", timeout=15_000)
     expect(page.get_by_text("1 of 1 read wrong")).to_be_visible()  # Every model read a 7.
+
+
+@pytest.mark.parametrize("width", [1280, 1366])
+def test_the_study_s_table_shows_every_column_on_a_laptop(browser, server, width):
+    # As a dataframe it hid its last three columns, our test and drawn accuracy, behind a sideways scroll.
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    tab = context.new_page()
+    try:
+        tab.goto(f"{server.url}/compare")
+        table = tab.get_by_test_id("stTable").first
+        expect(table).to_be_visible(timeout=30_000)
+        for header in ("Model", "Drawn digits"):
+            cell = table.get_by_role("columnheader", name=header)
+            box, frame = cell.bounding_box(), table.bounding_box()
+            assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 1, (
+                header
+            )
+        hidden = table.evaluate(
+            "t => [t, ...t.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)"
+        )
+        assert not hidden, "the study's table scrolls sideways"
+    finally:
+        context.close()
