@@ -12,8 +12,12 @@ answer of the Draw page, median and p95, against the same models uncalibrated,
 against each model computing the scores that ignore the model (density,
 learned score) on its own, as before they were shared, and against the
 models answering with their own methods, without the committee member's energy.
+``--per-digit`` prints, instead of the latency, each model's accuracy digit by
+digit on every set, which shows where a figure comes from: the Hershey set
+has six fonts, so a model that misreads one font's 6 misreads a sixth of its 6s
+at once.
 
-    .venv/bin/python -m benchmarks.real_hands [--timing-only]
+    .venv/bin/python -m benchmarks.real_hands [--timing-only | --per-digit]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def main() -> None:
     """Print one table per set, every model a row."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timing-only", action="store_true", help="only the Draw-page latency")
+    parser.add_argument("--per-digit", action="store_true", help="accuracy digit by digit, no latency")
     args = parser.parse_args()
     _, (raw_test, y_test) = load_mnist()
     drawn, y_drawn = drawn_digits(raw_test, y_test, 2000, seed=0)
@@ -55,6 +60,9 @@ def main() -> None:
     models, errors = load_models()
     for model_id, message in errors.items():
         print(f"model {model_id}: {message}")
+    if args.per_digit:
+        per_digit(sets)
+        return
     print(
         f"{'set':<32}{'model':>6}{'accuracy':>10}{'flagged':>9}{'acc. kept':>11}{'ECE raw':>9}{'ECE cal.':>9}"
     )
@@ -76,6 +84,28 @@ def main() -> None:
                 f"{right[kept].mean():>11.2%}{ece_raw:>9.2%}{ece:>9.2%}"
             )
     timing(drawn[:50])
+
+
+def per_digit(sets: dict[str, tuple[object, np.ndarray]]) -> None:
+    """Each model's accuracy on each digit of each set, and the answer it gives most often when wrong."""
+    print(
+        f"{'set':<32}{'model':>6}"
+        + "".join(f"{digit:>6}" for digit in range(10))
+        + "  most common misreading"
+    )
+    for name, (images, labels) in sets.items():
+        batch = classify_batch(images)
+        for model_id in batch.probabilities:
+            digits = batch.digits(model_id)
+            row = "".join(f"{(digits[labels == d] == d).mean():>6.0%}" for d in range(10))
+            wrong = digits != labels
+            pairs, counts = np.unique(np.stack([labels[wrong], digits[wrong]]), axis=1, return_counts=True)
+            worst = (
+                f"{pairs[0, counts.argmax()]} as {pairs[1, counts.argmax()]} ({counts.max()})"
+                if wrong.any()
+                else "-"
+            )
+            print(f"{name:<32}{model_id:>6}{row}  {worst}")
 
 
 def timing(canvases: list[np.ndarray], repeats: int = 300) -> None:
