@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from digitdraw import data, evalsets
-from digitdraw.augment import ELASTIC_SHARE, THICKER_PIXELS
+from digitdraw.augment import ELASTIC_SHARE, THICKER_PIXELS, WIDER_OR_NARROWER
 from digitdraw.calibration import REFERENCE_SEED, REFERENCE_SIZE
 from digitdraw.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.drawn import drawn_evaluation_set
@@ -75,6 +75,7 @@ def recipes(
         "+ thickness": replace(
             study, augmentation=replace(study.augmentation, thickness_pixels=THICKER_PIXELS)
         ),
+        "+ width": replace(study, augmentation=replace(study.augmentation, width_scale=WIDER_OR_NARROWER)),
         "all three": replace(
             study, stroke_share=STROKE_SHARE, augmentation=replace(elastic, thickness_pixels=THICKER_PIXELS)
         ),

@@ -11,6 +11,7 @@ import pytest
 from digitdraw.augment import (
     ELASTIC_SHARE,
     THICKER_PIXELS,
+    WIDER_OR_NARROWER,
     AugmentConfig,
     augment,
     change_stroke_width,
@@ -149,9 +150,60 @@ def test_the_study_s_config_draws_no_elastic_numbers_and_the_ablation_s_bends_ha
     assert improved.min() >= 0.0 and improved.max() <= 1.0 and improved.dtype == np.float32
 
 
+def _ink_width_and_height(image: np.ndarray) -> tuple[int, int]:
+    rows, columns = np.nonzero(image > 0.3)
+    return columns.max() - columns.min() + 1, rows.max() - rows.min() + 1
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_a_width_scale_stretches_a_digit_sideways_and_keeps_its_height(digits, factor):
+    config = replace(STILL, width_scale=(factor, factor))
+    checked = 0
+    for digit in digits[:40]:
+        width, height = _ink_width_and_height(digit)
+        if factor * width > 20:  # Stretched about the centre, it could leave the image.
+            continue
+        checked += 1
+        stretched = random_affine(digit[None], np.random.default_rng(0), config)[0]
+        new_width, new_height = _ink_width_and_height(stretched)
+        assert abs(new_width - factor * width) <= 2 and abs(new_height - height) <= 1
+    assert checked >= 10
+
+
+def test_the_study_s_maps_draw_no_width_numbers_and_the_ablation_s_stay_in_its_range(digits):
+    config, rng = AugmentConfig(), np.random.default_rng(3)
+    study = random_affine_matrices(40, rng, config)
+    # The maps as they were built before widths existed, from the same draws in the same order.
+    reference = np.random.default_rng(3)
+    angle = np.deg2rad(reference.uniform(-config.rotation_degrees, config.rotation_degrees, 40))
+    shear = reference.uniform(-config.shear, config.shear, 40)
+    scale = reference.uniform(*config.scale, 40)
+    shift = reference.uniform(-config.shift_pixels, config.shift_pixels, (40, 2))
+    linear = scale[:, None, None] * np.stack(
+        [
+            np.cos(angle),
+            np.cos(angle) * shear - np.sin(angle),
+            np.sin(angle),
+            np.sin(angle) * shear + np.cos(angle),
+        ],
+        axis=1,
+    ).reshape(40, 2, 2)
+    np.testing.assert_allclose(study[:, :, :2], linear, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(study[:, :, 2], 13.5 + shift - linear @ np.full(2, 13.5), rtol=0, atol=1e-12)
+    assert np.array_equal(rng.uniform(size=3), reference.uniform(size=3)), "the study's maps drew widths"
+    still = replace(STILL, width_scale=WIDER_OR_NARROWER)
+    widths = random_affine_matrices(2000, np.random.default_rng(4), still)[:, 0, 0]
+    low, high = WIDER_OR_NARROWER
+    assert low <= widths.min() < 0.82 and 1.22 < widths.max() <= high
+    # Drawn evenly on a log scale: as many digits made wider as narrower.
+    assert 0.45 < (widths > 1).mean() < 0.55
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
+        ({"width_scale": (1.2, 0.9)}, "width_scale"),
+        ({"width_scale": (0.0, 1.0)}, "width_scale"),
         ({"thickness_pixels": 0}, "thickness_pixels"),
         ({"elastic_probability": 1.5}, "elastic_probability"),
         ({"thicken_probability": 0.7, "thin_probability": 0.5}, "add up"),
