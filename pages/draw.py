@@ -13,7 +13,6 @@ import hashlib
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
 from digitdraw.models import MODEL_IDS
@@ -25,44 +24,13 @@ MODEL_PICKER_WIDTH = 420
 
 
 def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
-    """The drawing canvas; returns the RGBA image and its PNG, or Nones while it is empty or just cleared."""
+    """The drawing canvas, sized for this browser, with the chosen brush; its RGBA image and PNG, or Nones
+    while it is empty or just cleared."""
     state = st.session_state
-    state.setdefault("canvas_clears", 0)
-    state.setdefault("canvas_cleared", False)
     state.setdefault("stroke_width", 20)
     size = app.canvas_size()
-    result = st_canvas(
-        stroke_width=round(state.stroke_width * size / CANVAS_SIZE),
-        stroke_color="#111111",
-        background_color="#FFFFFF",
-        height=size,
-        width=size,
-        drawing_mode="freedraw",
-        # Clear changes this, and the canvas empties itself in place: no remount,
-        # so a stroke drawn right after Clear lands on a canvas that is ready.
-        initial_drawing=app.empty_drawing(state.canvas_clears),
-        return_image_data=True,
-        on_change=_drawing_changed,
-        key="canvas",
-    )
-    # Until the emptied canvas reports back, the component still holds the old drawing.
-    if state.canvas_cleared:
-        return None, None
-    # A canvas without a single stroke is empty, and its picture need not be decoded: that is the
-    # run after every Clear, when the emptied canvas reports back.
-    if result.json_data is not None and not result.json_data.get("objects"):
-        return None, None
-    return result.image_data, result.image_bytes
-
-
-def _drawing_changed() -> None:
-    st.session_state.canvas_cleared = False
-
-
-def _clear_canvas() -> None:
-    st.session_state.canvas_clears += 1
-    st.session_state.canvas_cleared = True
-    _forget_strokes()
+    drawing = app.drawing_canvas_ui("canvas", size, size, round(state.stroke_width * size / CANVAS_SIZE))
+    return drawing or (None, None)
 
 
 def _forget_strokes() -> None:
@@ -92,11 +60,6 @@ def controls_ui() -> int:
         with st.popover("Brush", icon=":material/brush:"):
             st.slider("Brush size", min_value=6, max_value=40, key="stroke_width")
     return model_id
-
-
-def clear_ui() -> None:
-    """One click empties the canvas in place and forgets the drawing's answers."""
-    st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_canvas, key="clear")
 
 
 def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
@@ -267,7 +230,8 @@ def drawing_ui(model_id: int) -> None:
         with st.container(horizontal=True, vertical_alignment="center"):
             with st.container():  # The answer and its "not sure" note, one above the other.
                 answer_ui(result, model_id)
-            clear_ui()
+            # Clear also forgets the drawing's answers.
+            app.clear_canvas_ui("canvas", then=_forget_strokes)
         if result is not None and not result.is_blank:
             keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:

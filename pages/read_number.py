@@ -13,7 +13,6 @@ import hashlib
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 import digitdraw
 from digitdraw.images import UPLOAD_TYPES
@@ -51,40 +50,12 @@ def source_ui() -> np.ndarray | None:
 
 def wide_canvas_ui() -> np.ndarray | None:
     """A canvas wider than tall for a number, with Clear; its RGBA image, or None while it is empty."""
-    state = st.session_state
-    state.setdefault("wide_canvas_clears", 0)
-    state.setdefault("wide_canvas_cleared", False)
     width, height = app.wide_canvas_size()
     # Also the room the canvas's toolbar takes above the canvas, clear of the buttons above it.
     st.caption("Write a number, digits side by side: it is read each time you lift the pen.")
-    result = st_canvas(
-        stroke_width=max(6, height // 16),
-        stroke_color="#111111",
-        background_color="#FFFFFF",
-        height=height,
-        width=width,
-        drawing_mode="freedraw",
-        # Clear changes this and the canvas empties itself in place, as on the Draw page.
-        initial_drawing=app.empty_drawing(state.wide_canvas_clears),
-        return_image_data=True,
-        on_change=_wide_drawing_changed,
-        key="wide_canvas",
-    )
-    st.button("Clear the canvas", icon=":material/ink_eraser:", on_click=_clear_wide_canvas, key="wide_clear")
-    image = result.image_data
-    # Until the emptied canvas reports back, the component still holds the old drawing.
-    if state.wide_canvas_cleared or image is None or not image[:, :, 3].any():
-        return None
-    return image
-
-
-def _wide_drawing_changed() -> None:
-    st.session_state.wide_canvas_cleared = False
-
-
-def _clear_wide_canvas() -> None:
-    st.session_state.wide_canvas_clears += 1
-    st.session_state.wide_canvas_cleared = True
+    drawing = app.drawing_canvas_ui("wide_canvas", width, height, stroke_width=max(6, height // 16))
+    app.clear_canvas_ui("wide_canvas")
+    return None if drawing is None else drawing[0]
 
 
 def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:

@@ -145,7 +145,7 @@ def test_clear_empties_the_canvas_in_place_and_the_next_drawing_is_read(canvas):
     first = canvas.calls[-1]
     # The component still holds the old drawing until the emptied canvas reports back,
     # yet the answer goes at once; the canvas is not remounted under a new key.
-    app.button(key="clear").click().run()
+    app.button(key="canvas_clear").click().run()
     assert canvas.calls[-1]["key"] == first["key"]
     assert canvas.calls[-1]["initial_drawing"] != first["initial_drawing"]
     assert app.info and not app.metric
@@ -625,7 +625,7 @@ def test_the_stroke_timeline_keeps_every_model_s_answer_per_stroke_until_clear(c
     assert strokes[0][4][0] == 1 and strokes[1][4][0] == 7
     html = _html(app)
     assert "Stroke" in html and "Model 2 ◀" in html
-    app.button(key="clear").click().run()
+    app.button(key="canvas_clear").click().run()
     assert app.session_state["stroke_answers"] == []
     canvas.image = draw_digit(0)
     app.run()

@@ -109,7 +109,7 @@ def test_a_wide_drawing_is_read_on_a_canvas_wider_than_tall(inputs):
     call = inputs.canvas_calls[-1]
     assert call["width"] > call["height"] and call["return_image_data"] is True
     # Clear empties the canvas in place; the old number is gone before the canvas reports back.
-    app.button(key="wide_clear").click().run()
+    app.button(key="wide_canvas_clear").click().run()
     assert inputs.canvas_calls[-1]["initial_drawing"] != call["initial_drawing"]
     assert not app.metric and "Upload a photo of a number" in app.info[0].value
     inputs.canvas = _number(1, 7)

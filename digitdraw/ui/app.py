@@ -18,6 +18,7 @@ an exception.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -126,6 +127,69 @@ def empty_drawing(clears: int) -> dict[str, Any]:
     in it empties the canvas without mounting a new one.
     """
     return {"objects": [], "clears": clears}
+
+
+def drawing_canvas_ui(
+    key: str, width: int, height: int, stroke_width: int
+) -> tuple[np.ndarray, bytes] | None:
+    """A canvas to draw on in black ink, which ``clear_canvas_ui`` empties in place; its RGBA image and
+    that image's PNG, or None while it is empty or just cleared.
+
+    Clear does not mount a new canvas under a new key: with remounting, drawings
+    vanished when several sessions cleared and drew again at once (README, Latency).
+    """
+    # Imported here: the component registers its frontend on import, which needs a running server.
+    from streamlit_drawable_canvas import st_canvas
+
+    state = st.session_state
+    clears, cleared = f"{key}_clears", f"{key}_cleared"
+    state.setdefault(clears, 0)
+    state.setdefault(cleared, False)
+    result = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#111111",
+        background_color="#FFFFFF",
+        height=height,
+        width=width,
+        drawing_mode="freedraw",
+        initial_drawing=empty_drawing(state[clears]),
+        return_image_data=True,
+        on_change=functools.partial(_canvas_drawn_on, cleared),
+        key=key,
+    )
+    # Until the emptied canvas reports back, the component still holds the old drawing.
+    if state[cleared]:
+        return None
+    # A canvas without a single stroke is empty, and its picture need not be decoded: that is the run
+    # after every Clear, when the emptied canvas reports back.
+    if result.json_data is not None and not result.json_data.get("objects"):
+        return None
+    image = result.image_data
+    if image is None or not image[:, :, 3].any():
+        return None
+    return image, result.image_bytes
+
+
+def clear_canvas_ui(key: str, then: Callable[[], None] | None = None) -> None:
+    """One click empties ``drawing_canvas_ui(key, ...)`` in place, then calls ``then``."""
+    st.button(
+        "Clear the canvas",
+        icon=":material/ink_eraser:",
+        on_click=_clear_canvas,
+        args=(key, then),
+        key=f"{key}_clear",
+    )
+
+
+def _canvas_drawn_on(cleared: str) -> None:
+    st.session_state[cleared] = False
+
+
+def _clear_canvas(key: str, then: Callable[[], None] | None) -> None:
+    st.session_state[f"{key}_clears"] += 1
+    st.session_state[f"{key}_cleared"] = True
+    if then is not None:
+        then()
 
 
 # streamlit-drawable-canvas keeps its toolbar invisible (opacity 0) over the top right of
