@@ -1,6 +1,6 @@
-"""Streamlit helpers shared by the pages: model loading, model pickers, error messages, the canvases'
-sizes and toolbar, decoding uploaded image files, the drawings store, the training queue and this
-browser's anonymous id.
+"""Streamlit helpers shared by the pages: model loading, model pickers, error messages, the drawing
+canvas with its Clear, sizes and toolbar, the code a first answer needs loaded early, decoding
+uploaded image files, the drawings store, the training queue and this browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
