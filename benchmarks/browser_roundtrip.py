@@ -73,7 +73,7 @@ async def page_ready_seconds(url: str, loads: int) -> list[float]:
 
 async def first_answers(server, sessions: int) -> list[tuple[float, dict]]:
     """For fresh sessions one after another: the first drawing's sent -> shown seconds and the server's
-    record of the script run it caused."""
+    record of the script run its first stroke caused (session 0 draws a 0, in one stroke)."""
     from playwright.async_api import async_playwright
 
     firsts = []
@@ -88,7 +88,7 @@ async def first_answers(server, sessions: int) -> list[tuple[float, dict]]:
             if drawing.sent_to_shown is None:
                 raise SystemExit(f"a fresh session drew a {drawing.digit} and was shown {drawing.shown}")
             fragment_runs = [r for r in server.script_runs()[runs_before:] if r["fragment"]]
-            firsts.append((drawing.sent_to_shown, fragment_runs[-1]))
+            firsts.append((drawing.sent_to_shown, fragment_runs[0]))  # Its first stroke's run.
             await context.close()
         await browser.close()
     return firsts
