@@ -9,6 +9,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 APP_SOURCES = [
     ROOT / "streamlit_app.py",
@@ -24,11 +26,13 @@ FORBIDDEN = {
     r"unsafe_allow_html": "HTML rendered without escaping",
     r"\bst\.html\((?!charts\.probability_bars\(|charts\.image_row\(|charts\.answer_table\(|charts\.stroke_timeline\(|charts\.model_answers\(|charts\.first_layer_grid\("
     r"|_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True\)"
-    r"|_remember_browser_script\(identifier\), unsafe_allow_javascript=True\))": (
+    r"|_remember_browser_script\(identifier\), unsafe_allow_javascript=True\)"
+    r"|_import_scripts_script\(files\), unsafe_allow_javascript=True\))": (
         "raw HTML other than the probability bars (numbers and an escaped title), rows of PNG images "
         "(base64 and escaped captions), tables of escaped text, unit grids (numbers, PNG data and a "
         "constant style), the canvas "
-        "toolbar's constant script and the browser-id cookie (32 checked hexadecimal digits)"
+        "toolbar's constant script, the browser-id cookie (32 checked hexadecimal digits) and the "
+        "import of Streamlit's own script files (checked file names)"
     ),
     r"components\.v1\.html": "raw HTML",
     r"safe_mode\s*=\s*False": "Keras loading arbitrary code",
@@ -76,3 +80,13 @@ def test_serving_predictions_never_imports_tensorflow():
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_the_script_that_loads_streamlit_s_files_takes_only_file_names():
+    from digitdraw.ui import app
+
+    script = app._import_scripts_script(["Metric.MSVuxtnf.js", "PageLink.BERvM-yN.js"])
+    assert '["Metric.MSVuxtnf.js", "PageLink.BERvM-yN.js"]' in script
+    for name in ['x.js"]);alert(1);//', "../index.html", "Metric.js", "</script>.a.js"]:
+        with pytest.raises(ValueError, match="Streamlit script file"):
+            app._import_scripts_script([name])

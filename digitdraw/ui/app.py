@@ -260,11 +260,23 @@ def element_scripts(kinds: Iterable[str]) -> list[str]:
     )
 
 
+# A script file of Streamlit's: a kind of element, the hash of its contents, ".js".
+_SCRIPT_FILE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.js")
+
+
+def _import_scripts_script(files: list[str]) -> str:
+    """The page script that imports these files of Streamlit's (checked names only: it runs unescaped)."""
+    for name in files:
+        if not _SCRIPT_FILE.fullmatch(name):
+            raise ValueError(f"a Streamlit script file is named like 'Metric.MSVuxtnf.js', got {name!r}")
+    return _IMPORT_SCRIPTS.replace("FILES", json.dumps(files))
+
+
 def preload_first_answer_ui() -> None:
     """Load the browser code of what a first stroke shows while the page opens (see above)."""
     files = element_scripts(FIRST_ANSWER_ELEMENTS)
     if files:
-        st.html(_IMPORT_SCRIPTS.replace("FILES", json.dumps(files)), unsafe_allow_javascript=True)
+        st.html(_import_scripts_script(files), unsafe_allow_javascript=True)
 
 
 # An anonymous id for this browser, kept in a cookie so that "my drawings" survive a reload.
