@@ -40,7 +40,7 @@ def main() -> None:
     raw_test, y_test = fitting.raw_test
     real = {
         "drawn test": drawn_evaluation_set(raw_test, y_test, 2000, seed=0)[0],
-        "hershey": prepared(evalsets.hershey_digits(1000, seed=evalsets.HELD_OUT_SEED)[0]),
+        "hershey": prepared(evalsets.hershey_digits(evalsets.HERSHEY_COUNT, seed=evalsets.HERSHEY_SEED)[0]),
         "scanned": prepared(evalsets.scanned_digits()[0]),
     }
     parts = {}

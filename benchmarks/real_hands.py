@@ -35,8 +35,6 @@ from digitdraw.drawn import drawn_digits
 from digitdraw.inference import answer_with, classify_batch, classify_with, load_models
 from digitdraw.preprocess import preprocess_steps
 
-HERSHEY_SEED = 202
-
 
 def main() -> None:
     """Print one table per set, every model a row."""
@@ -49,8 +47,8 @@ def main() -> None:
     if args.timing_only:
         timing(drawn[:50])
         return
-    scanned, y_scanned = evalsets.scanned_digits()
-    hershey, y_hershey = evalsets.hershey_digits(1000, seed=HERSHEY_SEED)
+    others = evalsets.other_hands()
+    (scanned, y_scanned), (hershey, y_hershey) = others["scanned"], others["hershey"]
     sets = {
         "MNIST test (10,000)": (raw_test, y_test),
         "drawn from MNIST test (2,000)": (drawn, y_drawn),

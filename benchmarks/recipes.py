@@ -55,8 +55,6 @@ from digitdraw.train import (
     train_model,
 )
 
-from .real_hands import HERSHEY_SEED
-
 VALIDATION_TOLERANCE = 0.003  # A recipe may cost at most 0.3 points of MNIST validation accuracy.
 SETS = ("validation", "drawn validation", "test", "drawn", "scanned", "Hershey")
 
@@ -90,11 +88,11 @@ def short_name(recipe: str) -> str:
     return recipe.strip("+ ").split()[0]
 
 
-def _prepared(images) -> tuple[np.ndarray, np.ndarray]:
+def prepared(images) -> tuple[np.ndarray, np.ndarray]:
     """Images through ``to_mnist``, and which of them had ink."""
-    prepared = [to_mnist(image) for image in images]
-    inked = np.array([image is not None for image in prepared])
-    return np.stack([image for image in prepared if image is not None]), inked
+    outputs = [to_mnist(image) for image in images]
+    inked = np.array([image is not None for image in outputs])
+    return np.stack([image for image in outputs if image is not None]), inked
 
 
 def evaluation_sets(splits, validation: data.SplitRange) -> dict[str, tuple]:
@@ -105,10 +103,10 @@ def evaluation_sets(splits, validation: data.SplitRange) -> dict[str, tuple]:
     x_reference, y_reference = drawn_evaluation_set(
         raw_all[rows], y_all[rows], REFERENCE_SIZE, seed=REFERENCE_SEED
     )
-    scanned, y_scanned = evalsets.scanned_digits()
-    hershey, y_hershey = evalsets.hershey_digits(1000, seed=HERSHEY_SEED)
-    x_scanned, inked_scanned = _prepared(scanned)
-    x_hershey, inked_hershey = _prepared(hershey)
+    others = evalsets.other_hands()
+    (scanned, y_scanned), (hershey, y_hershey) = others["scanned"], others["hershey"]
+    x_scanned, inked_scanned = prepared(scanned)
+    x_hershey, inked_hershey = prepared(hershey)
     # A blank image is never right: counted as wrong with the label -1.
     return {
         "drawn validation": (x_reference, y_reference),

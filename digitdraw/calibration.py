@@ -26,12 +26,18 @@ candidate method a model uses; it looks only at their tuning part
 member (``COMMITTEE_MEMBER``): a model that chooses it also keeps its best
 method of its own, with that method's threshold, for when the member cannot
 answer (``saved_models.CommitteeRecord``).
+
+Beside MNIST test and the drawn test digits, each model's calibration file
+reports its reliability, and the share its threshold turns away, on digits by
+other hands (``evalsets.other_hands_inputs``). They are measured, never
+fitted on or chosen by, so that they stay a fair test; the Compare page shows
+them, because MNIST's own digits, drawn or not, flatter every model.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,6 +159,8 @@ class FittingData:
     x_drawn_training: np.ndarray
     x_varied_training: np.ndarray
     x_non_digit_training: np.ndarray
+    # Digits by other hands, preprocessed, by ``evalsets.OTHER_HANDS`` name: only measured, never fitted on.
+    other_hands: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def learned_score(self) -> novelty.LearnedScore:
         """The learned digit score, trained on MNIST digits (as they are, drawn, thickened and coarse)
@@ -208,6 +216,7 @@ def fitting_data() -> FittingData:
         x_drawn_training=x_drawn_training,
         x_varied_training=np.stack([image for image in map(to_mnist, varied) if image is not None]),
         x_non_digit_training=np.stack([image for image in map(to_mnist, broken) if image is not None]),
+        other_hands=evalsets.other_hands_inputs(),
     )
 
 
@@ -271,16 +280,18 @@ def fit_model(
             fallback_method=own,
             fallback_threshold=thresholds[own],
         )
-    figures = {}
-    for name, images, labels in (
-        ("test", fitting.x_test, fitting.y_test),
-        ("drawn", fitting.x_drawn, fitting.y_drawn),
-    ):
-        logits = novelty.logits_and_features(network, images)[0]
+    figures, turned_away = {}, {}
+    measured = {"test": (fitting.x_test, fitting.y_test), "drawn": (fitting.x_drawn, fitting.y_drawn)}
+    for name, (images, labels) in (measured | fitting.other_hands).items():
+        outputs = novelty.logits_and_features(network, images)
+        logits = outputs[0]
         figures[name] = {
             "raw": reliability_record(novelty.softmax(logits), labels),
             "calibrated": reliability_record(novelty.softmax(logits, temperature), labels),
         }
+        energy = novelty.committee_energy(member.network, images) if committee_record else None
+        scores = detector.scores(network, images, (method,), outputs=outputs, committee=energy)[method]
+        turned_away[name] = float(np.mean(scores < thresholds[method]))
     record = saved_models.NoveltyRecord(
         method=method,
         threshold=thresholds[method],
@@ -290,6 +301,7 @@ def fit_model(
         scales={part: (scale.mean, scale.scale) for part, scale in detector.scales.items()},
         statistics_sha256="",  # Filled in by write_calibration from the arrays it writes.
         committee=committee_record,
+        turned_away=turned_away,
     )
     calibration = saved_models.Calibration(
         model_sha256=model.card.model_sha256,
@@ -340,3 +352,9 @@ def calibrate_models(model_ids: list[int], root: Path | None = None, report=prin
             f"{ece_after['drawn']:.2%}; not a digit below {calibration.novelty.threshold:.3f} "
             f"({calibration.novelty.method})"
         )
+        for name in fitting.other_hands:
+            figure = calibration.reliability[name]
+            report(
+                f"  {name}: {figure['raw'].share_right():.2%} right, ECE {figure['raw'].ece:.2%} -> "
+                f"{figure['calibrated'].ece:.2%}, {calibration.novelty.turned_away[name]:.1%} turned away"
+            )

@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from digitdraw.drawn import connected_piece, digit_skeleton, draw_piece, skeleton_segments
-from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
+from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE, to_mnist
 
 HERSHEY_FONTS = (
     cv2.FONT_HERSHEY_SIMPLEX,
@@ -58,6 +58,11 @@ GLYPHS = "".join(c for c in string.ascii_letters + '+-*=#%&@?<>{}~^_:;"' if c no
 # The tuning part (choosing among methods) and the held-out part (measuring once) differ only in seed.
 TUNING_SEED, HELD_OUT_SEED = 101, 202
 NON_DIGIT_KINDS = ("letters and symbols", "scribbles", "partial digits", "blobs", "lines")
+# The digits by other hands every benchmark and the calibration report measure: the scanned set whole,
+# and this many Hershey-font digits drawn from this seed (the held-out seed: nothing is tuned on them).
+OTHER_HANDS = ("scanned", "hershey")
+HERSHEY_COUNT = 1000
+HERSHEY_SEED = HELD_OUT_SEED
 SKLEARN_DISTRIBUTION = "scikit-learn"
 SKLEARN_DIGITS_FILE = "sklearn/datasets/data/digits.csv.gz"
 
@@ -235,3 +240,19 @@ def scanned_digits(path: Path | None = None, upscale: int = 4) -> tuple[np.ndarr
     # A margin of background, as a scan has, so that the ink does not touch the border.
     large = np.pad(np.clip(large, 0, 1), ((0, 0), (upscale, upscale), (upscale, upscale)))
     return (large * 255).astype(np.uint8), rows[:, 64].astype(np.int64)
+
+
+def other_hands() -> dict[str, tuple[list[np.ndarray] | np.ndarray, np.ndarray]]:
+    """Digits by other hands (``OTHER_HANDS``) as drawn or scanned, and their labels."""
+    return {"scanned": scanned_digits(), "hershey": hershey_digits(HERSHEY_COUNT, HERSHEY_SEED)}
+
+
+def other_hands_inputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``other_hands`` through ``to_mnist``: float32 model inputs and labels (a blank image would be left
+    out; neither set has one)."""
+    sets = {}
+    for name, (images, labels) in other_hands().items():
+        inputs = [to_mnist(image) for image in images]
+        inked = np.array([image is not None for image in inputs])
+        sets[name] = (np.stack([image for image in inputs if image is not None]), labels[inked])
+    return sets

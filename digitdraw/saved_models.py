@@ -259,6 +259,14 @@ class ReliabilityRecord(pydantic.BaseModel):
     accuracy: list[Fraction | None]
     ece: Fraction
 
+    def share_right(self) -> float:
+        """The accuracy over every bin: the share of the set's digits read right."""
+        total = sum(self.counts)
+        if total == 0:
+            return float("nan")
+        right = sum(count * accuracy for count, accuracy in zip(self.counts, self.accuracy) if count)
+        return right / total
+
 
 class CommitteeRecord(pydantic.BaseModel):
     """The other model a committee digit score reads, and what the model uses when that one cannot answer."""
@@ -270,6 +278,11 @@ class CommitteeRecord(pydantic.BaseModel):
     # Its best method that reads no other model (chosen on the tuning part too) and that threshold.
     fallback_method: str
     fallback_threshold: float
+
+
+# The sets a calibration file has figures for: MNIST test and digits drawn from it, and (added after
+# version 2, so files without them load) the digits by other hands, ``evalsets.OTHER_HANDS``.
+CalibrationSet = Literal["test", "drawn", "scanned", "hershey"]
 
 
 class NoveltyRecord(pydantic.BaseModel):
@@ -289,9 +302,9 @@ class NoveltyRecord(pydantic.BaseModel):
     # Added after version 2 with a default, so that files without it load: None unless the method
     # reads another model (a committee method, ``novelty.COMMITTEE_METHODS``).
     committee: CommitteeRecord | None = None
-
-
-CalibrationSet = Literal["test", "drawn"]
+    # Added after version 2 with a default: the share of each set's digits (all of them digits) that the
+    # threshold calls "not a digit", as the app answers (with the committee member when there is one).
+    turned_away: dict[CalibrationSet, Fraction] = {}
 
 
 class Calibration(_Schema):
@@ -300,7 +313,7 @@ class Calibration(_Schema):
     model_sha256: str  # The weights it was fitted for; other weights make the file stale.
     temperature: float = pydantic.Field(gt=0.0)  # Fitted on the validation split by minimising NLL.
     novelty: NoveltyRecord
-    # Per set (MNIST test, drawn digits): reliability before and after temperature scaling.
+    # Per set (``CalibrationSet``): reliability before and after temperature scaling.
     reliability: dict[CalibrationSet, dict[Literal["raw", "calibrated"], ReliabilityRecord]]
     fitted_at: str  # ISO 8601, UTC.
 

@@ -805,6 +805,36 @@ def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
     assert "drawn digits, calibrated confidence" in app.get("plotly_chart")[-1].proto.spec
 
 
+def test_the_compare_page_shows_every_model_on_digits_by_other_hands(canvas):
+    app = _run("pages/compare.py")
+    assert "On digits by other hands" in [s.value for s in app.subheader]
+    (table,) = [frame.value for frame in app.table if "Hershey fonts" in frame.value]
+    assert list(table["Model"]) == ["1", "2", "3", "4", "5", "6 (beyond the study)"]
+    record = saved_models.load(2).calibration
+    assert table["Scanned"][1] == f"{record.reliability['scanned']['raw'].share_right():.2%}"
+    assert table["Hershey fonts"][1] == f"{record.reliability['hershey']['raw'].share_right():.2%}"
+    assert table["Drawn"][1] == f"{saved_models.load(2).metrics.accuracy['drawn']:.2%}"
+    turned_away = record.novelty.turned_away
+    shares = (100 * turned_away[name] for name in ("drawn", "scanned", "hershey"))
+    assert table["Turned away (drawn / scanned / Hershey)"][1] == " / ".join(f"{s:.1f}" for s in shares) + "%"
+    app.segmented_control(key="calibration_set").set_value("hershey").run()
+    assert "Reliability on Hershey fonts, raw confidence" in app.get("plotly_chart")[-1].proto.spec
+
+
+def test_models_calibrated_before_other_hands_were_measured_say_how_to_measure_them(canvas, models_copy):
+    for model_id in (1, 2, 3, 4, 5, 6):
+        path = model_dir(model_id, models_copy) / saved_models.CALIBRATION_FILE
+        payload = json.loads(path.read_text())
+        for name in ("scanned", "hershey"):
+            del payload["reliability"][name]
+        del payload["novelty"]["turned_away"]
+        path.write_text(json.dumps(payload))
+    app = _run("pages/compare.py")
+    assert not app.exception
+    assert any("measures every model on digits by other hands" in i.value for i in app.info)
+    assert app.segmented_control(key="calibration_set").options == ["MNIST test", "drawn digits"]
+
+
 def _set_baseline(model_id: int, root: Path, baseline: dict | None) -> None:
     path = model_dir(model_id, root) / saved_models.METRICS_FILE
     metrics = json.loads(path.read_text())

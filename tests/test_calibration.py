@@ -93,6 +93,9 @@ def small_fitting() -> calibration.FittingData:
     (x_all, y_all), (x_test, y_test) = load_mnist()
     x_drawn, y_drawn = drawn_evaluation_set(x_test[:300], y_test[:300], 40, seed=0)
     x_reference, _ = drawn_evaluation_set(x_all[-300:], y_all[-300:], 40, seed=1)
+    scanned, y_scanned = evalsets.scanned_digits()
+    canvases, y_hershey = evalsets.hershey_digits(30, seed=evalsets.HERSHEY_SEED)
+    hershey = (np.stack([to_mnist(canvas) for canvas in canvases]), y_hershey)
     return calibration.FittingData(
         x_train=prepare_images(x_all[:1500]),
         y_train=y_all[:1500],
@@ -112,6 +115,7 @@ def small_fitting() -> calibration.FittingData:
         x_non_digit_training=prepare_images(
             negatives.mnist_non_digits(x_all[:300], y_all[:300], 300, seed=2)[0]
         ),
+        other_hands={"scanned": (prepare_images(scanned[:60]), y_scanned[:60]), "hershey": hershey},
     )
 
 
@@ -158,6 +162,16 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
     assert set(record.novelty.tuning_flagged) == set(novelty.CANDIDATE_METHODS)
     assert (record.novelty.committee is not None) == (method in novelty.COMMITTEE_METHODS)
     assert sum(record.reliability["test"]["raw"].counts) == 200
+    # Digits by other hands are measured as the app answers: the accuracy, and the share of them the
+    # digit score turns away (with the committee member's energy, as classify computes it).
+    for name, (images, labels) in small_fitting.other_hands.items():
+        figure = record.reliability[name]["raw"]
+        assert sum(figure.counts) == len(labels)
+        right = np.mean(saved.network.predict_proba(images).argmax(axis=1) == labels)
+        assert figure.share_right() == pytest.approx(right)
+        scores, threshold, _ = inference.digit_scores(saved, images, root=models_copy)
+        assert record.novelty.turned_away[name] == pytest.approx(np.mean(scores < threshold))
+    assert set(record.novelty.turned_away) == {"test", "drawn", "scanned", "hershey"}
 
     drawing = draw_digit(4)
     result = inference.classify(drawing, root=models_copy)

@@ -587,6 +587,14 @@ def _fraction(percentage: float | None) -> float | None:
     return None if percentage is None else percentage / 100
 
 
+def table_name(model: saved_models.SavedModel) -> str:
+    """A model's name in the Compare page's tables: the study's networks and one's own by their id, one of
+    the registry's beyond the study saying so."""
+    spec = model.spec
+    model_id = model.card.model_id
+    return str(model_id) if spec is None or spec.in_study else f"{model_id} ({BEYOND_STUDY})"
+
+
 def comparison_rows() -> list[dict[str, Any]]:
     """One row of published and measured numbers per loaded model, for the dashboard."""
     models, _ = loaded_models()
@@ -598,7 +606,7 @@ def comparison_rows() -> list[dict[str, Any]]:
             {
                 "model_id": model_id,
                 # The study's networks by their id; one of the registry's beyond the study says so.
-                "model": str(model_id) if spec is None or spec.in_study else f"{model_id} ({BEYOND_STUDY})",
+                "model": table_name(model),
                 "label": model_label(model_id),
                 "architecture": model.card.architecture.summary,
                 "activation": model.card.architecture.hidden_activation,
@@ -622,7 +630,8 @@ def comparison_rows() -> list[dict[str, Any]]:
 
 
 def calibration_rows() -> list[dict[str, Any]]:
-    """Per calibrated model: temperature, ECE before and after on MNIST test and drawn digits, threshold."""
+    """Per calibrated model: temperature, threshold, and per set measured (MNIST test, drawn digits, digits by
+    other hands) reliability and ECE before and after, accuracy and the share turned away."""
     models, _ = loaded_models()
     rows = []
     for model_id, model in models.items():
@@ -633,6 +642,7 @@ def calibration_rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "model_id": model_id,
+                "model": table_name(model),
                 "temperature": calibration.temperature,
                 "ece_test_raw": figures["test"]["raw"].ece,
                 "ece_test_calibrated": figures["test"]["calibrated"].ece,
@@ -641,6 +651,10 @@ def calibration_rows() -> list[dict[str, Any]]:
                 "novelty_method": calibration.novelty.method,
                 "threshold": calibration.novelty.threshold,
                 "reliability": figures,
+                # Per set measured (files calibrated before other hands were measured have only test and
+                # drawn): the share read right, and the share the digit score turned away.
+                "accuracy": {name: figure["raw"].share_right() for name, figure in figures.items()},
+                "turned_away": dict(calibration.novelty.turned_away),
             }
         )
     return rows
