@@ -6,10 +6,13 @@ option on (``NetworkSettings.kept_repeats``), train on them beside MNIST.
 Three choices make that honest:
 
 - **A split that never moves.** Each drawing is held out or trained on by a
-  hash of its id alone (``is_held_out``), not by a shuffle of today's
-  drawings: as the store grows, every drawing stays in the part it was in, so
-  a held-out drawing is never trained on by a later run, and figures of runs
-  months apart are on the same drawings plus the new ones. The held-out part
+  hash of what it shows alone (``is_held_out`` of its ``store.input_digest``),
+  not by a shuffle of today's drawings, nor by its id in one store: as the
+  store grows, every drawing stays in the part it was in, so a held-out
+  drawing is never trained on by a later run, and figures of runs months apart
+  are on the same drawings plus the new ones. The same drawing kept twice, or
+  imported into another store, lands in the same part every time, so no copy
+  of a held-out drawing is ever trained on. The held-out part
   (``HELD_OUT_SHARE``) is never trained on and chooses nothing (the epoch kept
   is still chosen on MNIST validation); it only measures.
 - **Repeated, and augmented like MNIST.** A few hundred drawings beside
@@ -23,16 +26,17 @@ Three choices make that honest:
   (``PartSizes.enough``; the Train page asks the same of the store's ids
   before it offers the option).
 
-The drawings come from a store (any SQLAlchemy URL) or from an ``.npz`` that
-``python -m digitdraw drawings export`` wrote, which carries each drawing's
-id so that the split is the same either way. Ids are a store's own: drawings imported into
-another store get new ids there, and with them a split of their own.
+The drawings come from a store (any SQLAlchemy URL) or from an MNIST-style
+``.npz`` (``x`` uint8 N x 28 x 28 and ``y``, as ``python -m digitdraw drawings
+export`` writes it); an export splits exactly as its store, since the digest
+reads the same bytes either way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,16 +60,18 @@ REPEATS_RANGE = (1, 100)
 # Part of what is hashed, so that this split is unrelated to any other use of the ids.
 SPLIT_SALT = "digitdraw-kept-drawing"
 SPLIT_RULE = (
-    f"held out when sha256('{SPLIT_SALT}:<drawing id>')'s first 8 bytes, read as a big-endian fraction "
-    "of 2**64, fall below the held-out share"
+    f"held out when sha256('{SPLIT_SALT}:<input digest>')'s first 8 bytes, read as a big-endian fraction "
+    "of 2**64, fall below the held-out share; the input digest is the hex sha256 of the drawing's 28x28 "
+    "model input as uint8 0-255"
 )
 # File suffixes taken as SQLite databases rather than exported arrays.
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
-def is_held_out(drawing_id: int, share: float = HELD_OUT_SHARE) -> bool:
-    """Whether a kept drawing belongs to the held-out part: a function of its id alone (``SPLIT_RULE``)."""
-    digest = hashlib.sha256(f"{SPLIT_SALT}:{int(drawing_id)}".encode()).digest()
+def is_held_out(input_digest: str, share: float = HELD_OUT_SHARE) -> bool:
+    """Whether a kept drawing belongs to the held-out part: a function of its ``store.input_digest`` alone
+    (``SPLIT_RULE``)."""
+    digest = hashlib.sha256(f"{SPLIT_SALT}:{input_digest}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
@@ -101,14 +107,15 @@ class PartSizes:
         )
 
 
-def held_out_mask(ids: np.ndarray) -> np.ndarray:
-    """Which of these drawing ids are held out (``is_held_out``), as a boolean array."""
-    return np.array([is_held_out(drawing_id) for drawing_id in ids], dtype=bool)
+def held_out_mask(digests: Sequence[str]) -> np.ndarray:
+    """Which of the drawings with these input digests are held out (``is_held_out``), as a boolean array."""
+    return np.array([is_held_out(digest) for digest in digests], dtype=bool)
 
 
-def part_sizes(ids: np.ndarray) -> PartSizes:
-    """How the split would divide drawings of these ids, without reading the drawings themselves."""
-    held_out = held_out_mask(np.asarray(ids))
+def part_sizes(digests: Sequence[str]) -> PartSizes:
+    """How the split would divide drawings of these input digests (``Store.digests``), without reading the
+    drawings themselves."""
+    held_out = held_out_mask(digests)
     return PartSizes(training=int((~held_out).sum()), held_out=int(held_out.sum()))
 
 
@@ -158,11 +165,14 @@ class KeptDrawings:
             raise ValueError(
                 f"the drawings' labels must be digits 0-9, found {labels.min()} to {labels.max()}"
             )
-        if len(np.unique(ids)) != count:
-            raise ValueError("each drawing's id must be unique: the split into parts is by id")
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def digests(self) -> list[str]:
+        """Each drawing's ``store.input_digest``, what the split into parts reads."""
+        return [store.input_digest(image) for image in self.images]
 
     def subset(self, mask: np.ndarray) -> KeptDrawings:
         """The drawings where ``mask`` is True."""
@@ -180,18 +190,15 @@ def from_store(url: str) -> KeptDrawings:
 
 
 def from_npz(path: Path) -> KeptDrawings:
-    """Drawings from an ``.npz`` that ``drawings export`` wrote: ``x`` uint8 N x 28 x 28, ``y``, ``id``."""
+    """Drawings from an MNIST-style ``.npz``, as ``drawings export`` writes one: ``x`` uint8 N x 28 x 28 and
+    ``y``; its ``id`` array, if any, names them (their place in the file otherwise)."""
     from digitdraw.collect import read_npz
 
     x, y = read_npz(path)
     with np.load(path, allow_pickle=False) as archive:
-        if store.ID_ARRAY not in archive.files:
-            raise ValueError(
-                f"{path} has no array named {store.ID_ARRAY}: the split into parts is by drawing id, so "
-                "train on a file that `python -m digitdraw drawings export` wrote, or import this one into a "
-                "store first (`python -m digitdraw drawings import`)"
-            )
-        ids = archive[store.ID_ARRAY]
+        ids = (
+            archive[store.ID_ARRAY] if store.ID_ARRAY in archive.files else np.arange(len(x), dtype=np.int64)
+        )
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(
             f"x in {path} must be uint8 N x {IMAGE_SIZE} x {IMAGE_SIZE} model inputs, as `drawings export` "
@@ -238,7 +245,8 @@ def read(source: str | None) -> KeptDrawings:
 
 @dataclass(frozen=True)
 class KeptSplit:
-    """Kept drawings split by id: the part trained on, ``repeats`` times an epoch, and the held-out part."""
+    """Kept drawings split by what they show: the part trained on, ``repeats`` times an epoch, and the
+    held-out part."""
 
     training: KeptDrawings
     held_out: KeptDrawings
@@ -276,12 +284,12 @@ class KeptSplit:
 def split(kept: KeptDrawings, repeats: int = DEFAULT_REPEATS) -> KeptSplit:
     """Split kept drawings by ``is_held_out``; ValueError when a part holds fewer than ``MIN_PER_PART``."""
     repeats = check_repeats(repeats)
-    held_out = held_out_mask(kept.ids)
+    held_out = held_out_mask(kept.digests)
     sizes = PartSizes(training=int((~held_out).sum()), held_out=int(held_out.sum()))
     if not sizes.enough:
         raise ValueError(
             f"too few kept drawings to split: {len(kept)} in {kept.source}, {sizes.training} for training "
-            f"and {sizes.held_out} held out (by id, {HELD_OUT_SHARE:.0%} held out); each part needs at "
-            f"least {MIN_PER_PART}, so keep about {ENOUGH_KEPT} drawings or more"
+            f"and {sizes.held_out} held out (by what each shows, {HELD_OUT_SHARE:.0%} held out); each part "
+            f"needs at least {MIN_PER_PART}, so keep about {ENOUGH_KEPT} drawings or more"
         )
     return KeptSplit(training=kept.subset(~held_out), held_out=kept.subset(held_out), repeats=repeats)

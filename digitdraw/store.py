@@ -9,14 +9,18 @@ concurrent savers each land whole, and an import lands all or nothing.
 
 Trade-offs: each model's ten probabilities are stored as JSON, which both
 databases read and a person can inspect, and the 28x28 model input as the exact
-float32 bytes the models saw. Each answer keeps the model's weights checksum,
-so answers from a model since retrained are never mistaken for the new one's.
+float32 bytes the models saw, with a digest of what it shows (``input_digest``:
+the same for the same drawing in any store or export, so that training splits
+kept drawings by what they are, and counts the parts without reading images).
+Each answer keeps the model's weights checksum, so answers from a model since
+retrained are never mistaken for the new one's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import os
 import threading
 import time
@@ -73,6 +77,7 @@ class DrawingRow(Base):
     session_id: Mapped[str] = mapped_column(String(SESSION_ID_LENGTH), index=True)
     label: Mapped[int] = mapped_column(SmallInteger)
     model_input: Mapped[bytes] = mapped_column(LargeBinary)  # 28x28 float32, C order.
+    input_sha256: Mapped[str] = mapped_column(String(64))  # ``input_digest(model_input)``.
     canvas_png: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     answers: Mapped[list[AnswerRow]] = relationship(
         back_populates="drawing", cascade="all, delete-orphan", passive_deletes=True
@@ -123,6 +128,17 @@ class Drawing:
         return int(np.argmax(self.probabilities[model_id]))
 
 
+def quantised(model_input: np.ndarray) -> np.ndarray:
+    """A model input as MNIST-style bytes: uint8 0-255, what an export writes and a digest hashes."""
+    return np.rint(np.asarray(model_input, dtype=np.float32) * 255).astype(np.uint8)
+
+
+def input_digest(model_input: np.ndarray) -> str:
+    """The sha256 of a 28x28 model input's bytes (``quantised``), in hex: equal for equal drawings,
+    whether read from a store (float32) or from an export (uint8 / 255)."""
+    return hashlib.sha256(quantised(model_input).tobytes()).hexdigest()
+
+
 def database_url() -> str:
     """The store's SQLAlchemy URL: ``$DIGITDRAW_DATABASE_URL``, or the SQLite file under ``data/``."""
     return os.environ.get(DATABASE_URL_ENV_VAR) or f"sqlite:///{DEFAULT_DATABASE}"
@@ -154,6 +170,7 @@ def _row(drawing: NewDrawing, now: datetime.datetime) -> DrawingRow:
         session_id=drawing.session_id,
         label=int(drawing.label),
         model_input=np.ascontiguousarray(drawing.model_input, dtype=np.float32).tobytes(),
+        input_sha256=input_digest(drawing.model_input),
         canvas_png=drawing.canvas_png,
         answers=[
             AnswerRow(
@@ -301,10 +318,11 @@ class Store:
         ids = np.array([row.id for row in rows], np.int64)
         return ids, images, np.array([row.label for row in rows], np.int64)
 
-    def ids(self) -> np.ndarray:
-        """Every kept drawing's id, oldest first (int64): all the split into parts needs to count them."""
+    def digests(self) -> list[str]:
+        """Every kept drawing's ``input_digest``, oldest first: all the split into parts needs to count."""
+        query = select(DrawingRow.input_sha256).order_by(DrawingRow.id)
         with self._failures("read"), Session(self._engine) as session:
-            return np.array(session.scalars(select(DrawingRow.id).order_by(DrawingRow.id)).all(), np.int64)
+            return list(session.scalars(query).all())
 
     def count(self, session_id: str | None = None) -> int:
         """How many drawings are kept (by one browser when ``session_id`` is given)."""
@@ -341,13 +359,12 @@ def as_arrays(drawings: Iterable[Drawing]) -> tuple[np.ndarray, np.ndarray]:
     drawings = list(drawings)
     x = np.zeros((len(drawings), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     for index, drawing in enumerate(drawings):
-        x[index] = np.rint(drawing.model_input * 255).astype(np.uint8)
+        x[index] = quantised(drawing.model_input)
     return x, np.array([d.label for d in drawings], dtype=np.uint8)
 
 
 def export_arrays(drawings: Iterable[Drawing]) -> dict[str, np.ndarray]:
-    """An exported .npz's arrays: ``as_arrays``'s ``x`` and ``y``, and each drawing's id (what training on
-    the kept drawings splits them by)."""
+    """An exported .npz's arrays: ``as_arrays``'s ``x`` and ``y``, and each drawing's id in the store."""
     drawings = list(drawings)
     x, y = as_arrays(drawings)
     return {"x": x, "y": y, ID_ARRAY: np.array([d.id for d in drawings], dtype=np.int64)}

@@ -141,7 +141,7 @@ def run_job(
             drawings = None
             if settings.kept_repeats is not None:
                 kept = kept_drawings.from_store(queue.url)
-                sizes = kept_drawings.part_sizes(kept.ids)
+                sizes = kept_drawings.part_sizes(kept.digests)
                 if not sizes.enough:  # Said without the database's address: the page shows it to anyone.
                     raise ValueError(sizes.shortfall())
                 drawings = kept_drawings.split(kept, settings.kept_repeats)

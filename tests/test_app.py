@@ -952,29 +952,28 @@ def test_start_queues_the_designed_network(drawings_store, models_copy):
     assert job.settings.kept_repeats is None, "MNIST alone unless asked"
 
 
-def _keep_drawings(url: str, count: int) -> None:
-    """Keep ``count`` drawings; the Train page counts them and their ids, whatever they show."""
+def _keep_drawings(url: str, count: int) -> list[str]:
+    """Keep ``count`` distinct drawings (one dot each, in its own place); their digests, which the Train
+    page counts the parts by."""
+    images = np.zeros((count, 28, 28), np.float32)
+    images[np.arange(count), np.arange(count) // 28, np.arange(count) % 28] = 1.0
     kept = store.Store(url)
     try:
         kept.save_many(
             store.NewDrawing(
-                label=index % 10,
-                model_input=np.zeros((28, 28), np.float32),
-                probabilities={},
-                model_sha256={},
-                session_id=MINE,
+                label=index % 10, model_input=image, probabilities={}, model_sha256={}, session_id=MINE
             )
-            for index in range(count)
+            for index, image in enumerate(images)
         )
     finally:
         kept.close()
+    return [store.input_digest(image) for image in images]
 
 
 def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawings_store, models_copy):
     from digitdraw.kept_drawings import ENOUGH_KEPT, MIN_PER_PART, part_sizes
 
-    _keep_drawings(drawings_store, 12)
-    sizes = part_sizes(np.arange(1, 13))
+    sizes = part_sizes(_keep_drawings(drawings_store, 12))
     assert not sizes.enough
     app = _train_page()
     option = app.checkbox(key="train_kept")
@@ -996,8 +995,7 @@ def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawing
 def test_the_choice_to_learn_from_the_kept_drawings_travels_with_the_job(drawings_store, models_copy):
     from digitdraw.kept_drawings import DEFAULT_REPEATS, part_sizes
 
-    _keep_drawings(drawings_store, 50)
-    sizes = part_sizes(np.arange(1, 51))
+    sizes = part_sizes(_keep_drawings(drawings_store, 50))
     assert sizes.enough
     app = _train_page()
     assert not app.checkbox(key="train_kept").disabled

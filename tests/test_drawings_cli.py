@@ -37,7 +37,7 @@ def test_mnist_images_import_whole_and_export_byte_for_byte(mnist, database, tmp
     with np.load(tmp_path / "back.npz") as back:
         assert back["x"].dtype == np.uint8 and np.array_equal(back["x"], x_test[:25])
         assert np.array_equal(back["y"], y_test[:25])
-        # Each drawing's id too: training on an export splits it by id exactly as the store (kept_drawings).
+        # Each drawing's id in the store too, so that a row of the file can be traced back to its drawing.
         assert back["id"].tolist() == [drawing.id for drawing in store.Store(database).drawings()]
     code, out, _ = run(database, "stats", capsys=capsys)
     assert code == 0

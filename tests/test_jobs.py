@@ -14,7 +14,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import insert, update
 
@@ -196,29 +195,26 @@ def test_a_job_queued_before_the_kept_drawings_option_loads_as_mnist_alone(queue
     assert queue.claim("host:1").settings.kept_repeats is None
 
 
-def _keep_mnist_drawings(url: str, mnist, count: int) -> np.ndarray:
+def _keep_mnist_drawings(url: str, mnist, count: int) -> list[str]:
     """Keep ``count`` MNIST training digits (none of them in ``tiny_loader``'s) through the app's
-    preprocessing in the store at ``url``, as the Draw page would; their ids."""
+    preprocessing in the store at ``url``, as the Draw page would; their digests."""
     (x_train, y_train), _ = mnist
     images, labels = prepare_images(x_train[10_000 : 10_000 + count]), y_train[10_000 : 10_000 + count]
     kept = Store(url)
     try:
-        return np.array(
-            kept.save_many(
-                NewDrawing(
-                    label=int(label), model_input=image, probabilities={}, model_sha256={}, session_id="b"
-                )
-                for image, label in zip(images, labels, strict=True)
-            )
+        kept.save_many(
+            NewDrawing(label=int(label), model_input=image, probabilities={}, model_sha256={}, session_id="b")
+            for image, label in zip(images, labels, strict=True)
         )
     finally:
         kept.close()
+    return [store.input_digest(image) for image in images]
 
 
 def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue_s_database(
     queue, tmp_path, tiny_loader, mnist
 ):
-    ids = _keep_mnist_drawings(queue.url, mnist, 60)
+    digests = _keep_mnist_drawings(queue.url, mnist, 60)
     job_id = queue.submit(tiny("kept-net", epochs=1, kept_repeats=3), tmp_path)
     job = queue.claim("host:1")
     assert job.settings.kept_repeats == 3, "the choice travels with the job"
@@ -226,7 +222,7 @@ def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue
 
     trained = saved_models.load("kept-net", tmp_path)
     record = trained.metrics.kept_drawings
-    sizes = kept_drawings.part_sizes(ids)
+    sizes = kept_drawings.part_sizes(digests)
     assert (record.kept, record.trained, record.held_out) == (60, sizes.training, sizes.held_out)
     assert record.repeats == 3 and record.source == store.safe_url(queue.url)
     assert record.accuracy_before is None, "a new name: no network before it"
@@ -241,11 +237,11 @@ def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue
 def test_a_job_asking_for_the_kept_drawings_fails_in_one_sentence_when_there_are_too_few(
     queue, tmp_path, tiny_loader, mnist
 ):
-    ids = _keep_mnist_drawings(queue.url, mnist, 12)
+    digests = _keep_mnist_drawings(queue.url, mnist, 12)
     job_id = queue.submit(tiny("kept-net", kept_repeats=3), tmp_path)
     assert worker.run_job(queue, queue.claim("host:1"), "host:1", tmp_path, tiny_loader) == "failed"
     message = queue.job(job_id).message
-    assert message == f"Training failed: {kept_drawings.part_sizes(ids).shortfall()}"
+    assert message == f"Training failed: {kept_drawings.part_sizes(digests).shortfall()}"
     assert (
         message.startswith("Training failed: 12 drawings are kept")
         and "each part needs at least 10" in message

@@ -1,10 +1,12 @@
-"""Training on the drawings users kept: the split by id never moves a drawing as the store grows, the
+"""Training on the drawings users kept: the split by what each shows never moves a drawing as the store
+grows, nor between stores, the
 held-out part is never trained on, the training part is repeated and augmented like MNIST, bad input is
 refused in one sentence, and a tiny run from a store records what it trained on and how it reads the
 held-out drawings, beside the model it replaced."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -12,13 +14,14 @@ import numpy as np
 import pytest
 from saved import save_constant_model
 
-from digitdraw import evaluate, kept_drawings, saved_models, train
+from digitdraw import evaluate, kept_drawings, saved_models, store, train
 from digitdraw.__main__ import main
 from digitdraw.kept_drawings import KeptDrawings, is_held_out, split
 from digitdraw.store import NewDrawing, Store
 
-# The first ids' parts under the split rule, pinned: a change here moves users' drawings between parts.
-FIRST_HELD_OUT_IDS = [1, 5, 9, 13, 22, 30, 31, 32, 36, 40]
+# Which of ``drawing(0)``, ``drawing(1)``, ... the split rule holds out, up to the tenth, pinned: a change
+# here moves users' drawings between parts.
+FIRST_HELD_OUT = [6, 7, 9, 13, 17, 29, 30, 31, 33, 46]
 
 
 def mnist_drawings(mnist, count: int, start: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
@@ -42,12 +45,19 @@ def keep(url: str, images: np.ndarray, labels: np.ndarray, session_id: str = "br
         kept.close()
 
 
+def drawing(index: int) -> np.ndarray:
+    """A drawing that depends on its index alone (distinct for indices below 784 * 254)."""
+    image = np.zeros((28, 28), np.float32)
+    image[index % 784 // 28, index % 28] = 1.0
+    image[27, 27] = (index // 784 + 1) / 255
+    return image
+
+
 def arrays(count: int, first_id: int = 1) -> KeptDrawings:
-    """``count`` distinct drawings (each image holds its own index) with consecutive ids."""
-    images = np.zeros((count, 28, 28), np.float32)
-    index = np.arange(count)
-    images[index, index % 784 // 28, index % 28] = 1.0
-    images[:, 27, 27] = np.arange(count) / max(count, 1)
+    """``count`` distinct drawings, ``drawing(0)`` to ``drawing(count - 1)``, with consecutive ids."""
+    images = (
+        np.stack([drawing(index) for index in range(count)]) if count else np.zeros((0, 28, 28), np.float32)
+    )
     return KeptDrawings(
         ids=np.arange(first_id, first_id + count),
         images=images,
@@ -56,11 +66,34 @@ def arrays(count: int, first_id: int = 1) -> KeptDrawings:
     )
 
 
+def held_out_count(drawings: KeptDrawings) -> int:
+    """How many of these drawings the split rule holds out."""
+    return sum(is_held_out(digest) for digest in drawings.digests)
+
+
 def test_the_split_rule_is_pinned_and_holds_out_about_a_fifth():
-    assert [i for i in range(1, 41) if is_held_out(i)] == FIRST_HELD_OUT_IDS
-    share = np.mean([is_held_out(i) for i in range(1, 10_001)])
-    assert 0.19 < share < 0.21
+    blank = np.zeros((28, 28), np.float32)
+    assert store.input_digest(blank) == hashlib.sha256(bytes(784)).hexdigest()
+    assert not is_held_out(store.input_digest(blank))
+    assert [i for i in range(47) if is_held_out(store.input_digest(drawing(i)))] == FIRST_HELD_OUT
+    assert 0.19 < held_out_count(arrays(10_000)) / 10_000 < 0.21
     assert kept_drawings.HELD_OUT_SHARE == 0.2
+
+
+def test_a_drawing_s_part_is_what_it_shows_in_any_store_export_or_copy(tmp_path, mnist):
+    images, labels = mnist_drawings(mnist, 60)
+    first, second = f"sqlite:///{tmp_path / 'first.sqlite'}", f"sqlite:///{tmp_path / 'second.sqlite'}"
+    keep(first, images, labels)
+    keep(second, images[::-1][:30], labels[::-1][:30])  # Other ids, another order, half of them.
+    keep(second, images[:30], labels[:30])  # The other half, and the store's own duplicate of none.
+    keep(second, images[:5], labels[:5], session_id="browser-b")  # The same five drawings kept twice.
+    parts = {url: split(kept_drawings.read(url)) for url in (first, second)}
+    for part in ("training", "held_out"):
+        shown = [{image.tobytes() for image in getattr(parts[url], part).images} for url in (first, second)]
+        assert shown[0] == shown[1]
+    held_out = {image.tobytes() for image in parts[second].held_out.images}
+    assert not any(image.tobytes() in held_out for image in parts[second].training.images)
+    assert len(parts[second].held_out) + len(parts[second].training) == 65
 
 
 def test_no_drawing_moves_between_parts_as_the_store_grows(database_url, mnist):
@@ -84,7 +117,7 @@ def test_the_held_out_part_is_never_in_the_training_arrays():
     images, _ = parts.training_arrays()
     rows = {image.tobytes() for image in images}
     assert not any(image.tobytes() in rows for image in parts.held_out.images)
-    assert len(parts.held_out) == sum(is_held_out(i) for i in range(1, 201))
+    assert len(parts.held_out) == held_out_count(arrays(200)) == 30
 
 
 @pytest.mark.parametrize("repeats", [1, 4, 100])
@@ -106,7 +139,7 @@ def test_a_repeat_factor_out_of_range_is_refused(repeats):
 def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
     with pytest.raises(ValueError, match="too few kept drawings to split: 20 in test") as refusal:
         split(arrays(20))
-    held = sum(is_held_out(i) for i in range(1, 21))
+    held = held_out_count(arrays(20))
     message = str(refusal.value)
     assert f"{20 - held} for training and {held} held out" in message
     assert "each part needs at least 10, so keep about 50 drawings" in message
@@ -114,10 +147,10 @@ def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
         split(arrays(0))
 
 
-@pytest.mark.parametrize("count", [0, 12, 40, 39, 60, 200])
-def test_the_part_sizes_from_ids_alone_are_the_split_s_and_say_when_it_would_refuse(count):
+@pytest.mark.parametrize("count", [0, 12, 46, 47, 60, 200])
+def test_the_part_sizes_from_digests_alone_are_the_split_s_and_say_when_it_would_refuse(count):
     drawings = arrays(count)
-    sizes = kept_drawings.part_sizes(drawings.ids)
+    sizes = kept_drawings.part_sizes(drawings.digests)
     assert sizes.kept == count
     if sizes.enough:
         parts = split(drawings)
@@ -125,18 +158,19 @@ def test_the_part_sizes_from_ids_alone_are_the_split_s_and_say_when_it_would_ref
     else:
         with pytest.raises(ValueError, match=f"{sizes.training} for training and {sizes.held_out} held out"):
             split(drawings)
-    assert sizes.enough == (count >= 40), "the first 40 ids hold exactly 10 out (FIRST_HELD_OUT_IDS)"
+    assert sizes.enough == (count >= 47), "the first 47 drawings hold exactly 10 out (FIRST_HELD_OUT)"
 
 
-def test_the_store_lists_every_kept_drawing_s_id_oldest_first(tmp_path, mnist):
+def test_the_store_lists_every_kept_drawing_s_digest_oldest_first(tmp_path, mnist):
     url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
-    ids = keep(url, *mnist_drawings(mnist, 5))
+    images, labels = mnist_drawings(mnist, 5)
+    ids = keep(url, images, labels)
+    digests = [store.input_digest(image) for image in images]
     kept = Store(url)
     try:
-        listed = kept.ids()
-        assert listed.dtype == np.int64 and listed.tolist() == ids
+        assert kept.digests() == digests == kept_drawings.read(url).digests
         kept.delete(ids[1], "browser-a")
-        assert kept.ids().tolist() == [ids[0], *ids[2:]]
+        assert kept.digests() == [digests[0], *digests[2:]]
     finally:
         kept.close()
 
@@ -156,7 +190,6 @@ def test_the_store_lists_every_kept_drawing_s_id_oldest_first(tmp_path, mnist):
         ({"labels": np.array([0, 1])}, "labels must be 3 whole numbers"),
         ({"labels": np.array([0.0, 1.0, 2.0])}, "labels must be 3 whole numbers"),
         ({"labels": np.array([0, 1, 10])}, "digits 0-9"),
-        ({"ids": np.array([1, 2, 2])}, "id must be unique"),
         ({"ids": np.array(["a", "b", "c"])}, "ids must be 3 whole numbers"),
     ],
 )
@@ -178,9 +211,12 @@ def test_an_export_splits_exactly_as_its_store_and_a_bad_file_is_refused(drawing
         assert np.array_equal(a.ids, b.ids) and np.array_equal(a.labels, b.labels)
         assert np.abs(a.images - b.images).max() <= 0.5 / 255 + 1e-7  # Exported as uint8.
 
-    np.savez(tmp_path / "no-ids.npz", x=np.zeros((60, 28, 28), np.uint8), y=np.zeros(60, np.int64))
-    with pytest.raises(ValueError, match="no array named id: the split into parts is by drawing id"):
-        kept_drawings.read(str(tmp_path / "no-ids.npz"))
+    # Any MNIST-style file splits alike: its drawings, not their ids, choose the part.
+    x, y = store.quantised(images), labels.astype(np.uint8)
+    np.savez(tmp_path / "no-ids.npz", x=x, y=y)
+    without_ids = split(kept_drawings.read(str(tmp_path / "no-ids.npz")))
+    for part in ("training", "held_out"):
+        assert np.array_equal(getattr(without_ids, part).images, getattr(from_file, part).images)
     np.savez(tmp_path / "floats.npz", x=np.zeros((60, 28, 28)), y=np.zeros(60, np.int64), id=np.arange(60))
     with pytest.raises(ValueError, match=r"must be uint8 N x 28 x 28 .* got float64 of shape"):
         kept_drawings.read(str(tmp_path / "floats.npz"))
@@ -233,7 +269,7 @@ def test_a_tiny_run_from_a_store_trains_on_its_part_and_records_the_held_out_fig
     record = saved_models.load(2, tmp_path).metrics.kept_drawings
     assert record == trained.metrics.kept_drawings
     assert (record.kept, record.trained, record.held_out) == (60, len(parts.training), len(parts.held_out))
-    assert record.held_out == sum(is_held_out(i) for i in range(1, 61)) >= kept_drawings.MIN_PER_PART
+    assert record.held_out == len(parts.held_out) >= kept_drawings.MIN_PER_PART
     assert record.repeats == 3 and record.held_out_share == 0.2 and record.source == drawings_store
     assert record.split_rule == kept_drawings.SPLIT_RULE
     assert record.accuracy == pytest.approx(

@@ -3,6 +3,7 @@ input is refused whole, writers at once lose nothing, and a store that is down o
 
 from __future__ import annotations
 
+import datetime
 import threading
 
 import numpy as np
@@ -128,11 +129,40 @@ def test_opening_creates_the_schema_at_the_newest_migration_and_reopening_keeps_
         inspect(engine).get_table_names()
     )
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
     engine.dispose()
     again = Store(database_url)
     assert again.count() == 1
     again.close()
+
+
+def test_drawings_kept_before_digests_existed_get_theirs_when_the_store_is_upgraded(database_url):
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(store.MIGRATIONS))
+    engine = store.create_store_engine(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    images = [a_drawing(seed=seed).model_input for seed in range(3)]
+    with engine.begin() as connection:
+        for image in images:
+            connection.execute(
+                text(
+                    "INSERT INTO drawings (created_at, session_id, label, model_input) "
+                    "VALUES (:created, 'browser-a', 3, :image)"
+                ),
+                {"created": datetime.datetime.now(datetime.UTC), "image": image.tobytes()},
+            )
+    engine.dispose()
+    kept = Store(database_url)
+    try:
+        assert kept.digests() == [store.input_digest(image) for image in images]
+        assert kept.save(a_drawing(seed=7)) == 4 and kept.count() == 4
+    finally:
+        kept.close()
 
 
 def test_the_default_store_is_a_sqlite_file_and_the_environment_can_name_another(monkeypatch, tmp_path):

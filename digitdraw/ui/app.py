@@ -402,9 +402,9 @@ def kept_drawings(mine: bool) -> list[store.Drawing] | None:
 
 
 def kept_part_sizes() -> PartSizes | None:
-    """How the drawings kept in the store would split for training (from their ids alone); None after a
+    """How the drawings kept in the store would split for training (from their digests alone); None after a
     calm warning when the store is out of reach."""
-    return _with_store(lambda kept: part_sizes(kept.ids()), None)
+    return _with_store(lambda kept: part_sizes(kept.digests()), None)
 
 
 def kept_drawings_note(sizes: PartSizes) -> str:
