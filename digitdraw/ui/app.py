@@ -605,7 +605,6 @@ def comparison_rows() -> list[dict[str, Any]]:
         rows.append(
             {
                 "model_id": model_id,
-                # The study's networks by their id; one of the registry's beyond the study says so.
                 "model": table_name(model),
                 "label": model_label(model_id),
                 "architecture": model.card.architecture.summary,
