@@ -15,7 +15,8 @@ models answering with their own methods, without the committee member's energy.
 ``--per-digit`` prints, instead of the latency, each model's accuracy digit by
 digit on every set, which shows where a figure comes from: the Hershey set
 has six fonts, so a model that misreads one font's 6 misreads a sixth of its 6s
-at once.
+at once; and, per set, how many digits no model reads: errors every model
+shares, a floor under each one's.
 
     .venv/bin/python -m benchmarks.real_hands [--timing-only | --per-digit]
 """
@@ -93,6 +94,9 @@ def per_digit(sets: dict[str, tuple[object, np.ndarray]]) -> None:
     )
     for name, (images, labels) in sets.items():
         batch = classify_batch(images)
+        # Errors every model shares: no model, however good, was shown what would read them.
+        unread = np.all([batch.digits(m) != labels for m in batch.probabilities], axis=0)
+        print(f"{name}: read by no model {unread.sum()} of {len(labels)} ({unread.mean():.2%})")
         for model_id in batch.probabilities:
             digits = batch.digits(model_id)
             row = "".join(f"{(digits[labels == d] == d).mean():>6.0%}" for d in range(10))
