@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from digitdraw import novelty
 from digitdraw.ui import app, charts
 
 # Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
@@ -65,13 +64,15 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-# The sets a calibration file may measure, as the page names them (``saved_models.CalibrationSet``).
+# The sets a calibration file may measure, as the page names them (``saved_models.CalibrationSet``), and
+# shorter, for the buttons that pick one: four must fit half a laptop's page and a phone's width.
 SET_NAMES = {
     "test": "MNIST test",
     "drawn": "drawn digits",
     "scanned": "scanned digits",
     "hershey": "Hershey fonts",
 }
+SET_BUTTONS = {"test": "MNIST", "drawn": "Drawn", "scanned": "Scanned", "hershey": "Hershey"}
 OTHER_HANDS = ("scanned", "hershey")
 
 
@@ -90,6 +91,25 @@ def other_hands_table(rows: list[dict]) -> pd.DataFrame:
                 for row in rows
             ],
         }
+    )
+
+
+def committee_note(rows: list[dict]) -> str:
+    """A sentence naming the models that judge "is it a digit?" by another model's score (a committee), and
+    so turn away the same drawings as that model; empty when none does."""
+    sharing = [row for row in rows if row["committee_member"] is not None]
+    if not sharing:
+        return ""
+    member = sharing[0]["committee_member"]
+    names = [str(row["model_id"]) for row in sharing]
+    if len(names) == 1:
+        return (
+            f" Model {names[0]} judges whether a drawing is a digit by model {member}'s score (a "
+            f"committee), so it turns away the same drawings as model {member}."
+        )
+    return (
+        f" Models {', '.join(names[:-1])} and {names[-1]} judge whether a drawing is a digit by model "
+        f"{member}'s score (a committee), so they turn away the same drawings as model {member}."
     )
 
 
@@ -113,12 +133,7 @@ def other_hands_ui(rows: list[dict]) -> None:
         "models learned from, so they flatter every model. These do not: 1,797 small scanned digits by "
         "43 people (scikit-learn's) and 1,000 digits in six printed Hershey fonts drawn like a canvas. "
         "Nothing was trained or tuned on them. Turned away: the share the digit score calls not a "
-        "digit, though every one is."
-        + (
-            " A model whose digit score reads model 6's (the committee's) turns away what model 6's does."
-            if any(row["novelty_method"] in novelty.COMMITTEE_METHODS for row in measured)
-            else ""
-        )
+        "digit, though every one is." + committee_note(measured)
     )
     st.table(other_hands_table(measured), hide_index=True, border="horizontal")
 
@@ -158,7 +173,7 @@ def calibration_ui(rows: list[dict]) -> None:
     # Only the sets every calibrated model was measured on.
     names = [name for name in SET_NAMES if all(name in row["reliability"] for row in rows)]
     key = left.segmented_control(
-        "Digits", names, format_func=SET_NAMES.get, default="drawn", key="calibration_set"
+        "Digits", names, format_func=SET_BUTTONS.get, default="drawn", key="calibration_set"
     )
     version = right.segmented_control(
         "Confidence", ["raw", "calibrated"], default="raw", key="calibration_version"

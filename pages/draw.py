@@ -65,11 +65,8 @@ def controls_ui() -> int:
 def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
     """The chosen model's digit and confidence, or a prompt while nothing is drawn."""
     if result is None or result.is_blank:
-        st.info(
-            "Draw a digit on the canvas, 0 to 9, as large as you like: every model reads it "
-            "the moment you lift the pen.",
-            icon=":material/draw:",
-        )
+        # Short: it shares a row with Clear under the canvas (what the models do is said beside it).
+        st.info("Draw a digit on the canvas, 0 to 9, any size.", icon=":material/draw:")
     elif model_id in result.errors:
         app.model_error_ui(model_id, result.errors[model_id])
     elif model_id not in result.probabilities:  # A network that arrived after this drawing was read.
@@ -238,9 +235,9 @@ def drawing_ui(model_id: int) -> None:
         _forget_strokes()
         trained = len(app.model_ids()) - len(MODEL_IDS)
         right.caption(
-            f"{len(MODEL_IDS)} networks read your drawing at once: the study's two sizes (16 and 64 "
-            "hidden units per layer) and two activations (sigmoid and ReLU), one wide layer of 128, "
-            "and a small convolutional network beyond the study"
+            f"{len(MODEL_IDS)} networks read your drawing the moment you lift the pen: the study's two "
+            "sizes (16 and 64 hidden units per layer) and two activations (sigmoid and ReLU), one wide "
+            "layer of 128, and a small convolutional network beyond the study"
             + (f"; beside them, the {trained} trained on the Train page." if trained else ".")
         )
         return

@@ -84,9 +84,10 @@ def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
     """Every model's number side by side."""
     answers = {m: reading.text(m) for m in reading.probabilities}
     models = [*reading.probabilities, *reading.errors]
+    # Short names: the table shares a narrow column with the answer, and the picker below names each fully.
     table = pd.DataFrame(
         {
-            "Model": [app.model_label(m) + ("  ◀" if m == chosen else "") for m in models],
+            "Model": [app.model_name(m) + ("  ◀" if m == chosen else "") for m in models],
             "Reads": [answers.get(m, "unavailable") for m in models],
         }
     )

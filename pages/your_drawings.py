@@ -29,7 +29,7 @@ def accuracy_table(scores: dict[int, float]) -> pd.DataFrame:
         if model_id not in models:  # Deleted (a network someone trained) since the answers were computed.
             continue
         mnist = models[model_id].metrics.accuracy["test"]
-        rows.append({"Model": app.model_label(model_id), "Your drawings": kept, "MNIST test": mnist,
+        rows.append({"Model": app.model_name(model_id), "Your drawings": kept, "MNIST test": mnist,
                      "Gap (points)": 100 * (kept - mnist)})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -106,8 +106,10 @@ counts = st.columns(3)
 counts[0].metric("Drawings", len(drawings))
 counts[1].metric("Digits covered", f"{len(set(labels.tolist()))} of 10")
 if scores:
-    best = max(scores, key=scores.get)
-    counts[2].metric("Best here", f"Model {best}", f"{scores[best]:.1%}", delta_arrow="off")
+    top = max(scores.values())
+    best = [model_id for model_id, score in scores.items() if score == top]
+    name = app.model_name(best[0]) if len(best) == 1 else f"{len(best)} models tie"
+    counts[2].metric("Best here", name, f"{top:.1%}", delta_arrow="off")
 
 st.subheader("Accuracy: your drawings against MNIST")
 if answers:

@@ -532,6 +532,12 @@ CURRENT_DRAWING_KEY = "current_drawing"
 CURRENT_CANVAS_KEY = "current_canvas"
 
 
+def model_name(model_id: ModelId) -> str:
+    """A model's short name, for narrow tables whose page has a picker with the full label: 'Model 4', or
+    the name someone gave their network."""
+    return str(model_id) if is_custom(model_id) else f"Model {model_id}"
+
+
 def model_label(model_id: ModelId) -> str:
     """How a model is named in every picker: id (or name), architecture and activation."""
     if not is_custom(model_id):
@@ -606,7 +612,8 @@ def comparison_rows() -> list[dict[str, Any]]:
             {
                 "model_id": model_id,
                 "model": table_name(model),
-                "label": model_label(model_id),
+                # Short, for the ranking chart, whose names would otherwise take most of a phone's width.
+                "label": model_name(model_id),
                 "architecture": model.card.architecture.summary,
                 "activation": model.card.architecture.hidden_activation,
                 "study_train": _fraction(spec.study_train_accuracy if spec else None),
@@ -649,6 +656,12 @@ def calibration_rows() -> list[dict[str, Any]]:
                 "ece_drawn_calibrated": figures["drawn"]["calibrated"].ece,
                 "novelty_method": calibration.novelty.method,
                 "threshold": calibration.novelty.threshold,
+                # The model whose score this one's digit score reads (a committee), or None.
+                "committee_member": (
+                    calibration.novelty.committee.model_id
+                    if calibration.novelty.committee is not None
+                    else None
+                ),
                 "reliability": figures,
                 # Per set measured (files calibrated before other hands were measured have only test and
                 # drawn): the share read right, and the share the digit score turned away.

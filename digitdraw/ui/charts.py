@@ -284,7 +284,16 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
         )
     )
     figure.update_xaxes(title="predicted digit", side="top", type="category")
-    figure.update_yaxes(title="true digit", autorange="reversed", type="category", scaleanchor="x")
+    # Square cells; where the page is narrower than the chart is tall (a phone), the grid keeps to the
+    # top, under its column numbers, rather than floating in the middle with a gap above it.
+    figure.update_yaxes(
+        title="true digit",
+        autorange="reversed",
+        type="category",
+        scaleanchor="x",
+        constrain="domain",
+        constraintoward="top",
+    )
     return _layout(figure, height=520)
 
 

@@ -96,19 +96,19 @@ def test_the_option_to_learn_from_the_kept_drawings_reads_whole_and_travels_with
 ):
     log_path = tmp_path / "streamlit.log"
     url = database_url_beside(log_path)
+    # Fifty distinct drawings, one dot each in its own place: the split goes by what a drawing shows.
+    images = np.zeros((50, 28, 28), np.float32)
+    images[np.arange(50), np.arange(50) // 28, np.arange(50) % 28] = 1.0
     kept = store.Store(url)
-    ids = kept.save_many(
+    kept.save_many(
         store.NewDrawing(
-            label=index % 10,
-            model_input=np.zeros((28, 28), np.float32),
-            probabilities={},
-            model_sha256={},
-            session_id="ab" * 16,
+            label=index % 10, model_input=image, probabilities={}, model_sha256={}, session_id="ab" * 16
         )
-        for index in range(50)
+        for index, image in enumerate(images)
     )
     kept.close()
-    sizes = part_sizes(np.array(ids))
+    sizes = part_sizes([store.input_digest(image) for image in images])
+    assert sizes.enough
     with streamlit_server(log_path) as server:
         for name, device in (("laptop", LAPTOP), ("phone", PHONE)):
             context = browser.new_context(**device)
