@@ -436,6 +436,9 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     # The 4 labelled 9 is read wrong by every model: at most 3 of 4 right.
     assert (table["Your drawings"] <= 0.75).all() and (table["MNIST test"] > 0.95).all()
     assert "1 of 4 read wrong" in _text(app)
+    # Every model reads the same three of four: the best is a tie, and says so rather than pick one.
+    assert list(table["Your drawings"]) == [0.75] * 6
+    assert app.metric[2].value == "6 models tie" and app.metric[2].delta == "75.0%"
     assert len(app.get("download_button")) == 2
     app.segmented_control(key="whose").set_value("everyone").run()
     assert app.metric[0].value == "6"
