@@ -615,7 +615,9 @@ def comparison_rows() -> list[dict[str, Any]]:
                 # Short, for the ranking chart, whose names would otherwise take most of a phone's width.
                 "label": model_name(model_id),
                 "architecture": model.card.architecture.summary,
-                "activation": model.card.architecture.hidden_activation,
+                "activation": ACTIVATION_LABELS.get(
+                    model.card.architecture.hidden_activation, model.card.architecture.hidden_activation
+                ),
                 "study_train": _fraction(spec.study_train_accuracy if spec else None),
                 "train": accuracy["train"],
                 "study_validation": _fraction(spec.study_validation_accuracy if spec else None),
