@@ -359,6 +359,7 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
             f"Switch off maps of convolution {number}" if conv else f"Switch off in hidden layer {number}",
             range(layers[index].units),
             key=f"damage_units_{model_id}_{index}",
+            placeholder="none: pick units",
         )
         switched_off[index] = tuple(units)
     share_column, noise_column, prune_column, seed_column = st.columns(4)
@@ -378,10 +379,14 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
         before = app.intact_accuracy(model)
         after = damage.accuracy(broken, *sample)
         intact_column.metric("Intact: MNIST sample", app.percent(before, 1), border=True)
+        change = (after - before) * 100
         damaged_column.metric(
             "Damaged: MNIST sample",
             app.percent(after, 1),
-            f"{(after - before) * 100:+.1f} points",
+            f"{change:+.1f} points",
+            # No damage yet: no green arrow for a change of nothing.
+            delta_color="normal" if round(change, 1) else "off",
+            delta_arrow="auto" if round(change, 1) else "off",
             border=True,
         )
     probabilities = broken.predict_proba(image[None])[0]

@@ -276,7 +276,7 @@ def jobs_ui() -> None:
     if listed is None:
         return
     if not listed:
-        st.info("No networks trained yet. Design one, then press Start.", icon=":material/school:")
+        st.info("No jobs yet: design a network, then press Start.", icon=":material/school:")
     for index, job in enumerate(listed):
         job_ui(job, expanded=index < 2 or job.active)
     st.subheader("Your networks")

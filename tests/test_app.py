@@ -940,7 +940,7 @@ def _queue(drawings_store):
 
 def test_start_queues_the_designed_network(drawings_store, models_copy):
     app = _train_page()
-    assert "No networks trained yet" in _text(app)
+    assert "No jobs yet: design a network, then press Start." in _text(app)
     app.text_input(key="train_name").input("my-net")
     app.segmented_control(key="train_layers").set_value(1)
     app.number_input(key="train_units_0").set_value(32)
