@@ -23,8 +23,8 @@ Three choices make that honest:
   drawings by heart; the held-out accuracy is what tells.
 - **Refused when too few.** An accuracy on a handful of drawings says
   nothing, so a split needs ``MIN_PER_PART`` drawings in each part
-  (``PartSizes.enough``; the Train page asks the same of the store's ids
-  before it offers the option).
+  (``PartSizes.enough``; the Train page asks the same of the store's
+  digests before it offers the option).
 
 The drawings come from a store (any SQLAlchemy URL) or from an MNIST-style
 ``.npz`` (``x`` uint8 N x 28 x 28 and ``y``, as ``python -m digitdraw drawings
@@ -57,7 +57,7 @@ ENOUGH_KEPT = math.ceil(MIN_PER_PART / HELD_OUT_SHARE)
 # kept drawings already weigh as much as 50,000 MNIST digits.
 DEFAULT_REPEATS = 10
 REPEATS_RANGE = (1, 100)
-# Part of what is hashed, so that this split is unrelated to any other use of the ids.
+# Part of what is hashed, so that this split is unrelated to any other use of the digests.
 SPLIT_SALT = "digitdraw-kept-drawing"
 SPLIT_RULE = (
     f"held out when sha256('{SPLIT_SALT}:<input digest>')'s first 8 bytes, read as a big-endian fraction "

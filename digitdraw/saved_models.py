@@ -170,9 +170,8 @@ class KeptDrawingsRecord(pydantic.BaseModel):
     trained: int = pydantic.Field(ge=0)  # Of those, the training part, each seen ``repeats`` times an epoch.
     held_out: int = pydantic.Field(ge=0)  # The held-out part: never trained on, chooses nothing.
     held_out_share: Fraction
-    split_rule: (
-        str  # Which drawings are held out, by what each shows: the same ones in every run, however many.
-    )
+    # Which drawings are held out, by what each shows: the same ones in every run, however many are kept.
+    split_rule: str
     repeats: int = pydantic.Field(ge=1)
     accuracy: Fraction  # On the held-out part.
     # The model this run replaced, on the same held-out drawings; None when there was none to load.

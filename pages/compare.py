@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from digitdraw.evalsets import OTHER_HANDS
 from digitdraw.ui import app, charts
 
 # Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
@@ -73,7 +74,6 @@ SET_NAMES = {
     "hershey": "Hershey fonts",
 }
 SET_BUTTONS = {"test": "MNIST", "drawn": "Drawn", "scanned": "Scanned", "hershey": "Hershey"}
-OTHER_HANDS = ("scanned", "hershey")
 
 
 def other_hands_table(rows: list[dict]) -> pd.DataFrame:
@@ -188,8 +188,9 @@ app.page_ui()
 st.title("Compare the models")
 st.caption(
     "The study reported training and validation accuracy. We add accuracy on the untouched MNIST test "
-    "set, on digits redrawn as canvas strokes (what the Draw page meets), the size of each network, "
-    "how long it took to train and how long one prediction takes on this server."
+    "set, on digits redrawn as canvas strokes (what the Draw page meets) and on digits by other hands, "
+    "the size of each network, how long it took to train and how long one prediction takes on this "
+    "server."
 )
 rows = app.comparison_rows()
 calibration_rows = app.calibration_rows()
