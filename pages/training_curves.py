@@ -23,6 +23,7 @@ def options_ui() -> tuple[str, str, str]:
         required=True,
         key="curves_split",
         disabled=chosen_view != "All models",
+        help="Which data all the models' curves are on. One model shows all three at once.",
     )
     return chosen_view, chosen_metric, chosen_split
 
@@ -44,8 +45,10 @@ if view == "One model":
         st.plotly_chart(charts.training_curves(model.history, metric, model.spec), key="curves_one")
         final = model.metrics.accuracy
         columns = st.columns(4)
-        for column, name in zip(columns, ("train", "validation", "test", "drawn")):
-            column.metric(f"{name.capitalize()} accuracy, kept epoch", app.percent(final[name]))
+        # The saved model is the epoch kept (the best on validation), not the last one trained.
+        labels = {"train": "Training", "validation": "Validation", "test": "MNIST test", "drawn": "Drawn"}
+        for column, (name, label) in zip(columns, labels.items()):
+            column.metric(f"{label}, epoch kept", app.percent(final[name]))
 else:
     for model_id, message in errors.items():
         app.model_error_ui(model_id, message)

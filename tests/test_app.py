@@ -265,10 +265,19 @@ def test_the_side_pages_explain_a_missing_model(page, canvas, models_without_3):
     assert any("--model 3" in error.value for error in app.error)
 
 
-def test_training_curves_overlay_all_models(canvas):
+def test_training_curves_give_the_kept_epoch_s_figures_and_overlay_all_models(canvas):
     app = _run("pages/training_curves.py")
+    accuracy = saved_models.load(4).metrics.accuracy
+    figures = {metric.label: metric.value for metric in app.metric}
+    assert figures == {
+        "Training, epoch kept": f"{accuracy['train']:.2%}",
+        "Validation, epoch kept": f"{accuracy['validation']:.2%}",
+        "MNIST test, epoch kept": f"{accuracy['test']:.2%}",
+        "Drawn, epoch kept": f"{accuracy['drawn']:.2%}",
+    }
+    assert app.segmented_control(key="curves_split").disabled
     app.segmented_control(key="curves_view").set_value("All models").run()
-    assert not app.exception
+    assert not app.exception and not app.segmented_control(key="curves_split").disabled
 
 
 def test_the_confusion_matrix_gallery_shows_the_chosen_cell(canvas):
