@@ -34,6 +34,7 @@ reads the same bytes either way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -169,9 +170,10 @@ class KeptDrawings:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @functools.cached_property
     def digests(self) -> list[str]:
-        """Each drawing's ``store.input_digest``, what the split into parts reads."""
+        """Each drawing's ``store.input_digest``, what the split into parts reads (hashed once: the worker
+        counts the parts before it splits)."""
         return [store.input_digest(image) for image in self.images]
 
     def subset(self, mask: np.ndarray) -> KeptDrawings:
