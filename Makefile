@@ -54,6 +54,7 @@ screenshots: $(STAMP) system
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -72,12 +73,12 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.inside
 	$(BIN)/python -m benchmarks.read_latency
 
-# The digit score's methods on non-digits, every model on other hands' digits, and reading whole
-# numbers (README tables).
+# Accuracy studies (experiments/, docs/results.md): the digit score's methods on non-digits, every
+# model on other hands' digits, and reading whole numbers.
 evaluate: $(STAMP)
-	$(BIN)/python -m benchmarks.novelty
-	$(BIN)/python -m benchmarks.real_hands
-	$(BIN)/python -m benchmarks.read_accuracy
+	$(BIN)/python -m experiments.novelty
+	$(BIN)/python -m experiments.real_hands
+	$(BIN)/python -m experiments.read_accuracy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache screenshots

@@ -28,10 +28,11 @@ import argparse
 import numpy as np
 
 from benchmarks.latency import measure, summary
-from digitdraw import attribution, counterfactual, damage, inside, load_mnist
-from digitdraw.drawn import drawn_digits
-from digitdraw.inference import classify_batch, load_classifiers
-from digitdraw.preprocess import to_mnist
+from digitdraw import load_mnist
+from digitdraw.explaining import attribution, counterfactual, damage, inside
+from digitdraw.learning.drawn import drawn_digits
+from digitdraw.serving.inference import classify_batch, load_classifiers
+from digitdraw.serving.preprocess import to_mnist
 from digitdraw.ui import charts
 
 

@@ -18,11 +18,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2
 import numpy as np
 
-from digitdraw import MODEL_IDS, load_mnist, saved_models
-from digitdraw.drawn import drawn_digits
-from digitdraw.inference import classify_with, load_models
-from digitdraw.models import ACTIVATIONS, Network, max_pool
-from digitdraw.preprocess import to_mnist
+from digitdraw import MODEL_IDS, load_mnist
+from digitdraw.learning.drawn import drawn_digits
+from digitdraw.serving import saved_models
+from digitdraw.serving.inference import classify_with, load_models
+from digitdraw.serving.networks import ACTIVATIONS, Network, max_pool
+from digitdraw.serving.preprocess import to_mnist
 
 CNN = 6  # The small CNN beyond the study.
 

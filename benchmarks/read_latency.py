@@ -1,7 +1,7 @@
 """Latency of ``read_digits`` from an array to the number: a 12-megapixel photo and a 1,000-pixel one.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.read_latency``. The photos are
-held-out numbers of ``digitdraw.numbers``, padded with their own paper to 4:3 and scaled to
+held-out numbers of ``digitdraw.reading.numbers``, padded with their own paper to 4:3 and scaled to
 4000x3000 and 1000x750. The obvious alternative, segmenting at full resolution instead of on a
 copy scaled to ``WORKING_SIDE``, runs in the same process on the same images.
 """
@@ -15,8 +15,9 @@ import time
 import cv2
 import numpy as np
 
-from digitdraw import load_mnist, numbers, read_digits
-from digitdraw.read import WORKING_SIDE
+from digitdraw import load_mnist, read_digits
+from digitdraw.reading import numbers
+from digitdraw.reading.read import WORKING_SIDE
 
 
 def photo_of_size(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -34,9 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import database_url_beside, draw_in_sessions, streamlit_server, training_worker
 
-from digitdraw.jobs import JobQueue
-from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
-from digitdraw.train import NetworkSettings
+from digitdraw.jobs.queue import JobQueue
+from digitdraw.learning.config import NetworkSettings
+from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
 
 
 def _summary(values: list[float]) -> str:

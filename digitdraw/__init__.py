@@ -5,18 +5,18 @@ into a 28x28 MNIST-style image, classify it with the saved models, and read
 whole numbers from photos and wide drawings.
 """
 
-from digitdraw.data import load_mnist
-from digitdraw.inference import (
+from digitdraw.learning.data import load_mnist
+from digitdraw.reading.read import NumberReading, read_digits
+from digitdraw.serving.inference import (
     BatchClassification,
     Classification,
     classify,
     classify_batch,
     load_classifier,
 )
-from digitdraw.models import MODEL_IDS
-from digitdraw.preprocess import preprocess_steps, to_mnist
-from digitdraw.read import NumberReading, read_digits
-from digitdraw.saved_models import SavedModelError
+from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.preprocess import preprocess_steps, to_mnist
+from digitdraw.serving.saved_models import SavedModelError
 
 __all__ = [
     "MODEL_IDS",

@@ -42,9 +42,9 @@ from harness import (  # noqa: E402
     whole_page_png,
 )
 
-from digitdraw.jobs import JobQueue  # noqa: E402
-from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir  # noqa: E402
-from digitdraw.train import NetworkSettings  # noqa: E402
+from digitdraw.jobs.queue import JobQueue, JobState  # noqa: E402
+from digitdraw.learning.config import NetworkSettings  # noqa: E402
+from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 MAX_BYTES = 150_000
@@ -159,7 +159,7 @@ def train_page(browser, url: str, queue: JobQueue, models: Path) -> None:
 
     ids = [queue.submit(settings, models) for settings in TRAIN_PAGE_JOBS]
     deadline = time.monotonic() + 600
-    while not (queue.job(ids[0]).state == "done" and queue.job(ids[1]).epoch >= 3):
+    while not (queue.job(ids[0]).state == JobState.DONE and queue.job(ids[1]).epoch >= 3):
         if time.monotonic() > deadline or not queue.job(ids[1]).active:
             raise RuntimeError(f"the Train page's jobs did not get far enough: {queue.jobs()}")
         time.sleep(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from digitdraw.evalsets import OTHER_HANDS
+from digitdraw.learning.evalsets import OTHER_HANDS
 from digitdraw.ui import app, charts
 
 # Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
@@ -236,7 +236,7 @@ if rows:
         st.dataframe(recipe_table(rows), hide_index=True)
         st.caption(
             "The study's recipe trains on MNIST with mild augmentation; the improved one changes how the "
-            "training images are made (the README's 'Better on real hands' measures each technique). The "
+            "training images are made (docs/research/training-recipes.md measures each technique). The "
             "training command trained every network by the study's recipe too, from the same seed, and "
             "kept its figures beside the model's own; the app uses the model's own weights."
         )

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from digitdraw import evaluate
-from digitdraw.saved_models import Metrics
+from digitdraw.learning import evaluate
+from digitdraw.serving.saved_models import Metrics
 from digitdraw.ui import app, charts
 
 GALLERY_SIZE = 24

@@ -15,8 +15,8 @@ import numpy as np
 import streamlit as st
 
 import digitdraw
-from digitdraw.models import MODEL_IDS
-from digitdraw.preprocess import CANVAS_SIZE
+from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
 
 # Wide enough for the longest registry model's name ("Model 6 · 784-conv16-pool-...").

@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from digitdraw import attribution, counterfactual, damage, inside, saved_models
-from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, to_mnist
+from digitdraw.explaining import attribution, counterfactual, damage, inside
+from digitdraw.serving import saved_models
+from digitdraw.serving.preprocess import BOX_SIZE, IMAGE_SIZE, PREPROCESSING_STEPS, to_mnist
 from digitdraw.ui import app, charts
 
 # Screen pixels per input pixel: the input's pictures are as wide as the Draw page's.
-CELL = app.STEP_IMAGE_WIDTH // FIELD_SIZE
+CELL = app.STEP_IMAGE_WIDTH // IMAGE_SIZE
 # The study's comparisons: one size of network, sigmoid against ReLU; and the wide one alone. Then the
 # small CNN beyond the study beside the study's best network.
 PAIRS = {
@@ -436,7 +437,7 @@ def preprocessing_ui(raw: np.ndarray | None, models: dict[object, saved_models.S
     inputs = {name: to_mnist(raw, steps) for name, steps in variants.items()}
     # Seven pictures: four pixels per input pixel, so that they fit two rows on a laptop.
     pictures = [(charts.pixel_grid(image, cell=4), name) for name, image in inputs.items()]
-    st.html(charts.image_row(pictures, 4 * FIELD_SIZE))
+    st.html(charts.image_row(pictures, 4 * IMAGE_SIZE))
     rows = []
     for name, image in inputs.items():
         readings = [reading(model, image) for model in models.values()]

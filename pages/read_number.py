@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 import digitdraw
-from digitdraw.images import UPLOAD_TYPES
-from digitdraw.preprocess import FIELD_SIZE
+from digitdraw.serving.images import UPLOAD_TYPES
+from digitdraw.serving.preprocess import IMAGE_SIZE
 from digitdraw.ui import app, charts
 
 SOURCES = {
@@ -98,7 +98,7 @@ def digits_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
     """Each digit as the models saw it (28x28), numbered as its box, with the chosen model's answer."""
     if model_id not in reading.probabilities:
         return
-    cell = app.STEP_IMAGE_WIDTH // FIELD_SIZE
+    cell = app.STEP_IMAGE_WIDTH // IMAGE_SIZE
     pictures = [
         (charts.pixel_grid(image, cell=cell), f"{number}: {digit} ({confidence:.0%})")
         for number, (image, digit, confidence) in enumerate(

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitdraw import jobs, kept_drawings, saved_models
-from digitdraw.models import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDDEN_ACTIVATIONS
-from digitdraw.train import (
+from digitdraw.jobs import queue as jobs
+from digitdraw.learning import kept_split
+from digitdraw.learning.config import (
     HIDDEN_LAYERS,
     HIDDEN_UNITS,
     MAX_EPOCHS,
@@ -23,17 +23,19 @@ from digitdraw.train import (
     TRAIN_IMAGES,
     NetworkSettings,
 )
+from digitdraw.serving import saved_models
+from digitdraw.serving.networks import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDDEN_ACTIVATIONS
 from digitdraw.ui import app, charts
 
 POLL_SECONDS = 2.0
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 TRAINING_IMAGES = (1_000, 2_000, 5_000, 10_000, 20_000, TRAIN_IMAGES[1])
 STATE_BADGES = {
-    "queued": ":gray-badge[:material/schedule: queued]",
-    "running": ":blue-badge[:material/autorenew: running]",
-    "done": ":green-badge[:material/check: done]",
-    "stopped": ":orange-badge[:material/stop_circle: stopped]",
-    "failed": ":red-badge[:material/error: failed]",
+    jobs.JobState.QUEUED: ":gray-badge[:material/schedule: queued]",
+    jobs.JobState.RUNNING: ":blue-badge[:material/autorenew: running]",
+    jobs.JobState.DONE: ":green-badge[:material/check: done]",
+    jobs.JobState.STOPPED: ":orange-badge[:material/stop_circle: stopped]",
+    jobs.JobState.FAILED: ":red-badge[:material/error: failed]",
 }
 # The form's widgets and where they start; the study preset overwrites them.
 DEFAULTS = {
@@ -48,7 +50,7 @@ DEFAULTS = {
     "train_augment": False,
     "train_seed": 0,
     "train_kept": False,
-    "train_kept_repeats": kept_drawings.DEFAULT_REPEATS,
+    "train_kept_repeats": kept_split.DEFAULT_REPEATS,
     **{f"train_units_{layer}": 64 for layer in range(HIDDEN_LAYERS[1])},
 }
 
@@ -76,14 +78,14 @@ def kept_drawings_ui() -> int | None:
         key="train_kept",
         disabled=not enough,
         help=f"Drawings kept on the Draw page join the MNIST digits of every epoch, augmented like them. "
-        f"{kept_drawings.HELD_OUT_SHARE:.0%} of them, chosen by each drawing's id once and for all, are "
+        f"{kept_split.HELD_OUT_SHARE:.0%} of them, chosen by each drawing's id once and for all, are "
         "never trained on: they only measure how well the network reads people's hands.",
     )
     if sizes is not None:
         st.caption(app.kept_drawings_note(sizes))
     if not (chosen and enough):
         return None
-    low, high = kept_drawings.REPEATS_RANGE
+    low, high = kept_split.REPEATS_RANGE
     left, _ = st.columns(2)
     repeats = left.number_input(
         "Repeats per epoch",
@@ -203,11 +205,11 @@ def describe(settings: NetworkSettings) -> str:
 
 def progress_text(job: jobs.Job) -> str:
     """Where a job stands, in words."""
-    if job.state == "queued":
+    if job.state == jobs.JobState.QUEUED:
         return "Waiting for a worker"
-    if job.state == "running" and job.epoch == 0 and job.batches == 0:
+    if job.state == jobs.JobState.RUNNING and job.epoch == 0 and job.batches == 0:
         return "Preparing the data"
-    if job.state == "running":
+    if job.state == jobs.JobState.RUNNING:
         batch = f", batch {job.batch} of {job.batches}" if job.batches else ""
         return f"Epoch {min(job.epoch + 1, job.epochs)} of {job.epochs}{batch}"
     return job.message or job.state

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from digitdraw import collect, evaluate
-from digitdraw.models import MODEL_IDS
+from digitdraw.drawings import collect
+from digitdraw.learning import evaluate
+from digitdraw.serving.networks import MODEL_IDS
 from digitdraw.ui import app, charts
 
 GALLERY_SIZE = 24

@@ -4,6 +4,7 @@ and the MNIST test set classified once for every test that needs it."""
 from __future__ import annotations
 
 import os
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import digitdraw
-from digitdraw.data import load_mnist
-from digitdraw.train import TrainConfig, load_dataset
+from digitdraw.learning.config import TrainConfig
+from digitdraw.learning.data import load_mnist
+from digitdraw.learning.train import load_dataset
 
 # The same examples every run: `make test` and CI must give the same answer each time. A failure
 # found here or by `make fuzz` is pinned with @example in the test itself.
@@ -77,9 +79,21 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def models_copy(tmp_path, monkeypatch):
+    """A copy of the committed models in tmp_path, which the app and ``classify`` read from
+    (``$DIGITDRAW_SAVED_MODELS``): a test may damage, replace or add models without touching the tree."""
+    from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
+
+    root = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), root, ignore=shutil.ignore_patterns("custom"))
+    monkeypatch.setenv(SAVED_MODELS_ENV_VAR, str(root))
+    return root
+
+
+@pytest.fixture
 def drawings_store(tmp_path, monkeypatch):
     """A drawings store of the test's own (SQLite in tmp_path), never the working tree's: its URL."""
-    from digitdraw import store
+    from digitdraw.drawings import store
 
     url = f"sqlite:///{tmp_path / 'kept.sqlite'}"
     monkeypatch.setenv(store.DATABASE_URL_ENV_VAR, url)
@@ -89,7 +103,6 @@ def drawings_store(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def postgres_server_url():
     """A PostgreSQL server for this test session (see tests/postgres.py), or a skip saying why not."""
-    import shutil
     import tempfile
     from pathlib import Path
 

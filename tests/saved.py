@@ -7,10 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from digitdraw import evaluate, saved_models
-from digitdraw.data import split_ranges
-from digitdraw.models import NUM_CLASSES, Architecture, ModelId, Network, build_keras_model, get_spec
-from digitdraw.preprocess import FIELD_SIZE
+from digitdraw.learning import evaluate
+from digitdraw.learning.data import split_ranges
+from digitdraw.learning.keras_models import build_keras_model
+from digitdraw.serving import saved_models
+from digitdraw.serving.networks import (
+    NUM_CLASSES,
+    Architecture,
+    ModelId,
+    Network,
+    get_spec,
+)
+from digitdraw.serving.preprocess import IMAGE_SIZE
 
 
 def save_constant_model(
@@ -30,7 +38,7 @@ def save_constant_model(
     weights[-1][digit] = 10.0  # The output layer's bias alone decides.
     keras_model.set_weights(weights)
     network = Network.from_keras(keras_model, architecture)
-    images = np.zeros((NUM_CLASSES, FIELD_SIZE, FIELD_SIZE), np.float32)
+    images = np.zeros((NUM_CLASSES, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     labels = np.arange(NUM_CLASSES)
     splits = ("train", "validation", "test", "drawn")
     metrics = saved_models.Metrics(

@@ -19,10 +19,11 @@ from drawings import blank_canvas, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
-from digitdraw import saved_models, store
-from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
-from digitdraw.preprocess import CANVAS_SIZE
-from digitdraw.saved_models import OPTIONAL_FILES, model_dir
+from digitdraw.drawings import store
+from digitdraw.serving import saved_models
+from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.serving.preprocess import CANVAS_SIZE
+from digitdraw.serving.saved_models import OPTIONAL_FILES, model_dir
 from digitdraw.ui import app as ui_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,16 +303,8 @@ def test_the_dashboard_reproduces_the_study_table(canvas):
     assert set(recipes["Recipe"]) == {"improved"} and set(recipes["Baseline recipe"]) == {"study"}
 
 
-# The one cache rule (digitdraw/inference.py): a model's files changing on disk while the app runs is
+# The one cache rule (digitdraw/serving/inference.py): a model's files changing on disk while the app runs is
 # seen by the next rerun, with no restart and no cache to clear.
-
-
-@pytest.fixture
-def models_copy(tmp_path, monkeypatch):
-    root = tmp_path / "saved_models"
-    shutil.copytree(saved_models_dir(), root)
-    monkeypatch.setenv(SAVED_MODELS_ENV_VAR, str(root))
-    return root
 
 
 def _reads(app: AppTest) -> dict[str, str]:
@@ -415,7 +408,7 @@ MINE = "ab" * 16
 @pytest.fixture
 def kept_drawings(drawings_store):
     """Four drawings kept by this browser (one labelled wrongly on purpose) and two by another."""
-    from digitdraw import collect
+    from digitdraw.drawings import collect
 
     canvases = np.stack([draw_digit(digit) for digit in (0, 1, 7, 4, 7, 0)])
     mine = collect.from_arrays(canvases[:4], np.array([0, 1, 7, 9]), session_id=MINE)
@@ -529,7 +522,7 @@ def test_why_this_digit_shows_every_served_model_s_map_and_a_contrast(canvas):
 
 
 def test_the_inside_page_s_text_follows_the_constants_it_describes(canvas, monkeypatch):
-    from digitdraw import attribution, damage
+    from digitdraw.explaining import attribution, damage
 
     monkeypatch.setattr(attribution, "OCCLUSION_PATCH", 5)
     monkeypatch.setattr(attribution, "OCCLUSION_STRIDE", 3)
@@ -563,7 +556,7 @@ def test_what_would_flip_it_edits_the_input_until_the_chosen_model_reads_the_tar
     ],
 )
 def test_what_would_flip_it_says_why_a_search_fell_short(canvas, monkeypatch, settings, message):
-    from digitdraw import counterfactual
+    from digitdraw.explaining import counterfactual
 
     monkeypatch.setattr(counterfactual, "flip", functools.partial(counterfactual.flip, **settings))
     app = _inside_with_a_seven(canvas, "What would flip it")
@@ -611,8 +604,8 @@ def _picture(app: AppTest, caption: str) -> str:
 
 
 def test_preprocessing_switches_on_an_mnist_digit_use_the_raw_digit(canvas):
-    from digitdraw.data import load_mnist
-    from digitdraw.preprocess import FIELD_SIZE, to_mnist
+    from digitdraw.learning.data import load_mnist
+    from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
     from digitdraw.ui import charts
 
     app = _run("pages/inside.py")
@@ -621,7 +614,7 @@ def test_preprocessing_switches_on_an_mnist_digit_use_the_raw_digit(canvas):
     raw = load_mnist()[1][0][0]  # The page's first MNIST test digit, as MNIST has it.
     # Left out of the picture's input if the page used the digit as the models see it: no crop, from raw.
     no_crop = to_mnist(raw, ("stroke", "deskew", "scale", "centre"))
-    expected = charts.image_row([(charts.pixel_grid(no_crop, cell=4), "No crop to the ink")], 4 * FIELD_SIZE)
+    expected = charts.image_row([(charts.pixel_grid(no_crop, cell=4), "No crop to the ink")], 4 * IMAGE_SIZE)
     assert re.search(r"base64,([^\"]+)", expected).group(1) == _picture(app, "No crop to the ink")
 
 
@@ -711,7 +704,7 @@ def test_why_a_digit_rather_than_itself_is_a_note_not_a_blank_map(canvas):
 
 
 def test_the_damage_lab_scores_the_intact_model_once(canvas, monkeypatch):
-    from digitdraw import damage
+    from digitdraw.explaining import damage
 
     calls = []
     real = damage.accuracy
@@ -730,8 +723,8 @@ def unusual_models(monkeypatch):
     hidden layer at all; the Inside page works from each model's own layer description."""
     import dataclasses
 
-    from digitdraw import inference
-    from digitdraw.models import Architecture, Layer, Network
+    from digitdraw.serving import inference
+    from digitdraw.serving.networks import Architecture, Layer, Network
 
     real = inference.load_models
 
@@ -891,8 +884,8 @@ def test_the_compare_page_says_how_to_calibrate_uncalibrated_models(canvas, mode
 
 
 def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, models_copy):
-    from digitdraw.models import Architecture
-    from digitdraw.saved_models import delete_custom
+    from digitdraw.serving.networks import Architecture
+    from digitdraw.serving.saved_models import delete_custom
 
     canvas.image = draw_digit(7)
     draw = _run("pages/draw.py")
@@ -942,7 +935,7 @@ def _train_page() -> AppTest:
 
 
 def _queue(drawings_store):
-    from digitdraw.jobs import JobQueue
+    from digitdraw.jobs.queue import JobQueue
 
     return JobQueue(drawings_store)
 
@@ -988,7 +981,7 @@ def _keep_drawings(url: str, count: int) -> list[str]:
 
 
 def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawings_store, models_copy):
-    from digitdraw.kept_drawings import ENOUGH_KEPT, MIN_PER_PART, part_sizes
+    from digitdraw.learning.kept_split import ENOUGH_KEPT, MIN_PER_PART, part_sizes
 
     sizes = part_sizes(_keep_drawings(drawings_store, 12))
     assert not sizes.enough
@@ -1010,7 +1003,7 @@ def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawing
 
 
 def test_the_choice_to_learn_from_the_kept_drawings_travels_with_the_job(drawings_store, models_copy):
-    from digitdraw.kept_drawings import DEFAULT_REPEATS, part_sizes
+    from digitdraw.learning.kept_split import DEFAULT_REPEATS, part_sizes
 
     sizes = part_sizes(_keep_drawings(drawings_store, 50))
     assert sizes.enough
@@ -1091,7 +1084,7 @@ def test_a_bad_request_is_one_calm_sentence_and_queues_nothing(name, message, dr
 
 
 def test_the_study_recipe_fills_in_what_the_study_did(drawings_store):
-    from digitdraw.train import TrainConfig
+    from digitdraw.learning.config import TrainConfig
 
     app = _train_page()
     app.segmented_control(key="train_activation").set_value("sigmoid").run()
@@ -1105,8 +1098,8 @@ def test_the_study_recipe_fills_in_what_the_study_did(drawings_store):
 
 
 def test_progress_curves_stop_and_delete(drawings_store, models_copy):
-    from digitdraw.saved_models import History, custom_names
-    from digitdraw.train import NetworkSettings
+    from digitdraw.learning.config import NetworkSettings
+    from digitdraw.serving.saved_models import History, custom_names
 
     queue = _queue(drawings_store)
     job_id = queue.submit(
@@ -1150,8 +1143,8 @@ def test_your_drawings_judges_a_trained_network_on_the_kept_drawings(kept_drawin
 def test_the_train_page_says_a_job_failed_when_its_worker_was_killed(drawings_store, models_copy):
     import subprocess
 
-    from digitdraw.jobs import this_worker
-    from digitdraw.train import NetworkSettings
+    from digitdraw.jobs.queue import this_worker
+    from digitdraw.learning.config import NetworkSettings
 
     queue = _queue(drawings_store)
     queue.submit(NetworkSettings(name="my-net", hidden=(8,), activation="relu"), models_copy)

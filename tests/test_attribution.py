@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from test_inside import _random_network
 
-from digitdraw import attribution, inside
-from digitdraw.inference import load_classifier
+from digitdraw.explaining import attribution, inside
+from digitdraw.serving.inference import load_classifier
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digitdraw.augment import (
+from digitdraw.learning.augment import (
     ELASTIC_SHARE,
     THICKER_PIXELS,
     WIDER_OR_NARROWER,

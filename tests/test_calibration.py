@@ -14,13 +14,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from digitdraw import calibration, evalsets, inference, negatives, novelty, saved_models
-from digitdraw.__main__ import main
-from digitdraw.data import load_mnist
-from digitdraw.drawn import drawn_evaluation_set
-from digitdraw.models import MODEL_IDS
-from digitdraw.preprocess import to_mnist
-from digitdraw.train import prepare_images
+from digitdraw.cli import main
+from digitdraw.learning import calibration, evalsets, negatives
+from digitdraw.learning.data import load_mnist, split_ranges
+from digitdraw.learning.digit_score import (
+    KEEP_RATE,
+    fit_density,
+    fit_detector,
+    fit_learned_score,
+    threshold_for_keep,
+)
+from digitdraw.learning.drawn import drawn_evaluation_set
+from digitdraw.learning.train import Dataset, prepare_images
+from digitdraw.serving import digit_score, inference, saved_models
+from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.preprocess import to_mnist
 
 
 def test_ece_matches_a_hand_computation():
@@ -63,7 +71,7 @@ def test_the_negative_log_likelihood_is_the_softmax_written_out():
 def test_the_fitted_temperature_is_the_grid_s_best(true_temperature):
     rng = np.random.default_rng(7)
     logits = rng.normal(0, 3, (2000, 10))
-    probabilities = novelty.softmax(logits, true_temperature)
+    probabilities = digit_score.softmax(logits, true_temperature)
     labels = np.array([rng.choice(10, p=row) for row in probabilities])
     grid = np.linspace(0.2, 6.0, 5801)
     losses = [calibration.negative_log_likelihood(logits, labels, t) for t in grid]
@@ -78,9 +86,9 @@ def test_the_fitted_temperature_is_the_grid_s_best(true_temperature):
     st.floats(0.05, 20),
 )
 def test_temperature_never_changes_which_digit_wins(logits, temperature):
-    scaled = novelty.softmax(logits, temperature)
+    scaled = digit_score.softmax(logits, temperature)
     assert np.allclose(scaled.sum(axis=1), 1.0)
-    raw = novelty.softmax(logits)
+    raw = digit_score.softmax(logits)
     # Ties aside, the winner is the same.
     top = np.sort(logits, axis=1)
     distinct = top[:, -1] - top[:, -2] > 1e-9
@@ -96,7 +104,7 @@ def small_fitting() -> calibration.FittingData:
     scanned, y_scanned = evalsets.scanned_digits()
     canvases, y_hershey = evalsets.hershey_digits(30, seed=evalsets.HERSHEY_SEED)
     hershey = (np.stack([to_mnist(canvas) for canvas in canvases]), y_hershey)
-    return calibration.FittingData(
+    dataset = Dataset(
         x_train=prepare_images(x_all[:1500]),
         y_train=y_all[:1500],
         x_validation=prepare_images(x_all[-200:]),
@@ -105,6 +113,11 @@ def small_fitting() -> calibration.FittingData:
         y_test=y_test[:200],
         x_drawn=x_drawn,
         y_drawn=y_drawn,
+        checksum="a few hundred MNIST images",
+        ranges=split_ranges(200, 1500),
+    )
+    return calibration.FittingData(
+        dataset=dataset,
         x_reference=x_reference,
         raw_test=(x_test, y_test),
         x_tuning_non_digits=np.stack(
@@ -120,47 +133,45 @@ def small_fitting() -> calibration.FittingData:
 
 
 @pytest.fixture
-def models_copy(tmp_path):
+def uncalibrated(models_copy):
     """The committed models, copied, without their calibration files."""
-    root = tmp_path / "models"
-    shutil.copytree(saved_models.saved_models_dir(), root)
     for model_id in MODEL_IDS:
         for name in saved_models.OPTIONAL_FILES:
-            (saved_models.model_dir(model_id, root) / name).unlink(missing_ok=True)
-    return root
+            (saved_models.model_dir(model_id, models_copy) / name).unlink(missing_ok=True)
+    return models_copy
 
 
-def test_a_model_never_calibrated_answers_with_its_raw_probabilities(models_copy):
-    result = inference.classify(draw_digit(7), root=models_copy)
+def test_a_model_never_calibrated_answers_with_its_raw_probabilities(uncalibrated):
+    result = inference.classify(draw_digit(7), root=uncalibrated)
     assert result.digit_scores == {} and result.is_digit(4)
     for model_id in MODEL_IDS:
         np.testing.assert_array_equal(result.probabilities[model_id], result.raw_probabilities[model_id])
 
 
-def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fitting, monkeypatch, capsys):
+def test_calibrate_writes_a_file_that_classify_applies(uncalibrated, small_fitting, monkeypatch, capsys):
     monkeypatch.setattr(calibration, "fitting_data", lambda: small_fitting)
-    assert main(["calibrate", "--model", "2", "4", "--root", str(models_copy)]) == 0
+    assert main(["calibrate", "--model", "2", "4", "--root", str(uncalibrated)]) == 0
     assert "model 4: temperature" in capsys.readouterr().out
-    saved = saved_models.load(4, models_copy)
+    saved = saved_models.load(4, uncalibrated)
     record = saved.calibration
-    assert record is not None and saved_models.load(3, models_copy).calibration is None
+    assert record is not None and saved_models.load(3, uncalibrated).calibration is None
     # The stored temperature is the fit on the validation images, and the threshold keeps 97%.
-    logits = novelty.logits_and_features(saved.network, small_fitting.x_validation)[0]
+    logits = digit_score.logits_and_features(saved.network, small_fitting.dataset.x_validation)[0]
     assert record.temperature == pytest.approx(
-        calibration.fit_temperature(logits, small_fitting.y_validation)
+        calibration.fit_temperature(logits, small_fitting.dataset.y_validation)
     )
-    detector = calibration.detector_for(saved)
+    detector = digit_score.detector_for(saved)
     # The learned score is saved beside the density, and every candidate, learned ones too, was tried.
-    assert detector.learned is not None and set(novelty.LEARNED_ARRAYS) <= set(saved.novelty_arrays)
+    assert detector.learned is not None and set(digit_score.LEARNED_ARRAYS) <= set(saved.novelty_arrays)
     method = record.novelty.method
-    reference, threshold, _ = inference.digit_scores(saved, small_fitting.x_reference, root=models_copy)
+    reference, threshold, _ = inference.digit_scores(saved, small_fitting.x_reference, root=uncalibrated)
     assert threshold == record.novelty.threshold
-    assert np.mean(reference >= record.novelty.threshold) >= novelty.KEEP_RATE
+    assert np.mean(reference >= record.novelty.threshold) >= KEEP_RATE
     # The method chosen is the candidate that flagged most tuning non-digits; every candidate was tried,
     # the committee's too (model 6 loads), and only a committee method keeps a committee record.
     assert record.novelty.tuning_flagged[method] == max(record.novelty.tuning_flagged.values())
-    assert set(record.novelty.tuning_flagged) == set(novelty.CANDIDATE_METHODS)
-    assert (record.novelty.committee is not None) == (method in novelty.COMMITTEE_METHODS)
+    assert set(record.novelty.tuning_flagged) == set(digit_score.CANDIDATE_METHODS)
+    assert (record.novelty.committee is not None) == (method in digit_score.COMMITTEE_METHODS)
     assert sum(record.reliability["test"]["raw"].counts) == 200
     # Digits by other hands are measured as the app answers: the accuracy, and the share of them the
     # digit score turns away (with the committee member's energy, as classify computes it).
@@ -169,57 +180,57 @@ def test_calibrate_writes_a_file_that_classify_applies(models_copy, small_fittin
         assert sum(figure.counts) == len(labels)
         right = np.mean(saved.network.predict_proba(images).argmax(axis=1) == labels)
         assert figure.share_right() == pytest.approx(right)
-        scores, threshold, _ = inference.digit_scores(saved, images, root=models_copy)
+        scores, threshold, _ = inference.digit_scores(saved, images, root=uncalibrated)
         assert record.novelty.turned_away[name] == pytest.approx(np.mean(scores < threshold))
     assert set(record.novelty.turned_away) == {"test", "drawn", "scanned", "hershey"}
 
     drawing = draw_digit(4)
-    result = inference.classify(drawing, root=models_copy)
-    image_logits = novelty.logits_and_features(saved.network, result.image[None])[0]
+    result = inference.classify(drawing, root=uncalibrated)
+    image_logits = digit_score.logits_and_features(saved.network, result.image[None])[0]
     np.testing.assert_allclose(
-        result.probabilities[4], novelty.softmax(image_logits, record.temperature)[0], rtol=1e-5
+        result.probabilities[4], digit_score.softmax(image_logits, record.temperature)[0], rtol=1e-5
     )
     np.testing.assert_allclose(
         result.raw_probabilities[4], saved.network.predict_proba(result.image[None])[0]
     )
     assert result.probabilities[4].argmax() == result.raw_probabilities[4].argmax()
-    expected_score = inference.digit_scores(saved, result.image[None], root=models_copy)[0][0]
+    expected_score = inference.digit_scores(saved, result.image[None], root=uncalibrated)[0][0]
     assert result.digit_score(4) == pytest.approx(expected_score)
     assert result.is_digit(4) == (expected_score >= record.novelty.threshold)
-    batch = inference.classify_batch([drawing, np.zeros((50, 50))], [4], root=models_copy)
+    batch = inference.classify_batch([drawing, np.zeros((50, 50))], [4], root=uncalibrated)
     assert batch.digit_scores[4][0] == pytest.approx(expected_score) and np.isnan(batch.digit_scores[4][1])
 
 
-def test_a_stale_or_damaged_calibration_names_the_command_that_refits_it(models_copy, small_fitting):
-    saved = saved_models.load(4, models_copy)
+def test_a_stale_or_damaged_calibration_names_the_command_that_refits_it(uncalibrated, small_fitting):
+    saved = saved_models.load(4, uncalibrated)
     record, arrays = calibration.fit_model(
-        saved, small_fitting, novelty.ClassDensity.fit(small_fitting.x_train, small_fitting.y_train, 3)
+        saved, small_fitting, fit_density(small_fitting.dataset.x_train, small_fitting.dataset.y_train, 3)
     )
     stale = record.model_copy(update={"model_sha256": "0" * 64})
     with pytest.raises(ValueError, match="expected a calibration for the weights"):
         saved_models.write_calibration(saved.directory, stale, arrays)
     saved_models.write_calibration(saved.directory, record, arrays)
-    assert saved_models.load(4, models_copy).novelty_arrays.keys() == arrays.keys()
+    assert saved_models.load(4, uncalibrated).novelty_arrays.keys() == arrays.keys()
     path = saved.directory / saved_models.CALIBRATION_FILE
     path.write_text(path.read_text().replace(saved.card.model_sha256, "0" * 64))
     with pytest.raises(saved_models.SavedModelError, match="calibrate --model 4"):
-        saved_models.load(4, models_copy)
+        saved_models.load(4, uncalibrated)
     saved_models.write_calibration(saved.directory, record, arrays)
     (saved.directory / saved_models.NOVELTY_FILE).write_bytes(b"not an array file")
     with pytest.raises(saved_models.SavedModelError, match=r"different novelty\.npz"):
-        saved_models.load(4, models_copy)
+        saved_models.load(4, uncalibrated)
     (saved.directory / saved_models.NOVELTY_FILE).unlink()
     with pytest.raises(saved_models.SavedModelError, match=r"novelty\.npz is missing"):
-        saved_models.load(4, models_copy)
+        saved_models.load(4, uncalibrated)
 
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
 def test_every_committed_model_is_calibrated_for_its_weights(model_id):
     saved = saved_models.load(model_id)
-    assert saved.calibration is not None and saved.calibration.novelty.method in novelty.CANDIDATE_METHODS
+    assert saved.calibration is not None and saved.calibration.novelty.method in digit_score.CANDIDATE_METHODS
     assert sum(saved.calibration.reliability["test"]["raw"].counts) == 10_000
     assert sum(saved.calibration.reliability["drawn"]["raw"].counts) == saved.card.data.drawn_size
-    assert calibration.detector_for(saved) is not None
+    assert digit_score.detector_for(saved) is not None
 
 
 def test_calibrate_refuses_an_unknown_model(capsys):
@@ -229,48 +240,46 @@ def test_calibrate_refuses_an_unknown_model(capsys):
 
 
 def test_a_committee_method_uses_the_member_s_energy_and_falls_back_when_the_member_is_missing(
-    models_copy, small_fitting, monkeypatch
+    uncalibrated, small_fitting, monkeypatch
 ):
     # Offered only the density beside it, model 4 takes the committee method on these tuning images.
-    monkeypatch.setattr(novelty, "CANDIDATE_METHODS", ("density", "learned_committee"))
-    saved, member = saved_models.load(4, models_copy), saved_models.load(6, models_copy)
-    density = novelty.ClassDensity.fit(small_fitting.x_train, small_fitting.y_train, 3)
-    learned = novelty.LearnedScore.fit(
-        small_fitting.x_train[:300], small_fitting.x_non_digit_training, epochs=1
-    )
+    monkeypatch.setattr(digit_score, "CANDIDATE_METHODS", ("density", "learned_committee"))
+    saved, member = saved_models.load(4, uncalibrated), saved_models.load(6, uncalibrated)
+    density = fit_density(small_fitting.dataset.x_train, small_fitting.dataset.y_train, 3)
+    digits = small_fitting.dataset.x_train[:300]
+    learned = fit_learned_score(digits, small_fitting.x_non_digit_training, epochs=1)
     record, arrays = calibration.fit_model(saved, small_fitting, density, learned, member)
     committee = record.novelty.committee
     assert record.novelty.method == "learned_committee"
     assert (committee.model_id, committee.model_sha256) == (6, member.card.model_sha256)
-    detector = novelty.Detector.fit(
+    detector = fit_detector(
         saved.network,
-        small_fitting.x_train,
-        small_fitting.y_train,
-        small_fitting.x_validation,
+        small_fitting.dataset.x_train,
+        small_fitting.dataset.y_train,
+        small_fitting.dataset.x_validation,
         density,
-        with_gaussian=False,
         learned=learned,
         committee=member.network,
     )
     own = detector.scores(saved.network, small_fitting.x_reference, ("density",))["density"]
     assert committee.fallback_method == "density"
-    assert committee.fallback_threshold == novelty.threshold_for_keep(own)
+    assert committee.fallback_threshold == threshold_for_keep(own)
     # The member itself is never its own committee.
     assert calibration.fit_model(member, small_fitting, density, learned, member)[0].novelty.committee is None
     saved_models.write_calibration(saved.directory, record, arrays)
-    saved = saved_models.load(4, models_copy)
+    saved = saved_models.load(4, uncalibrated)
 
     drawings = [draw_digit(4), draw_digit(7, stroke=30)]
     images = np.stack([to_mnist(d) for d in drawings])
-    energy = np.log(np.exp(novelty.logits_and_features(member.network, images)[0]).sum(axis=1))
+    energy = np.log(np.exp(digit_score.logits_and_features(member.network, images)[0]).sum(axis=1))
     by_hand = detector.scores(saved.network, images, ("learned_committee",), committee=energy)
-    alone = inference.classify_batch(drawings, [4], root=models_copy)  # The member loaded for model 4.
-    together = inference.classify_batch(drawings, root=models_copy)  # Its forward pass shared.
+    alone = inference.classify_batch(drawings, [4], root=uncalibrated)  # The member loaded for model 4.
+    together = inference.classify_batch(drawings, root=uncalibrated)  # Its forward pass shared.
     for batch in (alone, together):
         np.testing.assert_allclose(batch.digit_scores[4], by_hand["learned_committee"], rtol=1e-6)
         assert batch.digit_thresholds[4] == record.novelty.threshold
     np.testing.assert_array_equal(alone.digit_scores[4], together.digit_scores[4])
-    one = inference.classify(drawings[0], root=models_copy)
+    one = inference.classify(drawings[0], root=uncalibrated)
     assert one.digit_score(4) == pytest.approx(by_hand["learned_committee"][0])
 
     # With a member retrained since (other weights), or without the member, model 4 answers with its
@@ -280,29 +289,29 @@ def test_a_committee_method_uses_the_member_s_energy_and_falls_back_when_the_mem
     stale = record.model_copy(update={"novelty": record.novelty.model_copy(update={"committee": retrained})})
     saved_models.write_calibration(saved.directory, stale, arrays)
     np.testing.assert_allclose(
-        inference.classify_batch(drawings, root=models_copy).digit_scores[4], fallback, rtol=1e-6
+        inference.classify_batch(drawings, root=uncalibrated).digit_scores[4], fallback, rtol=1e-6
     )
-    (saved_models.model_dir(6, models_copy) / "model.keras").unlink()
+    (saved_models.model_dir(6, uncalibrated) / "model.keras").unlink()
     for batch in (
-        inference.classify_batch(drawings, [4], root=models_copy),
-        inference.classify_batch(drawings, root=models_copy),
+        inference.classify_batch(drawings, [4], root=uncalibrated),
+        inference.classify_batch(drawings, root=uncalibrated),
     ):
         np.testing.assert_allclose(batch.digit_scores[4], fallback, rtol=1e-6)
         assert batch.digit_thresholds[4] == committee.fallback_threshold
-    assert 6 in inference.classify(drawings[0], root=models_copy).errors
+    assert 6 in inference.classify(drawings[0], root=uncalibrated).errors
 
 
-def test_a_calibration_file_written_before_committees_still_loads(models_copy):
-    path = saved_models.model_dir(4, models_copy) / saved_models.CALIBRATION_FILE
+def test_a_calibration_file_written_before_committees_still_loads(uncalibrated):
+    path = saved_models.model_dir(4, uncalibrated) / saved_models.CALIBRATION_FILE
     shutil.copy(saved_models.model_dir(4) / saved_models.CALIBRATION_FILE, path)
     shutil.copy(saved_models.model_dir(4) / saved_models.NOVELTY_FILE, path.parent)
     payload = json.loads(path.read_text())
     payload["novelty"].pop("committee", None)
     payload["novelty"].update(method="learned_combined")
     path.write_text(json.dumps(payload))
-    saved = saved_models.load(4, models_copy)
+    saved = saved_models.load(4, uncalibrated)
     assert (
         saved.calibration.novelty.committee is None and saved.calibration.novelty.method == "learned_combined"
     )
-    result = inference.classify(draw_digit(4), [4], root=models_copy)
+    result = inference.classify(draw_digit(4), [4], root=uncalibrated)
     assert result.digit_thresholds[4] == saved.calibration.novelty.threshold

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from digitdraw import inside
-from digitdraw.models import MODEL_IDS, REGISTRY
-from digitdraw.saved_models import History, ReliabilityRecord
+from digitdraw.explaining import inside
+from digitdraw.serving.networks import MODEL_IDS, REGISTRY
+from digitdraw.serving.saved_models import History, ReliabilityRecord
 from digitdraw.ui import charts
 from digitdraw.ui.charts import ACCENT
 

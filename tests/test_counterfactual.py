@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitdraw import counterfactual
-from digitdraw.inference import classify_batch, load_classifier
-from digitdraw.models import MODEL_IDS, Architecture, Layer, Network
-from digitdraw.saved_models import MODEL_FILE, model_dir
+from digitdraw.explaining import counterfactual
+from digitdraw.serving.inference import classify_batch, load_classifier
+from digitdraw.serving.networks import MODEL_IDS, Architecture, Layer, Network
+from digitdraw.serving.saved_models import MODEL_FILE, model_dir
 
 
 @pytest.fixture(scope="module")
 def digits():
-    from digitdraw.data import load_mnist
+    from digitdraw.learning.data import load_mnist
 
     (_, _), (images, labels) = load_mnist()
     return classify_batch(images[:3], []).images, labels[:3]  # A 7, a 2 and a 1.

@@ -13,10 +13,11 @@ from drawings import draw_digit
 from saved import save_constant_model
 
 import digitdraw
-from digitdraw import inference, saved_models
-from digitdraw.__main__ import main
-from digitdraw.models import saved_models_dir
-from digitdraw.train import Monitor, NetworkSettings, TrainConfig, load_dataset, train_network
+from digitdraw.cli import main
+from digitdraw.learning.config import NetworkSettings, TrainConfig
+from digitdraw.learning.train import Monitor, load_dataset, train_network
+from digitdraw.serving import inference, saved_models
+from digitdraw.serving.networks import saved_models_dir
 
 
 def tiny(name: str = "my-net", **changes) -> NetworkSettings:

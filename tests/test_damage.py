@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from test_inside import _random_network
 
-from digitdraw import damage
-from digitdraw.inference import classify_batch, load_classifier, load_saved_model
-from digitdraw.saved_models import MODEL_FILE, model_dir
+from digitdraw.explaining import damage
+from digitdraw.serving.inference import classify_batch, load_classifier, load_saved_model
+from digitdraw.serving.saved_models import MODEL_FILE, model_dir
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_damage_leaves_the_saved_model_and_the_loaded_network_untouched():
 
 
 def test_accuracy_on_the_whole_test_set_is_the_saved_test_accuracy():
-    from digitdraw.data import load_mnist
+    from digitdraw.learning.data import load_mnist
 
     (_, _), (raw, labels) = load_mnist()
     inputs = classify_batch(raw, []).images
@@ -133,7 +133,7 @@ def test_a_switched_off_feature_map_behaves_as_a_map_held_at_zero(images):
     assert damage.switchable_layers(network) == [0, 2, 4] and damage.hidden_units(network) == [3, 3, 4, 4, 6]
     broken = damage.damaged(network, damage.Damage(switched_off={0: (1,), 2: (0, 3)}))
     # Reference: the forward pass layer by layer, those maps' outputs set to zero.
-    from digitdraw.models import convolve, max_pool
+    from digitdraw.serving.networks import convolve, max_pool
 
     maps = np.maximum(convolve(images[..., None], network.weights[0], network.biases[0]), 0)
     maps[..., 1] = 0

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from saved import save_constant_model
 
-from digitdraw import distill, saved_models
-from digitdraw.augment import augment
-from digitdraw.data import SplitRange
-from digitdraw.distill import distillation_loss, load_teacher, pack_targets
-from digitdraw.models import SAVED_MODELS_ENV_VAR, get_spec
-from digitdraw.train import TrainConfig, recipe_name, train_model, train_models
+from digitdraw.learning import distill
+from digitdraw.learning.augment import augment
+from digitdraw.learning.config import TrainConfig, recipe_name
+from digitdraw.learning.data import SplitRange
+from digitdraw.learning.distill import distillation_loss, load_teacher, pack_targets
+from digitdraw.learning.train import train_model, train_models
+from digitdraw.serving import saved_models
+from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, get_spec
 
 # Two quick epochs on the shared ``tiny_dataset`` (tests/conftest.py).
 TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
@@ -168,7 +170,7 @@ def test_training_several_models_refuses_a_teacher_among_them_before_any_work(tm
     ],
 )
 def test_the_command_line_rejects_bad_distillation_settings(arguments, message, capsys):
-    from digitdraw.__main__ import main
+    from digitdraw.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(arguments)
@@ -178,7 +180,7 @@ def test_the_command_line_rejects_bad_distillation_settings(arguments, message, 
 
 @pytest.mark.parametrize("option", [["--teacher", "6"], ["--temperature", "2"], ["--strokes", "0.5"]])
 def test_a_network_of_one_s_own_refuses_the_study_networks_recipe_options(option, capsys, tmp_path):
-    from digitdraw.__main__ import main
+    from digitdraw.cli import main
 
     arguments = ["train", "--name", "mine", "--hidden", "8", "--activation", "relu", "--out", str(tmp_path)]
     assert main([*arguments, *option]) == 2
@@ -193,7 +195,7 @@ def test_without_a_teacher_a_distillation_setting_is_refused_not_silently_a_cust
 
 
 def test_the_command_line_refuses_a_model_as_its_own_teacher(capsys, tmp_path):
-    from digitdraw.__main__ import main
+    from digitdraw.cli import main
 
     assert main(["train", "--model", "2", "6", "--teacher", "6", "--out", str(tmp_path)]) == 2
     assert "model 6 cannot be its own teacher" in capsys.readouterr().err
@@ -202,7 +204,7 @@ def test_the_command_line_refuses_a_model_as_its_own_teacher(capsys, tmp_path):
 
 def _kept_parts(dataset, count: int = 60):
     """The first ``count`` test digits as kept drawings with ids 1..count, split and repeated twice."""
-    from digitdraw.kept_drawings import KeptDrawings, split
+    from digitdraw.learning.kept_split import KeptDrawings, split
 
     drawings = KeptDrawings(
         ids=np.arange(1, count + 1),

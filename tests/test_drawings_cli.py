@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from drawings import blank_canvas, draw_digit
 
-from digitdraw import store
-from digitdraw.__main__ import main
+from digitdraw.cli import main
+from digitdraw.drawings import store
 
 
 @pytest.fixture

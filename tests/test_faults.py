@@ -10,9 +10,8 @@ import pytest
 from drawings import draw_digit
 
 import digitdraw
-from digitdraw import saved_models
-from digitdraw.models import saved_models_dir
-from digitdraw.saved_models import model_dir
+from digitdraw.serving import saved_models
+from digitdraw.serving.saved_models import model_dir
 
 
 def _truncate(path):
@@ -80,13 +79,6 @@ FAULTS = {
     "folder-missing": (lambda folder: shutil.rmtree(folder), "no saved model"),
     "folder-is-a-file": (lambda folder: shutil.rmtree(folder) or folder.write_text("oops"), "no saved model"),
 }
-
-
-@pytest.fixture
-def models_copy(tmp_path):
-    root = tmp_path / "saved_models"
-    shutil.copytree(saved_models_dir(), root)
-    return root
 
 
 def _snapshot(root):

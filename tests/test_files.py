@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from digitdraw.files import atomic_write, sha256, sha256_file
+from digitdraw.serving.files import atomic_write, sha256, sha256_file
 
 
 def test_sha256_agrees_with_hashlib_for_bytes_files_and_array_memory(tmp_path):

@@ -9,11 +9,10 @@ import pytest
 from drawings import blank_canvas, draw_digit
 
 import digitdraw
-from digitdraw import novelty
-from digitdraw.calibration import detector_for
-from digitdraw.inference import MODEL_CACHE, load_models
-from digitdraw.models import saved_models_dir
-from digitdraw.saved_models import model_dir
+from digitdraw.serving import digit_score
+from digitdraw.serving.inference import MODEL_CACHE, load_models
+from digitdraw.serving.networks import saved_models_dir
+from digitdraw.serving.saved_models import model_dir
 
 
 def test_the_public_api_names_exist():
@@ -109,11 +108,11 @@ def test_every_model_s_digit_score_is_its_own_detector_s_though_the_input_parts_
     for model_id, score in result.digit_scores.items():
         model = models[model_id]
         method = model.calibration.novelty.method
-        detector = detector_for(model)
+        detector = digit_score.detector_for(model)
         # A committee method's member energy is computed here apart, from the member's own network.
         member = model.calibration.novelty.committee
         energies = [
-            novelty.committee_energy(models[member.model_id].network, images) if member else None
+            digit_score.committee_energy(models[member.model_id].network, images) if member else None
             for images in (result.image[None], batch.images)
         ]
         assert (
@@ -125,7 +124,7 @@ def test_every_model_s_digit_score_is_its_own_detector_s_though_the_input_parts_
 
 
 def test_prepared_digit_scores_leave_the_first_drawing_nothing_to_build(monkeypatch):
-    from digitdraw import inference
+    from digitdraw.serving import inference
 
     models, _ = load_models()
     monkeypatch.setattr(inference, "_DETECTORS", {})
@@ -133,7 +132,7 @@ def test_prepared_digit_scores_leave_the_first_drawing_nothing_to_build(monkeypa
     calibrated = [model for model in models.values() if model.calibration is not None]
     assert calibrated and len(inference._DETECTORS) == len(calibrated)
     built = []
-    monkeypatch.setattr(inference, "detector_for", lambda model: built.append(model))
+    monkeypatch.setattr(digit_score, "detector_for", lambda model: built.append(model))
     result = digitdraw.classify(draw_digit(7))
     assert not built, "the first drawing built a detector the page had prepared"
     assert all(result.digit_score(model.card.model_id) is not None for model in calibrated)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitdraw import inside
-from digitdraw.inference import load_classifier
-from digitdraw.models import MODEL_IDS, Architecture, Layer, Network
-from digitdraw.saved_models import MODEL_FILE, model_dir
+from digitdraw.explaining import inside
+from digitdraw.serving.inference import load_classifier
+from digitdraw.serving.networks import MODEL_IDS, Architecture, Layer, Network
+from digitdraw.serving.saved_models import MODEL_FILE, model_dir
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_gradients_through_convolutions_and_pools_match_finite_differences(activ
 
 
 def test_a_max_pool_sends_each_window_s_gradient_to_its_largest_input():
-    from digitdraw.inside import _pool_backward
+    from digitdraw.explaining.inside import _pool_backward
 
     maps = np.array([[1.0, 5.0, 2.0], [3.0, 4.0, 9.0], [7.0, 0.0, 8.0]], np.float32)[None, :, :, None]
     gradient = _pool_backward(maps, np.full((1, 1, 1, 1), 2.0, np.float32))

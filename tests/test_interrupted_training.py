@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from digitdraw import saved_models
+from digitdraw.serving import saved_models
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_RUN = ["--model", "1", "--limit", "500", "--drawn", "20", "--seed", "3", "--no-baseline"]

@@ -17,10 +17,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, update
 
-from digitdraw import evaluate, jobs, kept_drawings, saved_models, store, worker
-from digitdraw.jobs import JobQueue, JobRow
-from digitdraw.store import NewDrawing, Store
-from digitdraw.train import NetworkSettings, load_dataset, prepare_images
+from digitdraw.drawings import kept_drawings, store
+from digitdraw.drawings.store import NewDrawing, Store
+from digitdraw.jobs import queue as jobs
+from digitdraw.jobs import worker
+from digitdraw.jobs.queue import JobQueue, JobRow
+from digitdraw.learning import evaluate, kept_split
+from digitdraw.learning.config import NetworkSettings
+from digitdraw.learning.train import load_dataset, prepare_images
+from digitdraw.serving import saved_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,11 +227,11 @@ def test_a_job_asking_for_the_kept_drawings_trains_on_their_split_from_the_queue
 
     trained = saved_models.load("kept-net", tmp_path)
     record = trained.metrics.kept_drawings
-    sizes = kept_drawings.part_sizes(digests)
+    sizes = kept_split.part_sizes(digests)
     assert (record.kept, record.trained, record.held_out) == (60, sizes.training, sizes.held_out)
     assert record.repeats == 3 and record.source == store.safe_url(queue.url)
     assert record.accuracy_before is None, "a new name: no network before it"
-    parts = kept_drawings.split(kept_drawings.from_store(queue.url), 3)
+    parts = kept_split.split(kept_drawings.from_store(queue.url), 3)
     held_out = evaluate.score(trained.network, parts.held_out.images, parts.held_out.labels)["accuracy"]
     assert record.accuracy == pytest.approx(held_out)
     assert trained.card.config["kept_repeats"] == 3
@@ -241,7 +246,7 @@ def test_a_job_asking_for_the_kept_drawings_fails_in_one_sentence_when_there_are
     job_id = queue.submit(tiny("kept-net", kept_repeats=3), tmp_path)
     assert worker.run_job(queue, queue.claim("host:1"), "host:1", tmp_path, tiny_loader) == "failed"
     message = queue.job(job_id).message
-    assert message == f"Training failed: {kept_drawings.part_sizes(digests).shortfall()}"
+    assert message == f"Training failed: {kept_split.part_sizes(digests).shortfall()}"
     assert (
         message.startswith("Training failed: 12 drawings are kept")
         and "each part needs at least 10" in message
@@ -285,7 +290,7 @@ def test_a_worker_killed_mid_epoch_leaves_no_model_its_job_fails_and_the_next_jo
 
 
 def test_servers_and_workers_opening_a_new_database_at_once_all_succeed(database_url):
-    from digitdraw.store import Store
+    from digitdraw.drawings.store import Store
 
     opened, failures = [], []
 
@@ -307,7 +312,8 @@ def test_servers_and_workers_opening_a_new_database_at_once_all_succeed(database
 
 def test_processes_opening_a_new_database_at_once_all_succeed(database_url):
     script = (
-        "import sys, time; from digitdraw.jobs import JobQueue; from digitdraw.store import Store;"
+        "import sys, time; from digitdraw.jobs.queue import JobQueue;"
+        "from digitdraw.drawings.store import Store;"
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time()));"  # All start upgrading at the same moment.
         "(JobQueue if sys.argv[3] == 'queue' else Store)(sys.argv[1]).close()"
     )

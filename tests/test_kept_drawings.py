@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from saved import save_constant_model
 
-from digitdraw import evaluate, kept_drawings, saved_models, store, train
-from digitdraw.__main__ import main
-from digitdraw.kept_drawings import KeptDrawings, is_held_out, split
-from digitdraw.store import NewDrawing, Store
+from digitdraw.cli import main
+from digitdraw.drawings import kept_drawings, store
+from digitdraw.drawings.store import NewDrawing, Store
+from digitdraw.learning import config, evaluate, kept_split, train
+from digitdraw.learning.kept_split import KeptDrawings, is_held_out, split
+from digitdraw.serving import saved_models
 
 # Which of ``drawing(0)``, ``drawing(1)``, ... the split rule holds out, up to the tenth, pinned: a change
 # here moves users' drawings between parts.
@@ -77,7 +79,7 @@ def test_the_split_rule_is_pinned_and_holds_out_about_a_fifth():
     assert not is_held_out(store.input_digest(blank))
     assert [i for i in range(47) if is_held_out(store.input_digest(drawing(i)))] == FIRST_HELD_OUT
     assert 0.19 < held_out_count(arrays(10_000)) / 10_000 < 0.21
-    assert kept_drawings.HELD_OUT_SHARE == 0.2
+    assert kept_split.HELD_OUT_SHARE == 0.2
 
 
 def test_a_drawing_s_part_is_what_it_shows_in_any_store_export_or_copy(tmp_path, mnist):
@@ -133,7 +135,7 @@ def test_each_training_drawing_appears_repeats_times_with_its_label(repeats):
 @pytest.mark.parametrize("repeats", [0, 101, -1, 2.5, True, "3", None])
 def test_a_repeat_factor_out_of_range_is_refused(repeats):
     with pytest.raises(ValueError, match="repeats must be a whole number from 1 to 100"):
-        kept_drawings.check_repeats(repeats)
+        kept_split.check_repeats(repeats)
 
 
 def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
@@ -150,7 +152,7 @@ def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
 @pytest.mark.parametrize("count", [0, 12, 46, 47, 60, 200])
 def test_the_part_sizes_from_digests_alone_are_the_split_s_and_say_when_it_would_refuse(count):
     drawings = arrays(count)
-    sizes = kept_drawings.part_sizes(drawings.digests)
+    sizes = kept_split.part_sizes(drawings.digests)
     assert sizes.kept == count
     if sizes.enough:
         parts = split(drawings)
@@ -227,13 +229,13 @@ def test_an_export_splits_exactly_as_its_store_and_a_bad_file_is_refused(drawing
 
 
 def test_a_recorded_store_url_hides_its_password():
-    from digitdraw.store import safe_url
+    from digitdraw.drawings.store import safe_url
 
     assert safe_url("postgresql://ann:secret@db/digitdraw") == "postgresql://ann:***@db/digitdraw"
 
 
 # One quick epoch on ``tiny_dataset`` (tests/conftest.py).
-ONE_EPOCH = train.TrainConfig(epochs=1, validation_size=300, drawn_eval_size=40, batch_size=64)
+ONE_EPOCH = config.TrainConfig(epochs=1, validation_size=300, drawn_eval_size=40, batch_size=64)
 
 
 def test_a_tiny_run_from_a_store_trains_on_its_part_and_records_the_held_out_figures(
@@ -269,9 +271,9 @@ def test_a_tiny_run_from_a_store_trains_on_its_part_and_records_the_held_out_fig
     record = saved_models.load(2, tmp_path).metrics.kept_drawings
     assert record == trained.metrics.kept_drawings
     assert (record.kept, record.trained, record.held_out) == (60, len(parts.training), len(parts.held_out))
-    assert record.held_out == len(parts.held_out) >= kept_drawings.MIN_PER_PART
+    assert record.held_out == len(parts.held_out) >= kept_split.MIN_PER_PART
     assert record.repeats == 3 and record.held_out_share == 0.2 and record.source == drawings_store
-    assert record.split_rule == kept_drawings.SPLIT_RULE
+    assert record.split_rule == kept_split.SPLIT_RULE
     assert record.accuracy == pytest.approx(
         evaluate.score(trained.network, parts.held_out.images, parts.held_out.labels)["accuracy"]
     )
@@ -302,7 +304,7 @@ def test_a_record_whose_parts_do_not_add_up_is_refused():
         "trained": 8,
         "held_out": 3,
         "held_out_share": 0.2,
-        "split_rule": kept_drawings.SPLIT_RULE,
+        "split_rule": kept_split.SPLIT_RULE,
         "repeats": 1,
         "accuracy": 0.5,
     }
@@ -321,7 +323,7 @@ def test_the_command_line_reads_and_splits_the_drawings_before_training(
     (parts,) = calls
     assert parts.kept == 60 and parts.repeats == 4 and parts.training.source == drawings_store
     assert main(["train", "--model", "2", "--drawings", drawings_store]) == 0
-    assert calls[-1].repeats == kept_drawings.DEFAULT_REPEATS
+    assert calls[-1].repeats == kept_split.DEFAULT_REPEATS
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The architecture a reader should see at a glance: the core package imports no Streamlit, pages stay
-thin, constants are owned by one module, and only tests are named test_*."""
+"""The architecture a reader should see at a glance, beyond the import contracts (test_layers.py): pages
+stay thin, constants are owned by one module, and only tests are named test_*."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = sorted(p for p in (ROOT / "digitdraw").glob("*.py"))
 UI = sorted((ROOT / "digitdraw" / "ui").glob("*.py"))
+CORE = sorted(p for p in (ROOT / "digitdraw").rglob("*.py") if p not in UI and "migrations" not in p.parts)
 PAGES = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
-NON_TEST_SOURCES = [*CORE, *UI, *PAGES, *sorted((ROOT / "benchmarks").glob("*.py"))]
+SCRIPTS = [*sorted((ROOT / "benchmarks").glob("*.py")), *sorted((ROOT / "experiments").glob("*.py"))]
+NON_TEST_SOURCES = [*CORE, *UI, *PAGES, *SCRIPTS]
 
 
 def _imports(path: Path) -> set[str]:
@@ -21,16 +22,6 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
     return names
-
-
-def test_the_core_package_imports_no_streamlit_and_no_ui():
-    offenders = {
-        path.name: sorted(
-            name for name in _imports(path) if name.split(".")[0] == "streamlit" or ".ui" in name
-        )
-        for path in CORE
-    }
-    assert not {name: found for name, found in offenders.items() if found}
 
 
 def test_the_ui_subpackage_and_pages_do_no_preprocessing_or_model_maths_of_their_own():
@@ -52,7 +43,7 @@ def test_no_function_outside_tests_is_named_like_a_test():
 
 def test_the_field_and_canvas_sizes_are_written_in_one_place():
     # 28 and 280 as bare numbers anywhere else would be a second, silent definition.
-    allowed = {ROOT / "digitdraw" / "data.py"}
+    allowed = {ROOT / "digitdraw" / "serving" / "preprocess.py"}
     offenders = []
     for path in [*CORE, *UI, *PAGES]:
         if path in allowed:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitdraw.models import (
+from digitdraw.learning.keras_models import build_keras_model
+from digitdraw.serving.networks import (
     BEYOND_STUDY,
     MODEL_IDS,
     REGISTRY,
@@ -14,7 +15,6 @@ from digitdraw.models import (
     Architecture,
     Layer,
     Network,
-    build_keras_model,
     check_class,
     get_spec,
 )
@@ -164,7 +164,7 @@ def test_a_tanh_network_beyond_the_study_matches_keras():
 def test_gelu_equals_keras_default_gelu():
     import keras
 
-    from digitdraw.models import ACTIVATIONS
+    from digitdraw.serving.networks import ACTIVATIONS
 
     x = np.concatenate([np.linspace(-12, 12, 4001), [-1e4, -50.0, 0.0, 50.0, 1e4]]).astype(np.float32)
     expected = keras.ops.convert_to_numpy(keras.activations.gelu(x))  # approximate=False: the erf form
@@ -185,7 +185,7 @@ def test_the_numpy_forward_pass_equals_keras_for_tanh_and_gelu_networks(hidden, 
 
 @pytest.mark.parametrize("name", ["my-net", "A", "net-2-b", "x" * 40])
 def test_a_custom_name_is_a_model_id_of_its_own(name):
-    from digitdraw.models import check_model_id, is_custom
+    from digitdraw.serving.networks import check_model_id, is_custom
 
     assert check_model_id(name) == name and is_custom(name)
     assert check_model_id(4) == 4 and not is_custom(4)
@@ -193,7 +193,7 @@ def test_a_custom_name_is_a_model_id_of_its_own(name):
 
 @pytest.mark.parametrize("bad", ["", "4", "-net", "my net", "a/b", "..", "../x", "net.keras", "x" * 41, "né"])
 def test_a_name_that_could_be_a_path_or_an_id_is_refused(bad):
-    from digitdraw.models import check_model_id
+    from digitdraw.serving.networks import check_model_id
 
     with pytest.raises(ValueError, match="letters, digits and dashes"):
         check_model_id(bad)
@@ -270,7 +270,7 @@ def test_the_numpy_convolutions_and_pools_equal_keras_layer_by_layer(activation)
 
 
 def test_an_odd_map_loses_its_last_row_and_column_to_the_pool_as_in_keras():
-    from digitdraw.models import max_pool
+    from digitdraw.serving.networks import max_pool
 
     maps = np.arange(2 * 5 * 5 * 3, dtype=np.float32).reshape(2, 5, 5, 3)
     pooled = max_pool(maps)

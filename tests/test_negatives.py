@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from digitdraw import negatives
-from digitdraw.data import load_mnist
+from digitdraw.learning import negatives
+from digitdraw.learning.data import load_mnist
 
 
 @pytest.fixture(scope="module")

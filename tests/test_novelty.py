@@ -10,10 +10,20 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from digitdraw import evalsets, novelty
-from digitdraw.inference import load_saved_model
-from digitdraw.models import MODEL_IDS, NUM_CLASSES
-from digitdraw.preprocess import CANVAS_SIZE, to_mnist
+from digitdraw.learning import evalsets
+from digitdraw.learning.digit_score import (
+    Gaussian,
+    auroc,
+    blur_some,
+    fit_density,
+    fit_detector,
+    fit_learned_score,
+    threshold_for_keep,
+)
+from digitdraw.serving import digit_score
+from digitdraw.serving.inference import load_saved_model
+from digitdraw.serving.networks import MODEL_IDS, NUM_CLASSES
+from digitdraw.serving.preprocess import CANVAS_SIZE, to_mnist
 
 
 def brute_force_auroc(digits: np.ndarray, others: np.ndarray) -> float:
@@ -29,26 +39,26 @@ def brute_force_auroc(digits: np.ndarray, others: np.ndarray) -> float:
 @example([1, 1, 1], [1, 1])
 def test_auroc_counts_pairs_with_ties_as_half(digits, others):
     digits, others = np.array(digits, float), np.array(others, float)
-    assert novelty.auroc(digits, others) == pytest.approx(brute_force_auroc(digits, others))
+    assert auroc(digits, others) == pytest.approx(brute_force_auroc(digits, others))
 
 
 def test_auroc_is_one_for_perfect_separation_and_refuses_empty_sets():
-    assert novelty.auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
     with pytest.raises(ValueError, match="at least one"):
-        novelty.auroc(np.array([]), np.array([1.0]))
+        auroc(np.array([]), np.array([1.0]))
 
 
 @given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=200), st.floats(0.5, 1.0))
 def test_the_threshold_keeps_at_least_the_share_asked_for(scores, keep):
     scores = np.array(scores)
-    threshold = novelty.threshold_for_keep(scores, keep)
+    threshold = threshold_for_keep(scores, keep)
     assert np.mean(scores >= threshold) >= keep - 1e-12
     assert threshold in scores
 
 
 def test_a_share_outside_zero_to_one_is_refused():
     with pytest.raises(ValueError, match="between 0 and 1"):
-        novelty.threshold_for_keep(np.ones(3), 1.5)
+        threshold_for_keep(np.ones(3), 1.5)
 
 
 def gaussian_log_density(x: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
@@ -66,7 +76,7 @@ def test_the_class_density_is_probabilistic_pca_s_gaussian():
         0, 0.5, (components, size)
     )
     labels = np.arange(600) % NUM_CLASSES
-    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, components, clusters=2)
+    density = fit_density(images.reshape(-1, 28, 28), labels, components, clusters=2)
     assert len(density.means) == 2 * NUM_CLASSES
     probe = rng.normal(0.3, 0.3, (5, size))
     expected = []
@@ -83,15 +93,15 @@ def test_the_class_density_is_probabilistic_pca_s_gaussian():
 
 def test_the_density_round_trips_through_its_arrays_and_refuses_wrong_shapes():
     rng = np.random.default_rng(1)
-    density = novelty.ClassDensity.fit(rng.random((200, 28, 28)), np.arange(200) % 10, 4, clusters=1)
-    again = novelty.ClassDensity.from_arrays(density.arrays())
+    density = fit_density(rng.random((200, 28, 28)), np.arange(200) % 10, 4, clusters=1)
+    again = digit_score.ClassDensity.from_arrays(density.arrays())
     probe = rng.random((3, 28, 28))
     np.testing.assert_array_equal(again.log_likelihood(probe), density.log_likelihood(probe))
     broken = {**density.arrays(), "variances": density.variances[:, :2]}
     with pytest.raises(ValueError, match="shapes"):
-        novelty.ClassDensity.from_arrays(broken)
+        digit_score.ClassDensity.from_arrays(broken)
     with pytest.raises(ValueError, match="noise"):
-        novelty.ClassDensity.from_arrays({k: v for k, v in density.arrays().items() if k != "noise"})
+        digit_score.ClassDensity.from_arrays({k: v for k, v in density.arrays().items() if k != "noise"})
 
 
 def test_each_digit_s_styles_are_its_clusters():
@@ -100,23 +110,23 @@ def test_each_digit_s_styles_are_its_clusters():
     labels = np.arange(400) % NUM_CLASSES
     group = (np.arange(400) // NUM_CLASSES) % 2
     images = rng.normal(0, 0.01, (400, 784)) + group[:, None] * 1.0 + labels[:, None] * 0.05
-    density = novelty.ClassDensity.fit(images.reshape(-1, 28, 28), labels, 2, clusters=2)
+    density = fit_density(images.reshape(-1, 28, 28), labels, 2, clusters=2)
     centres = np.sort(density.means.mean(axis=1).reshape(NUM_CLASSES, 2), axis=1)
     np.testing.assert_allclose(
         centres, np.stack([labels[:10] * 0.05, 1 + labels[:10] * 0.05], axis=1), atol=0.01
     )
     with pytest.raises(ValueError, match="styles"):
-        novelty.ClassDensity.fit(images[:40].reshape(-1, 28, 28), labels[:40], 2, clusters=3)
+        fit_density(images[:40].reshape(-1, 28, 28), labels[:40], 2, clusters=3)
 
 
 def test_mahalanobis_distances_match_an_explicit_inverse():
     rng = np.random.default_rng(2)
     features = rng.normal(size=(500, 6))
     labels = np.arange(500) % NUM_CLASSES
-    gaussian = novelty.Gaussian.fit(features, labels)
+    gaussian = Gaussian.fit(features, labels)
     means = np.stack([features[labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
     centred = features - means[labels]
-    inverse = np.linalg.inv(np.cov(centred.T, bias=True) + novelty.COVARIANCE_RIDGE * np.eye(6))
+    inverse = np.linalg.inv(np.cov(centred.T, bias=True) + digit_score.COVARIANCE_RIDGE * np.eye(6))
     probe = rng.normal(size=(4, 6))
     expected = [[(p - m) @ inverse @ (p - m) for m in means] for p in probe]
     np.testing.assert_allclose(gaussian.distances(probe), expected, rtol=1e-8)
@@ -128,12 +138,12 @@ def test_logits_give_keras_s_probabilities_and_the_energy_is_their_log_sum_exp(m
 
     saved = load_saved_model(model_id)
     images = np.random.default_rng(model_id).random((16, 28, 28)).astype(np.float32)
-    logits, features = novelty.logits_and_features(saved.network, images)
+    logits, features = digit_score.logits_and_features(saved.network, images)
     keras_model = keras.saving.load_model(saved.directory / "model.keras")
-    np.testing.assert_allclose(novelty.softmax(logits), keras_model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(digit_score.softmax(logits), keras_model.predict(images, verbose=0), atol=1e-5)
     assert features.shape == (16, saved.card.architecture.layers[-2].units)
-    density = novelty.ClassDensity.fit(images.repeat(5, 0), np.arange(80) % 10, 2, clusters=1)
-    detector = novelty.Detector(density, {})
+    density = fit_density(images.repeat(5, 0), np.arange(80) % 10, 2, clusters=1)
+    detector = digit_score.Detector(density, {})
     energy = detector.scores(saved.network, images, ("energy",))["energy"]
     np.testing.assert_allclose(energy, np.log(np.exp(logits).sum(axis=1)), rtol=1e-9)
 
@@ -142,14 +152,12 @@ def test_the_combined_score_adds_the_standardised_parts():
     saved = load_saved_model(4)
     rng = np.random.default_rng(3)
     images = rng.random((60, 28, 28)).astype(np.float32)
-    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
-    detector = novelty.Detector.fit(
-        saved.network, images, np.arange(60) % 10, images[:20], density=density, with_gaussian=False
-    )
+    density = fit_density(images, np.arange(60) % 10, 2, clusters=1)
+    detector = fit_detector(saved.network, images, np.arange(60) % 10, images[:20], density=density)
     scores = detector.scores(saved.network, images[:20], ("energy", "density", "combined"))
     # Standardised on these same 20 images, the parts have mean 0, so their sum does too.
     assert scores["combined"].mean() == pytest.approx(0.0, abs=1e-9)
-    expected = sum(detector.scales[p](scores[p]) for p in novelty.SUMS["combined"])
+    expected = sum(detector.scales[p](scores[p]) for p in digit_score.SUMS["combined"])
     np.testing.assert_allclose(scores["combined"], expected)
     with pytest.raises(ValueError, match="with_gaussian"):
         detector.scores(saved.network, images, ("mahalanobis",))
@@ -196,7 +204,7 @@ def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
     digits[:, :14] = rng.random((200, 14, 28))
     others = np.zeros((200, 28, 28), np.float32)
     others[:, 14:] = rng.random((200, 14, 28))
-    learned = novelty.LearnedScore.fit(digits, others, filters=(4, 6), hidden_units=8, epochs=20, seed=0)
+    learned = fit_learned_score(digits, others, filters=(4, 6), hidden_units=8, epochs=20, seed=0)
     assert (learned(digits) > 0).mean() > 0.95 and (learned(others) < 0).mean() > 0.95
     assert [kernel.shape for kernel, _ in learned.convolutions] == [(3, 3, 1, 4), (3, 3, 4, 6)]
 
@@ -226,35 +234,37 @@ def test_the_learned_score_s_numpy_pass_is_keras_s_and_it_learns_to_separate():
     probe = rng.random((10, 28, 28)).astype(np.float32)
     np.testing.assert_allclose(learned(probe), reference.predict(probe, verbose=0)[:, 0], atol=1e-4)
 
-    again = novelty.LearnedScore.from_arrays(learned.arrays())
+    again = digit_score.LearnedScore.from_arrays(learned.arrays())
     np.testing.assert_array_equal(again(probe), learned(probe))
-    assert novelty.LearnedScore.from_arrays({"means": np.zeros(1)}) is None  # Saved before it existed.
+    assert digit_score.LearnedScore.from_arrays({"means": np.zeros(1)}) is None  # Saved before it existed.
     with pytest.raises(ValueError, match="learned_output_bias"):
-        novelty.LearnedScore.from_arrays(
+        digit_score.LearnedScore.from_arrays(
             {k: v for k, v in learned.arrays().items() if k != "learned_output_bias"}
         )
     with pytest.raises(ValueError, match="learned_conv1_biases"):
-        novelty.LearnedScore.from_arrays(
+        digit_score.LearnedScore.from_arrays(
             {k: v for k, v in learned.arrays().items() if k != "learned_conv1_biases"}
         )
     with pytest.raises(ValueError, match="shapes"):
-        novelty.LearnedScore(learned.hidden_weights, learned.hidden_biases[:3], learned.output_weights, 0.0)
+        digit_score.LearnedScore(
+            learned.hidden_weights, learned.hidden_biases[:3], learned.output_weights, 0.0
+        )
     with pytest.raises(ValueError, match="convolution 1"):
         wrong = (learned.convolutions[0], (learned.convolutions[1][0][:, :, :2], learned.convolutions[1][1]))
-        novelty.LearnedScore(*list(learned.arrays().values())[:4], convolutions=wrong)
+        digit_score.LearnedScore(*list(learned.arrays().values())[:4], convolutions=wrong)
     with pytest.raises(ValueError, match="one image size"):
-        novelty.LearnedScore.fit(digits, others[:, :10])
+        fit_learned_score(digits, others[:, :10])
 
 
 def test_a_learned_score_saved_before_the_convolutions_loads_as_the_784_h_1_network():
     rng = np.random.default_rng(6)
     arrays = dict(
         zip(
-            novelty.LEARNED_ARRAYS,
+            digit_score.LEARNED_ARRAYS,
             (rng.normal(size=(784, 5)), rng.normal(size=5), rng.normal(size=5), np.float32(0.3)),
         )
     )
-    learned = novelty.LearnedScore.from_arrays(arrays)
+    learned = digit_score.LearnedScore.from_arrays(arrays)
     assert learned.convolutions == ()
     probe = rng.random((4, 28, 28))
     hidden = np.maximum(
@@ -270,7 +280,7 @@ def test_blurring_some_images_blurs_about_that_share_and_keeps_each_peak():
     rng = np.random.default_rng(7)
     images = np.zeros((400, 28, 28), np.float32)
     images[:, 10:18, 13:15] = 1.0
-    blurred = novelty.blur_some(images, 0.3, rng)
+    blurred = blur_some(images, 0.3, rng)
     changed = np.array([not np.array_equal(a, b) for a, b in zip(images, blurred)])
     assert 0.2 < changed.mean() < 0.4
     np.testing.assert_allclose(blurred.max(axis=(1, 2)), 1.0, rtol=1e-6)
@@ -282,22 +292,20 @@ def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_re
     saved = load_saved_model(4)
     rng = np.random.default_rng(5)
     images = rng.random((60, 28, 28)).astype(np.float32)
-    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
-    learned = novelty.LearnedScore(
+    density = fit_density(images, np.arange(60) % 10, 2, clusters=1)
+    learned = digit_score.LearnedScore(
         rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
     )
-    detector = novelty.Detector.fit(
-        saved.network, images, np.arange(60) % 10, images[:20], density, with_gaussian=False, learned=learned
-    )
+    detector = fit_detector(saved.network, images, np.arange(60) % 10, images[:20], density, learned=learned)
     # Fitted without a committee member, it can compute every method but the committee's.
-    assert detector.methods == tuple(m for m in novelty.METHODS if m not in novelty.COMMITTEE_METHODS)
+    assert detector.methods == tuple(m for m in digit_score.METHODS if m not in digit_score.COMMITTEE_METHODS)
     scores = detector.scores(saved.network, images[:20], ("learned", "density", "energy", "learned_combined"))
     np.testing.assert_allclose(scores["learned"], learned(images[:20]))
-    expected = sum(detector.scales[p](scores[p]) for p in novelty.SUMS["learned_combined"])
+    expected = sum(detector.scales[p](scores[p]) for p in digit_score.SUMS["learned_combined"])
     np.testing.assert_allclose(scores["learned_combined"], expected)
     assert scores["learned_combined"].mean() == pytest.approx(0.0, abs=1e-9)
 
-    without = novelty.Detector(density, detector.scales)
+    without = digit_score.Detector(density, detector.scales)
     assert "learned" not in without.methods and "combined" in without.methods
     with pytest.raises(ValueError, match="learned score"):
         without.scores(saved.network, images, ("learned_combined",))
@@ -306,21 +314,19 @@ def test_a_detector_with_a_learned_score_adds_it_standardised_and_one_without_re
 def test_scores_that_ignore_the_model_are_computed_once_per_batch_and_are_the_same(monkeypatch):
     rng = np.random.default_rng(8)
     images = rng.random((60, 28, 28)).astype(np.float32)
-    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
-    learned = novelty.LearnedScore(
+    density = fit_density(images, np.arange(60) % 10, 2, clusters=1)
+    learned = digit_score.LearnedScore(
         rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
     )
     networks = {model_id: load_saved_model(model_id).network for model_id in (2, 6)}
     detectors = {
-        model_id: novelty.Detector.fit(
-            network, images, np.arange(60) % 10, images[:20], density, with_gaussian=False, learned=learned
-        )
+        model_id: fit_detector(network, images, np.arange(60) % 10, images[:20], density, learned=learned)
         for model_id, network in networks.items()
     }
     methods = ("learned_combined", "learned_density", "combined")
     alone = {m: detectors[m].scores(networks[m], images[:7], methods) for m in networks}
     calls = []
-    for cls, name in ((novelty.ClassDensity, "log_likelihood"), (novelty.LearnedScore, "__call__")):
+    for cls, name in ((digit_score.ClassDensity, "log_likelihood"), (digit_score.LearnedScore, "__call__")):
         original = getattr(cls, name)
         monkeypatch.setattr(
             cls, name, lambda self, x, original=original, name=name: calls.append(name) or original(self, x)
@@ -333,9 +339,7 @@ def test_scores_that_ignore_the_model_are_computed_once_per_batch_and_are_the_sa
     assert sorted(calls) == ["__call__", "log_likelihood"]  # Once each, for both models.
     assert list(shared) == [detectors[2].input_key] == [detectors[6].input_key]
     # A detector with other arrays has another key, so it never reads another's scores.
-    other = novelty.Detector(
-        novelty.ClassDensity.fit(images, np.arange(60) % 10, 3, clusters=1), {}, None, learned
-    )
+    other = digit_score.Detector(fit_density(images, np.arange(60) % 10, 3, clusters=1), {}, None, learned)
     assert other.input_key != detectors[2].input_key
 
 
@@ -343,28 +347,27 @@ def test_the_committee_score_adds_the_member_s_energy_standardised_as_by_hand():
     own, member = load_saved_model(4).network, load_saved_model(6).network
     rng = np.random.default_rng(9)
     images = rng.random((60, 28, 28)).astype(np.float32)
-    density = novelty.ClassDensity.fit(images, np.arange(60) % 10, 2, clusters=1)
-    learned = novelty.LearnedScore(
+    density = fit_density(images, np.arange(60) % 10, 2, clusters=1)
+    learned = digit_score.LearnedScore(
         rng.normal(size=(784, 4)), rng.normal(size=4), rng.normal(size=4), np.float32(0.5)
     )
     validation, probe = images[:30], images[30:]
-    detector = novelty.Detector.fit(
+    detector = fit_detector(
         own,
         images,
         np.arange(60) % 10,
         validation,
         density,
-        with_gaussian=False,
         learned=learned,
         committee=member,
     )
-    assert "learned_committee" in detector.methods and novelty.COMMITTEE_METHODS == ("learned_committee",)
+    assert "learned_committee" in detector.methods and digit_score.COMMITTEE_METHODS == ("learned_committee",)
     # By hand: the member's log-sum-exp of its logits, standardised by its mean and spread on validation.
-    member_logits = novelty.logits_and_features(member, images)[0]
+    member_logits = digit_score.logits_and_features(member, images)[0]
     energy = np.log(np.exp(member_logits).sum(axis=1))
-    scale = detector.scales[novelty.COMMITTEE_PART]
+    scale = detector.scales[digit_score.COMMITTEE_PART]
     assert (scale.mean, scale.scale) == pytest.approx((energy[:30].mean(), energy[:30].std()))
-    committee = novelty.committee_energy(member, probe)
+    committee = digit_score.committee_energy(member, probe)
     np.testing.assert_allclose(committee, energy[30:], rtol=1e-9)
     scores = detector.scores(own, probe, ("learned", "density", "learned_committee"), committee=committee)
     expected = (
@@ -374,7 +377,7 @@ def test_the_committee_score_adds_the_member_s_energy_standardised_as_by_hand():
     )
     np.testing.assert_allclose(scores["learned_committee"], expected, rtol=1e-9)
     # The model's own energy plays no part: another network with the same member scores the same.
-    other = novelty.Detector(density, detector.scales, learned=learned)
+    other = digit_score.Detector(density, detector.scales, learned=learned)
     np.testing.assert_allclose(
         other.scores(load_saved_model(2).network, probe, ("learned_committee",), committee=committee)[
             "learned_committee"
@@ -384,9 +387,7 @@ def test_the_committee_score_adds_the_member_s_energy_standardised_as_by_hand():
     )
     with pytest.raises(ValueError, match="committee member"):
         detector.scores(own, probe, ("learned_committee",))
-    without = novelty.Detector.fit(
-        own, images, np.arange(60) % 10, validation, density, with_gaussian=False, learned=learned
-    )
+    without = fit_detector(own, images, np.arange(60) % 10, validation, density, learned=learned)
     assert "learned_committee" not in without.methods
     with pytest.raises(ValueError, match="committee member"):
         without.scores(own, probe, ("learned_committee",), committee=committee)

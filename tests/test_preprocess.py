@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from drawings import blank_canvas, draw_digit
 
-from digitdraw.preprocess import BOX_SIZE, FIELD_SIZE, PREPROCESSING_STEPS, preprocess_steps, to_mnist
+from digitdraw.serving.preprocess import BOX_SIZE, IMAGE_SIZE, PREPROCESSING_STEPS, preprocess_steps, to_mnist
 
 
 def _ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
@@ -40,7 +40,7 @@ def test_a_blank_image_gives_none():
 )
 def test_any_drawing_ends_up_centred_and_filling_the_box(drawing):
     image = to_mnist(drawing)
-    assert image.shape == (FIELD_SIZE, FIELD_SIZE) and image.dtype == np.float32
+    assert image.shape == (IMAGE_SIZE, IMAGE_SIZE) and image.dtype == np.float32
     assert image.min() >= 0.0 and image.max() <= 1.0 and image.max() > 0.9
     _, _, width, height = _ink_box(image)
     assert BOX_SIZE - 1 <= max(width, height) <= BOX_SIZE + 1
@@ -126,7 +126,7 @@ def test_all_steps_named_is_the_default_bit_for_bit(digit):
 def test_without_crop_and_centring_a_digit_stays_where_it_was_drawn():
     corner = _slanted_stroke(top_left=(10, 10), size=90)  # In the canvas's top-left third.
     x, y, width, height = _ink_box(to_mnist(corner, ("stroke", "deskew", "scale")))
-    assert x + width <= FIELD_SIZE // 2 and y + height <= FIELD_SIZE // 2
+    assert x + width <= IMAGE_SIZE // 2 and y + height <= IMAGE_SIZE // 2
     assert _centre_of_mass(to_mnist(corner)) == pytest.approx((13.5, 13.5), abs=1.0)
 
 
@@ -139,7 +139,7 @@ def test_without_scaling_a_digit_keeps_its_size_relative_to_the_whole_image(step
     canvas = np.full((280, 280), 255, np.uint8)
     cv2.circle(canvas, (140, 140), 100, 0, 10, cv2.LINE_AA)  # About 210 pixels high, edge to edge.
     ink_height = _ink_box(255 - canvas)[3]
-    expected = ink_height / canvas.shape[0] * FIELD_SIZE
+    expected = ink_height / canvas.shape[0] * IMAGE_SIZE
     assert abs(_ink_box(to_mnist(canvas, steps))[3] - expected) <= 1
 
 

@@ -15,7 +15,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 import digitdraw
-from digitdraw import images, numbers, read
+from digitdraw.reading import numbers, read
+from digitdraw.serving import images
 
 
 def _paper(height: int, width: int, light: float = 230.0, falloff: float = 0.5) -> np.ndarray:
@@ -262,7 +263,7 @@ def test_digits_on_a_ruled_page_are_read_and_the_rules_are_not():
 
 
 def test_the_evaluation_sets_tuning_part_is_read_well(mnist):
-    # A regression guard, not the measurement: benchmarks/read_accuracy.py measures both parts.
+    # A regression guard, not the measurement: experiments/read_accuracy.py measures both parts.
     _, (x_test, y_test) = mnist
     samples = numbers.number_set(x_test, y_test, 40, "tuning")
     right = total = whole = 0

@@ -11,7 +11,7 @@ from drawings import draw_digit
 from PIL import Image
 
 import digitdraw
-from digitdraw.__main__ import main
+from digitdraw.cli import main
 
 
 @pytest.fixture

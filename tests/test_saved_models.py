@@ -9,11 +9,11 @@ import shutil
 import numpy as np
 import pytest
 
-from digitdraw import saved_models
-from digitdraw.evaluate import loss_and_accuracy
-from digitdraw.inference import load_classifier
-from digitdraw.models import MODEL_IDS, get_spec, saved_models_dir
-from digitdraw.preprocess import fingerprint
+from digitdraw.learning.evaluate import loss_and_accuracy
+from digitdraw.serving import saved_models
+from digitdraw.serving.inference import load_classifier
+from digitdraw.serving.networks import MODEL_IDS, get_spec, saved_models_dir
+from digitdraw.serving.preprocess import fingerprint
 
 # The MNIST test accuracy each model must reach (issue: core).
 TEST_ACCURACY_TARGETS = {1: 0.950, 2: 0.958, 3: 0.977, 4: 0.980, 5: 0.980, 6: 0.993}  # 6: issue 15.

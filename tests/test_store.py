@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from digitdraw import store
-from digitdraw.store import NewDrawing, Store, StoreError
+from digitdraw.drawings import store
+from digitdraw.drawings.store import NewDrawing, Store, StoreError
 
 
 @pytest.fixture

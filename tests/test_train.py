@@ -9,22 +9,13 @@ import numpy as np
 import pytest
 from saved import save_constant_model
 
-from digitdraw import saved_models
-from digitdraw.augment import IMPROVED_AUGMENTATION
-from digitdraw.drawn import redrawn_training_digits
-from digitdraw.files import sha256_file
-from digitdraw.models import get_spec
-from digitdraw.train import (
-    IMPROVED_RECIPE,
-    STROKE_SEED,
-    STUDY_RECIPE,
-    TrainConfig,
-    load_dataset,
-    prepare_images,
-    recipe_name,
-    train_model,
-    train_models,
-)
+from digitdraw.learning.augment import IMPROVED_AUGMENTATION
+from digitdraw.learning.config import IMPROVED_RECIPE, STUDY_RECIPE, TrainConfig, recipe_name
+from digitdraw.learning.drawn import redrawn_training_digits
+from digitdraw.learning.train import STROKE_SEED, load_dataset, prepare_images, train_model, train_models
+from digitdraw.serving import saved_models
+from digitdraw.serving.files import sha256_file
+from digitdraw.serving.networks import get_spec
 
 # Training settings for the shared ``tiny_dataset`` (tests/conftest.py): two quick epochs.
 TINY = TrainConfig(epochs=2, validation_size=300, drawn_eval_size=40, batch_size=64)
@@ -136,7 +127,7 @@ def test_bad_training_settings_are_value_errors():
     ],
 )
 def test_the_command_line_rejects_bad_arguments_before_any_work(arguments, message, capsys):
-    from digitdraw.__main__ import main
+    from digitdraw.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(arguments)

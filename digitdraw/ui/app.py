@@ -4,7 +4,7 @@ uploaded image files, the drawings store, the training queue and this browser's 
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
-cached here: every rerun asks ``digitdraw.inference``, whose one cache keeps
+cached here: every rerun asks ``digitdraw.serving.inference``, whose one cache keeps
 each model until its files change, so a model retrained, replaced, added or
 deleted while the app runs shows on the next rerun. What is derived from a
 model here (its measured latency) is cached under the model's weights
@@ -32,10 +32,12 @@ import numpy as np
 import PIL.Image
 import streamlit as st
 
-from digitdraw import collect, inference, jobs, saved_models, store
-from digitdraw.kept_drawings import PartSizes, part_sizes
-from digitdraw.models import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
-from digitdraw.preprocess import CANVAS_SIZE, FIELD_SIZE
+from digitdraw.drawings import collect, store
+from digitdraw.jobs import queue as jobs
+from digitdraw.learning.kept_split import PartSizes, part_sizes
+from digitdraw.serving import inference, saved_models
+from digitdraw.serving.networks import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
+from digitdraw.serving.preprocess import CANVAS_SIZE, IMAGE_SIZE
 
 T = TypeVar("T")
 
@@ -45,7 +47,7 @@ PHONE_CANVAS_SIZE = 320
 WIDE_CANVAS_SIZE = (3 * CANVAS_SIZE, CANVAS_SIZE)
 PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, PHONE_CANVAS_SIZE // 2)
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
-STEP_IMAGE_WIDTH = 5 * FIELD_SIZE
+STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
 
 
 def page_ui() -> None:
@@ -136,7 +138,7 @@ def drawing_canvas_ui(
     that image's PNG, or None while it is empty or just cleared.
 
     Clear does not mount a new canvas under a new key: with remounting, drawings
-    vanished when several sessions cleared and drew again at once (README, Latency).
+    vanished when several sessions cleared and drew again at once (docs/performance.md).
     """
     # Imported here: the component registers its frontend on import, which needs a running server.
     from streamlit_drawable_canvas import st_canvas
@@ -358,7 +360,7 @@ def keep_drawing(
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _decoded(data: bytes) -> np.ndarray:
-    from digitdraw.images import load_image
+    from digitdraw.serving.images import load_image
 
     return load_image(data)
 
@@ -439,7 +441,7 @@ def classify_drawing(image: np.ndarray | None) -> inference.Classification | Non
 @st.cache_data(show_spinner=False)
 def mnist_test_set() -> tuple[np.ndarray, np.ndarray] | None:
     """MNIST's 10,000 test images and labels, or None if the data is not installed."""
-    from digitdraw.data import DataError, load_mnist
+    from digitdraw.learning.data import DataError, load_mnist
 
     try:
         return load_mnist()[1]
@@ -456,7 +458,7 @@ def latency_microseconds(model: saved_models.SavedModel) -> float:
 def _latency_microseconds(model_sha256: str, model_id: ModelId, repeats: int = 200) -> float:
     # Keyed by the weights' checksum: a retrained model is measured afresh.
     network = inference.load_classifier(model_id)
-    image = np.zeros((1, FIELD_SIZE, FIELD_SIZE), np.float32)
+    image = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     image[0, 4:24, 12:16] = 1.0
     timings = []
     for _ in range(repeats):
@@ -474,7 +476,7 @@ def dead_on_mnist(model: saved_models.SavedModel) -> list[np.ndarray] | None:
 @st.cache_data(show_spinner="Running the 10,000 MNIST test images through the network…")
 def _dead_on_mnist(model_sha256: str, model_id: ModelId) -> list[np.ndarray] | None:
     # Keyed by the weights' checksum, like the latency: a retrained model is examined afresh.
-    from digitdraw import inside
+    from digitdraw.explaining import inside
 
     images = mnist_test_inputs()
     return None if images is None else inside.never_active(inference.load_classifier(model_id), images)
@@ -496,7 +498,7 @@ def intact_accuracy(model: saved_models.SavedModel) -> float | None:
 def _intact_accuracy(model_sha256: str, model_id: int, _network: Network) -> float | None:
     # Keyed by the weights' checksum, like dead_on_mnist: a retrained model is scored afresh. The
     # network itself (underscored: not hashed) is the one the page has loaded.
-    from digitdraw import damage
+    from digitdraw.explaining import damage
 
     sample = damage_sample()
     return None if sample is None else damage.accuracy(_network, *sample)
@@ -505,7 +507,7 @@ def _intact_accuracy(model_sha256: str, model_id: int, _network: Network) -> flo
 @st.cache_data(show_spinner=False)
 def damage_sample() -> tuple[np.ndarray, np.ndarray] | None:
     """The damage lab's fixed sample of preprocessed MNIST test images and labels (None without data)."""
-    from digitdraw import damage
+    from digitdraw.explaining import damage
 
     images, test_set = mnist_test_inputs(), mnist_test_set()
     return None if images is None or test_set is None else damage.fixed_sample(images, test_set[1])

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import plotly.graph_objects as go
 
-from digitdraw import inside
-from digitdraw.models import NUM_CLASSES, ModelId, ModelSpec
-from digitdraw.saved_models import History, ReliabilityRecord
+from digitdraw.explaining import inside
+from digitdraw.serving.networks import NUM_CLASSES, ModelId, ModelSpec
+from digitdraw.serving.saved_models import History, ReliabilityRecord
 
 # One colour per model, stable across pages (Okabe-Ito, readable by colour-blind users). The CNN beyond
 # the study is black: vermillion sat too close to model 1's orange in the reliability diagram.
@@ -141,7 +141,7 @@ def stroke_timeline(
     cell's shade is the confidence; a cell whose digit is the model's latest
     answer is bold, so the stroke where a model "got it" and kept it shows. Plain
     HTML because it is redrawn on every stroke (see ``probability_bars``): about
-    0.07 ms for 12 strokes of five models (``benchmarks/inside.py``, README).
+    0.07 ms for 12 strokes of five models (``benchmarks/inside.py``, docs/performance.md).
     """
     if not answers:
         return ""

@@ -392,7 +392,7 @@ def whole_page_screenshot(page, path: Path) -> None:
 
 
 def number_photo(path: Path, min_digits: int = 4) -> str:
-    """Write a photo of a handwritten number as a JPEG (a held-out number of ``digitdraw.numbers``
+    """Write a photo of a handwritten number as a JPEG (a held-out number of ``digitdraw.reading.numbers``
     that Model 4 reads right, ruled paper preferred) and return the number."""
     import io
 
@@ -400,7 +400,7 @@ def number_photo(path: Path, min_digits: int = 4) -> str:
     from PIL import Image
 
     import digitdraw
-    from digitdraw import numbers
+    from digitdraw.reading import numbers
 
     _, (x_test, y_test) = digitdraw.load_mnist()
     for sample in numbers.number_set(x_test, y_test, 60, "held-out"):

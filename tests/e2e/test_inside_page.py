@@ -7,7 +7,7 @@ import pytest
 from harness import PHONE, STROKES, draw, whole_page_screenshot
 from playwright.sync_api import Page, expect
 
-from digitdraw.models import MODEL_IDS
+from digitdraw.serving.networks import MODEL_IDS
 
 pytestmark = pytest.mark.e2e
 

@@ -21,10 +21,10 @@ from harness import (
 )
 from playwright.sync_api import expect
 
-from digitdraw import store
-from digitdraw.jobs import JobQueue
-from digitdraw.kept_drawings import part_sizes
-from digitdraw.models import SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.drawings import store
+from digitdraw.jobs.queue import JobQueue
+from digitdraw.learning.kept_split import part_sizes
+from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
 
 # Whether an element is drawn with no width, or reaches sideways past an ancestor that clips what overflows.
 CLIPPED = """

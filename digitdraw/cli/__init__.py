@@ -1,0 +1,40 @@
+"""The command line, ``python -m digitdraw COMMAND``: one module per command, each adding its parser and
+the function that runs it (``set_defaults(run=...)``).
+
+- ``train`` trains the study's models, or with ``--name`` a network of your own design, with
+  ``--drawings`` on the drawings users kept too;
+- ``calibrate`` fits each saved model's temperature and digit-score threshold;
+- ``worker`` trains the networks queued on the Train page;
+- ``drawings`` imports, exports and summarises the drawings users kept;
+- ``read`` reads the numbers in photos and scans;
+- ``models`` rewrites saved models of an older format in the current one.
+
+``--help`` on each says more. A command that fails prints one sentence on stderr and exits with status 1;
+a bad request exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from digitdraw.cli import calibrate, drawings, models, read, train, worker
+
+COMMANDS = (train, calibrate, worker, drawings, read, models)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m digitdraw``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m digitdraw",
+        description="Draw a digit, watch six MNIST networks classify it: the command line.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run it; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)

@@ -1,0 +1,28 @@
+"""What several commands share: model ids as given on the command line, and the one-sentence failure."""
+
+from __future__ import annotations
+
+import sys
+
+from digitdraw.serving.networks import MODEL_IDS
+
+# Bad requests exit with argparse's status; a command that could not do its work with this one.
+FAILED = 1
+BAD_REQUEST = 2
+
+
+def model_ids(values: list[str] | None) -> list[int]:
+    """The study's model ids a ``--model`` names ('all', the default, for every one); ValueError otherwise."""
+    if not values or values == ["all"]:
+        return list(MODEL_IDS)
+    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
+    unknown = [value for value in values if value not in by_name]
+    if unknown:
+        raise ValueError(f"model must be 'all' or one of {list(MODEL_IDS)}, got {unknown[0]!r}")
+    return [by_name[value] for value in values]
+
+
+def fail(command: str, error: object, status: int = FAILED) -> int:
+    """Print one sentence for a person on stderr, naming the command; return the exit status."""
+    print(f"python -m digitdraw {command}: {error}", file=sys.stderr)
+    return status

@@ -1,0 +1,92 @@
+"""``python -m digitdraw read IMAGE...``: the number each model reads in photos, scans or drawings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitdraw.cli.arguments import FAILED, fail
+from digitdraw.serving.networks import MODEL_IDS
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``read`` and its options."""
+    parser = commands.add_parser(
+        "read",
+        help="read the number in photos, scans or drawings",
+        description="Find the digits in each image (PNG, JPEG, WebP, BMP, GIF...; a photo of a page, a "
+        "cheque, a whiteboard, or a drawing) and print the number each model reads, one line per image. A "
+        "file that cannot be read gives one line on stderr and exit status 1; the others are still read.",
+    )
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    parser.add_argument(
+        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: per image, each digit's box and every model's probabilities",
+    )
+    parser.set_defaults(run=run, parser=parser)
+
+
+def model_ids(values: list[str]) -> list:
+    """The models asked for by their ids as written (ids are matched as text, whatever their type)."""
+    if not values or values == ["all"]:
+        return list(MODEL_IDS)
+    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
+    unknown = [value for value in values if value not in by_name]
+    if unknown:
+        raise ValueError(f"model must be 'all' or one of {list(by_name)}, got {unknown[0]!r}")
+    return [by_name[value] for value in values]
+
+
+def reading_json(path: Path, reading) -> dict:
+    """One image's reading as plain JSON values."""
+    return {
+        "image": str(path),
+        "width": reading.size[0],
+        "height": reading.size[1],
+        "numbers": {str(m): reading.text(m) for m in reading.probabilities},
+        "digits": [
+            {
+                "box": list(box),
+                "line": line,
+                "probabilities": {str(m): [round(float(p), 6) for p in reading.probabilities[m][index]]
+                                  for m in reading.probabilities},
+            }
+            for index, (box, line) in enumerate(zip(reading.boxes, reading.lines, strict=True))
+        ],
+        "errors": {str(m): message for m, message in reading.errors.items()},
+    }  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read every image; one line (or one JSON object) per image, one stderr line per bad file."""
+    from digitdraw.reading.read import read_digits
+
+    try:
+        wanted = model_ids(args.model)
+    except ValueError as error:
+        args.parser.error(str(error))
+    status, results = 0, []
+    for path in args.images:
+        try:
+            reading = read_digits(path, wanted)
+        except ValueError as error:
+            status = fail("read", error)
+            continue
+        if args.json:
+            results.append(reading_json(path, reading))
+        else:
+            answers = [
+                f"{reading.text(m) or '(no digits)'}" + (f" (model {m})" if len(wanted) > 1 else "")
+                for m in wanted
+                if m in reading.probabilities
+            ]
+            answers += [f"model {m} unavailable: {message}" for m, message in reading.errors.items()]
+            print(f"{path}: {', '.join(answers)}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return FAILED if status else 0

@@ -1,0 +1,43 @@
+"""``python -m digitdraw worker``: train the networks queued on the Train page, one at a time."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from digitdraw.cli.arguments import fail
+from digitdraw.cli.drawings import DATABASE_HELP
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``worker`` and its options."""
+    parser = commands.add_parser(
+        "worker",
+        help="train the networks queued on the Train page, one at a time",
+        description="Take training jobs from the queue (in the drawings store's database) one at a time and "
+        "save each network under MODELS/custom/NAME/. Run one per core you give to training, on any machine "
+        "that reaches the database and the models folder.",
+    )
+    parser.add_argument("--once", action="store_true", help="train at most one queued job, then exit")
+    parser.add_argument("--threads", type=int, default=None, help="cores to train on (default 1)")
+    parser.add_argument("--database", default=None, metavar="URL", help=DATABASE_HELP)
+    parser.add_argument(
+        "--models", type=Path, default=None, metavar="DIR", help="models folder (default: saved_models/)"
+    )
+    parser.set_defaults(run=run, parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the worker until stopped (or one job with ``--once``)."""
+    # TensorFlow logs harmless graph-rewrite notices at error level.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from digitdraw.drawings.store import StoreError
+    from digitdraw.jobs import worker
+
+    worker.be_nice()
+    try:
+        threads = args.threads if args.threads is not None else worker.THREADS
+        return worker.run(args.database, args.models, args.once, stop_on_sigterm=True, threads=threads)
+    except (ValueError, StoreError) as error:
+        return fail("worker", error)

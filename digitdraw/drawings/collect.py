@@ -1,0 +1,161 @@
+"""From drawings to records worth keeping: every model's answer for each, ready for the store.
+
+This module sits between inference and the store: it classifies drawings (a
+canvas from the Draw page, or arrays a user imports) with every loaded model
+and records which weights answered, so that the store never needs to know how
+answers are made. Imports are checked whole before anything is classified:
+a file with one bad drawing is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from digitdraw.drawings.store import Drawing, NewDrawing, export_arrays
+from digitdraw.serving import inference
+from digitdraw.serving.networks import MODEL_IDS, is_custom
+from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
+
+
+def record(
+    classification: inference.Classification,
+    label: int,
+    session_id: str,
+    canvas_png: bytes | None = None,
+    root: Path | None = None,
+) -> NewDrawing:
+    """A drawing the Draw page classified, with the label the user gave it, ready to keep."""
+    if classification.is_blank:
+        raise ValueError("a blank drawing cannot be kept")
+    models, _ = inference.load_models(classification.raw_probabilities, root)
+    # The network's own probabilities: they depend on the weights alone, whose checksum is kept beside
+    # them. The store keeps the registry's answers only (models 1-6): a network someone trained can be
+    # deleted, or trained anew under the same name, and is judged afresh from the kept input
+    # (``current_answers``).
+    answered = {m: p for m, p in classification.raw_probabilities.items() if m in models and not is_custom(m)}
+    return NewDrawing(
+        label=label,
+        model_input=classification.image,
+        probabilities=answered,
+        model_sha256={model_id: models[model_id].card.model_sha256 for model_id in answered},
+        session_id=session_id,
+        canvas_png=canvas_png,
+    )
+
+
+def model_inputs(x: np.ndarray) -> np.ndarray:
+    """28x28 model inputs for N images: 28x28 images are taken as MNIST-style already (uint8 0-255 or
+    floats in [0, 1]), larger ones (grayscale or RGBA canvases) go through ``to_mnist``."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "uif" or x.dtype.kind == "b":
+        raise ValueError(f"x must hold numbers, got dtype {x.dtype}")
+    if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 4)) or len(x) == 0:
+        raise ValueError(f"x must be N x H x W grayscale or N x H x W x 4 RGBA images, got shape {x.shape}")
+    if x.ndim == 3 and x.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
+        images = x.astype(np.float32) / (255.0 if x.dtype.kind in "ui" else 1.0)
+        if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
+            raise ValueError("28x28 images in x must be uint8 0-255 or floats in [0, 1]")
+        return images
+    inputs = np.zeros((len(x), IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    for index, image in enumerate(x):
+        converted = to_mnist(image)
+        if converted is None:
+            raise ValueError(f"drawing {index} of x is blank")
+        inputs[index] = converted
+    return inputs
+
+
+def labels(y: np.ndarray, count: int) -> np.ndarray:
+    """N labels 0-9 as integers, checked against the number of images."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != count:
+        raise ValueError(f"y must hold one label per image ({count}), got shape {y.shape}")
+    if y.dtype.kind not in "uif" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+        raise ValueError("y must hold whole numbers 0-9")
+    if y.min() < 0 or y.max() > 9:
+        raise ValueError(f"y must hold digits 0-9, found {int(y.min())} to {int(y.max())}")
+    return y.astype(np.int64)
+
+
+def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``x`` and ``y`` from an .npz file, or a ValueError that says what is wrong with it."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"x", "y"} - set(archive.files)
+            if missing:
+                raise ValueError(f"{path} has no array named {' or '.join(sorted(missing))}")
+            return archive["x"], archive["y"]
+    except FileNotFoundError as error:
+        raise ValueError(f"{path} does not exist") from error
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+
+
+def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None = None) -> list[NewDrawing]:
+    """Records for imported images and labels, each classified by every model that loads."""
+    inputs = model_inputs(x)
+    digits = labels(y, len(inputs))
+    models, errors = inference.load_models(MODEL_IDS, root)  # The registry's: see ``record``.
+    if not models:
+        raise ValueError(f"no model could be loaded to answer the imported drawings: {errors}")
+    probabilities = {m: model.network.predict_proba(inputs) for m, model in models.items()}
+    sha = {m: model.card.model_sha256 for m, model in models.items()}
+    return [
+        NewDrawing(
+            label=int(digits[index]),
+            model_input=inputs[index],
+            probabilities={m: probabilities[m][index] for m in models},
+            model_sha256=sha,
+            session_id=session_id,
+        )
+        for index in range(len(inputs))
+    ]
+
+
+def current_answers(drawings: list[Drawing], root: Path | None = None) -> tuple[dict[int, np.ndarray], dict]:
+    """Each loadable model's digit for every kept drawing, answered now by the saved weights.
+
+    Kept answers record what a user was shown; a model retrained since then is
+    judged here on its own answers, so results of different weights never mix.
+    Returns (model id -> N digits) and (model id -> why it could not answer).
+    """
+    networks, errors = inference.load_classifiers(root=root)
+    if not drawings:
+        return {model_id: np.zeros(0, np.int64) for model_id in networks}, errors
+    inputs = np.stack([drawing.model_input for drawing in drawings])
+    return {m: network.predict_proba(inputs).argmax(axis=1) for m, network in networks.items()}, errors
+
+
+def accuracies(drawings: list[Drawing], answers: dict[int, np.ndarray]) -> dict[int, float]:
+    """Per model, the share of kept drawings whose label its answers (from ``current_answers``) match."""
+    labels = np.array([drawing.label for drawing in drawings])
+    return {model_id: float(np.mean(digits == labels)) for model_id, digits in answers.items()}
+
+
+def npz_bytes(drawings: list[Drawing]) -> bytes:
+    """Kept drawings as an MNIST-style .npz file's bytes: ``x`` uint8 N x 28 x 28, ``y`` and their ids."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **export_arrays(drawings))
+    return buffer.getvalue()
+
+
+def png_zip_bytes(drawings: list[Drawing]) -> bytes:
+    """Kept drawings as a zip of PNGs named ``<id>-digit-<label>.png``: the canvas as drawn when it was
+    kept, otherwise the 28x28 model input."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for drawing in drawings:
+            png = drawing.canvas_png
+            if png is None:
+                png = cv2.imencode(".png", np.rint(drawing.model_input * 255).astype(np.uint8))[1].tobytes()
+            archive.writestr(f"{drawing.id:06d}-digit-{drawing.label}.png", png)
+    return buffer.getvalue()

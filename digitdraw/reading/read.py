@@ -1,0 +1,652 @@
+"""Read a whole number: find the digits in a photo or a wide drawing and classify each one.
+
+The Draw page reads one digit on a clean square; a cheque, a form, a page of
+handwriting or a whiteboard photo holds a number, on paper that is unevenly
+lit, ruled and noisy. ``read_digits`` segments such an image into digits and
+sends every digit through the same ``to_mnist`` and the same networks as the
+Draw page. Segmentation is classical image processing, one function per step,
+each tested on its own:
+
+1. ``ink_strength``: grey levels, then the ink as its contrast against the
+   local paper (a coarse morphological estimate of the paper's brightness),
+   so shadows and gradients of light cancel; the ink's polarity (dark on light
+   or light on dark) is decided by which tail of the contrast is heavier. A
+   canvas with a transparent background gives its alpha channel instead.
+2. ``binarise``: a threshold relative to the strongest ink, never below a
+   floor, so that blank paper gives nothing rather than its noise.
+3. ``remove_ruled_lines``: long thin horizontal runs go, except where a
+   stroke crosses them.
+4. ``find_pieces``: connected components; paper edges and frames (pieces
+   lying along a side of the image) are dropped.
+5. ``group_pieces``: pieces that sit above one another belong to one digit
+   (a 5's hat, a broken 4); specks and pieces much shorter than a digit go.
+6. ``join_fragments`` and ``split_wide``: neighbours that overlap in x are
+   joined, and a group wide enough for touching digits is cut at the columns
+   crossing the fewest strokes, each only where the saved networks (the
+   *judge*) read the result better.
+
+Trade-offs. Everything runs on a copy scaled so its longer side is at most
+``WORKING_SIDE`` pixels: a 12-megapixel photo costs what a 1,000-pixel one
+does, and a digit must be at least about 1/90 of the image's longer side
+tall to be read (11 pixels of the working copy: drawn digits 11 pixels tall
+were read, 8 pixels tall were lost). Digits are assumed upright and
+about the same height, as in one written number; several lines of numbers
+are read in order, line by line, and ``text`` puts a space between lines.
+Vertical rules (a form's boxes, a margin) are not removed: they read as 1s
+unless they touch the image's edge.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+
+from digitdraw.serving import images, inference
+from digitdraw.serving.networks import NUM_CLASSES
+from digitdraw.serving.preprocess import IMAGE_SIZE, check_image, to_mnist
+
+# The longer side of the copy that segmentation works on.
+WORKING_SIDE = 1000
+# The paper's brightness is estimated on a copy this many times smaller, with a window this
+# fraction of that copy's longer side: wider than any stroke, narrower than a shadow's gradient.
+BACKGROUND_SHRINK = 4
+BACKGROUND_WINDOW_FRACTION = 1 / 8
+# Paper darker than this (out of 255) is taken as this bright: noise on black is not ink.
+MIN_PAPER_BRIGHTNESS = 64
+# Ink is anything this far (out of 255) from the paper's brightness, relative to the paper...
+MIN_INK_CONTRAST = 48
+# ...and at least this fraction of the strongest ink, so faint ruled lines and stains fall away.
+INK_FRACTION_OF_PEAK = 0.4
+# A horizontal run at least this fraction of the image's width (gaps of up to LINE_GAP bridged) is a rule.
+LINE_FRACTION = 0.5
+LINE_GAP = 9
+LINE_SHRINK = 2
+# A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
+EDGE_CONTACT_FRACTION = 0.5
+# Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
+# directions are specks; groups shorter than this are not digits (a dash, a dot, a lost stroke).
+SPECK_FRACTION = 0.15
+MIN_DIGIT_HEIGHT_FRACTION = 0.4
+# Below this many pixels of the working copy a piece is noise whatever the digits' size.
+MIN_PIECE_PIXELS = 3
+MIN_DIGIT_PIXELS = 6
+# Two pieces belong to one digit when one overlaps this much of the narrower's width and the
+# vertical gap between them is at most this fraction of a digit's height.
+MERGE_OVERLAP = 0.5
+MERGE_GAP_FRACTION = 0.3
+MERGE_HEIGHT = 1.7
+# A digit is at most this wide for its height; a wider group holds touching digits, each about
+# DIGIT_ASPECT times as wide as tall.
+SPLIT_ASPECT = 2.0
+DIGIT_ASPECT = 0.7
+# Neighbours at most this far apart (a fraction of a digit's height), making a group at most this wide
+# for its height, may be pieces of one digit: the networks decide.
+JOIN_GAP_FRACTION = 0.05
+JOIN_ASPECT = 1.0
+# From this width for its height on, a group may hold touching digits: the networks decide.
+# Each extra digit must raise the log of the product of the confidences by SPLIT_PENALTY. Both
+# were tuned on the tuning part of digitdraw.reading.numbers only (0.75/0.85/0.9/1.0 against 0, 0.25,
+# 0.5, 1 and 2): lower penalties split single wide digits, higher ones leave touching pairs whole.
+CANDIDATE_ASPECT = 0.85
+SPLIT_PENALTY = 0.25
+# A group no wider than SURE_ASPECT times its height that the judge reads as one digit with at
+# least SURE_WHOLE confidence is kept whole without judging any cut: it saves most of the
+# judging, and on the tuning set (1.0 and 1.2 against 0.9 and 0.97) changed no reading.
+SURE_ASPECT = 1.2
+SURE_WHOLE = 0.9
+# A group is cut into at most this many digits, however wide: it bounds the candidates to judge.
+MAX_PARTS = 6
+# More digits than this in one image are not a number; the largest are kept.
+MAX_DIGITS = 200
+
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels.
+
+
+def to_gray(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A uint8 grey image and whether its polarity is known to be light ink on dark (a canvas's alpha)."""
+    image = check_image(image)
+    if image.ndim == 3 and image.shape[2] == 4:
+        alpha = np.ascontiguousarray(image[:, :, 3])
+        if alpha.min() < 255:
+            return alpha, True  # A canvas: the alpha channel is the ink, whatever the brush's colour.
+        image = image[:, :, :3]
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY), False
+    return np.ascontiguousarray(image.reshape(image.shape[:2])), False
+
+
+def working_copy(gray: np.ndarray, side: int = WORKING_SIDE) -> tuple[np.ndarray, float]:
+    """The grey image scaled down (area interpolation) to a longer side of at most ``side``; and the scale."""
+    scale = min(1.0, side / max(gray.shape))
+    if scale == 1.0:
+        return gray, 1.0
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _odd(value: float) -> int:
+    return max(1, int(value) // 2 * 2 + 1)
+
+
+def light_ink(gray: np.ndarray) -> bool:
+    """True when the ink is lighter than the paper (chalk on a board), judged by the heavier tail.
+
+    Lighting is taken out first (the difference from a blurred copy), so a
+    shadow is no tail; the ink is what lies far from the paper on one side.
+    """
+    small = gray if max(gray.shape) <= 400 else working_copy(gray, 400)[0]
+    window = _odd(max(small.shape) / 8)
+    residual = small.astype(np.float32) - cv2.blur(small, (window, window)).astype(np.float32)
+    low, high = np.percentile(residual, [0.2, 99.8])
+    return bool(high > -low)
+
+
+def ink_strength(gray: np.ndarray, light: bool | None = None) -> np.ndarray:
+    """Ink as uint8 contrast against the local paper, 0 (paper) to 255; ``light`` None means detect it."""
+    if light is None:
+        light = light_ink(gray)
+    ink = gray if light else cv2.bitwise_not(gray)  # Ink bright, paper dark, from here on.
+    height, width = ink.shape
+    small_size = (max(1, width // BACKGROUND_SHRINK), max(1, height // BACKGROUND_SHRINK))
+    small = cv2.resize(ink, small_size, interpolation=cv2.INTER_AREA)
+    window = _odd(max(small_size) * BACKGROUND_WINDOW_FRACTION)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    # Opening takes the ink away and keeps the paper's slow changes; the blur smooths its blocks.
+    paper = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), (window, window))
+    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+    # A 3x3 blur first: pixel noise, amplified below where the paper is dim, must not read as ink.
+    contrast = cv2.subtract(cv2.GaussianBlur(ink, (3, 3), 0), paper)
+    # Relative to how bright the paper is: ink on paper in shadow counts as much as in full light.
+    # (In uint8 with OpenCV's saturating, rounding divide: a third of the time of float arithmetic.)
+    brightness = cv2.max(cv2.bitwise_not(paper), MIN_PAPER_BRIGHTNESS)
+    return cv2.divide(contrast, brightness, scale=255.0)
+
+
+def binarise(ink: np.ndarray) -> np.ndarray:
+    """A 0/1 uint8 mask of the ink: at least ``MIN_INK_CONTRAST`` and ``INK_FRACTION_OF_PEAK`` of the peak."""
+    candidates = ink[ink >= MIN_INK_CONTRAST]
+    if candidates.size == 0:
+        return np.zeros(ink.shape, np.uint8)
+    peak = float(np.percentile(candidates, 99))
+    threshold = max(MIN_INK_CONTRAST, INK_FRACTION_OF_PEAK * peak)
+    return (ink >= threshold).astype(np.uint8)
+
+
+def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """The mask without long horizontal rules; where a stroke crosses a rule, the stroke stays whole."""
+    height, width = mask.shape
+    length = int(width * LINE_FRACTION)
+    # Only a row holding ink along at least half a rule's length can be part of one: most
+    # images have none, and the long morphology below is then skipped.
+    if length < 2 * LINE_GAP or mask.sum(axis=1, dtype=np.int32).max() < length // 2:
+        return mask
+    # Rules are searched for on a copy LINE_SHRINK times narrower (a column there is set if half
+    # its pixels are), where the long opening costs half; the rules found are then exact ink.
+    # (On the tuning set, 2 reads exactly as full width does; 4 lost two numbers of 400.)
+    narrow = cv2.resize(
+        mask * np.uint8(2), (max(1, width // LINE_SHRINK), height), interpolation=cv2.INTER_AREA
+    )
+    narrow = (narrow > 0).astype(np.uint8)
+    gap, run = max(1, LINE_GAP // LINE_SHRINK), max(1, length // LINE_SHRINK)
+    bridged = cv2.morphologyEx(narrow, cv2.MORPH_CLOSE, np.ones((1, gap), np.uint8))
+    found = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
+    if not found.any():
+        return mask
+    lines = cv2.resize(found, (width, height), interpolation=cv2.INTER_NEAREST) & mask
+    if not lines.any():
+        return mask
+    # A rule is as thick as its vertical runs; ink in taller vertical runs is a stroke crossing it.
+    thickness = _line_thickness(lines)
+    crossing = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((thickness + 3, 1), np.uint8))
+    return mask & ~(lines & ~crossing)
+
+
+def _line_thickness(lines: np.ndarray) -> int:
+    """The median thickness of the rules in a mask of rules: per column, pixels over vertical runs."""
+    rows = np.flatnonzero(lines.any(axis=1))
+    band = lines[rows[0] : rows[-1] + 1]  # Only the rows the rules are in: a few percent of the image.
+    runs = np.count_nonzero(np.diff(band, axis=0, prepend=0) == 1, axis=0)
+    pixels = band.sum(axis=0, dtype=np.int32)
+    ruled = runs > 0
+    return max(1, round(float(np.median(pixels[ruled] / runs[ruled]))))
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """Connected components of a mask: the label image and one row of stats per kept piece."""
+
+    labels: np.ndarray  # int32 label image, as OpenCV numbered the components (pieces dropped included).
+    ids: np.ndarray  # (N,) each kept piece's label in ``labels``.
+    boxes: np.ndarray  # (N, 4) x, y, width, height.
+    areas: np.ndarray  # (N,) pixels.
+
+
+def find_pieces(mask: np.ndarray) -> Pieces:
+    """The mask's connected pieces, without specks of a few pixels and without paper edges and frames."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
+    keep = (areas >= MIN_PIECE_PIXELS) & ~_along_an_edge(labels, count, mask.shape)
+    # The label image stays as it is (relabelling it costs a pass over every pixel); each digit
+    # picks its own pieces' labels out of its box.
+    ids = np.flatnonzero(keep) + 1
+    return Pieces(labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep])
+
+
+def _along_an_edge(labels: np.ndarray, count: int, shape: tuple[int, int]) -> np.ndarray:
+    """For each piece, True if it lies along a good part of one side of the image (an edge, a frame)."""
+    height, width = shape
+    along = np.zeros(count - 1, bool)
+    for side, length in (
+        (labels[0], width),
+        (labels[-1], width),
+        (labels[:, 0], height),
+        (labels[:, -1], height),
+    ):
+        contact = np.bincount(side, minlength=count)[1:]
+        along |= contact >= EDGE_CONTACT_FRACTION * length
+    return along
+
+
+def _digit_height(boxes: np.ndarray, areas: np.ndarray) -> float:
+    """The height of a typical digit: the upper quartile of the heights of the substantial pieces."""
+    if len(boxes) == 0:
+        return 0.0
+    substantial = areas >= 0.1 * areas.max()
+    return float(np.percentile(boxes[substantial, 3], 75))
+
+
+def _union_box(boxes: np.ndarray) -> np.ndarray:
+    left, top = boxes[:, 0].min(), boxes[:, 1].min()
+    right, bottom = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
+    return np.array([left, top, right - left, bottom - top])
+
+
+def group_pieces(pieces: Pieces) -> list[list[int]]:
+    """Piece indices grouped into digits: pieces stacked over one another join; specks and short groups go."""
+    boxes, areas = pieces.boxes, pieces.areas
+    height = _digit_height(boxes, areas)
+    if height == 0:
+        return []
+    large = np.maximum(boxes[:, 2], boxes[:, 3]) >= max(SPECK_FRACTION * height, MIN_PIECE_PIXELS)
+    indices = [int(i) for i in np.flatnonzero(large)]
+    parent = {i: i for i in indices}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # Largest first, so that a small piece joins the digit it belongs to, not another small piece.
+    order = sorted(indices, key=lambda i: -areas[i])
+    group_box = {i: boxes[i].copy() for i in indices}
+    for position, i in enumerate(order):
+        for j in order[:position]:
+            a, b = root(i), root(j)
+            if a != b and _belong_together(group_box[a], group_box[b], height):
+                parent[a] = b
+                group_box[b] = _union_box(np.stack([group_box[a], group_box[b]]))
+    groups: dict[int, list[int]] = {}
+    for i in indices:
+        groups.setdefault(root(i), []).append(i)
+    return [
+        members
+        for top, members in groups.items()
+        if group_box[top][3] >= max(MIN_DIGIT_HEIGHT_FRACTION * height, MIN_DIGIT_PIXELS)
+    ]
+
+
+def _belong_together(a: np.ndarray, b: np.ndarray, height: float) -> bool:
+    """Whether two boxes are parts of one digit: overlapping in x, close in y, not taller than a digit."""
+    overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    if overlap < MERGE_OVERLAP * min(a[2], b[2]):
+        return False
+    gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+    joined = max(a[1] + a[3], b[1] + b[3]) - min(a[1], b[1])
+    # Never taller than a digit and a half (of the taller piece, when the typical height is
+    # underestimated because many digits broke apart): lines of writing stay apart.
+    return gap <= MERGE_GAP_FRACTION * height and joined <= MERGE_HEIGHT * max(height, a[3], b[3])
+
+
+@dataclass(frozen=True)
+class Digit:
+    """One digit found at working scale: its box and its pixels (a mask the size of the box)."""
+
+    box: np.ndarray  # x, y, width, height in the working copy.
+    mask: np.ndarray  # uint8 0/1, the box's size.
+
+
+def digits_of(pieces: Pieces, groups: list[list[int]]) -> list[Digit]:
+    """Each group as a digit: its box and the mask of its own pieces (not its neighbours' ink)."""
+    found = []
+    for members in groups:
+        box = _union_box(pieces.boxes[members])
+        x, y, width, height = box
+        window = pieces.labels[y : y + height, x : x + width]
+        found.append(Digit(box=box, mask=np.isin(window, pieces.ids[members]).astype(np.uint8)))
+    return found
+
+
+def join(first: Digit, second: Digit) -> Digit:
+    """Two digits' pixels as one digit."""
+    box = _union_box(np.stack([first.box, second.box]))
+    mask = np.zeros((box[3], box[2]), np.uint8)
+    for digit in (first, second):
+        x, y = digit.box[0] - box[0], digit.box[1] - box[1]
+        region = mask[y : y + digit.box[3], x : x + digit.box[2]]
+        np.maximum(region, digit.mask, out=region)
+    return Digit(box=box, mask=mask)
+
+
+def join_fragments(found: list[Digit], judge: Judge | None) -> list[Digit]:
+    """Neighbours on one line that overlap in x and would make one digit of a digit's width, joined
+    where the networks read the pair better as one digit (a 9 whose loop and stem came apart)."""
+    if judge is None or len(found) < 2:
+        return found
+    height = float(np.median([digit.box[3] for digit in found]))
+    order = [index for index, _ in reading_order([digit.box for digit in found])]
+    result = [found[order[0]]]
+    for index in order[1:]:
+        digit, previous = found[index], result[-1]
+        joined = join(previous, digit)
+        gap = digit.box[0] - (previous.box[0] + previous.box[2])
+        candidate = (
+            gap <= JOIN_GAP_FRACTION * height
+            and joined.box[2] <= JOIN_ASPECT * max(joined.box[3], height)
+            and joined.box[3] <= 1.5 * height
+        )
+        if candidate:
+            scores = np.log(np.maximum(judge([digit_image(d) for d in (previous, digit, joined)]), 1e-6))
+            if scores[2] > scores[0] + scores[1]:
+                result[-1] = joined
+                continue
+        result.append(digit)
+    return result
+
+
+def cut_at(digit: Digit, cuts: list[int]) -> list[Digit]:
+    """A digit's mask cut at the given columns (relative to its box) into tightly boxed parts."""
+    x, y, width, _ = digit.box
+    result = []
+    for start, stop in itertools.pairwise([0, *cuts, width]):
+        part = digit.mask[:, start:stop]
+        rows, columns = np.flatnonzero(part.any(axis=1)), np.flatnonzero(part.any(axis=0))
+        if rows.size == 0:
+            continue
+        top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+        box = np.array([x + start + left, y + top, right - left, bottom - top])
+        result.append(Digit(box=box, mask=np.ascontiguousarray(part[top:bottom, left:right])))
+    return result
+
+
+def cut_cost(mask: np.ndarray) -> np.ndarray:
+    """Per column, the cost of cutting there: the strokes it crosses first, then how much ink.
+
+    Strokes first: between two touching 0s the join is one thick stroke, while
+    the middle of either 0 crosses two thin ones and holds less ink.
+    """
+    strokes = np.count_nonzero(np.diff(mask, axis=0, prepend=0) == 1, axis=0)
+    return strokes.astype(np.int64) * (mask.shape[0] + 1) + mask.sum(axis=0)
+
+
+def cut(digit: Digit, parts: int) -> list[Digit]:
+    """A digit's mask cut into ``parts`` pieces at the cheapest columns near even positions."""
+    width = int(digit.box[2])
+    profile = cut_cost(digit.mask)
+    cuts = [0]
+    for k in range(1, parts):
+        nominal = k * width / parts
+        reach = width / (3 * parts)
+        low, high = max(cuts[-1] + 1, int(nominal - reach)), min(width - 1, int(nominal + reach) + 1)
+        if low >= high:
+            continue
+        window = profile[low:high]
+        # The cheapest column; among equals, the one nearest the even position.
+        candidates = np.flatnonzero(window == window.min()) + low
+        cuts.append(int(candidates[np.argmin(np.abs(candidates - nominal))]))
+    return cut_at(digit, cuts[1:])
+
+
+def two_way_cuts(digit: Digit, count: int = 3) -> list[int]:
+    """Up to ``count`` columns where a group of two touching digits may part: the cheapest columns
+    (``cut_cost``) between a fifth and four fifths of its width, at least a tenth of its width apart."""
+    width = int(digit.box[2])
+    low, high = max(1, width // 5), min(width - 1, width - width // 5)
+    if low >= high:
+        return []
+    profile = cut_cost(digit.mask)
+    chosen: list[int] = []
+    for column in np.argsort(profile[low:high], kind="stable") + low:
+        if all(abs(int(column) - other) >= width / 10 for other in chosen):
+            chosen.append(int(column))
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+Judge = Callable[[list[np.ndarray]], np.ndarray]
+
+
+def split_wide(digit: Digit, judge: Judge | None = None) -> list[Digit]:
+    """A group wide enough to hold touching digits, split where the networks read it best.
+
+    Each way of reading it (whole, or cut into two, three... at the columns
+    crossing the fewest strokes, see ``cut_cost``) is scored by the product
+    of the confidences ``judge`` gives its parts, less ``SPLIT_PENALTY`` per
+    extra digit, so more digits must be more convincing, not merely as likely. A
+    group wider than ``SPLIT_ASPECT`` times its height is never one digit.
+    Without a judge the width alone decides.
+    """
+    width, height = digit.box[2:]
+    if width < CANDIDATE_ASPECT * height:
+        return [digit]
+    most = min(MAX_PARTS, max(2, round(width / (DIGIT_ASPECT * height)) + 1))
+    least = 2 if width > SPLIT_ASPECT * height else 1
+    if judge is None:
+        return cut(digit, min(MAX_PARTS, max(least, round(width / (DIGIT_ASPECT * height)))))
+    options = [[digit]] if least == 1 else []
+    if least == 1 and width <= SURE_ASPECT * height and judge([digit_image(digit)])[0] >= SURE_WHOLE:
+        return [digit]  # Read as one digit with near certainty: no cut is judged (most groups).
+    options += [cut_at(digit, [column]) for column in two_way_cuts(digit)]
+    options += [cut(digit, parts) for parts in range(3, most + 1)]
+    options = [option for option in options if option]
+    crops = [digit_image(part) for option in options for part in option]
+    scores = np.log(np.maximum(judge(crops), 1e-6))
+    best, start = None, 0
+    for option in options:
+        score = float(scores[start : start + len(option)].sum()) - SPLIT_PENALTY * (len(option) - 1)
+        start += len(option)
+        if best is None or score > best[0]:
+            best = (score, option)
+    return best[1]
+
+
+def digit_image(digit: Digit) -> np.ndarray:
+    """A digit's pixels as white ink on black with a margin: what ``to_mnist`` is given.
+
+    Binary rather than the soft ink: on the tuning set it read a quarter of a
+    point more digits right, and ``to_mnist`` binarises at its working scale
+    anyway, so soft edges are remade there.
+    """
+    margin = max(2, int(max(digit.box[2], digit.box[3])) // 8)
+    return np.pad(digit.mask * np.uint8(255), margin)
+
+
+def network_judge(root: Path | None = None) -> Judge | None:
+    """Every saved model that loads, averaged: each crop's highest probability; None if none loads."""
+    networks, _ = inference.load_classifiers(None, root)
+    if not networks:
+        return None
+
+    def judge(crops: list[np.ndarray]) -> np.ndarray:
+        inputs = np.stack([_model_input(crop) for crop in crops])
+        probabilities = np.mean([network.predict_proba(inputs) for network in networks.values()], axis=0)
+        return probabilities.max(axis=1)
+
+    return judge
+
+
+def _model_input(crop: np.ndarray) -> np.ndarray:
+    image = to_mnist(crop)
+    return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32) if image is None else image
+
+
+def reading_order(boxes: list[np.ndarray]) -> list[tuple[int, int]]:
+    """(index, line) for each box, line by line (top to bottom), left to right within a line."""
+    lines: list[list[int]] = []
+    spans: list[list[int]] = []  # Each line's top and bottom so far.
+    for index in sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2):
+        y, height = boxes[index][1], boxes[index][3]
+        for line, span in zip(lines, spans, strict=True):
+            overlap = min(span[1], y + height) - max(span[0], y)
+            if overlap >= 0.5 * min(height, span[1] - span[0]):
+                line.append(index)
+                span[0], span[1] = min(span[0], y), max(span[1], y + height)
+                break
+        else:
+            lines.append([index])
+            spans.append([y, y + height])
+    order = sorted(range(len(lines)), key=lambda i: spans[i][0])
+    return [
+        (index, line) for line, i in enumerate(order) for index in sorted(lines[i], key=lambda j: boxes[j][0])
+    ]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The digits found in an image: boxes in the input's pixels, each digit's ink and its line."""
+
+    boxes: list[Box]  # In the input's pixel coordinates, in reading order.
+    crops: list[np.ndarray]  # Each digit's pixels (uint8, white on black) at working scale, for ``to_mnist``.
+    lines: list[int]  # Which line of the image each digit is on, 0 first.
+    size: tuple[int, int]  # The input's width and height.
+
+
+def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = WORKING_SIDE) -> Segmentation:
+    """Find the digits in a photo or drawing (any size, grey/RGB/RGBA, either polarity).
+
+    ``judge`` scores candidate digits when deciding whether a wide group is
+    several touching digits (see ``split_wide``); ``read_digits`` passes the
+    saved networks. ``working_side`` is the longer side of the working copy.
+    """
+    gray, light = to_gray(image)
+    size = (gray.shape[1], gray.shape[0])
+    small, scale = working_copy(gray, working_side)
+    ink = ink_strength(small, light=True if light else None)
+    mask = remove_ruled_lines(binarise(ink))
+    pieces = find_pieces(mask)
+    joined = join_fragments(digits_of(pieces, group_pieces(pieces)), judge)
+    found = [part for digit in joined for part in split_wide(digit, judge)]
+    if len(found) > MAX_DIGITS:
+        found = sorted(found, key=lambda d: -int(d.mask.sum()))[:MAX_DIGITS]
+    order = reading_order([digit.box for digit in found])
+    return Segmentation(
+        boxes=[_to_input(found[index].box, scale, size) for index, _ in order],
+        crops=[digit_image(found[index]) for index, _ in order],
+        lines=[line for _, line in order],
+        size=size,
+    )
+
+
+def _to_input(box: np.ndarray, scale: float, size: tuple[int, int]) -> Box:
+    """A working-copy box in the input's pixel coordinates, inside the image."""
+    x, y, width, height = (float(v) / scale for v in box)
+    left, top = min(int(np.floor(x)), size[0] - 1), min(int(np.floor(y)), size[1] - 1)
+    right, bottom = min(int(np.ceil(x + width)), size[0]), min(int(np.ceil(y + height)), size[1])
+    return (left, top, max(1, right - left), max(1, bottom - top))
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """The digits of an image and every requested model's answer for each, in reading order."""
+
+    boxes: list[Box]  # (x, y, width, height) per digit, in the input's pixel coordinates.
+    lines: list[int]  # The line each digit is on, 0 first.
+    images: np.ndarray  # (N, 28, 28) float32: each digit as the models saw it (through ``to_mnist``).
+    probabilities: dict[int, np.ndarray] = field(default_factory=dict)  # Model id -> (N, 10).
+    errors: dict[int, str] = field(default_factory=dict)  # Model id -> why it could not answer.
+    size: tuple[int, int] = (0, 0)  # The input's width and height.
+    # The networks' own probabilities before temperature scaling (what the drawings store keeps).
+    raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def _probabilities(self, model_id: int) -> np.ndarray:
+        if model_id not in self.probabilities:
+            reason = self.errors.get(model_id, "it was not asked")
+            raise ValueError(f"model {model_id} has no answers here: {reason}")
+        return self.probabilities[model_id]
+
+    def digits(self, model_id: int) -> list[int]:
+        """Each digit as one model reads it, in reading order."""
+        return [int(d) for d in np.argmax(self._probabilities(model_id), axis=1)] if len(self) else []
+
+    def confidences(self, model_id: int) -> list[float]:
+        """The probability one model gives each of its digits."""
+        return [float(p) for p in np.max(self._probabilities(model_id), axis=1)] if len(self) else []
+
+    def classification(self, index: int) -> inference.Classification:
+        """One digit as a ``Classification``, as the Draw page gives one drawing (to keep it, say)."""
+        return inference.Classification(
+            image=self.images[index],
+            steps=None,
+            probabilities={m: p[index] for m, p in self.probabilities.items()},
+            errors=dict(self.errors),
+            raw_probabilities={m: p[index] for m, p in self.raw_probabilities.items()},
+        )
+
+    def text(self, model_id: int) -> str:
+        """The number as one model reads it; lines of digits are separated by a space."""
+        digits = self.digits(model_id)
+        parts = []
+        for index, digit in enumerate(digits):
+            if index and self.lines[index] != self.lines[index - 1]:
+                parts.append(" ")
+            parts.append(str(digit))
+        return "".join(parts)
+
+
+def read_digits(
+    image: np.ndarray | bytes | str | Path | BinaryIO,
+    model_ids: Iterable[int] | None = None,
+    root: Path | None = None,
+    working_side: int = WORKING_SIDE,
+) -> NumberReading:
+    """Find the digits in a photo, scan or drawing and read them with the requested models (all when None).
+
+    ``image`` is an array (grey, RGB or RGBA; uint8, bool or floats in
+    [0, 1]) or an image file (bytes, a path or a file object), decoded by
+    ``digitdraw.serving.images.load_image``. An image without digits gives an empty
+    reading, not an error. ``working_side`` trades speed for small digits
+    (see the module's docstring).
+    """
+    if not isinstance(image, np.ndarray):
+        image = images.load_image(image)
+    found = segment(image, network_judge(root), working_side)
+    ids = None if model_ids is None else list(model_ids)
+    if not found.crops:
+        _, errors = inference.load_classifiers(ids, root)
+        models = inference.available_model_ids(root) if ids is None else ids
+        empty = {m: np.zeros((0, NUM_CLASSES), np.float32) for m in models if m not in errors}
+        return NumberReading(
+            boxes=[], lines=[], images=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32), probabilities=empty,
+            errors=errors, size=found.size, raw_probabilities=dict(empty),
+        )  # fmt: skip
+    batch = inference.classify_batch(found.crops, ids, root)
+    keep = ~batch.blank  # A crop is never blank, but to_mnist is the judge of that.
+    return NumberReading(
+        boxes=[box for box, k in zip(found.boxes, keep, strict=True) if k],
+        lines=[line for line, k in zip(found.lines, keep, strict=True) if k],
+        images=batch.images[keep],
+        probabilities={m: p[keep] for m, p in batch.probabilities.items()},
+        errors=batch.errors,
+        size=found.size,
+        raw_probabilities={m: p[keep] for m, p in batch.raw_probabilities.items()},
+    )
