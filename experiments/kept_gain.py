@@ -24,8 +24,8 @@ first N drawings of the pool; N = 0 is MNIST alone, the baseline of the same run
 This is a simulation with stand-ins, not users: the committed models are
 never trained on these sets, which stay fair tests everywhere else.
 
-    .venv/bin/python -m benchmarks.kept_gain --epochs 8 --model 1 2 3 4 5 6
-    .venv/bin/python -m benchmarks.kept_gain --stand-in hershey --epochs 8 --model 1 2 3 4 5 6
+    .venv/bin/python -m experiments.kept_gain --epochs 8 --model 1 2 3 4 5 6
+    .venv/bin/python -m experiments.kept_gain --stand-in hershey --epochs 8 --model 1 2 3 4 5 6
 """
 
 from __future__ import annotations

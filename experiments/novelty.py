@@ -9,7 +9,7 @@ the share flagged of the non-digits (``evalsets.py``), on a tuning part
 held-out part (seed 202, looked at only here), with AUROC against the drawn test digits. Then the cost of each
 score on one image, median and p95, beside the forward pass alone.
 
-    .venv/bin/python -m benchmarks.novelty [--per-kind 300]
+    .venv/bin/python -m experiments.novelty [--per-kind 300]
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ import numpy as np
 
 from digitdraw.learning import calibration, evalsets
 from digitdraw.learning.calibration import fitting_data
-from digitdraw.learning.digit_score import auroc, fit_density, fit_detector, threshold_for_keep
+from digitdraw.learning.digit_score import (
+    Gaussian,
+    auroc,
+    fit_density,
+    mahalanobis_scores,
+    threshold_for_keep,
+)
 from digitdraw.learning.drawn import drawn_evaluation_set
 from digitdraw.serving import digit_score
 from digitdraw.serving.inference import digit_scores, load_models
@@ -82,30 +88,26 @@ def main() -> None:
     shared: dict[str, dict] = {name: {} for name in ("reference", *real, *parts)}
     for model_id, model in models.items():
         network = model.network
-        # The member is no committee of its own: its score would be learned + density + energy again.
-        detector = fit_detector(
-            network,
-            fitting.dataset.x_train,
-            fitting.dataset.y_train,
-            fitting.dataset.x_validation,
-            density=density,
-            learned=learned,
-            committee=member.network if member is not None and model is not member else None,
-        )
+        # The same detector ``calibrate`` fits (the member is no committee of its own).
+        detector, _ = calibration.model_detector(model, fitting, density, learned, member)
         detectors[model_id] = detector
-        # The density and learned scores ignore the model: each set's are computed once, for all models.
-        reference = detector.scores(
-            network, fitting.x_reference, shared=shared["reference"], committee=committee["reference"]
+        # Measured beside the methods the app offers, never offered: the Mahalanobis distance of the
+        # last hidden features to the nearest class mean.
+        gaussian = Gaussian.fit(
+            digit_score.logits_and_features(network, fitting.dataset.x_train)[1], fitting.dataset.y_train
         )
+
+        measure = (detector, gaussian, network)
+        reference = every_score(*measure, fitting.x_reference, shared["reference"], committee["reference"])
         real_scores = {
-            name: detector.scores(network, images, shared=shared[name], committee=committee[name])
+            name: every_score(*measure, images, shared[name], committee[name])
             for name, images in real.items()
         }
         part_scores = {
-            name: detector.scores(network, images, shared=shared[name], committee=committee[name])
+            name: every_score(*measure, images, shared[name], committee[name])
             for name, (images, _) in parts.items()
         }
-        for method in detector.methods:
+        for method in (*detector.methods, "mahalanobis"):
             threshold = threshold_for_keep(reference[method])
             cells = [
                 auroc(real_scores["drawn test"][method], part_scores[part][method])
@@ -137,6 +139,13 @@ def main() -> None:
         print(f"{model_id:<6}{method:<10}" + "".join(f"{share:>22.1%}" for share in shares))
     shown_confidently(models, parts["held-out"][0])
     timing(models, detectors, fitting)
+
+
+def every_score(detector, gaussian, network, images, shared, committee) -> dict[str, np.ndarray]:
+    """Every method's scores, the Mahalanobis distance's among them. The density and learned scores
+    ignore the model: ``shared`` keeps each set's, computed once for all models."""
+    found = detector.scores(network, images, shared=shared, committee=committee)
+    return found | {"mahalanobis": mahalanobis_scores(gaussian, network, images)}
 
 
 def shown_confidently(models, non_digits: np.ndarray) -> None:

@@ -1,6 +1,6 @@
 """How well ``read_digits`` reads whole numbers, per model, on both parts of the evaluation set.
 
-Run from the repository root: ``.venv/bin/python -m benchmarks.read_accuracy``. The set is built by
+Run from the repository root: ``.venv/bin/python -m experiments.read_accuracy``. The set is built by
 ``digitdraw.reading.numbers`` from MNIST test digits: the *tuning* part (seed 0, first half of the test set)
 is the one segmentation was tuned on; the *held-out* part (seed 1, second half) never was.
 

@@ -18,7 +18,7 @@ has six fonts, so a model that misreads one font's 6 misreads a sixth of its 6s
 at once; and, per set, how many digits no model reads: errors every model
 shares, a floor under each one's.
 
-    .venv/bin/python -m benchmarks.real_hands [--timing-only | --per-digit]
+    .venv/bin/python -m experiments.real_hands [--timing-only | --per-digit]
 """
 
 from __future__ import annotations

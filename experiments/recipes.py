@@ -22,8 +22,8 @@ those that keep every model's MNIST validation accuracy within ``VALIDATION_TOLE
 study's. Drawn validation digits come from the same renderer as the pen strokes the recipe trains
 on, so they favour that technique; the scanned and Hershey columns are the independent check.
 
-    .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4
-    .venv/bin/python -m benchmarks.recipes --epochs 8 --model 2 4 --only study distillation
+    .venv/bin/python -m experiments.recipes --epochs 8 --model 2 4
+    .venv/bin/python -m experiments.recipes --epochs 8 --model 2 4 --only study distillation
 
 ``--only`` trains some rows (the study's always among them, since the rule compares with it);
 ``--temperature`` and ``--distill-weight`` set the distillation row's.

@@ -10,7 +10,7 @@ from them: ``calibration``'s reference set) and on the report-only sets of
 other hands; then one drawing's latency through all six models, with each
 set of copies, against the single pass, in the same run.
 
-    .venv/bin/python -m benchmarks.tta
+    .venv/bin/python -m experiments.tta
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2
 import numpy as np
 
+from benchmarks.latency import measure, summary
 from digitdraw.learning import data, evalsets
 from digitdraw.learning.augment import change_stroke_width
 from digitdraw.learning.calibration import REFERENCE_SEED, REFERENCE_SIZE
@@ -32,8 +33,6 @@ from digitdraw.learning.train import load_dataset
 from digitdraw.serving import saved_models
 from digitdraw.serving.networks import MODEL_IDS
 from digitdraw.serving.preprocess import IMAGE_SIZE
-
-from .latency import measure, summary
 
 
 def turned_and_scaled(images: np.ndarray, degrees: float = 0.0, scale: float = 1.0) -> np.ndarray:

@@ -116,26 +116,14 @@ def committee_note(rows: list[dict]) -> str:
 def other_hands_ui(rows: list[dict]) -> None:
     """How the models read digits MNIST's writers did not write, beside how they read MNIST's."""
     st.subheader("On digits by other hands")
-    measured = [
-        row
-        for row in rows
-        if set(OTHER_HANDS) <= row["accuracy"].keys() and {"drawn", *OTHER_HANDS} <= row["turned_away"].keys()
-    ]
-    if not measured:
-        st.info(
-            "Not measured for these models yet: `python -m digitdraw calibrate` measures every model on "
-            "digits by other hands.",
-            icon=":material/info:",
-        )
-        return
     st.caption(
         "MNIST's test digits, even redrawn as strokes (Drawn), come from the same kind of writers the "
         "models learned from, so they flatter every model. These do not: 1,797 small scanned digits by "
         "43 people (scikit-learn's) and 1,000 digits in six printed Hershey fonts drawn like a canvas. "
         "Nothing was trained or tuned on them. Turned away: the share the digit score calls not a "
-        "digit, though every one is." + committee_note(measured)
+        "digit, though every one is." + committee_note(rows)
     )
-    st.table(other_hands_table(measured), hide_index=True, border="horizontal")
+    st.table(other_hands_table(rows), hide_index=True, border="horizontal")
 
 
 def calibration_table(rows: list[dict]) -> pd.DataFrame:
@@ -170,10 +158,8 @@ def calibration_ui(rows: list[dict]) -> None:
     )
     st.dataframe(calibration_table(rows), hide_index=True)
     left, right = st.columns(2)
-    # Only the sets every calibrated model was measured on.
-    names = [name for name in SET_NAMES if all(name in row["reliability"] for row in rows)]
     key = left.segmented_control(
-        "Digits", names, format_func=SET_BUTTONS.get, default="drawn", key="calibration_set"
+        "Digits", list(SET_NAMES), format_func=SET_BUTTONS.get, default="drawn", key="calibration_set"
     )
     version = right.segmented_control(
         "Confidence", ["raw", "calibrated"], default="raw", key="calibration_version"

@@ -27,7 +27,7 @@ from digitdraw.learning.digit_score import (
 from digitdraw.learning.drawn import drawn_evaluation_set
 from digitdraw.learning.train import Dataset, prepare_images
 from digitdraw.serving import digit_score, inference, saved_models
-from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.networks import DEFAULT_SAVED_MODELS_DIR, MODEL_IDS
 from digitdraw.serving.preprocess import to_mnist
 
 
@@ -301,10 +301,11 @@ def test_a_committee_method_uses_the_member_s_energy_and_falls_back_when_the_mem
     assert 6 in inference.classify(drawings[0], root=uncalibrated).errors
 
 
-def test_a_calibration_file_written_before_committees_still_loads(uncalibrated):
+def test_a_calibration_whose_method_reads_no_other_model_has_no_committee_record(uncalibrated):
     path = saved_models.model_dir(4, uncalibrated) / saved_models.CALIBRATION_FILE
-    shutil.copy(saved_models.model_dir(4) / saved_models.CALIBRATION_FILE, path)
-    shutil.copy(saved_models.model_dir(4) / saved_models.NOVELTY_FILE, path.parent)
+    committed = saved_models.model_dir(4, DEFAULT_SAVED_MODELS_DIR)
+    shutil.copy(committed / saved_models.CALIBRATION_FILE, path)
+    shutil.copy(committed / saved_models.NOVELTY_FILE, path.parent)
     payload = json.loads(path.read_text())
     payload["novelty"].pop("committee", None)
     payload["novelty"].update(method="learned_combined")

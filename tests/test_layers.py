@@ -82,3 +82,30 @@ def test_each_contract_fails_on_a_deliberate_bad_edge(package_copy, module, stat
     assert result.returncode != 0
     assert f"{broken} BROKEN" in result.stdout
     assert result.stdout.count("BROKEN") >= 1 and result.stdout.count("KEPT") >= 1
+
+
+def test_classifying_a_drawing_loads_serving_alone():
+    script = (
+        "import sys, digitdraw, numpy as np; "
+        "digitdraw.classify(np.zeros((280, 280, 4), np.uint8)); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = result.stdout.split()
+    ours = {name for name in loaded if name.startswith("digitdraw.")}
+    assert "digitdraw.serving.inference" in ours
+    assert all(name.startswith("digitdraw.serving") for name in ours), ours
+    assert not [name for name in loaded if name.split(".")[0] in ("tensorflow", "keras", "streamlit")]
+
+
+def test_the_public_names_of_the_layers_above_serving_load_on_first_use():
+    import digitdraw
+    from digitdraw.learning.data import load_mnist
+    from digitdraw.reading.read import NumberReading, read_digits
+
+    assert (digitdraw.load_mnist, digitdraw.read_digits) == (load_mnist, read_digits)
+    assert digitdraw.NumberReading is NumberReading
+    with pytest.raises(AttributeError, match="no attribute 'classifyy'"):
+        digitdraw.classifyy  # noqa: B018

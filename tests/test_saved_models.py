@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from digitdraw.cli import main
 from digitdraw.learning.evaluate import loss_and_accuracy
 from digitdraw.serving import saved_models
 from digitdraw.serving.inference import load_classifier
@@ -96,8 +97,12 @@ def model_1_copy(tmp_path):
 @pytest.mark.parametrize(
     "file_name", [saved_models.CARD_FILE, saved_models.HISTORY_FILE, saved_models.METRICS_FILE]
 )
-@pytest.mark.parametrize("version", [None, 1, saved_models.FORMAT_VERSION + 1])
-def test_another_format_version_is_refused_naming_both_versions(file_name, version, model_1_copy):
+@pytest.mark.parametrize(
+    "version", [None, 1, saved_models.UPGRADABLE_VERSION, saved_models.FORMAT_VERSION + 1]
+)
+def test_another_format_version_is_refused_naming_both_versions_and_what_rewrites_it(
+    file_name, version, model_1_copy
+):
     path = saved_models.model_dir(1, model_1_copy) / file_name
     payload = json.loads(path.read_text())
     if version is None:
@@ -107,9 +112,52 @@ def test_another_format_version_is_refused_naming_both_versions(file_name, versi
     path.write_text(json.dumps(payload))
     with pytest.raises(saved_models.SavedModelError) as error:
         saved_models.load(1, model_1_copy)
-    expected = 1 if version is None else version
-    assert f"format {expected}" in str(error.value)
-    assert f"reads format {saved_models.FORMAT_VERSION}" in str(error.value)
+    message = str(error.value)
+    assert f"is in saved-model format {version}, and this version of DigitDraw reads format 3" in message
+    upgrade = "rewrite it with `python -m digitdraw models upgrade`"
+    assert (upgrade in message) == (version == saved_models.UPGRADABLE_VERSION)
+
+
+def _as_format(directory, version: int, drop_from_calibration: str | None = None) -> None:
+    """Write every JSON file of a model folder back as another format version."""
+    for name in saved_models.SCHEMAS:
+        path = directory / name
+        payload = json.loads(path.read_text()) | {"format_version": version}
+        if name == saved_models.CALIBRATION_FILE and drop_from_calibration:
+            del payload["novelty"][drop_from_calibration]
+        path.write_text(json.dumps(payload))
+
+
+def test_models_upgrade_rewrites_the_previous_format_and_the_model_loads_as_before(model_1_copy, capsys):
+    directory = saved_models.model_dir(1, model_1_copy)
+    before = saved_models.load(1, model_1_copy)
+    _as_format(directory, saved_models.UPGRADABLE_VERSION)
+    assert main(["models", "upgrade", "--root", str(model_1_copy)]) == 0
+    assert (
+        "rewrote model.json, history.json, metrics.json, calibration.json (format 3)"
+        in capsys.readouterr().out
+    )
+    after = saved_models.load(1, model_1_copy)
+    assert (after.card, after.metrics, after.calibration) == (before.card, before.metrics, before.calibration)
+    assert main(["models", "upgrade", "--root", str(model_1_copy)]) == 0
+    assert "already current" in capsys.readouterr().out
+
+
+def test_a_folder_that_format_3_cannot_hold_is_left_whole_with_the_command_that_refits_it(
+    model_1_copy, capsys
+):
+    directory = saved_models.model_dir(1, model_1_copy)
+    _as_format(directory, saved_models.UPGRADABLE_VERSION, drop_from_calibration="turned_away")
+    files = {path.name: path.read_bytes() for path in directory.iterdir()}
+    assert main(["models", "upgrade", "--root", str(model_1_copy)]) == 1
+    assert "refit it with `python -m digitdraw calibrate`" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == files
+
+
+def test_a_folder_older_than_the_previous_format_is_not_upgraded(model_1_copy, capsys):
+    _as_format(saved_models.model_dir(1, model_1_copy), 1)
+    assert main(["models", "upgrade", "--root", str(model_1_copy)]) == 1
+    assert "cannot be upgraded; retrain the model" in capsys.readouterr().err
 
 
 def test_an_unknown_key_is_refused_rather_than_ignored(model_1_copy):

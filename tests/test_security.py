@@ -51,10 +51,10 @@ def test_the_app_and_package_never_unpickle_evaluate_or_render_raw_html():
 
 
 def test_the_only_unpickler_is_the_restricted_one_and_it_reads_after_the_checksum():
-    data_source = (ROOT / "digitdraw" / "data.py").read_text()
+    data_source = (ROOT / "digitdraw" / "learning" / "data.py").read_text()
     assert "class _NumpyOnlyUnpickler(pickle.Unpickler)" in data_source
     uses = [path for path in APP_SOURCES if re.search(r"^import pickle|^from pickle", path.read_text(), re.M)]
-    assert uses == [ROOT / "digitdraw" / "data.py"]
+    assert uses == [ROOT / "digitdraw" / "learning" / "data.py"]
     checksum = data_source.index("actual = sha256_file(path)")
     unpickle = data_source.index("safe_unpickle(handle.read())")
     assert checksum < unpickle

@@ -232,6 +232,28 @@ def reliability_record(probabilities: np.ndarray, labels: np.ndarray) -> saved_m
     )
 
 
+def model_detector(
+    model: saved_models.SavedModel,
+    fitting: FittingData,
+    density: digit_score.ClassDensity,
+    learned: digit_score.LearnedScore | None = None,
+    committee: saved_models.SavedModel | None = None,
+) -> tuple[digit_score.Detector, saved_models.SavedModel | None]:
+    """One model's digit-score detector, fitted on MNIST, and the committee member it adds (None for the
+    member itself: a model is no committee of its own)."""
+    member = committee if committee is not None and not _same_weights(committee, model) else None
+    detector = fit_detector(
+        model.network,
+        fitting.dataset.x_train,
+        fitting.dataset.y_train,
+        fitting.dataset.x_validation,
+        density=density,
+        learned=learned,
+        committee=member.network if member is not None else None,
+    )
+    return detector, member
+
+
 def fit_model(
     model: saved_models.SavedModel,
     fitting: FittingData,
@@ -242,20 +264,11 @@ def fit_model(
     """One model's temperature (on validation), digit-score scales and threshold, and reliability figures;
     ``committee``: the member whose energy the committee candidates add (ignored for the member itself)."""
     network = model.network
-    member = committee if committee is not None and not _same_weights(committee, model) else None
     data = fitting.dataset
     temperature = fit_temperature(
         digit_score.logits_and_features(network, data.x_validation)[0], data.y_validation
     )
-    detector = fit_detector(
-        network,
-        fitting.dataset.x_train,
-        fitting.dataset.y_train,
-        fitting.dataset.x_validation,
-        density=density,
-        learned=learned,
-        committee=member.network if member is not None else None,
-    )
+    detector, member = model_detector(model, fitting, density, learned, committee)
     # Each candidate's threshold keeps 97% of the reference digits; the one that then flags most
     # tuning non-digits is this model's method.
     candidates = tuple(m for m in digit_score.CANDIDATE_METHODS if m in detector.methods)

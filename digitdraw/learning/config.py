@@ -73,7 +73,7 @@ class TrainConfig:
 STUDY_RECIPE = TrainConfig()
 # The teacher the ablation distilled from: model 6, the CNN beyond the study, best of the registry on MNIST.
 DISTILL_TEACHER = 6
-# The ablation's share of pen strokes (benchmarks/recipes.py); not in the improved recipe, which the
+# The ablation's share of pen strokes (experiments/recipes.py); not in the improved recipe, which the
 # ablation chose without them.
 STROKE_SHARE = 0.5
 IMPROVED_RECIPE = TrainConfig(augmentation=IMPROVED_AUGMENTATION)

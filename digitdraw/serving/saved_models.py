@@ -48,6 +48,7 @@ import json
 import os
 import shutil
 import tempfile
+import typing
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,6 +331,14 @@ class Calibration(_Schema):
     reliability: dict[CalibrationSet, dict[Literal["raw", "calibrated"], ReliabilityRecord]]
     fitted_at: str  # ISO 8601, UTC.
 
+    @pydantic.model_validator(mode="after")
+    def _every_set_measured(self) -> Calibration:
+        sets = set(typing.get_args(CalibrationSet))
+        for what, measured in (("reliability", self.reliability), ("turned_away", self.novelty.turned_away)):
+            if set(measured) != sets:
+                raise ValueError(f"{what} must cover the sets {sorted(sets)}, got {sorted(measured)}")
+        return self
+
 
 def rewrite_hint(version: object) -> str:
     """What rewrites a file written in another version of the format, in words for people."""
@@ -573,8 +582,11 @@ def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | N
     """The optional calibration file and its arrays, checked against the weights; Nones if absent."""
     if not (directory / CALIBRATION_FILE).exists():
         return None, None
-    calibration = _read(directory / CALIBRATION_FILE, Calibration)
     fix = f"refit it with `{calibrate_hint(card.model_id)}` or delete it"
+    try:
+        calibration = _read(directory / CALIBRATION_FILE, Calibration)
+    except SavedModelError as error:
+        raise SavedModelError(f"{error}; {fix}") from error
     if calibration.model_sha256 != card.model_sha256:
         raise SavedModelError(f"{CALIBRATION_FILE} was fitted for other weights; {fix}")
     try:

@@ -667,8 +667,7 @@ def calibration_rows() -> list[dict[str, Any]]:
                     else None
                 ),
                 "reliability": figures,
-                # Per set measured (files calibrated before other hands were measured have only test and
-                # drawn): the share read right, and the share the digit score turned away.
+                # Per set measured: the share read right, and the share the digit score turned away.
                 "accuracy": {name: figure["raw"].share_right() for name, figure in figures.items()},
                 "turned_away": dict(calibration.novelty.turned_away),
             }
