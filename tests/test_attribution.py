@@ -3,6 +3,7 @@ loop, an empty patch changing nothing, and the contrast of two classes."""
 
 from __future__ import annotations
 
+import float32
 import numpy as np
 import pytest
 from test_inside import _random_network
@@ -62,10 +63,11 @@ def test_gradient_times_input_is_pixel_times_finite_difference_gradient(image):
 def test_why_x_rather_than_y_is_the_difference_of_the_two_maps(image):
     network = load_classifier(2)
     contrast = attribution.contrast_gradient_times_input(network, image, 1, 7)
-    expected = attribution.gradient_times_input(network, image, 1) - attribution.gradient_times_input(
-        network, image, 7
-    )
-    np.testing.assert_allclose(contrast, expected, atol=1e-5)
+    one, seven = (attribution.gradient_times_input(network, image, digit) for digit in (1, 7))
+    # One backward pass against two, in float32: sums over each layer's outputs (fan-outs), relative to
+    # the maps' size, tests/float32.py.
+    terms = sum(network.architecture.sizes[1:])
+    float32.assert_close(contrast, one - seven, terms, scale=max(np.abs(one).max(), np.abs(seven).max()))
     maps = attribution.occlusion(network, image)
     np.testing.assert_array_equal(attribution.contrast_occlusion(maps, 1, 7), maps[1] - maps[7])
 
@@ -92,7 +94,11 @@ def test_batched_occlusion_equals_one_forward_pass_per_patch(image):
         fall = baseline - network.predict_proba(occluded[None])[0]
         total[:, top : top + 7, left : left + 7] += fall[:, None, None]
         count[top : top + 7, left : left + 7] += 1
-    np.testing.assert_allclose(maps, total / count, atol=1e-6)
+    # A batch against one image at a time: float32 sums in another order, rtol(fan-ins) of 2 * max|logit|
+    # per probability (tests/float32.py), twice that for a difference of two.
+    logits = network.logits(image[None])
+    terms = float32.chain_terms(network.architecture)[-1]
+    float32.assert_close(maps, total / count, terms, scale=4 * np.abs(logits).max())
 
 
 def test_a_stride_that_misses_the_edge_still_covers_it():

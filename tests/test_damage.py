@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+import float32
 import numpy as np
 import pytest
 from test_inside import _random_network
@@ -40,7 +41,9 @@ def test_a_switched_off_unit_behaves_as_a_unit_held_at_zero(activation, images):
     logits = second @ network.weights[2] + network.biases[2]
     expected = np.exp(logits - logits.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
-    np.testing.assert_allclose(broken.predict_proba(x.reshape(images.shape)), expected, atol=1e-5)
+    # The same sums by two float32 paths: rtol(fan-ins along the way), tests/float32.py.
+    terms = float32.chain_terms(network.architecture)[-1]
+    float32.assert_probabilities_close(broken.predict_proba(x.reshape(images.shape)), expected, logits, terms)
 
 
 def test_a_random_share_switches_off_that_share_of_every_layer_the_same_way_each_time():
@@ -96,7 +99,10 @@ def test_accuracy_on_the_whole_test_set_is_the_saved_test_accuracy():
     (_, _), (raw, labels) = load_mnist()
     inputs = classify_batch(raw, []).images
     model = load_saved_model(1)
-    assert damage.accuracy(model.network, inputs, labels) == pytest.approx(model.metrics.accuracy["test"])
+    # Keras (float32) measured the saved figure; another BLAS may read a near-tie image the other way: at
+    # most one of 10,000 (as in test_saved_models; seen with OPENBLAS_CORETYPE=Prescott).
+    accuracy = damage.accuracy(model.network, inputs, labels)
+    assert abs(accuracy - model.metrics.accuracy["test"]) * len(labels) <= 1 + 1e-9
     sample, sample_labels = damage.fixed_sample(inputs, labels)
     assert len(sample) == damage.TEST_SAMPLE_SIZE
     again, _ = damage.fixed_sample(inputs, labels)

@@ -3,6 +3,7 @@ matches Keras."""
 
 from __future__ import annotations
 
+import float32
 import numpy as np
 import pytest
 
@@ -90,9 +91,12 @@ def test_the_numpy_forward_pass_equals_keras_on_random_weights(model_id):
     model = build_keras_model(architecture)  # Keras initialises random weights.
     images = np.random.default_rng(model_id).uniform(size=(64, 28, 28)).astype(np.float32)
     expected = model.predict(images, verbose=0)
-    actual = Network.from_keras(model, architecture).predict_proba(images)
-    np.testing.assert_allclose(actual, expected, atol=1e-5)
-    np.testing.assert_allclose(actual.sum(axis=1), 1.0, atol=1e-5)
+    network = Network.from_keras(model, architecture)
+    actual = network.predict_proba(images)
+    # Two float32 paths through every layer: rtol(fan-ins along the way), tests/float32.py.
+    terms = float32.chain_terms(architecture)[-1]
+    float32.assert_probabilities_close(actual, expected, network.logits(images), terms)
+    float32.assert_close(actual.sum(axis=1), np.ones(len(images)), terms=10)  # A float32 sum of 10.
 
 
 def test_the_forward_pass_rejects_images_of_the_wrong_size():
@@ -155,9 +159,10 @@ def test_a_tanh_network_beyond_the_study_matches_keras():
     model = build_keras_model(architecture)
     images = np.random.default_rng(7).uniform(size=(16, 28, 28)).astype(np.float32)
     expected = model.predict(images, verbose=0)
-    np.testing.assert_allclose(
-        Network.from_keras(model, architecture).predict_proba(images), expected, atol=1e-5
-    )
+    network = Network.from_keras(model, architecture)
+    # Two float32 paths: rtol(fan-ins along the way), tests/float32.py.
+    terms = float32.chain_terms(architecture)[-1]
+    float32.assert_probabilities_close(network.predict_proba(images), expected, network.logits(images), terms)
     assert architecture.summary == "784-32-8-12-10" and architecture.hidden_activation == "tanh"
 
 
@@ -176,10 +181,13 @@ def test_the_numpy_forward_pass_equals_keras_for_tanh_and_gelu_networks(hidden, 
     architecture = Architecture.dense(hidden, activation)
     model = build_keras_model(architecture)
     images = np.random.default_rng(7).uniform(size=(64, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(
-        Network.from_keras(model, architecture).predict_proba(images),
+    network = Network.from_keras(model, architecture)
+    # Two float32 paths: rtol(fan-ins along the way), tests/float32.py.
+    float32.assert_probabilities_close(
+        network.predict_proba(images),
         model.predict(images, verbose=0),
-        atol=1e-5,
+        network.logits(images),
+        float32.chain_terms(architecture)[-1],
     )
 
 
@@ -211,7 +219,8 @@ def test_logits_are_the_output_layer_before_softmax_and_keras_agrees(hidden):
     kernel, bias = model.layers[-1].get_weights()
     expected = before_softmax.predict(images, verbose=0) @ kernel + bias
     network = Network.from_keras(model, architecture)
-    np.testing.assert_allclose(network.logits(images), expected, atol=1e-4)
+    # Float32 logits by two paths: rtol(fan-ins along the way), tests/float32.py.
+    float32.assert_close(network.logits(images), expected, float32.chain_terms(architecture)[-1])
     answer, confidence = network.read(images[0])
     probabilities = network.predict_proba(images[:1])[0]
     assert answer == int(np.argmax(probabilities)) and confidence == pytest.approx(probabilities.max())
@@ -261,12 +270,16 @@ def test_the_numpy_convolutions_and_pools_equal_keras_layer_by_layer(activation)
     network = Network.from_keras(model, architecture)
     actual = network.layer_outputs(images)
     assert [a.shape[1:] for a in actual] == list(architecture.shapes[1:])
-    for ours, theirs in zip(actual, expected):  # float32 sums of up to 45 terms: relative to their size.
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(actual[-1], expected[-1], atol=1e-5)
+    # Two float32 paths: each layer within rtol(fan-ins so far) of its own size (tests/float32.py).
+    terms = float32.chain_terms(architecture)
+    for ours, theirs, n in zip(actual[:-1], expected[:-1], terms):
+        float32.assert_close(ours, theirs, n)
+    float32.assert_probabilities_close(actual[-1], expected[-1], network.logits(images), terms[-1])
     # The chunked pass that evaluation uses gives the same answers for more images than one chunk.
     many = rng.uniform(size=(1_100, 28, 28)).astype(np.float32)
-    np.testing.assert_allclose(network.predict_proba(many), model.predict(many, verbose=0), atol=1e-5)
+    float32.assert_probabilities_close(
+        network.predict_proba(many), model.predict(many, verbose=0), network.logits(many), terms[-1]
+    )
 
 
 def test_an_odd_map_loses_its_last_row_and_column_to_the_pool_as_in_keras():

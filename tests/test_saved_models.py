@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import float32
 import numpy as np
 import pytest
 
@@ -75,8 +76,10 @@ def test_raw_images_straight_into_predict_proba_score_worse(mnist, classified_te
 def test_the_fast_forward_pass_equals_keras_on_the_saved_model(model_id, keras_models, classified_test_set):
     images = classified_test_set[0].images[:2000]
     expected = keras_models[model_id].predict(images, batch_size=2000, verbose=0)
-    actual = load_classifier(model_id).predict_proba(images)
-    np.testing.assert_allclose(actual, expected, atol=1e-5)
+    network = load_classifier(model_id)
+    # Two float32 paths: rtol(fan-ins along the way), tests/float32.py.
+    terms = float32.chain_terms(network.architecture)[-1]
+    float32.assert_probabilities_close(network.predict_proba(images), expected, network.logits(images), terms)
 
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
