@@ -11,7 +11,7 @@ import pytest
 from test_inside import _random_network
 
 from digitdraw.explaining import damage
-from digitdraw.serving.inference import classify_batch, load_classifier, load_saved_model
+from digitdraw.serving.inference import load_classifier, load_saved_model
 from digitdraw.serving.saved_models import MODEL_FILE, model_dir
 
 
@@ -93,11 +93,10 @@ def test_damage_leaves_the_saved_model_and_the_loaded_network_untouched():
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
 
 
-def test_accuracy_on_the_whole_test_set_is_the_saved_test_accuracy():
-    from digitdraw.learning.data import load_mnist
-
-    (_, _), (raw, labels) = load_mnist()
-    inputs = classify_batch(raw, []).images
+def test_accuracy_on_the_whole_test_set_is_the_saved_test_accuracy(classified_test_set):
+    # The session's MNIST test set, preprocessed once (tests/conftest.py), as classify_batch does.
+    batch, labels = classified_test_set
+    inputs = batch.images
     model = load_saved_model(1)
     # Keras (float32) measured the saved figure; another BLAS may read a near-tie image the other way: at
     # most one of 10,000 (as in test_saved_models; seen with OPENBLAS_CORETYPE=Prescott).
