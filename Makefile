@@ -37,11 +37,12 @@ run: $(STAMP)
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
-# Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run.
+# Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run. The
+# slowest ten tests are printed at the end, so that a test growing slow is seen by everyone.
 test: $(STAMP) system
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest --durations=10
 
 # Many random examples; pin any failure it finds as an @example in the test.
 fuzz: $(STAMP)

@@ -165,7 +165,6 @@ def drawings_repeats(args: argparse.Namespace) -> int | None:
 def kept_split_or_exit(args: argparse.Namespace, repeats: int | None) -> KeptSplit | None:
     """The kept drawings ``--drawings`` names, read and split for training; None without it. A store that
     cannot be read, a bad file or too few drawings print one line and exit with status 1."""
-
     if repeats is None:
         return None
     try:
