@@ -7,6 +7,10 @@ import os
 import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One OpenBLAS thread per process, as `make run` serves the app (Makefile): the tests run on two xdist
+# workers, and threaded OpenBLAS on busy cores makes small products far slower (README, Latency). Set
+# before NumPy loads; subprocesses (the app server, training workers) inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -121,3 +125,12 @@ def postgres_server_url():
         pytest.skip(f"PostgreSQL could not start here: {why}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # Before xdist's own hook, which reads the groups.
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``, pyproject.toml), the browser tests share one app server and
+    one Chromium (tests/e2e/conftest.py): one group, so that one worker runs them all and starts them once."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("e2e"))

@@ -43,6 +43,23 @@ TIMEOUT = 60
 pytestmark = pytest.mark.usefixtures("drawings_store")
 
 
+@pytest.fixture(scope="session")
+def mnist_test_inputs():
+    """The 10,000 MNIST test images as the models see them: the app's own ``mnist_test_inputs``, called
+    once for the session (it preprocesses them all, about 5 s)."""
+    return ui_app.mnist_test_inputs()
+
+
+@pytest.fixture(autouse=True)
+def preprocessed_mnist_once(monkeypatch, mnist_test_inputs):
+    """``app.mnist_test_inputs`` depends on the MNIST files alone, so every test reads the session's copy
+    of its answer instead of preprocessing 10,000 images again after ``fresh_caches``; without the data
+    (``mnist_test_set`` None) it still gives None."""
+    monkeypatch.setattr(
+        ui_app, "mnist_test_inputs", lambda: None if ui_app.mnist_test_set() is None else mnist_test_inputs
+    )
+
+
 @pytest.fixture(autouse=True)
 def fresh_caches():
     """Each test starts with empty Streamlit caches, as a new server would."""
