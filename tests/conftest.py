@@ -8,7 +8,7 @@ import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # One OpenBLAS thread per process, as `make run` serves the app (Makefile): the tests run on two xdist
-# workers, and threaded OpenBLAS on busy cores makes small products far slower (README, Latency). Set
+# workers, and threaded OpenBLAS on busy cores makes small products far slower (docs/performance.md). Set
 # before NumPy loads; subprocesses (the app server, training workers) inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

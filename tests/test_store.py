@@ -181,7 +181,8 @@ def test_a_store_that_is_down_says_so_in_one_sentence(postgres_server_url):
     assert "\n" not in str(failure.value)
 
 
-def test_a_read_only_store_refuses_writes_but_still_reads(tmp_path):
+def test_a_read_only_store_refuses_writes_but_still_reads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / ".")  # A URI filename must not become a folder named "file:" here.
     path = tmp_path / "drawings.sqlite"
     Store(f"sqlite:///{path}").save(a_drawing())
     read_only = Store(f"sqlite:///file:{path}?mode=ro&uri=true")
@@ -189,6 +190,7 @@ def test_a_read_only_store_refuses_writes_but_still_reads(tmp_path):
     with pytest.raises(StoreError, match=r"Could not save to the sqlite drawings store: .*readonly"):
         read_only.save(a_drawing())
     assert read_only.count() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawings.sqlite"]
 
 
 def test_a_url_that_is_not_a_url_is_a_value_error():

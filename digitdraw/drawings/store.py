@@ -23,6 +23,7 @@ import datetime
 import os
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,9 @@ def create_store_engine(url: str) -> Engine:
         raise ValueError(f"{DATABASE_URL_ENV_VAR} must be an SQLAlchemy database URL, got {url!r}") from error
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
+        if database and parsed.query.get("uri") == "true":
+            # A URI filename (``file:/path/to.sqlite?mode=ro``): its file is the path after "file:".
+            database = urllib.parse.urlsplit(database).path
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Writers wait for each other instead of failing at once.
