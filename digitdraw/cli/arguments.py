@@ -12,7 +12,8 @@ BAD_REQUEST = 2
 
 
 def model_ids(values: list[str] | None) -> list[int]:
-    """The study's model ids a ``--model`` names ('all', the default, for every one); ValueError otherwise."""
+    """The study's model ids a ``--model`` names, matched as written ('all', the default, for every one);
+    ValueError for any other."""
     if not values or values == ["all"]:
         return list(MODEL_IDS)
     by_name = {str(model_id): model_id for model_id in MODEL_IDS}

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitdraw.cli.arguments import FAILED, fail
-from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.cli.arguments import FAILED, fail, model_ids
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,17 +28,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="print JSON: per image, each digit's box and every model's probabilities",
     )
     parser.set_defaults(run=run, parser=parser)
-
-
-def model_ids(values: list[str]) -> list:
-    """The models asked for by their ids as written (ids are matched as text, whatever their type)."""
-    if not values or values == ["all"]:
-        return list(MODEL_IDS)
-    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
-    unknown = [value for value in values if value not in by_name]
-    if unknown:
-        raise ValueError(f"model must be 'all' or one of {list(by_name)}, got {unknown[0]!r}")
-    return [by_name[value] for value in values]
 
 
 def reading_json(path: Path, reading) -> dict:
