@@ -235,7 +235,7 @@ def job_ui(job: jobs.Job, expanded: bool) -> None:
                     on_click=_stop,
                     args=(job,),
                 )
-        st.caption(describe(job.settings))
+        st.caption(describe(job.settings) if job.settings is not None else "Settings that cannot be trained.")
         if job.active:
             stopping = " · stopping after this batch" if job.stop_requested else ""
             st.progress(job.fraction_done, text=progress_text(job) + stopping)

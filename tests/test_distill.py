@@ -184,7 +184,7 @@ def test_a_network_of_one_s_own_refuses_the_study_networks_recipe_options(option
 
     arguments = ["train", "--name", "mine", "--hidden", "8", "--activation", "relu", "--out", str(tmp_path)]
     assert main([*arguments, *option]) == 2
-    assert f"{option[0]} change the study's networks' recipe" in capsys.readouterr().err
+    assert f"{option[0]} apply to the study's networks" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

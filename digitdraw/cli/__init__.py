@@ -10,7 +10,9 @@ the function that runs it (``set_defaults(run=...)``).
 - ``models`` rewrites saved models of an older format in the current one.
 
 ``--help`` on each says more. A command that fails prints one sentence on stderr and exits with status 1;
-a bad request exits with status 2.
+a bad request exits with status 2. Every command's errors end at one place, ``main``: files that cannot
+be read or written, a store or model that will not do, and anything unforeseen become that one sentence;
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from __future__ import annotations
 import argparse
 
 from digitdraw.cli import calibrate, drawings, models, read, train, worker
+from digitdraw.cli.arguments import fail
+from digitdraw.drawings.store import StoreError
+from digitdraw.learning.data import DataError
+from digitdraw.serving.saved_models import SavedModelError
 
 COMMANDS = (train, calibrate, worker, drawings, read, models)
 
@@ -28,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m digitdraw",
         description="Draw a digit, watch six MNIST networks classify it: the command line.",
     )
+    parser.add_argument("--debug", action="store_true", help="show a failure's traceback, not one sentence")
     commands = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(commands)
@@ -37,4 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run it; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+    try:
+        return args.run(args)
+    except (OSError, ValueError, StoreError, SavedModelError, DataError) as error:
+        if args.debug:
+            raise
+        return fail(command, error)
+    except Exception as error:  # What no check foresaw: still one sentence, the traceback on request.
+        if args.debug:
+            raise
+        return fail(command, f"{type(error).__name__}: {error} (run again with --debug to see where)")

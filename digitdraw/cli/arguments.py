@@ -1,4 +1,5 @@
-"""What several commands share: model ids as given on the command line, and the one-sentence failure."""
+"""What several commands share: model ids as given on the command line, one line per result, and the
+one-sentence failure."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ def model_ids(values: list[str] | None) -> list[int]:
     return [by_name[value] for value in values]
 
 
+def one_line(text: object) -> str:
+    """``text`` with every character that is not printable (a newline in a file name among them) written
+    as its escape, so that one result stays one line and no name can forge another line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def fail(command: str, error: object, status: int = FAILED) -> int:
     """Print one sentence for a person on stderr, naming the command; return the exit status."""
-    print(f"python -m digitdraw {command}: {error}", file=sys.stderr)
+    print(f"python -m digitdraw {command}: {one_line(error)}", file=sys.stderr)
     return status

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from digitdraw.cli.arguments import fail
+from digitdraw.cli.arguments import fail, one_line
 from digitdraw.serving.networks import NUM_CLASSES
 
 DATABASE_HELP = "SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or data/drawings.sqlite)"
@@ -44,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         kept = store.open_store(args.database)
         if args.action == "import":
-            new = collect.from_arrays(*collect.read_npz(args.file), session_id=args.session)
-            kept.save_many(new)
-            print(f"kept {len(new)} drawings from {args.file} ({kept.count()} in the store)")
+            x, y = collect.read_npz(args.file)
+            count = collect.import_arrays(
+                kept, x, y, args.session, progress=_progress if len(x) > collect.IMPORT_BATCH else None
+            )
+            print(f"kept {count} drawings from {one_line(args.file)} ({kept.count()} in the store)")
         elif args.action == "export":
             arrays = store.export_arrays(kept.drawings(args.session))
             with atomic_write(args.file) as handle:
@@ -58,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         # One line a person can act on; nothing was kept.
         return fail(f"drawings {args.action}", error)
     return 0
+
+
+def _progress(done: int, total: int) -> None:
+    """A long import's progress on stderr, one line rewritten in place."""
+    end = "\n" if done == total else "\r"
+    print(f"kept {done:,} of {total:,} drawings", end=end, file=sys.stderr, flush=True)
 
 
 def stats_table(drawings: list) -> str:

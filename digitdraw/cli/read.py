@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from digitdraw.cli.arguments import FAILED, fail, model_ids
+from digitdraw.cli.arguments import FAILED, fail, model_ids, one_line
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 if m in reading.probabilities
             ]
             answers += [f"model {m} unavailable: {message}" for m, message in reading.errors.items()]
-            print(f"{path}: {', '.join(answers)}")
+            print(f"{one_line(path)}: {one_line(', '.join(answers))}")
     if args.json:
         print(json.dumps(results, indent=2))
     return FAILED if status else 0

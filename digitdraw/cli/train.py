@@ -20,7 +20,11 @@ from digitdraw.learning import kept_split
 from digitdraw.learning.config import RECIPE_KEYS, RECIPES, STUDY_RECIPE, NetworkSettings, recipe_name
 from digitdraw.learning.distill import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT
 from digitdraw.learning.kept_split import KeptSplit
+from digitdraw.serving.files import check_folder_writable
 from digitdraw.serving.saved_models import model_dir
+
+# The study's networks' recipe when --recipe is not given.
+DEFAULT_RECIPE = "improved"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--hidden", nargs="+", type=int, default=None, metavar="UNITS", help="hidden layer sizes"
     )
     parser.add_argument("--activation", default=None, help="sigmoid, relu, tanh or gelu")
-    parser.add_argument("--optimizer", default="study", help="study (default), adam or sgd")
+    parser.add_argument("--optimizer", default=None, help="study (default), adam or sgd")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 128)")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
@@ -54,7 +58,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--recipe",
         choices=("improved", "study"),
-        default="improved",
+        default=None,
         help="the study's models' training recipe: improved (default; the study's is trained beside it "
         "as a measured baseline) or the study's own",
     )
@@ -115,6 +119,9 @@ def network_settings(args: argparse.Namespace) -> NetworkSettings:
     if args.model is not None:
         raise ValueError("--model trains the study's networks, --name one of your own: give one of them")
     recipe_options = {
+        "--recipe": args.recipe,
+        "--drawn": args.drawn,
+        "--no-baseline": args.no_baseline or None,
         "--teacher": args.teacher,
         "--temperature": args.temperature,
         "--distill-weight": args.distill_weight,
@@ -125,8 +132,8 @@ def network_settings(args: argparse.Namespace) -> NetworkSettings:
     given_recipe = [option for option, value in recipe_options.items() if value is not None]
     if given_recipe:
         raise ValueError(
-            f"{', '.join(given_recipe)} change the study's networks' recipe (--model); a network of your "
-            "own trains by --hidden, --activation and its optimizer"
+            f"{', '.join(given_recipe)} apply to the study's networks (--model); a network of your own "
+            "trains by --hidden, --activation and its optimizer"
         )
     if args.hidden is None or args.activation is None:
         raise ValueError("a network of your own needs --hidden (layer sizes) and --activation")
@@ -140,11 +147,13 @@ def network_settings(args: argparse.Namespace) -> NetworkSettings:
         name=args.name,
         hidden=tuple(args.hidden),
         activation=args.activation,
-        optimizer=args.optimizer,
+        optimizer=args.optimizer or "study",
         augmentation=not args.no_augment,
         seed=args.seed,
         **{key: value for key, value in given.items() if value is not None},
     )
+    if args.out is not None:
+        check_folder_writable(args.out)
     if model_dir(settings.name, args.out).exists() and not args.force:
         raise ValueError(
             f"a network named {settings.name!r} exists already: choose another name, or add --force"
@@ -196,7 +205,8 @@ def train_own_network(args: argparse.Namespace) -> int:
         )
 
     try:
-        trained = train_network(settings, out_dir=args.out, monitor=Monitor(epoch_done=epoch_done), kept=kept)
+        monitor = Monitor(epoch_done=epoch_done)
+        trained = train_network(settings, out_dir=args.out, monitor=monitor, kept=kept, overwrite=args.force)
     except KeyboardInterrupt:
         print("\nInterrupted: nothing was saved.", file=sys.stderr)
         return 130
@@ -211,8 +221,23 @@ def run(args: argparse.Namespace) -> int:
         return train_own_network(args)
     if args.hidden is not None or args.activation is not None:
         args.parser.error("--hidden and --activation design a network of your own: give it a --name")
+    own_options = {
+        "--optimizer": args.optimizer,
+        "--lr": args.lr,
+        "--batch": args.batch,
+        "--no-augment": args.no_augment or None,
+        "--force": args.force or None,
+    }
+    given_own = [option for option, value in own_options.items() if value is not None]
+    if given_own:
+        args.parser.error(
+            f"{', '.join(given_own)} apply to a network of your own (--name); the study's networks train by "
+            "their recipe (--recipe)"
+        )
     try:
         wanted = model_ids(args.model)
+        if args.out is not None:
+            check_folder_writable(args.out)
     except ValueError as error:
         args.parser.error(str(error))
     # TensorFlow logs harmless graph-rewrite notices at error level; keep the bar readable.
@@ -225,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs
     if args.drawn is not None:
         overrides["drawn_eval_size"] = args.drawn
-    recipe = RECIPES[args.recipe]
+    recipe = RECIPES[args.recipe or DEFAULT_RECIPE]
     for key, value in (
         ("stroke_share", args.strokes),
         ("teacher", args.teacher),

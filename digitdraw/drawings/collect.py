@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from digitdraw.drawings.store import Drawing, NewDrawing, export_arrays
+from digitdraw.drawings.store import Drawing, NewDrawing, Store, export_arrays
 from digitdraw.serving import inference
 from digitdraw.serving.networks import MODEL_IDS, is_custom
 from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
+
+# What one import may hold, checked from the file's headers before any array is read: a class's year of
+# drawings fits many times over, and a file declaring gigabytes is refused without allocating them.
+MAX_IMPORT_DRAWINGS = 100_000
+MAX_IMPORT_BYTES = 256 * 2**20
+# Drawings classified and kept per transaction by an import: a batch's memory is a few megabytes.
+IMPORT_BATCH = 2_000
 
 
 def record(
@@ -48,24 +56,34 @@ def record(
     )
 
 
-def model_inputs(x: np.ndarray) -> np.ndarray:
-    """28x28 model inputs for N images: 28x28 images are taken as MNIST-style already (uint8 0-255 or
-    floats in [0, 1]), larger ones (grayscale or RGBA canvases) go through ``to_mnist``."""
+def check_images(x: np.ndarray) -> np.ndarray:
+    """``x`` as an array of N >= 1 images of numbers, grayscale or RGBA; ValueError otherwise."""
     x = np.asarray(x)
     if x.dtype.kind not in "uif" or x.dtype.kind == "b":
         raise ValueError(f"x must hold numbers, got dtype {x.dtype}")
     if not (x.ndim == 3 or (x.ndim == 4 and x.shape[-1] == 4)) or len(x) == 0:
         raise ValueError(f"x must be N x H x W grayscale or N x H x W x 4 RGBA images, got shape {x.shape}")
+    return x
+
+
+def model_inputs(x: np.ndarray, first_index: int = 0) -> np.ndarray:
+    """28x28 model inputs for N images: 28x28 images are taken as MNIST-style already (uint8 0-255 or
+    floats in [0, 1]), larger ones (grayscale or RGBA canvases) go through ``to_mnist``. A refusal names
+    the drawing by its place in the file: ``first_index`` is the place of ``x``'s first."""
+    x = check_images(x)
     if x.ndim == 3 and x.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         images = x.astype(np.float32) / (255.0 if x.dtype.kind in "ui" else 1.0)
         if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
             raise ValueError("28x28 images in x must be uint8 0-255 or floats in [0, 1]")
+        blank = np.flatnonzero(images.reshape(len(images), -1).max(axis=1) == 0)
+        if len(blank):
+            raise ValueError(f"drawing {first_index + blank[0]} of x is blank")
         return images
     inputs = np.zeros((len(x), IMAGE_SIZE, IMAGE_SIZE), np.float32)
     for index, image in enumerate(x):
         converted = to_mnist(image)
         if converted is None:
-            raise ValueError(f"drawing {index} of x is blank")
+            raise ValueError(f"drawing {first_index + index} of x is blank")
         inputs[index] = converted
     return inputs
 
@@ -82,17 +100,41 @@ def labels(y: np.ndarray, count: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _declared(archive: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npz member's header declares, read without loading its data."""
+    with archive.zip.open(f"{name}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(member)
+    return shape, dtype
+
+
 def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``x`` and ``y`` from an .npz file, or a ValueError that says what is wrong with it."""
+    """Arrays ``x`` and ``y`` from an .npz file, or a ValueError that says what is wrong with it. The sizes
+    its headers declare are checked against ``MAX_IMPORT_DRAWINGS`` and ``MAX_IMPORT_BYTES`` before any
+    array is read."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} holds one array (an .npy file), not the arrays x and y of an .npz")
+        with archive:
             missing = {"x", "y"} - set(archive.files)
             if missing:
                 raise ValueError(f"{path} has no array named {' or '.join(sorted(missing))}")
+            shape, dtype = _declared(archive, "x")
+            count = shape[0] if shape else 0
+            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if count > MAX_IMPORT_DRAWINGS or size > MAX_IMPORT_BYTES:
+                raise ValueError(
+                    f"{path} declares x of shape {shape} ({size / 2**20:,.0f} MiB); one import takes at most "
+                    f"{MAX_IMPORT_DRAWINGS:,} drawings and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
+                )
             return archive["x"], archive["y"]
     except FileNotFoundError as error:
         raise ValueError(f"{path} does not exist") from error
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as error:
         raise ValueError(f"{path} is not a readable .npz file ({error})") from error
     except ValueError as error:
         if str(error).startswith(str(path)):
@@ -100,13 +142,8 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path} is not a readable .npz file ({error})") from error
 
 
-def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None = None) -> list[NewDrawing]:
-    """Records for imported images and labels, each classified by every model that loads."""
-    inputs = model_inputs(x)
-    digits = labels(y, len(inputs))
-    models, errors = inference.load_models(MODEL_IDS, root)  # The registry's: see ``record``.
-    if not models:
-        raise ValueError(f"no model could be loaded to answer the imported drawings: {errors}")
+def _classified(inputs: np.ndarray, digits: np.ndarray, session_id: str, models: dict) -> list[NewDrawing]:
+    """Records for model inputs and their labels, each answered by every loaded model."""
     probabilities = {m: model.network.predict_proba(inputs) for m, model in models.items()}
     sha = {m: model.card.model_sha256 for m, model in models.items()}
     return [
@@ -119,6 +156,45 @@ def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None
         )
         for index in range(len(inputs))
     ]
+
+
+def _registry_models(root: Path | None) -> dict:
+    models, errors = inference.load_models(MODEL_IDS, root)  # The registry's: see ``record``.
+    if not models:
+        raise ValueError(f"no model could be loaded to answer the imported drawings: {errors}")
+    return models
+
+
+def from_arrays(x: np.ndarray, y: np.ndarray, session_id: str, root: Path | None = None) -> list[NewDrawing]:
+    """Records for imported images and labels, each classified by every model that loads."""
+    inputs = model_inputs(x)
+    return _classified(inputs, labels(y, len(inputs)), session_id, _registry_models(root))
+
+
+def import_arrays(
+    kept: Store,
+    x: np.ndarray,
+    y: np.ndarray,
+    session_id: str,
+    root: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Keep every drawing of ``x`` with its label in ``y``; how many. The whole file is checked first, so
+    a bad drawing keeps nothing; then the drawings are classified and kept ``IMPORT_BATCH`` at a time,
+    each batch its own transaction, so that memory is a batch's whatever the file's size, and
+    ``progress`` hears (kept, total) after each."""
+    x = check_images(x)
+    digits = labels(y, len(x))
+    for start in range(0, len(x), IMPORT_BATCH):
+        model_inputs(x[start : start + IMPORT_BATCH], first_index=start)  # Checked, then let go.
+    models = _registry_models(root)
+    for start in range(0, len(x), IMPORT_BATCH):
+        stop = min(start + IMPORT_BATCH, len(x))
+        inputs = model_inputs(x[start:stop], first_index=start)
+        kept.save_many(_classified(inputs, digits[start:stop], session_id, models))
+        if progress is not None:
+            progress(stop, len(x))
+    return len(x)
 
 
 def current_answers(drawings: list[Drawing], root: Path | None = None) -> tuple[dict[int, np.ndarray], dict]:

@@ -27,6 +27,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
@@ -41,6 +42,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -153,24 +155,26 @@ def _check(drawing: NewDrawing) -> None:
             raise ValueError(f"model {model_id}'s answer needs the checksum of its weights")
 
 
-def _row(drawing: NewDrawing, now: datetime.datetime) -> DrawingRow:
+def _values(drawing: NewDrawing, now: datetime.datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A drawing's row and its answers' rows, checked, as the columns' values."""
     _check(drawing)
-    return DrawingRow(
-        created_at=now,
-        session_id=drawing.session_id,
-        label=int(drawing.label),
-        model_input=np.ascontiguousarray(drawing.model_input, dtype=np.float32).tobytes(),
-        input_sha256=input_digest(drawing.model_input),
-        canvas_png=drawing.canvas_png,
-        answers=[
-            AnswerRow(
-                model_id=int(model_id),
-                model_sha256=drawing.model_sha256[model_id],
-                probabilities=[float(p) for p in np.asarray(probabilities, dtype=np.float64)],
-            )
-            for model_id, probabilities in sorted(drawing.probabilities.items())
-        ],
-    )
+    row = {
+        "created_at": now,
+        "session_id": drawing.session_id,
+        "label": int(drawing.label),
+        "model_input": np.ascontiguousarray(drawing.model_input, dtype=np.float32).tobytes(),
+        "input_sha256": input_digest(drawing.model_input),
+        "canvas_png": drawing.canvas_png,
+    }
+    answers = [
+        {
+            "model_id": int(model_id),
+            "model_sha256": drawing.model_sha256[model_id],
+            "probabilities": [float(p) for p in np.asarray(probabilities, dtype=np.float64)],
+        }
+        for model_id, probabilities in sorted(drawing.probabilities.items())
+    ]
+    return row, answers
 
 
 def _drawing(row: DrawingRow) -> Drawing:
@@ -218,6 +222,11 @@ def create_store_engine(url: str) -> Engine:
         return create_engine(parsed, pool_pre_ping=True)
     except ArgumentError as error:  # An unknown dialect or driver ("foo://bar") among them.
         raise ValueError(f"{safe_url(url)} is not a database URL SQLAlchemy can open: {error}") from error
+    except ImportError as error:  # A dialect SQLAlchemy knows whose driver is not installed (mysql://).
+        raise ValueError(
+            f"{safe_url(url)} needs a database driver that is not installed ({error.name}); the drawings "
+            "store runs on SQLite or PostgreSQL"
+        ) from error
 
 
 @contextlib.contextmanager
@@ -283,13 +292,23 @@ class Store:
         return self.save_many([drawing])[0]
 
     def save_many(self, drawings: Iterable[NewDrawing]) -> list[int]:
-        """Keep several drawings in one transaction: all of them, or none if any is invalid."""
+        """Keep several drawings in one transaction: all of them, or none if any is invalid; their ids, in
+        order. One bulk insert per table, not an object per row: thousands take seconds, not minutes."""
         now = datetime.datetime.now(datetime.UTC)
-        rows = [_row(drawing, now) for drawing in drawings]
+        values = [_values(drawing, now) for drawing in drawings]
+        if not values:
+            return []
         with self._failures("save to"), Session(self._engine) as session, session.begin():
-            session.add_all(rows)
-            session.flush()
-            return [row.id for row in rows]
+            inserted = insert(DrawingRow).returning(DrawingRow.id, sort_by_parameter_order=True)
+            ids = list(session.scalars(inserted, [row for row, _ in values]))
+            answers = [
+                {**answer, "drawing_id": drawing_id}
+                for drawing_id, (_, drawing_answers) in zip(ids, values, strict=True)
+                for answer in drawing_answers
+            ]
+            if answers:
+                session.execute(insert(AnswerRow), answers)
+            return ids
 
     def drawings(self, session_id: str | None = None) -> list[Drawing]:
         """Every kept drawing, oldest first; only one browser's when ``session_id`` is given."""

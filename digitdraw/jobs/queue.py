@@ -90,7 +90,7 @@ class Job:
 
     id: int
     name: str
-    settings: NetworkSettings
+    settings: NetworkSettings | None  # None when the stored settings cannot be read or trained.
     state: JobState
     stop_requested: bool
     created_at: datetime.datetime
@@ -144,10 +144,15 @@ def _worker_gone(worker: str | None, heartbeat: datetime.datetime | None, now: d
 
 
 def _job(row: JobRow) -> Job:
+    try:
+        settings, unreadable = settings_from_record(row.settings), None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        # A row written by another version, or by hand: shown and failed with the reason, never trained.
+        settings, unreadable = None, f"Its settings cannot be trained: {error}"
     return Job(
         id=row.id,
         name=row.name,
-        settings=settings_from_record(row.settings),
+        settings=settings,
         state=JobState(row.state),
         stop_requested=row.stop_requested,
         created_at=_as_utc(row.created_at),
@@ -159,7 +164,7 @@ def _job(row: JobRow) -> Job:
         batch=row.batch,
         batches=row.batches,
         history=History.model_validate(row.history) if row.history else None,
-        message=row.message,
+        message=row.message or unreadable,
     )
 
 
@@ -266,8 +271,18 @@ class JobQueue:
                     .where(JobRow.id == job_id, JobRow.state == JobState.QUEUED)
                     .values(state=JobState.RUNNING, worker=worker, started_at=now, heartbeat_at=now)
                 ).rowcount
-                if won:
-                    return _job(session.get(JobRow, job_id))
+                if not won:
+                    continue
+                job = _job(session.get(JobRow, job_id))
+                if job.settings is not None:
+                    return job
+                # Checked again as it is claimed: a job that cannot run fails with its reason, and the
+                # worker takes the next one instead of stopping at it.
+                session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == job_id)
+                    .values(state=JobState.FAILED, finished_at=now, message=job.message)
+                )
 
     def heartbeat(self, job_id: int, worker: str) -> None:
         """Say that this job's worker is alive."""

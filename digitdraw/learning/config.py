@@ -60,6 +60,12 @@ class TrainConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.train_limit is not None and self.train_limit < 1:
             raise ValueError(f"train_limit must be a positive number of images, got {self.train_limit}")
+        # The drawn digits are made from MNIST's test images, one each at most.
+        if not 1 <= self.drawn_eval_size <= data.TEST_SIZE:
+            raise ValueError(
+                f"the drawn evaluation set must hold 1 to {data.TEST_SIZE:,} digits, "
+                f"got {self.drawn_eval_size}"
+            )
 
     def learning_rate(self, spec: ModelSpec) -> float:
         """Sigmoid networks learn slowly with ReLU's rate, so each activation has its own."""

@@ -334,8 +334,10 @@ def train_network(
     out_dir: Path | None = None,
     monitor: Monitor | None = None,
     kept: KeptSplit | None = None,
+    overwrite: bool = True,
 ) -> saved_models.SavedModel:
-    """Train a network someone designed and save it as ``<out_dir>/custom/<name>/``.
+    """Train a network someone designed and save it as ``<out_dir>/custom/<name>/``; without
+    ``overwrite``, a SavedModelError rather than replace a network saved under its name meanwhile.
 
     ``dataset`` is loaded for the settings when not given (its training
     images must then match ``settings.train_limit``); ``kept``, drawings users
@@ -360,6 +362,7 @@ def train_network(
         learning_rate=settings.resolved_learning_rate,
         optimizer=settings.optimizer,
         settings=recorded,
+        overwrite=overwrite,
     )
     return _train_and_save(run, dataset, out_dir, monitor or Monitor())
 
@@ -398,6 +401,7 @@ class Run:
     optimizer: str  # A key of ``config.OPTIMIZERS``.
     settings: dict  # The training settings the model card records.
     teacher: Teacher | None = None
+    overwrite: bool = True  # False: a model saved under the same name meanwhile is kept, this one refused.
 
     @property
     def keras_name(self) -> str:
@@ -563,7 +567,8 @@ def _train_and_save(
     network = Network.from_keras(final, run.architecture)
     metrics = _metrics(network, dataset, baseline, before)
     card = _card(run, dataset, fitted, int(final.count_params()))
-    saved_models.save(saved_models.model_dir(run.model_id, out_dir), final, card, fitted.history, metrics)
+    directory = saved_models.model_dir(run.model_id, out_dir)
+    saved_models.save(directory, final, card, fitted.history, metrics, overwrite=run.overwrite)
     return saved_models.load(run.model_id, out_dir)
 
 

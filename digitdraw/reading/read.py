@@ -628,6 +628,11 @@ def read_digits(
     (see the module's docstring).
     """
     if not isinstance(image, np.ndarray):
+        if not (isinstance(image, bytes | str | Path) or hasattr(image, "read")):
+            raise ValueError(
+                "expected an image array or an image file (bytes, a path or a file object), "
+                f"got {type(image).__name__}"
+            )
         image = images.load_image(image)
     found = segment(image, network_judge(root), working_side)
     ids = None if model_ids is None else list(model_ids)

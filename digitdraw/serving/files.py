@@ -5,6 +5,9 @@ through ``atomic_write``: the bytes land in a uniquely named temporary file
 beside the target, are flushed to disk, and then replace the target by one
 rename. A reader therefore sees the old file or the new one, never half of
 one, and two writers never share a temporary name; the last rename wins.
+A rename replaces whatever has the name, so the target must be a regular
+file or nothing: a folder, a device or a socket is refused before anything
+is written (``check_writable``).
 """
 
 from __future__ import annotations
@@ -34,12 +37,44 @@ def sha256_file(path: str | os.PathLike) -> str:
         return sha256(*iter(lambda: handle.read(_CHUNK), b""))
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """``path`` if a file may be written there: nothing by that name yet, or a regular file (a link to
+    one counts), with a folder or nothing above it. ValueError otherwise, before anything is written."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file, and only a file can be written there")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{path} lies under {parent}, which is a file, not a folder")
+            break
+    return path
+
+
+def check_folder_writable(path: str | os.PathLike) -> Path:
+    """``path`` if files can be written in it: a folder, or nothing yet under a folder one can write in.
+    Checked by making and removing an empty folder in the nearest one that exists, since permissions,
+    read-only mounts and /proc all say no only when asked. ValueError otherwise."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder")
+    existing = next((folder for folder in (path, *path.parents) if folder.exists()), Path("."))
+    if not existing.is_dir():
+        raise ValueError(f"{path} lies under {existing}, which is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".digitdraw-probe-", dir=existing))
+    except OSError as error:
+        raise ValueError(f"nothing can be written in {existing} ({error.strerror})") from error
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed."""
+    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed.
+    ValueError for a path ``check_writable`` refuses."""
     if mode not in ("wb", "w"):
         raise ValueError(f"expected mode 'wb' or 'w', got {mode!r}")
-    path = Path(path)
+    path = check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

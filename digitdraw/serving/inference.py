@@ -87,6 +87,7 @@ class _ModelCache:
                 if entry is None or entry[0] != stamp:
                     try:
                         loaded = saved_models.load(model_id, root)
+                        _check_detector(loaded)
                     except saved_models.SavedModelError as error:
                         loaded = error  # Remembered too, so a broken model is not re-read every rerun.
                     self.loads += 1
@@ -221,6 +222,20 @@ def _detector(model: saved_models.SavedModel) -> digit_score.Detector | None:
     if key not in _DETECTORS:
         _DETECTORS[key] = digit_score.detector_for(model)
     return _DETECTORS[key]
+
+
+def _check_detector(model: saved_models.SavedModel) -> None:
+    """Build a calibrated model's detector as it loads, so that digit-score arrays that do not fit
+    (missing, of other shapes) disable this model alone, with the command that refits them, instead of
+    failing every model's answer the first time a drawing is scored."""
+    try:
+        _detector(model)
+    except ValueError as error:
+        raise saved_models.SavedModelError(
+            f"Model {model.card.model_id!r} cannot be loaded: {saved_models.NOVELTY_FILE} does not hold the "
+            f"digit score's arrays ({error}); refit it with "
+            f"`{saved_models.calibrate_hint(model.card.model_id)}`"
+        ) from error
 
 
 def _outputs(

@@ -74,6 +74,11 @@ from digitdraw.serving.networks import (
     saved_models_dir,
 )
 
+# Size limits, checked before anything is read or allocated: the largest network the app trains
+# (784-512-512-512-10, under a million weights) fits many times over; a tampered file does not.
+MAX_MODEL_FILE_BYTES = 64 * 2**20
+MAX_NOVELTY_FILE_BYTES = 64 * 2**20
+MAX_WEIGHTS = 10_000_000
 FORMAT_VERSION = 3
 # The version ``python -m digitdraw models upgrade`` rewrites in this one; anything older is retrained.
 UPGRADABLE_VERSION = 2
@@ -451,8 +456,17 @@ def _write(path: Path, record: pydantic.BaseModel) -> None:
         handle.write("\n")
 
 
-def save(directory: Path, keras_model, card: ModelCard, history: History, metrics: Metrics) -> None:
-    """Write a model's four files so that ``directory`` is replaced whole or not at all."""
+def save(
+    directory: Path,
+    keras_model,
+    card: ModelCard,
+    history: History,
+    metrics: Metrics,
+    overwrite: bool = True,
+) -> None:
+    """Write a model's four files so that ``directory`` is replaced whole or not at all; without
+    ``overwrite``, a SavedModelError if a model is there by then (checked by the rename itself, so two
+    runs of one name cannot both think they saved)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     recover(directory)
@@ -469,6 +483,17 @@ def save(directory: Path, keras_model, card: ModelCard, history: History, metric
         _write(staging / CARD_FILE, card.model_copy(update={"model_sha256": sha256(content)}))
         _write(staging / HISTORY_FILE, history)
         _write(staging / METRICS_FILE, metrics)
+        if not overwrite:
+            try:
+                # Renaming a folder onto a folder that holds files fails: the check and the save are one.
+                os.rename(staging, directory)
+            except OSError:
+                if not directory.exists():
+                    raise
+                raise SavedModelError(
+                    f"a model was saved in {directory} meanwhile; it is kept, and this one was not saved"
+                ) from None
+            return
         backup = directory.with_name(directory.name + _BACKUP_SUFFIX)
         if directory.exists():
             os.replace(directory, backup)
@@ -505,15 +530,43 @@ def read_weights(content: bytes) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            # Sizes as the zip declares them, before anything is inflated: a small file may hold a huge one.
+            for member in ("model.weights.h5", "config.json"):
+                if archive.getinfo(member).file_size > MAX_MODEL_FILE_BYTES:
+                    raise SavedModelError(
+                        f"{MODEL_FILE}'s {member} unpacks to more than {MAX_MODEL_FILE_BYTES:,} bytes"
+                    )
             raw = archive.read("model.weights.h5")
             names = _weight_group_names(json.loads(archive.read("config.json")))
         with h5py.File(io.BytesIO(raw), "r") as weights_file:
             layers = weights_file["layers"]
-            kernels = [np.asarray(layers[n]["vars"]["0"]) for n in names]
-            biases = [np.asarray(layers[n]["vars"]["1"]) for n in names]
+            variables = [layers[n]["vars"][k] for n in names for k in ("0", "1")]
+            # Shapes from the file's metadata, before any array is read.
+            count = sum(int(np.prod(variable.shape, dtype=np.int64)) for variable in variables)
+            if count > MAX_WEIGHTS:
+                raise SavedModelError(
+                    f"{MODEL_FILE} declares {count:,} weights; a network has at most {MAX_WEIGHTS:,}"
+                )
+            arrays = [np.asarray(variable) for variable in variables]
+            kernels, biases = arrays[0::2], arrays[1::2]
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as error:
         raise SavedModelError(f"{MODEL_FILE} is not a readable Keras model file ({error})") from error
     return kernels, biases
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """A file's bytes, its size checked against ``limit`` before it is read; SavedModelError otherwise."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise SavedModelError(f"{path.name} is not a file")
+        if size > limit:
+            raise SavedModelError(f"{path.name} is {size:,} bytes; a saved model's is at most {limit:,}")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SavedModelError(f"{path.name} is missing") from None
+    except OSError as error:
+        raise SavedModelError(f"{path.name} cannot be read ({error.strerror})") from error
 
 
 def _read(path: Path, schema: type[RecordT]) -> RecordT:
@@ -548,11 +601,7 @@ def load_from(directory: Path) -> SavedModel:
     if not directory.is_dir():
         raise SavedModelError(f"no saved model in {directory}")
     card = _read(directory / CARD_FILE, ModelCard)
-    try:
-        # Read once: the same bytes are checksummed and then unpacked.
-        content = (directory / MODEL_FILE).read_bytes()
-    except FileNotFoundError:
-        raise SavedModelError(f"{MODEL_FILE} is missing") from None
+    content = _read_bytes(directory / MODEL_FILE, MAX_MODEL_FILE_BYTES)  # Checksummed, then unpacked.
     if card.model_sha256 != sha256(content):
         raise SavedModelError(f"{CARD_FILE} describes a different {MODEL_FILE}")
     history = _read(directory / HISTORY_FILE, History)
@@ -560,6 +609,8 @@ def load_from(directory: Path) -> SavedModel:
     if card.epochs_run != len(history.epoch) or card.best_epoch != history.best_epoch:
         raise SavedModelError(f"{HISTORY_FILE} and {CARD_FILE} disagree on the epochs run and kept")
     kernels, biases = read_weights(content)
+    if not all(np.isfinite(array).all() for array in (*kernels, *biases)):
+        raise SavedModelError(f"{MODEL_FILE} holds weights that are not finite numbers (NaN or infinity)")
     try:
         network = Network(card.architecture, kernels, biases)
     except ValueError as error:
@@ -590,9 +641,9 @@ def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | N
     if calibration.model_sha256 != card.model_sha256:
         raise SavedModelError(f"{CALIBRATION_FILE} was fitted for other weights; {fix}")
     try:
-        content = (directory / NOVELTY_FILE).read_bytes()
-    except FileNotFoundError:
-        raise SavedModelError(f"{NOVELTY_FILE} is missing beside {CALIBRATION_FILE}; {fix}") from None
+        content = _read_bytes(directory / NOVELTY_FILE, MAX_NOVELTY_FILE_BYTES)
+    except SavedModelError as error:
+        raise SavedModelError(f"{error} beside {CALIBRATION_FILE}; {fix}") from None
     if sha256(content) != calibration.novelty.statistics_sha256:
         raise SavedModelError(f"{CALIBRATION_FILE} describes a different {NOVELTY_FILE}; {fix}")
     try:
@@ -600,6 +651,10 @@ def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | N
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise SavedModelError(f"{NOVELTY_FILE} is not a readable array file ({error}); {fix}") from error
+    if not all(array.dtype.kind == "f" and np.isfinite(array).all() for array in arrays.values()):
+        raise SavedModelError(
+            f"{NOVELTY_FILE} holds arrays that are not finite floating-point numbers; {fix}"
+        )
     return calibration, arrays
 
 

@@ -572,7 +572,9 @@ def model_picker_ui(
 def model_error_ui(model_id: ModelId, message: str) -> None:
     """Explain that one model is unavailable and how to rebuild it."""
     st.error(
-        f"**{model_label(model_id)} is unavailable.** {message}. The other models keep working.",
+        # Named without model_label's own "unavailable", which would say it twice.
+        f"**{model_id if is_custom(model_id) else model_label(model_id)} is unavailable.** {message}. "
+        "The other models keep working.",
         icon=":material/error:",
     )
 

@@ -1,0 +1,268 @@
+"""Hostile and clumsy input, one test per cause (issue 28): every command says what is wrong in one line and
+exits 1 (2 for a bad request) with no traceback; files are written only over regular files; sizes are
+checked from headers before anything is allocated; one bad model or job disables itself alone."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+from drawings import draw_digit
+from PIL import Image
+from sqlalchemy import insert
+
+import digitdraw
+from digitdraw.cli import main
+from digitdraw.drawings import collect
+from digitdraw.jobs import queue as jobs
+from digitdraw.serving import files, saved_models
+from digitdraw.serving.files import sha256_file
+from digitdraw.serving.saved_models import model_dir
+
+
+def _run(arguments: list[str], capsys) -> tuple[int, str, str]:
+    """Run a command as a person would; the exit status and what it printed."""
+    try:
+        code = main(arguments)
+    except SystemExit as done:  # argparse's bad request.
+        code = done.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line(err: str) -> bool:
+    return err.count("\n") == 1 and "Traceback" not in err and err.startswith("python -m digitdraw")
+
+
+@pytest.fixture
+def database(tmp_path):
+    return f"sqlite:///{tmp_path / 'kept.sqlite'}"
+
+
+def test_blank_mnist_style_drawings_are_refused_and_nothing_is_kept(database, tmp_path, capsys):
+    np.savez(tmp_path / "blank.npz", x=np.zeros((3, 28, 28), np.uint8), y=np.array([1, 2, 3]))
+    code, _, err = _run(["drawings", "--database", database, "import", str(tmp_path / "blank.npz")], capsys)
+    assert code == 1 and _one_line(err) and "drawing 0 of x is blank" in err
+    assert _run(["drawings", "--database", database, "stats"], capsys)[1].strip() == "no drawings kept yet"
+
+
+def test_an_npy_file_named_npz_is_one_sentence(database, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 28, 28), np.uint8))
+    (tmp_path / "x.npy").rename(tmp_path / "x.npz")
+    code, _, err = _run(["drawings", "--database", database, "import", str(tmp_path / "x.npz")], capsys)
+    assert code == 1 and _one_line(err) and "holds one array (an .npy file)" in err
+
+
+def test_a_declared_size_beyond_the_limit_is_refused_from_the_header_before_allocating(
+    database, tmp_path, capsys
+):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (5000, 1000, 1000)}
+    )
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue())  # 5 GB declared, none of it there.
+        archive.writestr("y.npy", header.getvalue())
+    code, _, err = _run(["drawings", "--database", database, "import", str(tmp_path / "huge.npz")], capsys)
+    assert code == 1 and _one_line(err) and "at most 100,000 drawings and 256 MiB" in err
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="declares x of shape"):
+        collect.read_npz(tmp_path / "huge.npz")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # Refused from the header: not one of the 5 GB declared was allocated.
+
+
+def test_a_database_whose_driver_is_not_installed_is_one_sentence(capsys):
+    code, _, err = _run(["drawings", "--database", "mysql://u@127.0.0.1/x", "stats"], capsys)
+    assert code == 1 and _one_line(err) and "needs a database driver that is not installed" in err
+
+
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_an_export_to_a_path_that_is_not_a_file_is_one_sentence_and_writes_nothing(
+    where, database, tmp_path, capsys
+):
+    here = tmp_path / "here"
+    (here / "folder").mkdir(parents=True)
+    (here / "file").write_text("not a folder")
+    target = here / ("folder" if where == "a folder" else "file/kept.npz")
+    code, _, err = _run(["drawings", "--database", database, "export", str(target)], capsys)
+    assert code == 1 and _one_line(err)
+    assert sorted(p.name for p in here.rglob("*")) == ["file", "folder"]
+    assert (here / "file").read_text() == "not a folder"
+
+
+def test_an_export_never_replaces_something_that_is_not_a_regular_file(database, tmp_path, capsys):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # Like /dev/full, not a regular file: a rename would have replaced it.
+    code, _, err = _run(["drawings", "--database", database, "export", str(pipe)], capsys)
+    assert code == 1 and _one_line(err) and "is not a regular file" in err
+    assert pipe.is_fifo()
+    with pytest.raises(ValueError, match="not a regular file"):
+        files.check_writable(pipe)
+
+
+@pytest.mark.parametrize("out", ["a file", "under a file"])
+def test_train_refuses_an_output_folder_it_cannot_write_before_any_work(out, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    target = tmp_path / ("file" if out == "a file" else "file/models")
+    for arguments in (["--model", "2"], ["--name", "racer", "--hidden", "8", "--activation", "relu"]):
+        code, _, err = _run(["train", *arguments, "--epochs", "1", "--out", str(target)], capsys)
+        assert code == 2 and "Traceback" not in err and str(tmp_path / "file") in err
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_options_for_a_network_of_one_s_own_are_refused_for_the_study_s_networks(capsys):
+    arguments = ["train", "--model", "2", "--lr", "-5", "--batch", "0", "--optimizer", "foo", "--no-augment"]
+    code, _, err = _run(arguments, capsys)
+    assert code == 2 and "--optimizer, --lr, --batch, --no-augment apply to a network of your own" in err
+
+
+def test_options_for_the_study_s_networks_are_refused_for_a_network_of_one_s_own(tmp_path, capsys):
+    arguments = ["train", "--name", "n", "--hidden", "8", "--activation", "relu", "--recipe", "study"]
+    code, _, err = _run([*arguments, "--drawn", "5", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--recipe, --drawn apply to the study's networks" in err
+
+
+def test_a_negative_drawn_set_is_a_bad_request(capsys):
+    code, _, err = _run(["train", "--model", "2", "--drawn", "-5"], capsys)
+    assert code == 2 and "drawn evaluation set must hold 1 to 10,000 digits" in err
+
+
+def test_a_network_saved_meanwhile_under_the_same_name_is_kept_without_force(tmp_path):
+    from saved import save_constant_model
+
+    first = save_constant_model("racer", 3, tmp_path)
+    keras_model = __import__("keras").saving.load_model(first.directory / saved_models.MODEL_FILE)
+    second = first.card.model_copy(update={"seed": 1})
+    with pytest.raises(saved_models.SavedModelError, match=r"saved in .* meanwhile; it is kept"):
+        saved_models.save(first.directory, keras_model, second, first.history, first.metrics, overwrite=False)
+    assert saved_models.load("racer", tmp_path).card.seed == 0
+    assert not [p for p in first.directory.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"name": "../evil"}, {"hidden": [100_000]}, {"surprise": 1}],
+    ids=["a name that is a path", "a layer too wide", "an unknown key"],
+)
+def test_a_job_that_cannot_run_fails_with_its_reason_and_the_next_one_runs(settings, tmp_path):
+    queue = jobs.JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite'}")
+    good = {"name": "fine", "hidden": [8], "activation": "relu"}
+    for record in ({**good, "name": "bad", **settings}, good):
+        with queue._engine.begin() as connection:
+            connection.execute(
+                insert(jobs.JobRow).values(
+                    name=record["name"][:40],
+                    settings=record,
+                    state=jobs.JobState.QUEUED,
+                    stop_requested=False,
+                    created_at=datetime.datetime.now(datetime.UTC),
+                    epoch=0,
+                    epochs=1,
+                    batch=0,
+                    batches=0,
+                )
+            )
+    listed = {job.name: job for job in queue.jobs()}  # The Train page lists it without a traceback.
+    assert listed[record["name"]].settings is not None
+    assert next(job for job in listed.values() if job.name != "fine").settings is None
+    claimed = queue.claim("host:1")
+    assert claimed is not None and claimed.settings.name == "fine"
+    (bad,) = [job for job in queue.jobs() if job.name != "fine"]
+    assert bad.state == jobs.JobState.FAILED and bad.message.startswith("Its settings cannot be trained")
+    queue.close()
+
+
+def _damage(models_copy, model_id, change) -> None:
+    """Change one model's files, keeping every checksum consistent, as a tampered folder would be."""
+    change(model_dir(model_id, models_copy))
+
+
+def _drop_a_digit_score_array(folder) -> None:
+    with np.load(folder / saved_models.NOVELTY_FILE) as archive:
+        arrays = {name: archive[name] for name in archive.files if name != "noise"}
+    np.savez(folder / saved_models.NOVELTY_FILE, **arrays)
+    path = folder / saved_models.CALIBRATION_FILE
+    payload = json.loads(path.read_text())
+    payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
+    path.write_text(json.dumps(payload))
+
+
+def _nan_weights(folder) -> None:
+    import keras
+
+    model = keras.saving.load_model(folder / saved_models.MODEL_FILE)
+    weights = model.get_weights()
+    weights[0][0, 0] = np.nan
+    model.set_weights(weights)
+    model.save(folder / saved_models.MODEL_FILE)
+    path = folder / saved_models.CARD_FILE
+    payload = json.loads(path.read_text())
+    payload["model_sha256"] = sha256_file(folder / saved_models.MODEL_FILE)
+    path.write_text(json.dumps(payload))
+
+
+def _keras_file_a_folder(folder) -> None:
+    (folder / saved_models.MODEL_FILE).unlink()
+    (folder / saved_models.MODEL_FILE).mkdir()
+
+
+def _keras_file_huge(folder) -> None:
+    with open(folder / saved_models.MODEL_FILE, "r+b") as handle:  # Sparse: no disk, no memory.
+        handle.truncate(saved_models.MAX_MODEL_FILE_BYTES + 1)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_drop_a_digit_score_array, "does not hold the digit score's arrays"),
+        (_nan_weights, "weights that are not finite numbers"),
+        (_keras_file_a_folder, "model.keras is not a file"),
+        (_keras_file_huge, "a saved model's is at most 67,108,864"),
+    ],
+    ids=["a digit-score array missing", "NaN weights", "model.keras a folder", "model.keras too large"],
+)
+def test_one_damaged_model_is_unavailable_alone_and_the_others_answer(damage, message, models_copy):
+    _damage(models_copy, 2, damage)
+    result = digitdraw.classify(draw_digit(7), root=models_copy)
+    assert sorted(result.errors) == [2] and message in result.errors[2]
+    assert sorted(result.probabilities) == [1, 3, 4, 5, 6] and result.digit(4) == 7
+    reading = digitdraw.read_digits(draw_digit(7), root=models_copy)
+    assert sorted(reading.errors) == [2] and reading.text(4) == "7"
+
+
+def test_more_weights_than_a_network_may_have_are_refused_from_the_file_s_metadata(models_copy, monkeypatch):
+    monkeypatch.setattr(saved_models, "MAX_WEIGHTS", 1000)
+    with pytest.raises(
+        saved_models.SavedModelError, match="declares 13,002 weights; a network has at most 1,000"
+    ):
+        saved_models.load(2, models_copy)
+
+
+def test_a_file_name_with_a_newline_stays_on_one_line(tmp_path, capsys):
+    path = tmp_path / "seven\nforged: 123.png"
+    Image.fromarray(255 - draw_digit(7)[:, :, 3]).save(path, format="PNG")
+    code, out, _ = _run(["read", str(path), "--model", "4"], capsys)
+    assert code == 0 and out.count("\n") == 1 and "seven\\nforged" in out
+
+
+@pytest.mark.parametrize("image", [None, [[0, 1], [1, 0]], 3.5])
+def test_read_digits_says_what_it_expects_like_classify(image):
+    with pytest.raises(ValueError, match="expected an image array or an image file"):
+        digitdraw.read_digits(image)
+    with pytest.raises(ValueError):
+        digitdraw.classify(image)
+
+
+def test_the_import_limit_is_checked_before_an_npz_is_read(tmp_path, monkeypatch):
+    np.savez(tmp_path / "two.npz", x=np.ones((2, 28, 28), np.uint8), y=np.array([1, 2]))
+    monkeypatch.setattr(collect, "MAX_IMPORT_DRAWINGS", 1)
+    with pytest.raises(ValueError, match="one import takes at most 1 drawings"):
+        collect.read_npz(tmp_path / "two.npz")
