@@ -463,6 +463,21 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     assert app.metric[0].value == "6"
 
 
+def test_your_drawings_counts_every_drawing_and_measures_the_newest_sample(drawings_store, mnist):
+    from digitdraw.drawings import collect
+
+    (x, y), _ = mnist
+    kept = store.Store(drawings_store)
+    count = 2_100  # More than the page's sample of 2,000.
+    collect.import_arrays(kept, x[:count], y[:count], MINE)
+    app = _your_drawings()
+    assert app.metric[0].value == "2,100" and app.metric[1].value == "10 of 10"
+    assert "Every model answers the newest 2,000 of 2,100 drawings now" in _text(app)
+    newest = kept.drawings(MINE, newest=2_000)
+    assert [d.id for d in newest] == sorted(d.id for d in kept.drawings(MINE))[-2_000:]
+    assert kept.digits_kept(MINE) == {digit: int((y[:count] == digit).sum()) for digit in range(10)}
+
+
 def test_delete_all_of_mine_leaves_the_others(kept_drawings):
     app = _your_drawings()
     app.button(key="delete_all_mine").click().run()

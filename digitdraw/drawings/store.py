@@ -310,13 +310,26 @@ class Store:
                 session.execute(insert(AnswerRow), answers)
             return ids
 
-    def drawings(self, session_id: str | None = None) -> list[Drawing]:
-        """Every kept drawing, oldest first; only one browser's when ``session_id`` is given."""
-        query = select(DrawingRow).options(selectinload(DrawingRow.answers)).order_by(DrawingRow.id)
+    def drawings(self, session_id: str | None = None, newest: int | None = None) -> list[Drawing]:
+        """Every kept drawing, oldest first; only one browser's when ``session_id`` is given; only the
+        ``newest`` N when given (still oldest first), so that a page reads a bounded sample."""
+        query = select(DrawingRow).options(selectinload(DrawingRow.answers))
+        if session_id is not None:
+            query = query.where(DrawingRow.session_id == session_id)
+        if newest is not None:
+            query = query.order_by(DrawingRow.id.desc()).limit(newest)
+        with self._failures("read"), Session(self._engine) as session:
+            found = [_drawing(row) for row in session.scalars(query.order_by(DrawingRow.id))]
+        return sorted(found, key=lambda drawing: drawing.id)
+
+    def digits_kept(self, session_id: str | None = None) -> dict[int, int]:
+        """How many drawings are kept of each digit (by one browser when ``session_id`` is given), counted
+        by the database without reading a drawing."""
+        query = select(DrawingRow.label, func.count(DrawingRow.id)).group_by(DrawingRow.label)
         if session_id is not None:
             query = query.where(DrawingRow.session_id == session_id)
         with self._failures("read"), Session(self._engine) as session:
-            return [_drawing(row) for row in session.scalars(query)]
+            return {int(label): int(count) for label, count in session.execute(query)}
 
     def labelled_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every kept drawing's id, model input (float32 N x 28 x 28) and label, oldest first: what training

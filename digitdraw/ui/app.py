@@ -398,9 +398,16 @@ def forget_my_drawings() -> int:
     return _with_store(lambda kept: kept.delete_session(browser_id()), 0)
 
 
-def kept_drawings(mine: bool) -> list[store.Drawing] | None:
-    """This browser's kept drawings (or everyone's), oldest first; None after a calm warning."""
-    return _with_store(lambda kept: kept.drawings(browser_id() if mine else None), None)
+def kept_drawings(mine: bool, newest: int | None = None) -> list[store.Drawing] | None:
+    """This browser's kept drawings (or everyone's), oldest first, only the ``newest`` N when given; None
+    after a calm warning."""
+    return _with_store(lambda kept: kept.drawings(browser_id() if mine else None, newest), None)
+
+
+def kept_digit_counts(mine: bool) -> dict[int, int] | None:
+    """How many drawings of each digit this browser (or everyone) kept, counted by the database; None after
+    a calm warning."""
+    return _with_store(lambda kept: kept.digits_kept(browser_id() if mine else None), None)
 
 
 def kept_part_sizes() -> PartSizes | None:
