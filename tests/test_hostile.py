@@ -4,6 +4,7 @@ checked from headers before anything is allocated; one bad model or job disables
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -14,6 +15,8 @@ import zipfile
 import numpy as np
 import pytest
 from drawings import draw_digit
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import insert
 
@@ -266,3 +269,53 @@ def test_the_import_limit_is_checked_before_an_npz_is_read(tmp_path, monkeypatch
     monkeypatch.setattr(collect, "MAX_IMPORT_DRAWINGS", 1)
     with pytest.raises(ValueError, match="one import takes at most 1 drawings"):
         collect.read_npz(tmp_path / "two.npz")
+
+
+# Files a clumsy or hostile user might hand the commands: random bytes, or .npz archives of arrays of any
+# small shape and dtype under the names the commands read.
+SHAPES = st.lists(st.integers(0, 6), min_size=0, max_size=4).map(tuple)
+DTYPES = st.sampled_from(["uint8", "int64", "float32", "float64", "bool", "complex64", "U3"])
+
+
+@st.composite
+def hostile_files(draw) -> bytes:
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=200))
+    arrays = {}
+    for name in draw(st.lists(st.sampled_from(["x", "y", "id", "other"]), unique=True, max_size=3)):
+        shape, dtype = draw(SHAPES), draw(DTYPES)
+        arrays[name] = (
+            np.zeros(shape, dtype) if dtype == "U3" else np.ones(shape, dtype) * draw(st.integers(-2, 300))
+        )
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@given(
+    content=hostile_files(),
+    command=st.sampled_from([["drawings", "import"], ["read"], ["drawings", "export"]]),
+    name=st.sampled_from(["f.npz", "f.png", "a\nb.npz", "f"]),
+)
+@settings(max_examples=40)
+@example(content=b"\x93NUMPY", command=["drawings", "import"], name="f.npz")
+@example(content=b"", command=["read"], name="a\nb.npz")
+def test_any_file_given_to_a_command_is_an_answer_or_one_line(content, command, name, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    path = folder / name
+    path.write_bytes(content)
+    database = f"sqlite:///{folder / 'kept.sqlite'}"
+    arguments = [*command[:1], "--database", database, *command[1:]] if command[0] == "drawings" else command
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([*arguments, str(path)])
+        except SystemExit as done:
+            code = done.code
+    out, err = out.getvalue(), err.getvalue()
+    assert "Traceback" not in out + err
+    assert code in (0, 1, 2)
+    if code == 1:
+        assert _one_line(err) or (command == ["read"] and err.count("\n") == 1)
+    if command == ["drawings", "export"]:
+        assert code == 0 and path.is_file()  # An empty store exports an empty file over the given one.
