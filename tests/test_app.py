@@ -1229,3 +1229,30 @@ def test_every_inside_view_answers_for_the_cnn(canvas, view):
     else:
         assert "Model 6" in _html(app)
     assert not app.exception, [e.message for e in app.exception]
+
+
+def test_the_train_page_lists_a_job_whose_settings_cannot_be_trained_calmly(drawings_store, models_copy):
+    import datetime
+
+    from sqlalchemy import insert
+
+    from digitdraw.jobs.queue import JobRow, JobState
+
+    queue = _queue(drawings_store)
+    with queue._engine.begin() as connection:
+        connection.execute(
+            insert(JobRow).values(
+                name="odd",
+                settings={"name": "odd", "hidden": [8], "activation": "relu", "surprise": 1},
+                state=JobState.QUEUED,
+                stop_requested=False,
+                created_at=datetime.datetime.now(datetime.UTC),
+                epoch=0,
+                epochs=1,
+                batch=0,
+                batches=0,
+            )
+        )
+    app = _train_page()
+    assert "Settings that cannot be trained." in _text(app)
+    assert "Its settings cannot be trained" in _text(app)
