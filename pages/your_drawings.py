@@ -50,7 +50,7 @@ def misses_ui(drawings, answers: dict[int, np.ndarray], model_id: int) -> None:
         st.success(f"Model {model_id} reads every one of these drawings right.", icon=":material/check:")
         return
     st.caption(
-        f"{len(misses)} of {len(drawings)} read wrong; the first {min(len(misses), GALLERY_SIZE)} shown."
+        f"{len(misses):,} of {len(drawings):,} read wrong; the first {min(len(misses), GALLERY_SIZE)} shown."
     )
     with st.container(horizontal=True, gap="small"):
         for index in misses[:GALLERY_SIZE]:
