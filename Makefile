@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-data.txt
 # The app, and one training worker beside it for the Train page (stopped when the app stops).
 # One OpenBLAS thread per process: NumPy reads it when it loads, so it is set here, before either
 # starts. On two busy cores, threaded OpenBLAS made the Inside page's batched occlusion 47 ms
-# instead of 1.4-1.7 ms (README, Latency); a stroke's small products never used the threads,
+# instead of 1.4-1.7 ms (docs/performance.md); a stroke's small products never used the threads,
 # and the worker trains on its own single thread anyway. Set it in the environment to override.
 run: export OPENBLAS_NUM_THREADS ?= 1
 run: $(STAMP)

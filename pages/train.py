@@ -78,7 +78,7 @@ def kept_drawings_ui() -> int | None:
         key="train_kept",
         disabled=not enough,
         help=f"Drawings kept on the Draw page join the MNIST digits of every epoch, augmented like them. "
-        f"{kept_split.HELD_OUT_SHARE:.0%} of them, chosen by each drawing's id once and for all, are "
+        f"{kept_split.HELD_OUT_SHARE:.0%} of them, chosen by what each drawing shows once and for all, are "
         "never trained on: they only measure how well the network reads people's hands.",
     )
     if sizes is not None:

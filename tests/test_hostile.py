@@ -59,7 +59,7 @@ def test_an_npy_file_named_npz_is_one_sentence(database, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 28, 28), np.uint8))
     (tmp_path / "x.npy").rename(tmp_path / "x.npz")
     code, _, err = _run(["drawings", "--database", database, "import", str(tmp_path / "x.npz")], capsys)
-    assert code == 1 and _one_line(err) and "holds one array (an .npy file)" in err
+    assert code == 1 and _one_line(err) and "is not a readable .npz file (not an .npz archive" in err
 
 
 def test_a_declared_size_beyond_the_limit_is_refused_from_the_header_before_allocating(
@@ -75,7 +75,7 @@ def test_a_declared_size_beyond_the_limit_is_refused_from_the_header_before_allo
     code, _, err = _run(["drawings", "--database", database, "import", str(tmp_path / "huge.npz")], capsys)
     assert code == 1 and _one_line(err) and "at most 100,000 drawings and 256 MiB" in err
     tracemalloc.start()
-    with pytest.raises(ValueError, match="declares x of shape"):
+    with pytest.raises(ValueError, match="declares 9,537 MiB of arrays"):
         collect.read_npz(tmp_path / "huge.npz")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -198,6 +198,33 @@ def _drop_a_digit_score_array(folder) -> None:
     path.write_text(json.dumps(payload))
 
 
+def _rewrite_digit_score_arrays(folder, change) -> None:
+    """Change novelty.npz's arrays (``change`` edits the dict) and keep its checksum consistent."""
+    with np.load(folder / saved_models.NOVELTY_FILE) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    change(arrays)
+    np.savez(folder / saved_models.NOVELTY_FILE, **arrays)
+    path = folder / saved_models.CALIBRATION_FILE
+    payload = json.loads(path.read_text())
+    payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
+    path.write_text(json.dumps(payload))
+
+
+def _a_scalar_where_an_array_belongs(folder) -> None:
+    _rewrite_digit_score_arrays(folder, lambda arrays: arrays.update(means=np.float32(1.0)))
+
+
+def _a_huge_declared_array(folder) -> None:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**40,)})
+    with zipfile.ZipFile(folder / saved_models.NOVELTY_FILE, "a") as archive:
+        archive.writestr("huge.npy", header.getvalue())  # 4 TiB declared, none of it there.
+    path = folder / saved_models.CALIBRATION_FILE
+    payload = json.loads(path.read_text())
+    payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
+    path.write_text(json.dumps(payload))
+
+
 def _nan_weights(folder) -> None:
     import keras
 
@@ -226,11 +253,20 @@ def _keras_file_huge(folder) -> None:
     ("damage", "message"),
     [
         (_drop_a_digit_score_array, "does not hold the digit score's arrays"),
+        (_a_scalar_where_an_array_belongs, "does not hold the digit score's arrays"),
+        (_a_huge_declared_array, "novelty.npz declares 4,398,04"),
         (_nan_weights, "weights that are not finite numbers"),
         (_keras_file_a_folder, "model.keras is not a file"),
         (_keras_file_huge, "a saved model's is at most 67,108,864"),
     ],
-    ids=["a digit-score array missing", "NaN weights", "model.keras a folder", "model.keras too large"],
+    ids=[
+        "a digit-score array missing",
+        "a scalar for an array",
+        "an array of 4 TiB declared",
+        "NaN weights",
+        "model.keras a folder",
+        "model.keras too large",
+    ],
 )
 def test_one_damaged_model_is_unavailable_alone_and_the_others_answer(damage, message, models_copy):
     _damage(models_copy, 2, damage)
@@ -319,3 +355,43 @@ def test_any_file_given_to_a_command_is_an_answer_or_one_line(content, command, 
         assert _one_line(err) or (command == ["read"] and err.count("\n") == 1)
     if command == ["drawings", "export"]:
         assert code == 0 and path.is_file()  # An empty store exports an empty file over the given one.
+
+
+def test_an_upgrade_the_app_could_not_serve_is_refused_and_the_folder_kept(models_copy, capsys):
+    folder = model_dir(1, models_copy)
+    # Format 2 allowed a calibration without the learned score; format 3 does not.
+    _rewrite_digit_score_arrays(
+        folder, lambda arrays: [arrays.pop(name) for name in [n for n in arrays if n.startswith("learned")]]
+    )
+    for name in saved_models.SCHEMAS:
+        path = folder / name
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"format_version": 2}))
+    files = {path.name: path.read_bytes() for path in folder.iterdir()}
+    code, _, err = _run(["models", "upgrade", "--root", str(models_copy)], capsys)
+    assert code == 1 and "model_1" in err and "refit it with `python -m digitdraw calibrate`" in err
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == files
+    assert not [path for path in folder.parent.iterdir() if path.name.startswith(".")]
+
+
+def test_an_export_to_a_name_with_a_newline_reports_on_one_line(database, tmp_path, capsys):
+    code, out, _ = _run(["drawings", "--database", database, "export", str(tmp_path / "a\nb.npz")], capsys)
+    assert code == 0 and out.count("\n") == 1 and "a\\nb.npz" in out
+
+
+def test_debug_shows_the_traceback_a_command_would_turn_into_one_line(tmp_path, capsys):
+    (tmp_path / "note.txt").write_text("not an image")
+    assert _run(["read", str(tmp_path / "note.txt")], capsys)[0] == 1
+    with pytest.raises(ValueError):
+        main(["--debug", "read", str(tmp_path / "note.txt")])
+
+
+def test_ctrl_c_ends_a_command_with_status_130_and_one_line(database, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect, "import_arrays", interrupted)
+    np.savez(database.removeprefix("sqlite:///") + ".npz", x=np.ones((1, 28, 28), np.uint8), y=np.array([1]))
+    code, _, err = _run(
+        ["drawings", "--database", database, "import", database.removeprefix("sqlite:///") + ".npz"], capsys
+    )
+    assert code == 130 and err.strip() == "python -m digitdraw drawings import: interrupted"

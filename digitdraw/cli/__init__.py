@@ -18,9 +18,10 @@ be read or written, a store or model that will not do, and anything unforeseen b
 from __future__ import annotations
 
 import argparse
+import sys
 
 from digitdraw.cli import calibrate, drawings, models, read, train, worker
-from digitdraw.cli.arguments import fail
+from digitdraw.cli.arguments import INTERRUPTED, fail
 from digitdraw.drawings.store import StoreError
 from digitdraw.learning.data import DataError
 from digitdraw.serving.saved_models import SavedModelError
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        print(f"\npython -m digitdraw {command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except (OSError, ValueError, StoreError, SavedModelError, DataError) as error:
         if args.debug:
             raise

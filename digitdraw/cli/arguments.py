@@ -10,6 +10,8 @@ from digitdraw.serving.networks import MODEL_IDS
 # Bad requests exit with argparse's status; a command that could not do its work with this one.
 FAILED = 1
 BAD_REQUEST = 2
+# A command stopped with Ctrl-C, as a shell reports it (128 + SIGINT).
+INTERRUPTED = 130
 
 
 def model_ids(values: list[str] | None) -> list[int]:

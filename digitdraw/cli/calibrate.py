@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitdraw.cli.arguments import fail, model_ids
+from digitdraw.cli.arguments import model_ids
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,14 +24,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit and write the calibration file of every model asked for."""
     from digitdraw.learning.calibration import calibrate_models
-    from digitdraw.serving.saved_models import SavedModelError
 
     try:
         wanted = model_ids(args.model)
     except ValueError as error:
         args.parser.error(str(error))
-    try:
-        calibrate_models(wanted, args.root)
-    except SavedModelError as error:
-        return fail("calibrate", error)
+    calibrate_models(wanted, args.root)  # A model that cannot be loaded is cli.main's one sentence.
     return 0

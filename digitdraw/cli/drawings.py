@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitdraw.cli.arguments import fail, one_line
+from digitdraw.cli.arguments import one_line
 from digitdraw.serving.networks import NUM_CLASSES
 
 DATABASE_HELP = "SQLAlchemy URL (default: $DIGITDRAW_DATABASE_URL or data/drawings.sqlite)"
@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     load = actions.add_parser(
         "import",
-        help="keep the drawings of an .npz file (arrays x and y), all or none",
+        help="keep the drawings of an .npz file (arrays x and y): checked whole, then kept in batches",
         description="Keep every drawing of an .npz file: x is N x H x W grayscale or N x H x W x 4 RGBA "
         "(28x28 images are kept as they are, larger ones go through the Draw page's preprocessing), y holds "
         "N labels 0-9. A bad file keeps nothing.",
@@ -38,28 +38,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Import, export or summarise; a store, file or path that will not do is one sentence and status 1."""
+    """Import, export or summarise; a store, file or path that will not do is ``cli.main``'s one sentence."""
     from digitdraw.drawings import collect, store
     from digitdraw.serving.files import atomic_write
 
-    try:
-        kept = store.open_store(args.database)
-        if args.action == "import":
-            x, y = collect.read_npz(args.file)
-            count = collect.import_arrays(
-                kept, x, y, args.session, progress=_progress if len(x) > collect.IMPORT_BATCH else None
-            )
-            print(f"kept {count} drawings from {one_line(args.file)} ({kept.count()} in the store)")
-        elif args.action == "export":
-            arrays = store.export_arrays(kept.drawings(args.session))
-            with atomic_write(args.file) as handle:
-                np.savez_compressed(handle, **arrays)
-            print(f"wrote {len(arrays['y'])} drawings to {args.file}")
-        else:
-            print(stats_table(kept.drawings()))
-    except (ValueError, store.StoreError) as error:
-        # One line a person can act on; nothing was kept.
-        return fail(f"drawings {args.action}", error)
+    kept = store.open_store(args.database)
+    if args.action == "import":
+        x, y = collect.read_npz(args.file)
+        count = collect.import_arrays(
+            kept, x, y, args.session, progress=_progress if len(x) > collect.IMPORT_BATCH else None
+        )
+        print(f"kept {count} drawings from {one_line(args.file)} ({kept.count()} in the store)")
+    elif args.action == "export":
+        arrays = store.export_arrays(kept.drawings(args.session))
+        with atomic_write(args.file) as handle:
+            np.savez_compressed(handle, **arrays)
+        print(f"wrote {len(arrays['y'])} drawings to {one_line(args.file)}")
+    else:
+        print(stats_table(kept.drawings()))
     return 0
 
 

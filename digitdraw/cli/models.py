@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from digitdraw.cli.arguments import FAILED, fail
-from digitdraw.serving import saved_models
+from digitdraw.serving import digit_score, saved_models
 from digitdraw.serving.networks import MODEL_IDS
 
 
@@ -26,6 +26,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
+def _serves(model: saved_models.SavedModel) -> None:
+    """Refuse an upgraded folder whose digit-score arrays the app could not serve (format 2 allowed a
+    calibration without the learned score; format 3 does not)."""
+    try:
+        digit_score.detector_for(model)
+    except (ValueError, IndexError, TypeError, KeyError) as error:
+        raise saved_models.SavedModelError(
+            f"{saved_models.NOVELTY_FILE} does not hold what format {saved_models.FORMAT_VERSION} needs "
+            f"({error}); refit it with `python -m digitdraw calibrate`"
+        ) from error
+
+
 def run(args: argparse.Namespace) -> int:
     """Upgrade every model folder under the root; one line per folder, status 1 if any could not be."""
     status = 0
@@ -35,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             continue
         try:
-            rewritten = saved_models.upgrade(directory)
+            rewritten = saved_models.upgrade(directory, check=_serves)
         except saved_models.SavedModelError as error:
             status = fail("models upgrade", f"{directory}: {error}")
             continue

@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             reading = read_digits(path, wanted)
         except ValueError as error:
-            status = fail("read", error)
+            if args.debug:
+                raise
+            status = fail("read", error)  # One line for this file; the others are still read.
             continue
         if args.json:
             results.append(reading_json(path, reading))

@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from digitdraw.cli.arguments import BAD_REQUEST, fail, model_ids
+from digitdraw.cli.arguments import BAD_REQUEST, INTERRUPTED, fail, model_ids
 from digitdraw.drawings import kept_drawings
 from digitdraw.drawings.store import StoreError
 from digitdraw.learning import kept_split
@@ -179,6 +179,8 @@ def kept_split_or_exit(args: argparse.Namespace, repeats: int | None) -> KeptSpl
     try:
         return kept_split.split(kept_drawings.read(args.drawings), repeats)
     except (ValueError, StoreError) as error:
+        if args.debug:
+            raise
         sys.exit(fail("train --drawings", error))
 
 
@@ -209,7 +211,7 @@ def train_own_network(args: argparse.Namespace) -> int:
         trained = train_network(settings, out_dir=args.out, monitor=monitor, kept=kept, overwrite=args.force)
     except KeyboardInterrupt:
         print("\nInterrupted: nothing was saved.", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(summary_line(trained))
     print(f"saved in {trained.directory}")
     return 0
@@ -286,5 +288,5 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         # Saves are atomic, so an interrupted run leaves every model as it was.
         print("\nInterrupted: models not yet saved keep their previous files.", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     return 0

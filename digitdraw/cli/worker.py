@@ -6,7 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-from digitdraw.cli.arguments import fail
 from digitdraw.cli.drawings import DATABASE_HELP
 
 
@@ -32,12 +31,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the worker until stopped (or one job with ``--once``)."""
     # TensorFlow logs harmless graph-rewrite notices at error level.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from digitdraw.drawings.store import StoreError
     from digitdraw.jobs import worker
 
     worker.be_nice()
-    try:
-        threads = args.threads if args.threads is not None else worker.THREADS
-        return worker.run(args.database, args.models, args.once, stop_on_sigterm=True, threads=threads)
-    except (ValueError, StoreError) as error:
-        return fail("worker", error)
+    threads = args.threads if args.threads is not None else worker.THREADS
+    # A store that cannot be reached is cli.main's one sentence.
+    return worker.run(args.database, args.models, args.once, stop_on_sigterm=True, threads=threads)

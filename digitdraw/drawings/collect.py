@@ -19,6 +19,7 @@ import numpy as np
 
 from digitdraw.drawings.store import Drawing, NewDrawing, Store, export_arrays
 from digitdraw.serving import inference
+from digitdraw.serving.files import npz_declared_bytes
 from digitdraw.serving.networks import MODEL_IDS, is_custom
 from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
 
@@ -100,46 +101,38 @@ def labels(y: np.ndarray, count: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _declared(archive: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
-    """The shape and dtype an .npz member's header declares, read without loading its data."""
-    with archive.zip.open(f"{name}.npy") as member:
-        version = np.lib.format.read_magic(member)
-        read_header = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(member)
-    return shape, dtype
-
-
 def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``x`` and ``y`` from an .npz file, or a ValueError that says what is wrong with it. The sizes
     its headers declare are checked against ``MAX_IMPORT_DRAWINGS`` and ``MAX_IMPORT_BYTES`` before any
     array is read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError(f"{path} holds one array (an .npy file), not the arrays x and y of an .npz")
-        with archive:
-            missing = {"x", "y"} - set(archive.files)
-            if missing:
-                raise ValueError(f"{path} has no array named {' or '.join(sorted(missing))}")
-            shape, dtype = _declared(archive, "x")
-            count = shape[0] if shape else 0
-            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if count > MAX_IMPORT_DRAWINGS or size > MAX_IMPORT_BYTES:
-                raise ValueError(
-                    f"{path} declares x of shape {shape} ({size / 2**20:,.0f} MiB); one import takes at most "
-                    f"{MAX_IMPORT_DRAWINGS:,} drawings and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
-                )
-            return archive["x"], archive["y"]
-    except FileNotFoundError as error:
-        raise ValueError(f"{path} does not exist") from error
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as error:
-        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+        declared = npz_declared_bytes(path)
     except ValueError as error:
-        if str(error).startswith(str(path)):
-            raise
         raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror})") from error
+    missing = {"x", "y"} - set(declared)
+    if missing:
+        raise ValueError(f"{path} has no array named {' or '.join(sorted(missing))}")
+    if sum(declared.values()) > MAX_IMPORT_BYTES:
+        raise ValueError(
+            f"{path} declares {sum(declared.values()) / 2**20:,.0f} MiB of arrays; one import takes at most "
+            f"{MAX_IMPORT_DRAWINGS:,} drawings and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            x, y = archive["x"], archive["y"]
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path} is not a readable .npz file ({error})") from error
+    if x.ndim and len(x) > MAX_IMPORT_DRAWINGS:
+        raise ValueError(
+            f"{path} holds {len(x):,} drawings; one import takes at most {MAX_IMPORT_DRAWINGS:,} drawings "
+            f"and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
+        )
+    return x, y
 
 
 def _classified(inputs: np.ndarray, digits: np.ndarray, session_id: str, models: dict) -> list[NewDrawing]:

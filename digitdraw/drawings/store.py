@@ -3,9 +3,9 @@
 One schema for SQLite and PostgreSQL alike, through SQLAlchemy. SQLite is the
 default (``data/drawings.sqlite`` beside the package, created on first use, so
 there is no set-up step); ``DIGITDRAW_DATABASE_URL`` names any other database.
-Alembic owns the schema's history (``digitdraw/migrations``) and opening a
+Alembic owns the schema's history (``digitdraw/drawings/migrations``) and opening a
 store upgrades it to the newest revision. Every write is one transaction:
-concurrent savers each land whole, and an import lands all or nothing.
+concurrent savers each land whole, and so does each batch of an import.
 
 Trade-offs: each model's ten probabilities are stored as JSON, which both
 databases read and a person can inspect, and the 28x28 model input as the exact

@@ -115,7 +115,7 @@ class Job:
         if self.state == JobState.DONE:
             return 1.0
         within = self.batch / self.batches if self.batches else 0.0
-        return min(1.0, (self.epoch + within) / self.epochs)
+        return min(1.0, (self.epoch + within) / self.epochs) if self.epochs > 0 else 0.0
 
 
 def this_worker() -> str:
@@ -149,6 +149,10 @@ def _job(row: JobRow) -> Job:
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         # A row written by another version, or by hand: shown and failed with the reason, never trained.
         settings, unreadable = None, f"Its settings cannot be trained: {error}"
+    try:
+        history = History.model_validate(row.history) if row.history else None
+    except ValueError:
+        history = None  # Curves that cannot be read are not drawn; the job itself is still listed.
     return Job(
         id=row.id,
         name=row.name,
@@ -163,7 +167,7 @@ def _job(row: JobRow) -> Job:
         epochs=row.epochs,
         batch=row.batch,
         batches=row.batches,
-        history=History.model_validate(row.history) if row.history else None,
+        history=history,
         message=row.message or unreadable,
     )
 

@@ -154,7 +154,8 @@ def run_job(
                 batch_done=reporter.batch_done,
                 should_stop=reporter.should_stop,
             )
-            trained = train_network(settings, dataset, models_root, monitor, kept=drawings)
+            # Never over a network saved under its name meanwhile (checked by the save itself).
+            trained = train_network(settings, dataset, models_root, monitor, kept=drawings, overwrite=False)
         except KeyboardInterrupt:
             queue.finish(
                 job.id,
@@ -223,7 +224,7 @@ def run(
         load(NetworkSettings(name="warm-up", hidden=(HIDDEN_UNITS[0],), activation=HIDDEN_ACTIVATIONS[0]))
     except Exception as error:  # Each job will try again, and say why it failed where people look.
         print(f"worker {worker}: the training data could not be prepared yet ({error})", flush=True)
-    print(f"worker {worker} takes jobs from {queue.url}", flush=True)
+    print(f"worker {worker} takes jobs from {store.safe_url(queue.url)}", flush=True)
     try:
         while True:
             abandoned = queue.fail_abandoned()

@@ -30,7 +30,7 @@ that thicker change; elastic distortion; and swapping a share of each epoch's
 training digits (``stroke_share``) for the same digits redrawn once as canvas
 pen strokes of 10 to 35 pixels (``drawn.redrawn_training_digits``, cached on
 disk like the prepared MNIST: rendering 50,000 takes five minutes or more).
-The sets the README reports (MNIST test, drawn from MNIST test, scanned,
+The sets docs/results.md reports (MNIST test, drawn from MNIST test, scanned,
 Hershey) chose nothing. Any recipe can also distil a saved network (model 6,
 the CNN) into the one it trains (``teacher``, ``digitdraw.learning.distill``): the loss
 then mixes the teacher's softened answers on each epoch's augmented images

@@ -224,7 +224,7 @@ class LearnedScore:
     layer and one output unit. Trained with Keras
     (``digitdraw.learning.digit_score.fit_learned_score``) and
     served in NumPy (``__call__``) by the classifiers' own convolution and
-    pooling (``models.convolve``, ``models.max_pool``); a test checks the two agree.
+    pooling (``networks.convolve``, ``networks.max_pool``); a test checks the two agree.
     """
 
     hidden_weights: np.ndarray  # (flattened maps, H)

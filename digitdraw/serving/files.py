@@ -1,4 +1,4 @@
-"""The package's one atomic-write helper and one checksum helper.
+"""The package's one atomic-write helper, one checksum helper, and the size an .npz declares.
 
 Every file DigitDraw writes (data caches, saved models, screenshots) goes
 through ``atomic_write``: the bytes land in a uniquely named temporary file
@@ -8,6 +8,11 @@ one, and two writers never share a temporary name; the last rename wins.
 A rename replaces whatever has the name, so the target must be a regular
 file or nothing: a folder, a device or a socket is refused before anything
 is written (``check_writable``).
+
+An .npz file names the shape of each of its arrays in a small header; a
+tampered file can declare terabytes in a few bytes, and ``np.load`` would
+try to allocate them. ``npz_declared_bytes`` reads only the headers, so
+every reader of an .npz a user hands over checks its size first.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 _CHUNK = 1 << 20
 
@@ -35,6 +43,29 @@ def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in chunks so that large files stay cheap in memory."""
     with open(path, "rb") as handle:
         return sha256(*iter(lambda: handle.read(_CHUNK), b""))
+
+
+def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
+    """The bytes each array of an .npz file declares, by name, from the headers alone (nothing is
+    allocated for the data). ValueError for a file that is not an .npz archive of .npy arrays."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            declared = {}
+            for name in archive.namelist():
+                if not name.endswith(".npy"):
+                    raise ValueError(f"{name} is not an array")
+                with archive.open(name) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(member)
+                declared[name.removesuffix(".npy")] = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            return declared
+    except (zipfile.BadZipFile, EOFError, KeyError) as error:
+        raise ValueError(f"not an .npz archive of arrays ({error})") from error
 
 
 def check_writable(path: str | os.PathLike) -> Path:

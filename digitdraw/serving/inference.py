@@ -230,7 +230,7 @@ def _check_detector(model: saved_models.SavedModel) -> None:
     failing every model's answer the first time a drawing is scored."""
     try:
         _detector(model)
-    except ValueError as error:
+    except (ValueError, IndexError, TypeError, KeyError) as error:
         raise saved_models.SavedModelError(
             f"Model {model.card.model_id!r} cannot be loaded: {saved_models.NOVELTY_FILE} does not hold the "
             f"digit score's arrays ({error}); refit it with "

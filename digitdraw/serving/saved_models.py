@@ -50,6 +50,7 @@ import shutil
 import tempfile
 import typing
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -57,7 +58,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import numpy as np
 import pydantic
 
-from digitdraw.serving.files import atomic_write, sha256
+from digitdraw.serving.files import atomic_write, npz_declared_bytes, sha256
 from digitdraw.serving.networks import (
     CUSTOM_FOLDER,
     CUSTOM_NAME,
@@ -507,6 +508,9 @@ def save(
 # model.weights.h5: per class, in the model's layer order, ``dense``, ``dense_1``, ``dense_2``... and
 # ``conv2d``, ``conv2d_1``..., whatever the layers themselves are called.
 _WEIGHT_GROUPS = {"Dense": "dense", "Conv2D": "conv2d"}
+# The members of a .keras file that hold the weights and the layers' order.
+_WEIGHTS_MEMBER = "model.weights.h5"
+_CONFIG_MEMBER = "config.json"
 
 
 def _weight_group_names(config: dict) -> list[str]:
@@ -531,13 +535,13 @@ def read_weights(content: bytes) -> tuple[list[np.ndarray], list[np.ndarray]]:
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             # Sizes as the zip declares them, before anything is inflated: a small file may hold a huge one.
-            for member in ("model.weights.h5", "config.json"):
+            for member in (_WEIGHTS_MEMBER, _CONFIG_MEMBER):
                 if archive.getinfo(member).file_size > MAX_MODEL_FILE_BYTES:
                     raise SavedModelError(
                         f"{MODEL_FILE}'s {member} unpacks to more than {MAX_MODEL_FILE_BYTES:,} bytes"
                     )
-            raw = archive.read("model.weights.h5")
-            names = _weight_group_names(json.loads(archive.read("config.json")))
+            raw = archive.read(_WEIGHTS_MEMBER)
+            names = _weight_group_names(json.loads(archive.read(_CONFIG_MEMBER)))
         with h5py.File(io.BytesIO(raw), "r") as weights_file:
             layers = weights_file["layers"]
             variables = [layers[n]["vars"][k] for n in names for k in ("0", "1")]
@@ -647,6 +651,13 @@ def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | N
     if sha256(content) != calibration.novelty.statistics_sha256:
         raise SavedModelError(f"{CALIBRATION_FILE} describes a different {NOVELTY_FILE}; {fix}")
     try:
+        # The arrays' declared sizes, from their headers, before any is allocated.
+        declared = sum(npz_declared_bytes(io.BytesIO(content)).values())
+        if declared > MAX_NOVELTY_FILE_BYTES:
+            raise SavedModelError(
+                f"{NOVELTY_FILE} declares {declared:,} bytes of arrays, more than "
+                f"{MAX_NOVELTY_FILE_BYTES:,}; {fix}"
+            )
         with np.load(io.BytesIO(content), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
@@ -690,10 +701,12 @@ SCHEMAS: dict[str, type[_Schema]] = {
 }
 
 
-def upgrade(directory: Path) -> list[str]:
+def upgrade(directory: Path, check: Callable[[SavedModel], None] | None = None) -> list[str]:
     """Rewrite a folder's files of the version before (``UPGRADABLE_VERSION``) in the current one; the names
-    of the files rewritten. Every file is checked against the current schema before any is written, so a
-    folder is upgraded whole or left as it was; a SavedModelError says why not."""
+    of the files rewritten. The files are rewritten in a copy of the folder, which is loaded as the app
+    would load it (and given to ``check``, which raises SavedModelError for what this module cannot judge)
+    before it replaces the folder by two renames, as ``save`` does: a folder is upgraded whole or left as
+    it was, and a SavedModelError says why not."""
     directory = Path(directory)
     upgraded: dict[str, _Schema] = {}
     for name, schema in SCHEMAS.items():
@@ -721,8 +734,24 @@ def upgrade(directory: Path) -> list[str]:
             raise SavedModelError(
                 f"{name} lacks what format {FORMAT_VERSION} needs ({error.errors()[0]['msg']}); {fix}"
             ) from None
-    for name, record in upgraded.items():
-        _write(directory / name, record)
+    if not upgraded:
+        return []
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{directory.name}.{os.getpid()}.", suffix=".tmp", dir=directory.parent)
+    )
+    try:
+        shutil.copytree(directory, staging, dirs_exist_ok=True)
+        for name, record in upgraded.items():
+            _write(staging / name, record)
+        model = load_from(staging)
+        if check is not None:
+            check(model)
+        backup = directory.with_name(directory.name + _BACKUP_SUFFIX)
+        os.replace(directory, backup)
+        os.replace(staging, directory)
+        shutil.rmtree(backup, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return list(upgraded)
 
 
@@ -731,7 +760,12 @@ def load(model_id: ModelId, root: Path | None = None) -> SavedModel:
     model_id = check_model_id(model_id)
     spec = None if is_custom(model_id) else get_spec(model_id)
     try:
-        saved = load_from(model_dir(model_id, root))
+        try:
+            saved = load_from(model_dir(model_id, root))
+        except SavedModelError:
+            raise
+        except Exception as error:  # A file damaged in a way no check foresaw is still this model's alone.
+            raise SavedModelError(f"its files cannot be read ({type(error).__name__}: {error})") from error
         if saved.card.model_id != model_id or (spec and saved.card.architecture != spec.architecture):
             raise SavedModelError(
                 f"{CARD_FILE} describes another model ({saved.card.model_id}, "
