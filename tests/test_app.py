@@ -1232,27 +1232,10 @@ def test_every_inside_view_answers_for_the_cnn(canvas, view):
 
 
 def test_the_train_page_lists_a_job_whose_settings_cannot_be_trained_calmly(drawings_store, models_copy):
-    import datetime
-
-    from sqlalchemy import insert
-
-    from digitdraw.jobs.queue import JobRow, JobState
+    from queued import insert_queued
 
     queue = _queue(drawings_store)
-    with queue._engine.begin() as connection:
-        connection.execute(
-            insert(JobRow).values(
-                name="odd",
-                settings={"name": "odd", "hidden": [8], "activation": "relu", "surprise": 1},
-                state=JobState.QUEUED,
-                stop_requested=False,
-                created_at=datetime.datetime.now(datetime.UTC),
-                epoch=0,
-                epochs=1,
-                batch=0,
-                batches=0,
-            )
-        )
+    insert_queued(queue, "odd", {"name": "odd", "hidden": [8], "activation": "relu", "surprise": 1})
     app = _train_page()
     assert not app.exception and "Settings that cannot be trained." in _text(app)
     queue.claim("host:1")  # A worker fails it, with the reason, and goes on.

@@ -5,7 +5,6 @@ checked from headers before anything is allocated; one bad model or job disables
 from __future__ import annotations
 
 import contextlib
-import datetime
 import io
 import json
 import os
@@ -18,7 +17,7 @@ from drawings import draw_digit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from sqlalchemy import insert
+from queued import insert_queued
 
 import digitdraw
 from digitdraw.cli import main
@@ -159,20 +158,7 @@ def test_a_job_that_cannot_run_fails_with_its_reason_and_the_next_one_runs(setti
     queue = jobs.JobQueue(f"sqlite:///{tmp_path / 'queue.sqlite'}")
     good = {"name": "fine", "hidden": [8], "activation": "relu"}
     for record in ({**good, "name": "bad", **settings}, good):
-        with queue._engine.begin() as connection:
-            connection.execute(
-                insert(jobs.JobRow).values(
-                    name=record["name"][:40],
-                    settings=record,
-                    state=jobs.JobState.QUEUED,
-                    stop_requested=False,
-                    created_at=datetime.datetime.now(datetime.UTC),
-                    epoch=0,
-                    epochs=1,
-                    batch=0,
-                    batches=0,
-                )
-            )
+        insert_queued(queue, record["name"][:40], record)
     listed = {job.name: job for job in queue.jobs()}  # The Train page lists it without a traceback.
     assert listed[record["name"]].settings is not None
     assert next(job for job in listed.values() if job.name != "fine").settings is None

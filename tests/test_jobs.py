@@ -15,7 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, update
+from queued import insert_queued
+from sqlalchemy import update
 
 from digitdraw.drawings import kept_drawings, store
 from digitdraw.drawings.store import NewDrawing, Store
@@ -181,20 +182,7 @@ def test_a_job_that_fails_says_why_and_the_worker_goes_on(queue, tmp_path):
 def test_a_job_queued_before_the_kept_drawings_option_loads_as_mnist_alone(queue):
     record = jobs.settings_record(tiny("old-net"))
     del record["kept_repeats"]  # As a job queued before the field was added holds it.
-    with queue._engine.begin() as connection:
-        connection.execute(
-            insert(JobRow).values(
-                name="old-net",
-                settings=record,
-                state="queued",
-                stop_requested=False,
-                created_at=datetime.datetime.now(datetime.UTC),
-                epoch=0,
-                epochs=2,
-                batch=0,
-                batches=0,
-            )
-        )
+    insert_queued(queue, "old-net", record, epochs=2)
     (job,) = queue.jobs()
     assert job.settings == tiny("old-net") and job.settings.kept_repeats is None
     assert queue.claim("host:1").settings.kept_repeats is None
