@@ -169,15 +169,8 @@ def test_a_job_that_cannot_run_fails_with_its_reason_and_the_next_one_runs(setti
     queue.close()
 
 
-def _damage(models_copy, model_id, change) -> None:
-    """Change one model's files, keeping every checksum consistent, as a tampered folder would be."""
-    change(model_dir(model_id, models_copy))
-
-
-def _drop_a_digit_score_array(folder) -> None:
-    with np.load(folder / saved_models.NOVELTY_FILE) as archive:
-        arrays = {name: archive[name] for name in archive.files if name != "noise"}
-    np.savez(folder / saved_models.NOVELTY_FILE, **arrays)
+def _resign_digit_score_arrays(folder) -> None:
+    """Write novelty.npz's new checksum into calibration.json, as a tampered folder would."""
     path = folder / saved_models.CALIBRATION_FILE
     payload = json.loads(path.read_text())
     payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
@@ -190,10 +183,11 @@ def _rewrite_digit_score_arrays(folder, change) -> None:
         arrays = {name: archive[name] for name in archive.files}
     change(arrays)
     np.savez(folder / saved_models.NOVELTY_FILE, **arrays)
-    path = folder / saved_models.CALIBRATION_FILE
-    payload = json.loads(path.read_text())
-    payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
-    path.write_text(json.dumps(payload))
+    _resign_digit_score_arrays(folder)
+
+
+def _drop_a_digit_score_array(folder) -> None:
+    _rewrite_digit_score_arrays(folder, lambda arrays: arrays.pop("noise"))
 
 
 def _a_scalar_where_an_array_belongs(folder) -> None:
@@ -205,10 +199,7 @@ def _a_huge_declared_array(folder) -> None:
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**40,)})
     with zipfile.ZipFile(folder / saved_models.NOVELTY_FILE, "a") as archive:
         archive.writestr("huge.npy", header.getvalue())  # 4 TiB declared, none of it there.
-    path = folder / saved_models.CALIBRATION_FILE
-    payload = json.loads(path.read_text())
-    payload["novelty"]["statistics_sha256"] = sha256_file(folder / saved_models.NOVELTY_FILE)
-    path.write_text(json.dumps(payload))
+    _resign_digit_score_arrays(folder)
 
 
 def _nan_weights(folder) -> None:
@@ -255,7 +246,7 @@ def _keras_file_huge(folder) -> None:
     ],
 )
 def test_one_damaged_model_is_unavailable_alone_and_the_others_answer(damage, message, models_copy):
-    _damage(models_copy, 2, damage)
+    damage(model_dir(2, models_copy))
     result = digitdraw.classify(draw_digit(7), root=models_copy)
     assert sorted(result.errors) == [2] and message in result.errors[2]
     assert sorted(result.probabilities) == [1, 3, 4, 5, 6] and result.digit(4) == 7

@@ -316,11 +316,13 @@ class Store:
         query = select(DrawingRow).options(selectinload(DrawingRow.answers))
         if session_id is not None:
             query = query.where(DrawingRow.session_id == session_id)
-        if newest is not None:
+        if newest is None:
+            query = query.order_by(DrawingRow.id)
+        else:
             query = query.order_by(DrawingRow.id.desc()).limit(newest)
         with self._failures("read"), Session(self._engine) as session:
-            found = [_drawing(row) for row in session.scalars(query.order_by(DrawingRow.id))]
-        return sorted(found, key=lambda drawing: drawing.id)
+            found = [_drawing(row) for row in session.scalars(query)]
+        return found if newest is None else found[::-1]
 
     def digits_kept(self, session_id: str | None = None) -> dict[int, int]:
         """How many drawings are kept of each digit (by one browser when ``session_id`` is given), counted

@@ -760,20 +760,17 @@ def load(model_id: ModelId, root: Path | None = None) -> SavedModel:
     model_id = check_model_id(model_id)
     spec = None if is_custom(model_id) else get_spec(model_id)
     try:
-        try:
-            saved = load_from(model_dir(model_id, root))
-        except SavedModelError:
-            raise
-        except Exception as error:  # A file damaged in a way no check foresaw is still this model's alone.
-            raise SavedModelError(f"its files cannot be read ({type(error).__name__}: {error})") from error
+        saved = load_from(model_dir(model_id, root))
         if saved.card.model_id != model_id or (spec and saved.card.architecture != spec.architecture):
             raise SavedModelError(
                 f"{CARD_FILE} describes another model ({saved.card.model_id}, "
                 f"{saved.card.architecture.summary})"
             )
-    except SavedModelError as error:
+    except Exception as error:  # A file damaged in a way no check foresaw is still this model's alone.
+        unforeseen = f"its files cannot be read ({type(error).__name__}: {error})"
+        reason = error if isinstance(error, SavedModelError) else unforeseen
         what = f"Network {model_id!r}" if is_custom(model_id) else f"Model {model_id}"
         raise SavedModelError(
-            f"{what} cannot be loaded: {error}. Retrain it with `{retrain_hint(model_id)}`"
+            f"{what} cannot be loaded: {reason}. Retrain it with `{retrain_hint(model_id)}`"
         ) from error
     return saved
