@@ -26,15 +26,16 @@ def rtol(terms: int) -> float:
 
 def chain_terms(architecture) -> list[int]:
     """For each layer's output, the roundings on its path from the input: the fan-in of every weighted
-    layer so far (a dense layer's inputs, a 3x3 convolution's 9 * channels), plus PER_LAYER each. A relative
-    error passes through a layer roughly unchanged, so these add up; a pool only picks, adding none."""
+    layer so far (a dense layer's inputs, a convolution's kernel area times channels), plus PER_LAYER
+    each. A relative error passes through a layer roughly unchanged, so these add up; a pool only picks
+    (an average pool's few additions are within PER_LAYER)."""
     shapes = architecture.shapes
     total, terms = 0, []
     for layer, shape in zip(architecture.layers, shapes):
         if layer.kind == "dense":
             total += int(np.prod(shape)) + PER_LAYER
         elif layer.kind == "conv":
-            total += 9 * shape[-1] + PER_LAYER
+            total += layer.kernel[0] * layer.kernel[1] * shape[-1] + PER_LAYER
         terms.append(total)
     return terms
 

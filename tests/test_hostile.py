@@ -336,13 +336,13 @@ def test_any_file_given_to_a_command_is_an_answer_or_one_line(content, command, 
 
 def test_an_upgrade_the_app_could_not_serve_is_refused_and_the_folder_kept(models_copy, capsys):
     folder = model_dir(1, models_copy)
-    # Format 2 allowed a calibration without the learned score; format 3 does not.
+    # A calibration without the learned score loads, but the app could not serve it.
     _rewrite_digit_score_arrays(
         folder, lambda arrays: [arrays.pop(name) for name in [n for n in arrays if n.startswith("learned")]]
     )
     for name in saved_models.SCHEMAS:
         path = folder / name
-        path.write_text(json.dumps(json.loads(path.read_text()) | {"format_version": 2}))
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"format_version": saved_models.UPGRADABLE_VERSION}))
     files = {path.name: path.read_bytes() for path in folder.iterdir()}
     code, _, err = _run(["models", "upgrade", "--root", str(models_copy)], capsys)
     assert code == 1 and "model_1" in err and "refit it with `python -m digitdraw calibrate`" in err

@@ -27,8 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _serves(model: saved_models.SavedModel) -> None:
-    """Refuse an upgraded folder whose digit-score arrays the app could not serve (format 2 allowed a
-    calibration without the learned score; format 3 does not)."""
+    """Refuse an upgraded folder whose digit-score arrays the app could not serve (a calibration without
+    the learned score, as format 2 allowed, among them)."""
     try:
         digit_score.detector_for(model)
     except (ValueError, IndexError, TypeError, KeyError) as error:

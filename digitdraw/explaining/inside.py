@@ -30,7 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitdraw.serving.networks import CONV_KERNEL, POOL_SIZE, Network, check_class, convolve, erf
+from digitdraw.serving.networks import Layer, Network, check_class, conv_padding, convolve, erf
+
+# The default layers, which the study's CNN uses.
+CONV_LAYER, POOL_LAYER = Layer("conv", 1, "relu"), Layer("pool")
 
 # A sigmoid unit below or above these is saturated: its gradient is under 5% of its largest.
 SATURATED_BELOW, SATURATED_ABOVE = 0.05, 0.95
@@ -65,13 +68,19 @@ class Inside:
         return [int(unit) for unit in order[:count] if self.contributions[layer][unit] > 0]
 
 
-def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray | None = None) -> np.ndarray:
-    """The activation's derivative, from its output (the value the forward pass already has), or for
+def _derivative(layer: Layer, output: np.ndarray, pre_activation: np.ndarray | None = None) -> np.ndarray:
+    """A layer's activation's derivative, from its output (the value the forward pass already has), or for
     GELU, whose derivative its output does not determine, from its input (``pre_activation``)."""
+    activation = layer.activation
     if activation == "sigmoid":
         return output * (1.0 - output)
     if activation == "relu":
-        return (output > 0).astype(np.float32)
+        return (output > 0).astype(output.dtype)
+    if activation == "leaky_relu":
+        # A positive slope keeps the sign, so the output tells which side of zero the input was on.
+        return np.where(output > 0, 1.0, layer.negative_slope).astype(output.dtype)
+    if activation == "linear":
+        return np.ones_like(output)
     if activation == "tanh":
         return 1.0 - output**2
     if activation == "gelu" and pre_activation is not None:
@@ -81,29 +90,50 @@ def _derivative(activation: str, output: np.ndarray, pre_activation: np.ndarray 
     raise ValueError(f"no derivative for activation {activation!r} in a hidden layer")
 
 
-def _pool_backward(maps: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """Back through a 2x2 max pool: each window's gradient goes to its largest input (the first of equals,
-    as TensorFlow does), nothing to the others or to a dropped odd row or column."""
-    count, height, width, channels = gradient.shape
-    size = POOL_SIZE
-    windows = maps[:, : height * size, : width * size].reshape(count, height, size, width, size, channels)
-    windows = windows.transpose(0, 1, 3, 5, 2, 4).reshape(count, height, width, channels, size * size)
-    chosen = np.eye(size * size, dtype=gradient.dtype)[windows.argmax(axis=-1)] * gradient[..., None]
-    chosen = chosen.reshape(count, height, width, channels, size, size).transpose(0, 1, 4, 2, 5, 3)
-    result = np.zeros(maps.shape, gradient.dtype)
-    result[:, : height * size, : width * size] = chosen.reshape(count, height * size, width * size, channels)
-    return result
+def _window_slices(layer: Layer, height: int, width: int):
+    """For each kernel position (row, column), the slice of a (padded) input that it read at every output
+    position, as (row, column, (slice of rows, slice of columns))."""
+    stride_rows, stride_columns = layer.strides
+    for row in range(layer.kernel[0]):
+        for column in range(layer.kernel[1]):
+            rows = slice(row, row + stride_rows * (height - 1) + 1, stride_rows)
+            columns = slice(column, column + stride_columns * (width - 1) + 1, stride_columns)
+            yield row, column, (slice(None), rows, columns)
 
 
-def _conv_backward(gradient: np.ndarray, kernel: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Back through a valid 3x3 convolution to its input: each kernel position sends the output's
-    gradient back to the input pixels it read, one matrix product per position."""
-    result = np.zeros(input_shape, gradient.dtype)
+def _pool_backward(maps: np.ndarray, gradient: np.ndarray, layer: Layer = POOL_LAYER) -> np.ndarray:
+    """Back through a pool: a max pool sends each window's gradient to its largest input (the first of
+    equals, as TensorFlow does), an average pool shares it equally; nothing goes to a dropped last row or
+    column. Overlapping windows add up."""
     height, width = gradient.shape[1:3]
-    for row in range(CONV_KERNEL):
-        for column in range(CONV_KERNEL):
-            result[:, row : row + height, column : column + width] += gradient @ kernel[row, column].T
+    result = np.zeros(maps.shape, gradient.dtype)
+    positions = list(_window_slices(layer, height, width))
+    if layer.pooling == "average":
+        share = gradient / (layer.kernel[0] * layer.kernel[1])
+        for _, _, where in positions:
+            result[where] += share
+        return result
+    largest = np.stack([maps[where] for _, _, where in positions]).argmax(axis=0)
+    for index, (_, _, where) in enumerate(positions):
+        result[where] += np.where(largest == index, gradient, 0)
     return result
+
+
+def _conv_backward(
+    gradient: np.ndarray, kernel: np.ndarray, input_shape: tuple[int, ...], layer: Layer = CONV_LAYER
+) -> np.ndarray:
+    """Back through a convolution to its input: each kernel position sends the output's gradient back to
+    the input pixels it read, one matrix product per position; the padding's share is dropped."""
+    count, height, width, _ = input_shape
+    pads = [
+        conv_padding(size, k, s, layer.padding)
+        for size, k, s in zip((height, width), layer.kernel, layer.strides)
+    ]
+    padded = (count, height + sum(pads[0]), width + sum(pads[1]), input_shape[-1])
+    result = np.zeros(padded, gradient.dtype)
+    for row, column, where in _window_slices(layer, *gradient.shape[1:3]):
+        result[where] += gradient @ kernel[row, column].T
+    return result[:, pads[0][0] : pads[0][0] + height, pads[1][0] : pads[1][0] + width]
 
 
 def _backward(
@@ -112,8 +142,10 @@ def _backward(
     """Back from ``directions . logits`` (directions (N, 10)) through the layers: its gradient with respect
     to each hidden layer's activations (each in that layer's shape, first layer first) and to the pixels
     (N, 784)."""
-    layers = network.architecture.layers
-    inputs = [images.reshape(len(images), *network.architecture.shapes[0]), *hidden[:-1]]
+    architecture = network.architecture
+    layers = architecture.layers
+    first = architecture.scaled(images.reshape(len(images), *architecture.shapes[0]))
+    inputs = [first, *hidden[:-1]]
     gradient = directions @ network.weights[-1].T
     per_layer = []
     for index in range(len(hidden) - 1, -1, -1):
@@ -121,7 +153,7 @@ def _backward(
         per_layer.append(gradient)
         layer, received = layers[index], inputs[index]
         if layer.kind == "pool":
-            gradient = _pool_backward(received, gradient)
+            gradient = _pool_backward(received, gradient, layer)
             continue
         kernel, bias = (
             network.weights[network.parameter_index[index]],
@@ -131,15 +163,17 @@ def _backward(
         pre_activation = None
         if layer.activation == "gelu":
             pre_activation = (
-                convolve(received, kernel, bias)
+                convolve(received, kernel, bias, layer.strides, layer.padding)
                 if layer.kind == "conv"
                 else received.reshape(len(received), -1) @ kernel + bias
             )
-        local = gradient * _derivative(layer.activation, hidden[index], pre_activation)
+        local = gradient * _derivative(layer, hidden[index], pre_activation)
         conv = layer.kind == "conv"
-        gradient = _conv_backward(local, kernel, received.shape) if conv else local @ kernel.T
+        gradient = _conv_backward(local, kernel, received.shape, layer) if conv else local @ kernel.T
     per_layer.reverse()
-    return per_layer, gradient.reshape(len(images), -1)
+    # The first layer read scale * pixel + offset: the chain rule's last factor is the scale.
+    gradient = gradient.reshape(len(images), -1) * np.asarray(architecture.input_scale, gradient.dtype)
+    return per_layer, gradient
 
 
 def unit_totals(values: np.ndarray) -> np.ndarray:

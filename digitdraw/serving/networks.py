@@ -74,55 +74,141 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
     return _softmax(np.asarray(logits, np.float32))
 
 
-ACTIVATIONS = {"sigmoid": _sigmoid, "relu": _relu, "tanh": np.tanh, "gelu": _gelu, "softmax": _softmax}
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def leaky_relu(x: np.ndarray, negative_slope: float) -> np.ndarray:
+    """x where it is positive, ``negative_slope`` times x elsewhere."""
+    return np.where(x > 0, x, x * np.asarray(negative_slope, x.dtype))
+
+
+# Every activation a layer may have. ``leaky_relu`` also needs its layer's ``negative_slope``, and
+# ``linear`` (none) comes from networks opened from a file, whose layers may leave it to a later one.
+ACTIVATIONS = {
+    "sigmoid": _sigmoid,
+    "relu": _relu,
+    "tanh": np.tanh,
+    "gelu": _gelu,
+    "softmax": _softmax,
+    "leaky_relu": leaky_relu,
+    "linear": _identity,
+}
 ACTIVATION_LABELS = {
     "sigmoid": "sigmoid",
     "relu": "ReLU",
     "tanh": "tanh",
     "gelu": "GELU",
     "softmax": "softmax",
+    "leaky_relu": "leaky ReLU",
+    "linear": "linear",
+    "mixed": "mixed",
 }
+# The activations a network designed on the Train page (or with ``train --hidden``) may use.
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu", "tanh", "gelu")
 BEYOND_STUDY = "beyond the study"  # How a registry network that the study did not have is marked.
-# "dense": fully connected, on the flattened output of what came before. "conv": a 3x3 convolution,
-# stride 1, "valid" padding (no zeros added: to_mnist leaves a blank 4-pixel border, so padding would
-# only add work, and the smaller maps keep a small CNN under 100k weights), ``units`` filters.
-# "pool": 2x2 max pooling, stride 2, dropping an odd last row and column as Keras does; it has no
-# units and no activation. Convolutions and pools come before the first dense layer.
+# "dense": fully connected, on the flattened output of what came before. "conv": a convolution
+# (Keras's cross-correlation) of ``units`` filters, by default 3x3, stride 1, "valid" padding (no zeros
+# added: to_mnist leaves a blank 4-pixel border, so padding would only add work, and the smaller maps keep
+# a small CNN under 100k weights); "same" pads with zeros as TensorFlow does, more after than before when
+# the total is odd. "pool": max or average pooling, by default 2x2 with stride 2, dropping an incomplete
+# last window as Keras does; it has no units and no activation. Convolutions and pools come before the
+# first dense layer.
 LAYER_KINDS = ("dense", "conv", "pool")
 SPATIAL_KINDS = ("conv", "pool")
+PADDINGS = ("valid", "same")
+POOLINGS = ("max", "average")
 CONV_KERNEL = 3
 POOL_SIZE = 2
+
+
+def conv_padding(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
+    """Zeros added before and after one axis of a map by a convolution, as TensorFlow pads: none for
+    "valid"; for "same", enough that the output has ceil(size / stride) positions, the odd one after."""
+    if padding == "valid":
+        return 0, 0
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pair(value: object, name: str) -> tuple[int, int]:
+    """A (height, width) pair of positive whole numbers from two numbers; ValueError otherwise."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"expected a {name} of two whole numbers (height, width), got {value!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in value):
+        raise ValueError(f"expected a {name} of positive whole numbers, got {value!r}")
+    return int(value[0]), int(value[1])
 
 
 @dataclass(frozen=True)
 class Layer:
     """One layer: its type, how many units (filters, for a convolution) it has, and its activation.
 
-    A pool has neither units nor activation (both None); the JSON form of a dense layer is the
-    same as before convolutions existed, so every saved model of the study reads unchanged.
+    A convolution also has its ``kernel`` size, ``strides`` and ``padding``; a pool its window
+    (``kernel``), ``strides`` and ``pooling`` (max or average), and neither units nor activation. A
+    leaky ReLU layer has its ``negative_slope``. What is not given takes the defaults above, so the
+    study's layers need only kind, units and activation.
     """
 
     kind: str
     units: int | None = None
     activation: str | None = None
+    kernel: tuple[int, int] | None = None
+    strides: tuple[int, int] | None = None
+    padding: str = "valid"
+    pooling: str | None = None
+    negative_slope: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"expected a layer kind in {list(LAYER_KINDS)}, got {self.kind!r}")
+        if self.kind == "dense" and (self.kernel, self.strides, self.pooling, self.padding) != (
+            None,
+            None,
+            None,
+            "valid",
+        ):
+            raise ValueError(
+                f"expected a dense layer without kernel, strides, padding or pooling, got {self}"
+            )
+        if self.kind in SPATIAL_KINDS:
+            default = (CONV_KERNEL, CONV_KERNEL) if self.kind == "conv" else (POOL_SIZE, POOL_SIZE)
+            kernel = _pair(self.kernel if self.kernel is not None else default, "kernel size")
+            strides = (1, 1) if self.kind == "conv" else kernel
+            object.__setattr__(self, "kernel", kernel)
+            object.__setattr__(self, "strides", _pair(self.strides or strides, "stride"))
         if self.kind == "pool":
-            if self.units is not None or self.activation is not None:
+            object.__setattr__(self, "pooling", self.pooling or "max")
+            if self.pooling not in POOLINGS or self.padding != "valid":
+                raise ValueError(
+                    f"expected a pool of {' or '.join(POOLINGS)} pooling with valid padding, got {self}"
+                )
+            if self.units is not None or self.activation is not None or self.negative_slope is not None:
                 raise ValueError(f"expected a pool layer without units or activation, got {self}")
             return
+        if self.pooling is not None:
+            raise ValueError(f"expected pooling only on a pool layer, got {self}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"expected a padding in {list(PADDINGS)}, got {self.padding!r}")
         if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 1:
             raise ValueError(f"expected a positive whole number of units, got {self.units!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"expected an activation in {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if (self.activation == "leaky_relu") != (self.negative_slope is not None):
+            raise ValueError(f"expected a negative slope exactly for a leaky ReLU layer, got {self}")
+        if self.negative_slope is not None and not 0.0 <= self.negative_slope < 1.0:
+            raise ValueError(f"expected a leaky ReLU's negative slope in [0, 1), got {self.negative_slope!r}")
 
     @property
     def has_weights(self) -> bool:
         """Whether the layer has a kernel and biases (dense and conv do, a pool does not)."""
         return self.kind != "pool"
+
+    def activate(self, values: np.ndarray) -> np.ndarray:
+        """The layer's activation applied to its pre-activation values."""
+        if self.activation == "leaky_relu":
+            return leaky_relu(values, self.negative_slope)
+        return ACTIVATIONS[self.activation](values)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one image's output of this layer, given one image's input shape."""
@@ -131,31 +217,55 @@ class Layer:
         if len(input_shape) != 3:
             raise ValueError(f"expected a {self.kind} layer before any dense layer, got it after one")
         height, width, channels = input_shape
-        if self.kind == "conv":
-            shape = (height - CONV_KERNEL + 1, width - CONV_KERNEL + 1, self.units)
-        else:
-            shape = (height // POOL_SIZE, width // POOL_SIZE, channels)
+        size = []
+        for extent, kernel, stride in zip((height, width), self.kernel, self.strides):
+            padded = extent + sum(conv_padding(extent, kernel, stride, self.padding))
+            size.append((padded - kernel) // stride + 1 if padded >= kernel else 0)
+        shape = (*size, self.units if self.kind == "conv" else channels)
         if min(shape[:2]) < 1:
             raise ValueError(f"a {self.kind} layer on a {height}x{width} map leaves nothing")
         return shape
 
     @property
     def label(self) -> str:
-        """The layer in an architecture's summary: ``16`` for dense, ``conv16``, ``pool``."""
-        return {"dense": f"{self.units}", "conv": f"conv{self.units}", "pool": "pool"}[self.kind]
+        """The layer in an architecture's summary: ``16`` for dense, ``conv16``, ``pool``; a kernel,
+        stride, padding or pooling other than the default is added, e.g. ``conv32/5x5s2same``, ``avgpool``."""
+        if self.kind == "dense":
+            return f"{self.units}"
+        name = (
+            f"conv{self.units}" if self.kind == "conv" else ("pool" if self.pooling == "max" else "avgpool")
+        )
+        default = (CONV_KERNEL,) * 2 if self.kind == "conv" else (POOL_SIZE,) * 2
+        default_strides = (1, 1) if self.kind == "conv" else self.kernel
+        extra = "" if self.kernel == default else f"{self.kernel[0]}x{self.kernel[1]}"
+        if self.strides != default_strides:
+            extra += f"s{self.strides[0]}" if self.strides[0] == self.strides[1] else f"s{self.strides}"
+        if self.padding == "same":
+            extra += "same"
+        return f"{name}/{extra}" if extra else name
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A feed-forward network on a 28x28 image: its layers in order, the last one the classifier."""
+    """A feed-forward network on a 28x28 image: its layers in order, the last one the classifier.
+
+    The first layer reads ``input_scale * pixel + input_offset``, the pixels as ``to_mnist`` gives them (0
+    to 1): 1 and 0 for every network trained here; a network opened from a file may expect 0 to 255 or
+    standardised pixels instead.
+    """
 
     layers: tuple[Layer, ...]
     input_shape: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)
+    input_scale: float = 1.0
+    input_offset: float = 0.0
 
     def __post_init__(self) -> None:
         # Stored as JSON lists; kept as tuples so that architectures compare and hash by value.
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        scaling = (self.input_scale, self.input_offset)
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in scaling) or self.input_scale == 0:
+            raise ValueError(f"expected a finite, non-zero input scale and a finite offset, got {scaling}")
         if not self.layers:
             raise ValueError("expected at least one layer")
         last = self.layers[-1]
@@ -181,6 +291,17 @@ class Architecture:
         blocks = [layer for units in filters for layer in (Layer("conv", units, activation), Layer("pool"))]
         hidden = [Layer("dense", units, activation) for units in dense_units]
         return cls((*blocks, *hidden, Layer("dense", NUM_CLASSES, "softmax")))
+
+    @property
+    def is_scaled(self) -> bool:
+        """Whether the first layer reads the pixels other than as ``to_mnist`` gives them."""
+        return (self.input_scale, self.input_offset) != (1.0, 0.0)
+
+    def scaled(self, images: np.ndarray) -> np.ndarray:
+        """Preprocessed images as the first layer reads them (the same array when not scaled)."""
+        if not self.is_scaled:
+            return images
+        return images * np.float32(self.input_scale) + np.float32(self.input_offset)
 
     @property
     def is_convolutional(self) -> bool:
@@ -233,7 +354,7 @@ class Architecture:
             if layer.kind == "dense":
                 shapes.append((int(np.prod(before)), layer.units))
             elif layer.kind == "conv":
-                shapes.append((CONV_KERNEL, CONV_KERNEL, before[-1], layer.units))
+                shapes.append((*layer.kernel, before[-1], layer.units))
         return shapes
 
 
@@ -340,16 +461,31 @@ def saved_models_dir() -> Path:
 CONV_CHUNK = 500
 
 
-def conv_patches(maps: np.ndarray) -> np.ndarray:
-    """Every 3x3 patch of channels-last maps (N, H, W, C), as a view (N, H-2, W-2, 3, 3, C), no copy."""
-    windows = np.lib.stride_tricks.sliding_window_view(maps, (CONV_KERNEL, CONV_KERNEL), axis=(1, 2))
-    return windows.transpose(0, 1, 2, 4, 5, 3)  # (N, H', W', C, 3, 3) -> Keras's kernel order.
+def conv_patches(maps: np.ndarray, kernel: tuple[int, int] = (CONV_KERNEL, CONV_KERNEL)) -> np.ndarray:
+    """Every kernel-sized patch of channels-last maps (N, H, W, C): a view (N, H', W', kh, kw, C), no copy."""
+    windows = np.lib.stride_tricks.sliding_window_view(maps, kernel, axis=(1, 2))
+    return windows.transpose(0, 1, 2, 4, 5, 3)  # (N, H', W', C, kh, kw) -> Keras's kernel order.
 
 
-def convolve(maps: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """A valid 3x3 convolution (Keras's cross-correlation) of maps (N, H, W, C) with a kernel
-    (3, 3, C, F): the patches gathered once (im2col) and one matrix product."""
-    patches = conv_patches(maps)
+def pad_maps(maps: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int], padding: str) -> np.ndarray:
+    """Maps (N, H, W, C) with the zeros a convolution's padding adds (the same array for "valid")."""
+    if padding == "valid":
+        return maps
+    pads = [conv_padding(maps.shape[axis], kernel[axis - 1], strides[axis - 1], padding) for axis in (1, 2)]
+    return np.pad(maps, ((0, 0), *pads, (0, 0)))
+
+
+def convolve(
+    maps: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+) -> np.ndarray:
+    """A convolution (Keras's cross-correlation) of maps (N, H, W, C) with a kernel (kh, kw, C, F): the
+    patches gathered once (im2col) and one matrix product."""
+    size = kernel.shape[:2]
+    patches = conv_patches(pad_maps(maps, size, strides, padding), size)[:, :: strides[0], :: strides[1]]
     count, height, width = patches.shape[:3]
     columns = patches.reshape(count * height * width, -1)  # Copies the view into the im2col matrix.
     return (columns @ kernel.reshape(-1, kernel.shape[-1]) + bias).reshape(count, height, width, -1)
@@ -363,6 +499,16 @@ def max_pool(maps: np.ndarray) -> np.ndarray:
     top = np.maximum(maps[:, 0:height:2, 0:width:2], maps[:, 0:height:2, 1:width:2])
     bottom = np.maximum(maps[:, 1:height:2, 0:width:2], maps[:, 1:height:2, 1:width:2])
     return np.maximum(top, bottom, out=top)
+
+
+def pool(maps: np.ndarray, layer: Layer) -> np.ndarray:
+    """A pool layer's output for maps (N, H, W, C): max or average over each window; an incomplete last
+    window is dropped, as in Keras."""
+    if layer.pooling == "max" and layer.kernel == layer.strides == (POOL_SIZE, POOL_SIZE):
+        return max_pool(maps)
+    windows = np.lib.stride_tricks.sliding_window_view(maps, layer.kernel, axis=(1, 2))
+    windows = windows[:, :: layer.strides[0], :: layer.strides[1]]
+    return windows.max(axis=(-2, -1)) if layer.pooling == "max" else windows.mean(axis=(-2, -1))
 
 
 class Network:
@@ -383,9 +529,6 @@ class Network:
         self.architecture = architecture
         self.weights = [np.ascontiguousarray(w, dtype=np.float32) for w in weights]
         self.biases = [np.ascontiguousarray(b, dtype=np.float32) for b in biases]
-        self._activations = [
-            ACTIVATIONS[layer.activation] if layer.has_weights else None for layer in architecture.layers
-        ]
         # Which entry of weights and biases each layer uses; None for a pool.
         indices = iter(range(len(self.weights)))
         self.parameter_index = [next(indices) if layer.has_weights else None for layer in architecture.layers]
@@ -455,20 +598,20 @@ class Network:
 
     def _forward(self, images: np.ndarray, last_activation: bool) -> list[np.ndarray]:
         """Every layer's output; the last one before softmax unless ``last_activation``."""
-        activations = images.reshape(len(images), *self.architecture.shapes[0])
+        activations = self.architecture.scaled(images.reshape(len(images), *self.architecture.shapes[0]))
         outputs = []
         last = len(self.architecture.layers) - 1
         for index, layer in enumerate(self.architecture.layers):
             parameters = self.parameter_index[index]
             if layer.kind == "pool":
-                activations = max_pool(activations)
+                activations = pool(activations, layer)
             else:
                 weights, biases = self.weights[parameters], self.biases[parameters]
                 if layer.kind == "conv":
-                    activations = convolve(activations, weights, biases)
+                    activations = convolve(activations, weights, biases, layer.strides, layer.padding)
                 else:
                     activations = activations.reshape(len(activations), -1) @ weights + biases
                 if index < last or last_activation:
-                    activations = self._activations[index](activations)
+                    activations = layer.activate(activations)
             outputs.append(activations)
         return outputs

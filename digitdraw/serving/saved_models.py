@@ -80,9 +80,9 @@ from digitdraw.serving.networks import (
 MAX_MODEL_FILE_BYTES = 64 * 2**20
 MAX_NOVELTY_FILE_BYTES = 64 * 2**20
 MAX_WEIGHTS = 10_000_000
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # The version ``python -m digitdraw models upgrade`` rewrites in this one; anything older is retrained.
-UPGRADABLE_VERSION = 2
+UPGRADABLE_VERSION = 3
 CARD_FILE = "model.json"
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
@@ -252,8 +252,31 @@ class DataRecord(pydantic.BaseModel):
     preprocess_fingerprint: str  # ``preprocess.fingerprint()`` when the model was trained.
 
 
+# How an opened network's output was read: its probabilities, or logits that DigitDraw's softmax turns
+# into probabilities (the saved network then ends in a softmax either way).
+OpenedOutput = Literal["probabilities", "logits"]
+
+
+class OpenedRecord(pydantic.BaseModel):
+    """Where a network opened from a file came from (``python -m digitdraw models add``), and what opening
+    it decided: how its output and its input were read, and what was changed on the way in."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    file_name: str  # As the person gave it; shown, never used as a path.
+    file_sha256: str
+    file_format: Literal["keras", "npz"]
+    output: OpenedOutput
+    input_scaling: str  # In words, e.g. "pixels 0 to 255"; the numbers are the architecture's.
+    # Accuracy on a few MNIST test digits with each input scaling tried; the best was chosen.
+    scaling_accuracy: dict[str, Fraction] = {}
+    notes: list[str] = []  # What changed on the way in: a BatchNormalization folded, a Dropout dropped.
+    opened_seconds: float = 0.0
+
+
 class ModelCard(_Schema):
-    """What a saved model is and how it came to be."""
+    """What a saved model is and how it came to be: trained here, or opened from a file (``opened``), in
+    which case it has no training run (``epochs_run`` 0) and no history file."""
 
     # The study's id (an int), or the name of a network someone trained (a str).
     model_id: int | str
@@ -266,8 +289,14 @@ class ModelCard(_Schema):
     config: dict[str, Any]  # The training settings (``config.TrainConfig`` or ``config.NetworkSettings``).
     data: DataRecord
     versions: dict[str, str]
-    trained_at: str  # ISO 8601, UTC.
+    trained_at: str  # ISO 8601, UTC: when it was trained, or opened.
     model_sha256: str = ""  # Filled in by ``save`` from the weights file it writes.
+    opened: OpenedRecord | None = None  # None for a network trained here.
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the model has training curves: every model trained here, none opened from a file."""
+        return self.opened is None
 
 
 class ReliabilityRecord(pydantic.BaseModel):
@@ -367,7 +396,7 @@ class SavedModel:
 
     card: ModelCard
     network: Network
-    history: History
+    history: History | None  # None for a network opened from a file: no training run to show.
     metrics: Metrics
     directory: Path
     calibration: Calibration | None = None  # None when the model was never calibrated.
@@ -461,11 +490,12 @@ def save(
     directory: Path,
     keras_model,
     card: ModelCard,
-    history: History,
+    history: History | None,
     metrics: Metrics,
     overwrite: bool = True,
 ) -> None:
-    """Write a model's four files so that ``directory`` is replaced whole or not at all; without
+    """Write a model's files (no history for a network opened from a file, which must have none) so that
+    ``directory`` is replaced whole or not at all; without
     ``overwrite``, a SavedModelError if a model is there by then (checked by the rename itself, so two
     runs of one name cannot both think they saved)."""
     directory = Path(directory)
@@ -482,7 +512,12 @@ def save(
             os.fsync(handle.fileno())
             content = handle.read()
         _write(staging / CARD_FILE, card.model_copy(update={"model_sha256": sha256(content)}))
-        _write(staging / HISTORY_FILE, history)
+        if (history is None) == card.has_history:
+            raise ValueError(
+                "expected a history exactly for a model trained here, not one opened from a file"
+            )
+        if history is not None:
+            _write(staging / HISTORY_FILE, history)
         _write(staging / METRICS_FILE, metrics)
         if not overwrite:
             try:
@@ -608,10 +643,16 @@ def load_from(directory: Path) -> SavedModel:
     content = _read_bytes(directory / MODEL_FILE, MAX_MODEL_FILE_BYTES)  # Checksummed, then unpacked.
     if card.model_sha256 != sha256(content):
         raise SavedModelError(f"{CARD_FILE} describes a different {MODEL_FILE}")
-    history = _read(directory / HISTORY_FILE, History)
+    history = None
+    if card.has_history:
+        history = _read(directory / HISTORY_FILE, History)
+        if card.epochs_run != len(history.epoch) or card.best_epoch != history.best_epoch:
+            raise SavedModelError(f"{HISTORY_FILE} and {CARD_FILE} disagree on the epochs run and kept")
+    elif (directory / HISTORY_FILE).exists() or card.epochs_run != 0:
+        raise SavedModelError(
+            f"{CARD_FILE} describes a network opened from a file, which has no training run"
+        )
     metrics = _read(directory / METRICS_FILE, Metrics)
-    if card.epochs_run != len(history.epoch) or card.best_epoch != history.best_epoch:
-        raise SavedModelError(f"{HISTORY_FILE} and {CARD_FILE} disagree on the epochs run and kept")
     kernels, biases = read_weights(content)
     if not all(np.isfinite(array).all() for array in (*kernels, *biases)):
         raise SavedModelError(f"{MODEL_FILE} holds weights that are not finite numbers (NaN or infinity)")
