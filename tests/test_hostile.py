@@ -342,7 +342,9 @@ def test_an_upgrade_the_app_could_not_serve_is_refused_and_the_folder_kept(model
     )
     for name in saved_models.SCHEMAS:
         path = folder / name
-        path.write_text(json.dumps(json.loads(path.read_text()) | {"format_version": saved_models.UPGRADABLE_VERSION}))
+        path.write_text(
+            json.dumps(json.loads(path.read_text()) | {"format_version": saved_models.UPGRADABLE_VERSION})
+        )
     files = {path.name: path.read_bytes() for path in folder.iterdir()}
     code, _, err = _run(["models", "upgrade", "--root", str(models_copy)], capsys)
     assert code == 1 and "model_1" in err and "refit it with `python -m digitdraw calibrate`" in err

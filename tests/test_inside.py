@@ -248,3 +248,68 @@ def test_a_filter_no_image_can_wake_is_found_dead_and_its_kernel_is_a_3x3_pictur
     pictures = inside.first_layer_weights(network)
     assert pictures.shape == (3, 3, 3)
     np.testing.assert_array_equal(pictures[2], network.weights[0][:, :, 0, 2])
+
+
+def _random_opened_kinds(seed: int = 3) -> Network:
+    """A tiny network of every layer option a network opened from a file may have (strides, same
+    padding, non-square kernels, average and overlapping max pools, leaky ReLU, linear, an input scale),
+    float64 like ``_random_cnn``."""
+    architecture = Architecture(
+        (
+            Layer("conv", 3, "leaky_relu", kernel=(5, 5), strides=(2, 2), padding="same", negative_slope=0.1),
+            Layer("pool", kernel=(2, 2), pooling="average"),
+            Layer("conv", 4, "linear", kernel=(3, 2), strides=(1, 2)),
+            Layer("pool", kernel=(3, 3), strides=(2, 1)),
+            Layer("dense", 6, "gelu"),
+            Layer("dense", 10, "softmax"),
+        ),
+        input_scale=3.2,
+        input_offset=-0.4,
+    )
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.5, shape) for shape in architecture.weight_shapes]
+    biases = [rng.normal(0, 0.1, shape[-1]) for shape in architecture.weight_shapes]
+    network = Network(architecture, weights, biases)
+    network.weights, network.biases = weights, biases
+    return network
+
+
+def test_gradients_through_every_opened_layer_option_match_finite_differences(images):
+    network = _random_opened_kinds()
+    assert [shape[:2] for shape in network.architecture.shapes[1:5]] == [(14, 14), (7, 7), (5, 3), (2, 1)]
+    batch = images[:2].astype(np.float64)
+    directions = np.random.default_rng(5).normal(size=(2, 10))
+    gradients = inside.input_gradients(network, batch, directions)
+    rng = np.random.default_rng(6)
+    step = 1e-4
+    for row in range(2):
+        for pixel in rng.choice(784, size=12, replace=False):
+            r, c = divmod(int(pixel), 28)
+            up, down = batch[row].copy(), batch[row].copy()
+            up[r, c] += step
+            down[r, c] -= step
+            change = network.logits(np.stack([up, down])) @ directions[row]
+            numeric = (change[0] - change[1]) / (2 * step)
+            assert gradients[row, r, c] == pytest.approx(numeric, rel=2e-3, abs=1e-5)
+
+
+def test_every_opened_layer_option_equals_keras_layer_by_layer(images):
+    import keras
+
+    from digitdraw.learning.keras_models import build_keras_model
+
+    network = _random_opened_kinds()
+    model = build_keras_model(network.architecture)
+    model.set_weights([array for pair in zip(network.weights, network.biases) for array in pair])
+    float_network = Network(network.architecture, network.weights, network.biases)  # float32, as served.
+    # Every layer with an output of its own: not those that only reshape or scale the input, nor the
+    # convolution before the LeakyReLU layer that Keras needs for its slope.
+    skipped = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Rescaling)
+    kept = [layer for layer in model.layers if not isinstance(layer, skipped) and layer.name != "conv_1"]
+    outputs = [layer.output for layer in kept]
+    expected = keras.Model(model.inputs, outputs).predict(images, verbose=0)
+    actual = float_network.layer_outputs(images)
+    terms = float32.chain_terms(network.architecture)
+    for ours, theirs, n in zip(actual[:-1], expected[:-1], terms):
+        float32.assert_close(ours, theirs, n)
+    float32.assert_probabilities_close(actual[-1], expected[-1], float_network.logits(images), terms[-1])

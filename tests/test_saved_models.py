@@ -116,7 +116,10 @@ def test_another_format_version_is_refused_naming_both_versions_and_what_rewrite
     with pytest.raises(saved_models.SavedModelError) as error:
         saved_models.load(1, model_1_copy)
     message = str(error.value)
-    assert f"is in saved-model format {version}, and this version of DigitDraw reads format {saved_models.FORMAT_VERSION}" in message
+    assert (
+        f"is in saved-model format {version}, and this version of DigitDraw reads format "
+        f"{saved_models.FORMAT_VERSION}" in message
+    )
     upgrade = "rewrite it with `python -m digitdraw models upgrade`"
     assert (upgrade in message) == (version == saved_models.UPGRADABLE_VERSION)
 
@@ -137,8 +140,8 @@ def test_models_upgrade_rewrites_the_previous_format_and_the_model_loads_as_befo
     _as_format(directory, saved_models.UPGRADABLE_VERSION)
     assert main(["models", "upgrade", "--root", str(model_1_copy)]) == 0
     assert (
-        f"rewrote model.json, history.json, metrics.json, calibration.json (format {saved_models.FORMAT_VERSION})"
-        in capsys.readouterr().out
+        "rewrote model.json, history.json, metrics.json, calibration.json (format "
+        f"{saved_models.FORMAT_VERSION})" in capsys.readouterr().out
     )
     after = saved_models.load(1, model_1_copy)
     assert (after.card, after.metrics, after.calibration) == (before.card, before.metrics, before.calibration)

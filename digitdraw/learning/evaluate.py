@@ -67,9 +67,17 @@ def score(network: Network, images: np.ndarray, labels: np.ndarray) -> dict[str,
     return {"loss": loss, "accuracy": accuracy}
 
 
-def labelled_set_report(network: Network, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Confusion matrix, per-class scores and every prediction on a labelled set (keys of ``Metrics``)."""
-    predictions = network.predict_proba(images).argmax(axis=1)
+def labelled_set_report(
+    network: Network | None,
+    images: np.ndarray | None,
+    labels: np.ndarray,
+    probabilities: np.ndarray | None = None,
+) -> dict:
+    """Confusion matrix, per-class scores and every prediction on a labelled set (keys of ``Metrics``), from
+    the network's ``probabilities`` on the images when they are at hand already."""
+    if probabilities is None:
+        probabilities = network.predict_proba(images)
+    predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions)
     return {
         "confusion_matrix": matrix.tolist(),

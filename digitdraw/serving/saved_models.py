@@ -268,8 +268,9 @@ class OpenedRecord(pydantic.BaseModel):
     file_format: Literal["keras", "npz"]
     output: OpenedOutput
     input_scaling: str  # In words, e.g. "pixels 0 to 255"; the numbers are the architecture's.
-    # Accuracy on a few MNIST test digits with each input scaling tried; the best was chosen.
+    # Accuracy and mean loss on a few MNIST test digits with each input scaling tried; the lowest loss chose.
     scaling_accuracy: dict[str, Fraction] = {}
+    scaling_loss: dict[str, float] = {}
     notes: list[str] = []  # What changed on the way in: a BatchNormalization folded, a Dropout dropped.
     opened_seconds: float = 0.0
 
@@ -419,7 +420,11 @@ def model_dir(model_id: ModelId, root: Path | None = None) -> Path:
 def retrain_hint(model_id: ModelId) -> str:
     """The command that rebuilds one model's files."""
     if is_custom(model_id):
-        return f"python -m digitdraw train --name {model_id} --force (with the settings it was trained with)"
+        return (
+            f"python -m digitdraw train --name {model_id} --force (with the settings it was trained with), "
+            f"or, for a network opened from a file, `python -m digitdraw models remove {model_id}` and add "
+            "it again"
+        )
     return f"python -m digitdraw train --model {model_id}"
 
 
@@ -731,6 +736,28 @@ def write_calibration(directory: Path, calibration: Calibration, arrays: dict[st
         handle.write(content)
     statistics = calibration.novelty.model_copy(update={"statistics_sha256": sha256(content)})
     _write(directory / CALIBRATION_FILE, calibration.model_copy(update={"novelty": statistics}))
+
+
+# A network's plain export (``python -m digitdraw models export --format npz``): one .npz holding its
+# architecture as JSON text (the same record as model.json's ``architecture``) and its kernels and biases
+# in layer order, float32, as Keras stores them; NumPy alone reads it, and ``models add`` opens it again.
+EXPORT_ARCHITECTURE_KEY = "architecture"
+EXPORT_KERNEL_KEY = "kernel_{}"
+EXPORT_BIAS_KEY = "bias_{}"
+_ARCHITECTURE = pydantic.TypeAdapter(Architecture)
+
+
+def architecture_json(architecture: Architecture) -> str:
+    """An architecture as the JSON text model.json holds."""
+    return _ARCHITECTURE.dump_json(architecture, indent=1).decode()
+
+
+def architecture_from_json(text: str) -> Architecture:
+    """An architecture from JSON text; ValueError saying what is wrong."""
+    try:
+        return _ARCHITECTURE.validate_json(text)
+    except pydantic.ValidationError as error:
+        raise ValueError(f"not an architecture ({error.errors()[0]['msg']})") from None
 
 
 # Each JSON file of the format and the record it holds, in the order ``upgrade`` rewrites them.

@@ -1,0 +1,702 @@
+"""Open a network trained elsewhere: a Keras digit classifier, or DigitDraw's own ``.npz`` export, checked,
+converted to the saved-model format and measured like every network here.
+
+A Keras file is a zip whose ``config.json`` names every layer. That list is
+read first, with the file's sizes, and anything but the layers DigitDraw can
+run in NumPy is refused with one sentence before Keras sees the file; Keras
+then loads it in safe mode (no code from the file runs: a Lambda layer is
+refused twice over). The layers become an ``Architecture`` on the way in:
+
+- Dropout does nothing at inference and is dropped.
+- A BatchNormalization is an affine map per channel, folded into the layer
+  before it when that layer has no activation yet, otherwise into the next
+  weighted layer (through a Flatten, an average pool, or a max pool when every
+  scale is positive, which a max commutes with).
+- An Activation, ReLU, LeakyReLU or Softmax layer becomes the activation of
+  the weighted layer before it, when that one had none; a monotonic one may
+  cross a max pool, which it commutes with.
+- A Rescaling before the first weighted layer, and the scaling the model
+  expects of its input (pixels 0 to 1, 0 to 255, or standardised with MNIST's
+  mean and spread: chosen by which reads a few MNIST test digits best), become
+  the architecture's input scale and offset.
+- Ten outputs after a softmax are probabilities; ten without one are logits,
+  which DigitDraw's softmax turns into probabilities.
+
+The converted network is checked against Keras on MNIST test digits before
+anything is written, measured on MNIST's splits and the drawn digits, and
+saved atomically under ``custom/<name>/`` with no history (it was not trained
+here). The checks against Keras use the tolerance of two float32 paths.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from digitdraw.learning import evaluate
+from digitdraw.learning.config import TrainConfig
+from digitdraw.serving import preprocess, saved_models
+from digitdraw.serving.files import npz_declared_bytes, sha256
+from digitdraw.serving.networks import (
+    NUM_CLASSES,
+    Architecture,
+    Layer,
+    Network,
+    check_custom_name,
+    saved_models_dir,
+)
+
+# A file to open holds at most this much, zipped or not, and a network at most this many weights: the
+# saved-model format's own limits, stated here because the file comes from anyone.
+MAX_OPEN_FILE_BYTES = saved_models.MAX_MODEL_FILE_BYTES
+MAX_OPEN_WEIGHTS = saved_models.MAX_WEIGHTS
+# The Keras layers that can be opened, and those that only wrap or reshape.
+WEIGHTED_LAYERS = ("Dense", "Conv2D")
+POOL_LAYERS = {"MaxPooling2D": "max", "AveragePooling2D": "average"}
+ACTIVATION_LAYERS = ("Activation", "ReLU", "LeakyReLU", "Softmax")
+PASSING_LAYERS = ("InputLayer", "Flatten", "Reshape", "Dropout", "BatchNormalization", "Rescaling")
+CONTAINERS = ("Sequential", "Functional", "Model")
+SUPPORTED_LAYERS = (*WEIGHTED_LAYERS, *POOL_LAYERS, *ACTIVATION_LAYERS, *PASSING_LAYERS)
+SUPPORTED_TEXT = (
+    "Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Reshape, Dropout, BatchNormalization, "
+    "Rescaling, and ReLU, sigmoid, tanh, GELU, softmax and leaky ReLU activations"
+)
+KERAS_ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "gelu": "gelu",
+    "softmax": "softmax",
+    "linear": "linear",
+    None: "linear",
+}
+# Keras's "leaky_relu" activation string has this slope.
+KERAS_LEAKY_SLOPE = 0.2
+MONOTONIC = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
+# How a model may expect its input, as (scale, offset) on to_mnist's pixels (0 to 1): MNIST's own mean
+# and spread for the standardised one, as the PyTorch and Keras tutorials use them.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+INPUT_SCALINGS = {
+    "pixels 0 to 1": (1.0, 0.0),
+    "pixels 0 to 255": (255.0, 0.0),
+    "pixels standardised (mean 0.1307, spread 0.3081)": (1.0 / MNIST_STD, -MNIST_MEAN / MNIST_STD),
+}
+SCALING_SAMPLE = 500  # MNIST test digits that choose the input scaling.
+# The training split is measured on its first images only: a network opened here was not trained on
+# it (or not known to be), and the whole split would triple the time opening a convolutional one takes.
+TRAIN_SAMPLE = 5_000
+CHECK_SAMPLE = 200  # MNIST test digits on which the converted network must equal Keras.
+INPUT_SHAPES = ((28, 28), (28, 28, 1), (784,))
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+class OpenError(ValueError):
+    """A file that cannot be opened as a network; the message is one sentence for a person."""
+
+
+@dataclass
+class Converted:
+    """A network read from a file: its architecture and weights, and what reading it decided."""
+
+    architecture: Architecture
+    kernels: list[np.ndarray]
+    biases: list[np.ndarray]
+    output: saved_models.OpenedOutput
+    notes: list[str] = field(default_factory=list)
+    keras_model: object = None  # The Keras model it came from, for the check; None for an .npz.
+
+    @property
+    def network(self) -> Network:
+        """The network as DigitDraw runs it."""
+        return Network(self.architecture, self.kernels, self.biases)
+
+
+def _read_file(path: Path) -> bytes:
+    """A file's bytes, its size checked before it is read; OpenError otherwise."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise OpenError(f"{path.name} is not a file")
+        if size > MAX_OPEN_FILE_BYTES:
+            raise OpenError(
+                f"{path.name} is {size:,} bytes; a network to open is at most {MAX_OPEN_FILE_BYTES:,}"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise OpenError(f"there is no file {path}") from None
+    except OSError as error:
+        raise OpenError(f"{path.name} cannot be read ({error.strerror})") from None
+
+
+def _keras_layers(config: dict) -> list[dict]:
+    """Every layer of a Keras model's config, nested models opened up, in order."""
+    layers = []
+    for layer in config.get("config", {}).get("layers", []):
+        if not isinstance(layer, dict):
+            raise OpenError("its config.json does not describe a Keras model's layers")
+        if layer.get("class_name") in CONTAINERS:
+            layers.extend(_keras_layers(layer))
+        else:
+            layers.append(layer)
+    return layers
+
+
+def _check_keras_file(content: bytes, name: str) -> None:
+    """Refuse, before Keras reads it, a file that is not a Keras 3 model of the supported layers, or that
+    holds or unpacks to more than the limits."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = {info.filename: info.file_size for info in archive.infolist()}
+            if "config.json" not in members or "model.weights.h5" not in members:
+                raise OpenError(f"{name} is not a Keras 3 model file (no config.json and model.weights.h5)")
+            unpacked = sum(members.values())
+            if unpacked > MAX_OPEN_FILE_BYTES:
+                raise OpenError(
+                    f"{name} unpacks to {unpacked:,} bytes; a network to open holds at most "
+                    f"{MAX_OPEN_FILE_BYTES:,}"
+                )
+            config = json.loads(archive.read("config.json"))
+            weights = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
+        if isinstance(error, OpenError):
+            raise
+        raise OpenError(f"{name} is not a Keras model file (.keras) that can be read") from None
+    if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
+        raise OpenError(f"{name} does not hold a Keras model (Sequential or functional)")
+    for layer in _keras_layers(config):
+        kind = layer.get("class_name")
+        if kind not in SUPPORTED_LAYERS:
+            label = layer.get("config", {}).get("name", "?") if isinstance(layer.get("config"), dict) else "?"
+            raise OpenError(
+                f"layer {label!r} is a {kind}, which DigitDraw cannot run; it opens {SUPPORTED_TEXT}"
+            )
+    _check_weight_count(weights, name)
+
+
+def _check_weight_count(weights: bytes, name: str) -> None:
+    """Count the weights the HDF5 file declares, from its metadata, before any array is read."""
+    import h5py
+
+    shapes = []
+    try:
+        with h5py.File(io.BytesIO(weights), "r") as handle:
+            handle.visititems(
+                lambda _, item: shapes.append(item.shape) if isinstance(item, h5py.Dataset) else None
+            )
+    except (OSError, ValueError) as error:
+        raise OpenError(f"{name}'s weights cannot be read ({error})") from None
+    count = sum(math.prod(shape) for shape in shapes)
+    if count > MAX_OPEN_WEIGHTS:
+        raise OpenError(
+            f"{name} holds {count:,} weights; DigitDraw opens networks of at most {MAX_OPEN_WEIGHTS:,}"
+        )
+
+
+def _load_keras(content: bytes, name: str):
+    """The Keras model in a file's bytes, loaded in safe mode, never compiled."""
+    import tempfile
+
+    import keras
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(content)
+        try:
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as error:  # Whatever Keras objects to: the file is not one we can open.
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise OpenError(f"Keras cannot load {name} in safe mode ({reason})") from None
+
+
+def _activation(layer) -> tuple[str, float | None]:
+    """The activation of a Dense, Conv2D or activation layer, as a DigitDraw name and its slope if leaky."""
+    kind = type(layer).__name__
+    config = layer.get_config()
+    if kind == "LeakyReLU":
+        return "leaky_relu", float(config.get("negative_slope", config.get("alpha", 0.3)))
+    if kind == "Softmax":
+        return "softmax", None
+    if kind == "ReLU":
+        if config.get("max_value") is not None or config.get("threshold", 0.0) != 0.0:
+            raise OpenError(
+                f"layer {layer.name!r} is a ReLU with a ceiling or threshold, which DigitDraw cannot run"
+            )
+        slope = float(config.get("negative_slope", 0.0))
+        return ("leaky_relu", slope) if slope else ("relu", None)
+    name = config.get("activation")
+    if isinstance(name, dict):  # A serialised activation object rather than its name.
+        name = name.get("config", {}).get("name") or name.get("class_name")
+    if name == "leaky_relu":
+        return "leaky_relu", KERAS_LEAKY_SLOPE
+    if name not in KERAS_ACTIVATIONS:
+        raise OpenError(
+            f"layer {layer.name!r} uses the activation {name!r}; DigitDraw opens {SUPPORTED_TEXT}"
+        )
+    return KERAS_ACTIVATIONS[name], None
+
+
+@dataclass
+class _Emitted:
+    """A layer converted so far, with its weights when it has some."""
+
+    layer: Layer
+    kernel: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+
+def convert_keras(model) -> Converted:
+    """An Architecture and weights that compute what a loaded Keras model computes; OpenError for a model
+    DigitDraw cannot run, saying which layer and why."""
+    input_shape = tuple(model.input_shape[1:]) if hasattr(model, "input_shape") else None
+    if input_shape not in INPUT_SHAPES:
+        raise OpenError(
+            f"the model reads inputs of shape {input_shape}; DigitDraw opens models of 28x28, 28x28x1 or "
+            "784 inputs"
+        )
+    output_shape = tuple(model.output_shape[1:])
+    if output_shape != (NUM_CLASSES,):
+        raise OpenError(
+            f"the model gives outputs of shape {output_shape}; a digit classifier gives {NUM_CLASSES}"
+        )
+    emitted: list[_Emitted] = []
+    notes: list[str] = []
+    scale, offset = 1.0, 0.0
+    spatial = len(input_shape) == 3
+    # An affine map per channel (or per value) waiting to be folded into the next weighted layer.
+    pending: tuple[np.ndarray, np.ndarray, str] | None = None
+    for layer in _flat_layers(model):
+        kind = type(layer).__name__
+        config = layer.get_config()
+        if kind == "InputLayer":
+            continue
+        if kind == "Dropout":
+            notes.append(f"{layer.name}: Dropout, which does nothing when reading, left out")
+            continue
+        if kind == "Rescaling":
+            if any(e.kernel is not None for e in emitted) or pending is not None:
+                raise OpenError(
+                    f"layer {layer.name!r} rescales after the first layer; DigitDraw opens a Rescaling only "
+                    "first"
+                )
+            factor, shift = np.asarray(config["scale"], np.float64), np.asarray(config["offset"], np.float64)
+            if factor.size != 1 or shift.size != 1:
+                raise OpenError(
+                    f"layer {layer.name!r} rescales each value differently; DigitDraw opens one scale for all"
+                )
+            scale, offset = scale * float(factor), offset * float(factor) + float(shift)
+            notes.append(f"{layer.name}: Rescaling, taken as the input's scaling")
+            continue
+        if kind == "Reshape":
+            if any(e.kernel is not None for e in emitted):
+                raise OpenError(
+                    f"layer {layer.name!r} reshapes between layers; DigitDraw opens a Reshape only first"
+                )
+            target = tuple(config["target_shape"])
+            if target not in INPUT_SHAPES:
+                raise OpenError(f"layer {layer.name!r} reshapes to {target}; DigitDraw opens 28x28x1 or 784")
+            spatial = len(target) == 3
+            continue
+        if kind == "Flatten":
+            if pending is not None and spatial:
+                values, shift, where = pending
+                positions = math.prod(layer.input.shape[1:-1]) if hasattr(layer, "input") else 1
+                pending = (np.tile(values, positions), np.tile(shift, positions), where)
+            spatial = False
+            continue
+        if kind == "BatchNormalization":
+            factor, shift = _batch_norm(layer)
+            last = emitted[-1] if emitted else None
+            if last is not None and last.kernel is not None and last.layer.activation == "linear":
+                last.kernel = last.kernel * factor.astype(np.float32)
+                last.bias = last.bias * factor.astype(np.float32) + shift.astype(np.float32)
+                notes.append(f"{layer.name}: BatchNormalization, folded into the layer before")
+            else:
+                if pending is not None:
+                    raise OpenError(
+                        f"layer {layer.name!r} follows another BatchNormalization that could not be folded"
+                    )
+                pending = (factor, shift, layer.name)
+            continue
+        if kind in POOL_LAYERS:
+            if not spatial:
+                raise OpenError(
+                    f"layer {layer.name!r} pools a vector; DigitDraw opens pools of feature maps only"
+                )
+            if (
+                config.get("padding", "valid") != "valid"
+                or config.get("data_format", "channels_last") != "channels_last"
+            ):
+                raise OpenError(
+                    f"layer {layer.name!r} pools with padding or channels first; DigitDraw opens valid, "
+                    "channels-last pools"
+                )
+            pooling = POOL_LAYERS[kind]
+            if pending is not None and pooling == "max" and not (pending[0] > 0).all():
+                raise OpenError(
+                    f"layer {layer.name!r} is a max pool after a BatchNormalization with a negative scale, "
+                    "which cannot be folded"
+                )
+            size = tuple(config["pool_size"])
+            strides = tuple(config["strides"]) if config.get("strides") else size
+            emitted.append(_Emitted(Layer("pool", kernel=size, strides=strides, pooling=pooling)))
+            continue
+        if kind in ACTIVATION_LAYERS:
+            activation, slope = _activation(layer)
+            _apply_activation(emitted, activation, slope, layer.name)
+            continue
+        if kind in WEIGHTED_LAYERS:
+            emitted.append(_weighted(layer, kind, spatial, pending))
+            if pending is not None:
+                notes.append(f"{pending[2]}: BatchNormalization, folded into the layer after")
+            pending = None
+            continue
+        raise OpenError(
+            f"layer {layer.name!r} is a {kind}, which DigitDraw cannot run; it opens {SUPPORTED_TEXT}"
+        )
+    if pending is not None:
+        raise OpenError(
+            f"layer {pending[2]!r}, a BatchNormalization, has no weighted layer to be folded into"
+        )
+    if not emitted or emitted[-1].kernel is None or emitted[-1].layer.kind != "dense":
+        raise OpenError(f"the model does not end in a Dense layer of {NUM_CLASSES} outputs")
+    last = emitted[-1]
+    if last.layer.activation not in ("softmax", "linear"):
+        raise OpenError(
+            f"the model's last layer gives {last.layer.activation} outputs; DigitDraw opens classifiers "
+            "whose ten outputs are softmax probabilities or logits"
+        )
+    output = "probabilities" if last.layer.activation == "softmax" else "logits"
+    last.layer = Layer("dense", NUM_CLASSES, "softmax")
+    try:
+        architecture = Architecture(tuple(e.layer for e in emitted), input_scale=scale, input_offset=offset)
+    except ValueError as error:
+        raise OpenError(f"its layers do not make a network DigitDraw can run ({error})") from None
+    weighted = [e for e in emitted if e.kernel is not None]
+    return Converted(
+        architecture,
+        [e.kernel for e in weighted],
+        [e.bias for e in weighted],
+        output,
+        notes,
+        keras_model=model,
+    )
+
+
+def _flat_layers(model) -> list:
+    """A model's layers in order, nested models opened up."""
+    layers = []
+    for layer in model.layers:
+        layers.extend(_flat_layers(layer) if hasattr(layer, "layers") else [layer])
+    return layers
+
+
+def _batch_norm(layer) -> tuple[np.ndarray, np.ndarray]:
+    """A BatchNormalization as inference runs it: x * factor + shift per channel (float64)."""
+    config = layer.get_config()
+    if config.get("axis", -1) not in (-1, [-1], [len(layer.input.shape) - 1], len(layer.input.shape) - 1):
+        raise OpenError(
+            f"layer {layer.name!r} normalises another axis than the channels; DigitDraw cannot fold it"
+        )
+    mean = np.asarray(layer.moving_mean, np.float64)
+    variance = np.asarray(layer.moving_variance, np.float64)
+    gamma = np.asarray(layer.gamma, np.float64) if layer.gamma is not None else np.ones_like(mean)
+    beta = np.asarray(layer.beta, np.float64) if layer.beta is not None else np.zeros_like(mean)
+    factor = gamma / np.sqrt(variance + float(config["epsilon"]))
+    return factor, beta - mean * factor
+
+
+def _apply_activation(emitted: list[_Emitted], activation: str, slope: float | None, name: str) -> None:
+    """Give the last weighted layer an activation layer's function, when it had none and only max pools,
+    which a monotonic function commutes with, came after it."""
+    for index in range(len(emitted) - 1, -1, -1):
+        candidate = emitted[index]
+        if candidate.kernel is not None:
+            if candidate.layer.activation != "linear":
+                break
+            later = emitted[index + 1 :]
+            if later and activation not in MONOTONIC:
+                break
+            fields = {**candidate.layer.__dict__, "activation": activation, "negative_slope": slope}
+            candidate.layer = Layer(**fields)
+            return
+        if candidate.layer.pooling != "max":
+            break
+    raise OpenError(
+        f"layer {name!r} applies {activation} where DigitDraw cannot attach it to the layer before "
+        "(that layer has an activation already, or an average pool comes between)"
+    )
+
+
+def _weighted(
+    layer, kind: str, spatial: bool, pending: tuple[np.ndarray, np.ndarray, str] | None
+) -> _Emitted:
+    """A Dense or Conv2D layer with its kernel and bias (float32), a waiting BatchNormalization folded in."""
+    config = layer.get_config()
+    activation, slope = _activation(layer)
+    values = layer.get_weights()
+    kernel = np.asarray(values[0], np.float64)
+    bias = np.asarray(values[1], np.float64) if config.get("use_bias", True) else np.zeros(kernel.shape[-1])
+    if kind == "Dense":
+        if spatial:
+            raise OpenError(
+                f"layer {layer.name!r} is a Dense layer on feature maps; DigitDraw needs a Flatten before it"
+            )
+        built = Layer("dense", int(config["units"]), activation, negative_slope=slope)
+    else:
+        if not spatial:
+            raise OpenError(
+                f"layer {layer.name!r} convolves a vector; DigitDraw needs 28x28x1 maps before a Conv2D"
+            )
+        if tuple(config.get("dilation_rate", (1, 1))) != (1, 1) or config.get("groups", 1) != 1:
+            raise OpenError(
+                f"layer {layer.name!r} is a dilated or grouped convolution, which DigitDraw cannot run"
+            )
+        if config.get("data_format", "channels_last") != "channels_last":
+            raise OpenError(
+                f"layer {layer.name!r} reads channels first; DigitDraw runs channels-last convolutions"
+            )
+        built = Layer(
+            "conv",
+            int(config["filters"]),
+            activation,
+            kernel=tuple(config["kernel_size"]),
+            strides=tuple(config["strides"]),
+            padding=config["padding"],
+            negative_slope=slope,
+        )
+    if pending is not None:
+        factor, shift, name = pending
+        if kind == "Conv2D" and built.padding != "valid":
+            raise OpenError(
+                f"layer {name!r}, a BatchNormalization before a padded convolution, cannot be folded"
+            )
+        # The layer reads x * factor + shift: its kernel scales per input channel, its bias takes the shift.
+        fan_in = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]) if kind == "Conv2D" else kernel[None]
+        if fan_in.shape[1] != factor.size:
+            raise OpenError(f"layer {name!r}, a BatchNormalization, does not match the layer after it")
+        bias = bias + np.einsum("pio,i->o", fan_in, shift)
+        kernel = (fan_in * factor[None, :, None]).reshape(kernel.shape)
+    return _Emitted(built, kernel.astype(np.float32), bias.astype(np.float32))
+
+
+def choose_input_scaling(
+    converted: Converted, images: np.ndarray, labels: np.ndarray
+) -> tuple[str, dict[str, float], dict[str, float]]:
+    """Which input scaling suits these MNIST digits best, by the mean loss (negative log-likelihood) of
+    its answers, and each scaling's accuracy and loss; the chosen one becomes part of the architecture
+    (composed with any Rescaling the model has). The loss, not the accuracy, decides: a ReLU network
+    reads digits almost alike at any scale, but only at its own does it give its usual confidence."""
+    accuracies, losses = {}, {}
+    base = converted.architecture
+    for name, (scale, offset) in INPUT_SCALINGS.items():
+        candidate = _rescaled(base, scale, offset)
+        network = Network(candidate, converted.kernels, converted.biases)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            losses[name], accuracies[name] = evaluate.loss_and_accuracy(network.predict_proba(images), labels)
+        if not np.isfinite(losses[name]):
+            losses[name] = float("inf")
+    best = min(losses, key=losses.get)  # The first of the best: pixels 0 to 1 on a tie.
+    converted.architecture = _rescaled(base, *INPUT_SCALINGS[best])
+    return best, accuracies, losses
+
+
+def _rescaled(architecture: Architecture, scale: float, offset: float) -> Architecture:
+    """The architecture reading ``scale * pixel + offset`` before its own scaling."""
+    return Architecture(
+        architecture.layers,
+        architecture.input_shape,
+        input_scale=architecture.input_scale * scale,
+        input_offset=architecture.input_scale * offset + architecture.input_offset,
+    )
+
+
+def check_against_keras(converted: Converted, images: np.ndarray, scaling: str) -> None:
+    """The converted network gives Keras's probabilities on these digits, scaled as the model expects,
+    within two float32 paths' tolerance; OpenError (the layers form no single chain, say) otherwise."""
+    model = converted.keras_model
+    scale, offset = INPUT_SCALINGS[scaling]
+    inputs = (images * np.float32(scale) + np.float32(offset)).reshape(len(images), *model.input_shape[1:])
+    expected = np.asarray(model.predict(inputs, verbose=0, batch_size=len(images)), np.float64)
+    network = converted.network
+    logits = network.logits(images)
+    if converted.output == "logits":
+        expected = np.exp(expected - expected.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+    actual = network.predict_proba(images)
+    # Every layer's rounding adds up along the chain: its fan-in plus a few roundings per layer.
+    terms = sum(int(np.prod(kernel.shape[:-1])) + 4 for kernel in converted.kernels)
+    tolerance = terms * EPS32 * 2 * float(np.abs(logits).max() + 1.0)
+    worst = float(np.abs(actual - expected).max())
+    if not worst <= tolerance:
+        raise OpenError(
+            f"DigitDraw's reading of the model differs from Keras's by up to {worst:.2g} (more than "
+            f"{tolerance:.2g}); its layers may not form a single chain"
+        )
+
+
+def read_npz_export(content: bytes, name: str) -> Converted:
+    """A network from DigitDraw's own ``.npz`` export: its architecture (JSON) and its weights."""
+    try:
+        declared = sum(npz_declared_bytes(io.BytesIO(content)).values())
+        if declared > MAX_OPEN_FILE_BYTES:
+            raise OpenError(
+                f"{name} declares {declared:,} bytes of arrays; a network to open holds at most "
+                f"{MAX_OPEN_FILE_BYTES:,}"
+            )
+        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
+        if isinstance(error, OpenError):
+            raise
+        raise OpenError(f"{name} is not an array file (.npz) that can be read") from None
+    try:
+        architecture = saved_models.architecture_from_json(
+            str(arrays.pop(saved_models.EXPORT_ARCHITECTURE_KEY))
+        )
+        count = len(architecture.weight_shapes)
+        kernels = [arrays.pop(saved_models.EXPORT_KERNEL_KEY.format(i)) for i in range(count)]
+        biases = [arrays.pop(saved_models.EXPORT_BIAS_KEY.format(i)) for i in range(count)]
+    except (KeyError, ValueError) as error:
+        raise OpenError(f"{name} is not a DigitDraw network export ({error})") from None
+    if arrays:
+        raise OpenError(
+            f"{name} holds arrays a DigitDraw network export does not ({', '.join(sorted(arrays)[:3])})"
+        )
+    if architecture.parameter_count > MAX_OPEN_WEIGHTS:
+        raise OpenError(
+            f"{name} holds {architecture.parameter_count:,} weights; DigitDraw opens at most "
+            f"{MAX_OPEN_WEIGHTS:,}"
+        )
+    if not all(a.dtype == np.float32 and np.isfinite(a).all() for a in (*kernels, *biases)):
+        raise OpenError(f"{name} holds weights that are not finite float32 numbers")
+    converted = Converted(
+        architecture, kernels, biases, "probabilities", ["DigitDraw's own export, read as it is"]
+    )
+    try:
+        _ = converted.network
+    except ValueError as error:
+        raise OpenError(f"{name}'s weights do not fit its architecture ({error})") from None
+    return converted
+
+
+def measure(network: Network, dataset) -> saved_models.Metrics:
+    """A network's accuracy and loss on MNIST's splits and the drawn digits, and the test set in detail; each
+    set is read once."""
+    probabilities, scores = {}, {}
+    for split in ("train", "validation", "test", "drawn"):
+        images, labels = dataset.split(split)
+        probabilities[split] = network.predict_proba(images)
+        loss, accuracy = evaluate.loss_and_accuracy(probabilities[split], labels)
+        scores[split] = {"loss": loss, "accuracy": accuracy}
+    return saved_models.Metrics(
+        accuracy={split: score["accuracy"] for split, score in scores.items()},
+        loss={split: score["loss"] for split, score in scores.items()},
+        **evaluate.labelled_set_report(None, None, dataset.y_test, probabilities["test"]),
+    )
+
+
+def open_network(
+    path: Path,
+    name: str,
+    root: Path | None = None,
+    dataset=None,
+    report=lambda message: None,
+) -> saved_models.SavedModel:
+    """Open a ``.keras`` or DigitDraw ``.npz`` file as the network ``name`` under ``root/custom/``: checked,
+    converted, compared with Keras, measured and saved; OpenError with one sentence if it cannot be, and
+    then nothing is written. ``report`` hears each step in a few words."""
+    from digitdraw.learning.train import library_versions, load_dataset
+
+    started = time.perf_counter()
+    name = check_custom_name(name)
+    path = Path(path)
+    directory = saved_models.model_dir(name, root)
+    if directory.exists():
+        raise OpenError(f"a network named {name!r} exists already; choose another name or remove it first")
+    content = _read_file(path)
+    file_name = path.name
+    if zipfile.is_zipfile(io.BytesIO(content)) and _is_npz(content):
+        file_format = "npz"
+        converted = read_npz_export(content, file_name)
+    else:
+        file_format = "keras"
+        report("checking the file's layers")
+        _check_keras_file(content, file_name)
+        report("loading it with Keras (safe mode)")
+        converted = convert_keras(_load_keras(content, file_name))
+    report("reading MNIST")
+    dataset = (dataset if dataset is not None else load_dataset(TrainConfig())).limited(TRAIN_SAMPLE)
+    sample = slice(0, SCALING_SAMPLE)
+    if file_format == "keras":
+        scaling, accuracies, losses = choose_input_scaling(
+            converted, dataset.x_test[sample], dataset.y_test[sample]
+        )
+        check_against_keras(converted, dataset.x_test[:CHECK_SAMPLE], scaling)
+    else:
+        architecture = converted.architecture
+        scaling = (
+            f"as the export records it ({architecture.input_scale:g} x pixel + {architecture.input_offset:g})"
+        )
+        accuracies, losses = {}, {}
+    report(f"measuring it on MNIST ({scaling})")
+    network = converted.network
+    metrics = measure(network, dataset)
+    card = saved_models.ModelCard(
+        model_id=name,
+        architecture=converted.architecture,
+        parameters=converted.architecture.parameter_count,
+        epochs_run=0,
+        best_epoch=0,
+        training_seconds=0.0,
+        seed=0,
+        config={},
+        data=saved_models.DataRecord(
+            sha256=dataset.checksum,
+            splits=dataset.ranges,
+            drawn_size=len(dataset.y_drawn),
+            preprocess_fingerprint=preprocess.fingerprint(),
+        ),
+        versions=library_versions(),
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        opened=saved_models.OpenedRecord(
+            file_name=file_name[:200],
+            file_sha256=sha256(content),
+            file_format=file_format,
+            output=converted.output,
+            input_scaling=scaling,
+            scaling_accuracy=accuracies,
+            scaling_loss={name: loss for name, loss in losses.items() if np.isfinite(loss)},
+            notes=converted.notes,
+            opened_seconds=round(time.perf_counter() - started, 2),
+        ),
+    )
+    report("saving it")
+    from digitdraw.learning.keras_models import build_keras_model
+
+    keras_model = build_keras_model(converted.architecture, name=f"opened_{name.replace('-', '_')}")
+    keras_model.set_weights([array for pair in zip(converted.kernels, converted.biases) for array in pair])
+    try:
+        saved_models.save(directory, keras_model, card, None, metrics, overwrite=False)
+    except saved_models.SavedModelError as error:
+        raise OpenError(str(error)) from None
+    return saved_models.load(name, root)
+
+
+def _is_npz(content: bytes) -> bool:
+    """Whether a zip holds NumPy arrays (an .npz) rather than a Keras model."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        names = archive.namelist()
+    return bool(names) and all(n.endswith(".npy") for n in names)
+
+
+def default_root(root: Path | None) -> Path:
+    """The saved-models folder a command works in."""
+    return root or saved_models_dir()
