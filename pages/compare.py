@@ -231,3 +231,10 @@ if rows:
     st.subheader("Ranking")
     st.plotly_chart(charts.ranking_chart(rows), key="ranking")
 calibration_ui(calibration_rows)
+st.subheader("Take a network away")
+st.caption(
+    "Any network as a Keras file (it gives DigitDraw's probabilities on images prepared by "
+    "digitdraw.to_mnist, which its metadata and model card describe), as plain NumPy arrays with its "
+    "layers described in JSON (DigitDraw opens it again), or just its model card."
+)
+app.download_ui(app.model_picker_ui("Network", key="compare_download_model"), key="compare_download")

@@ -134,7 +134,8 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
         st.caption(EXPLAIN[kind])
     if architecture.is_convolutional:
         st.caption(
-            "A feature map is one 3×3 filter slid over the whole image: red where it found its pattern, "
+            "A feature map is one small filter (3×3 in model 6) slid over the whole image: red where it "
+            "found its pattern, "
             "white where it found nothing. A map counts as one unit: its push is the sum over its "
             "positions, and it is dead when it is 0 everywhere on every MNIST digit."
         )
@@ -150,7 +151,8 @@ def weights_ui(model: saved_models.SavedModel, first_layer: np.ndarray) -> None:
     what = "filters" if model.card.architecture.layers[0].kind == "conv" else "units"
     st.image(
         inside.diverging_tiles(pictures, columns=columns),
-        caption=f"Model {model_id}: {what} {', '.join(str(unit) for unit in order[:4])}, … (strongest first)",
+        caption=f"{app.model_name(model_id)}: {what} {', '.join(str(unit) for unit in order[:4])}, … "
+        "(strongest first)",
     )
 
 
@@ -195,8 +197,8 @@ def layers_ui(image: np.ndarray, name: str) -> None:
     st.caption(
         "Each picture is one unit's 784 incoming weights: red where ink excites the unit, blue where ink "
         "holds it back, one shared scale. Sorted by how strongly this input excites the unit. A "
-        "convolution's first layer has 3×3 filters instead, each one looking at every 3×3 patch of the "
-        "image in turn."
+        "convolution's first layer has small filters instead (3×3 in model 6), each one looking at every "
+        "patch of the image in turn."
     )
     # Each model's weights under its own column: a model that did not load leaves its column empty.
     for column, model_id in zip(st.columns(len(model_ids), gap="large"), model_ids):

@@ -44,6 +44,7 @@ def source_ui() -> np.ndarray | None:
         "A photo or scan of a number: a page, a cheque, a form, a whiteboard",
         type=list(UPLOAD_TYPES),
         key="read_upload",
+        max_upload_size=app.MAX_UPLOADED_IMAGE_MB,
     )
     return app.image_file_ui(None if upload is None else upload.getvalue())
 

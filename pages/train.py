@@ -251,24 +251,66 @@ def job_ui(job: jobs.Job, expanded: bool) -> None:
 
 
 def networks_ui() -> None:
-    """The networks people trained, each with Delete (the registry's six are not listed: they stay)."""
+    """The networks people trained or opened, each with Download and Delete (the registry's six are not
+    listed: they stay; Compare downloads them)."""
     names = [model_id for model_id in app.model_ids() if isinstance(model_id, str)]
     if not names:
-        st.caption("None yet: a finished job's network appears here and on every page.")
+        st.caption("None yet: a finished job's network, or one you open, appears here and on every page.")
         return
     models, _ = app.loaded_models()
     for name in names:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(app.model_label(name))
+            if name in models:
+                with st.popover("Download", icon=":material/download:"):
+                    app.download_ui(name, key=f"download_{name}")
             with st.popover("Delete", icon=":material/delete:"):
                 st.write(f"Delete {name}? Every page stops offering it. This cannot be undone.")
                 if st.button("Yes, delete it", type="primary", key=f"delete_{name}"):
                     saved_models.delete_custom(name)
                     st.toast(f"Deleted {name}.")
                     st.rerun()
-        kept = models[name].metrics.kept_drawings if name in models else None
+        model = models.get(name)
+        if model is not None and model.card.opened is not None:
+            st.caption(app.opened_note(model.card.opened))
+        kept = model.metrics.kept_drawings if model is not None else None
         if kept is not None:
             st.caption(app.kept_drawings_result(kept))
+
+
+def open_network_ui() -> None:
+    """Open a Keras digit classifier, or a DigitDraw .npz export, as a network of the app."""
+    st.subheader("Open a network")
+    st.caption(
+        "A Keras MNIST classifier saved with Keras 3 (.keras), or a network exported from DigitDraw (.npz): "
+        "28x28 or 784 inputs and ten outputs, of Dense, Conv2D, pooling, Flatten, Reshape, Dropout, "
+        "BatchNormalization and Rescaling layers. It is checked without running any code from the file, "
+        "measured on MNIST, and then shown on every page like the app's own."
+    )
+    upload = st.file_uploader(
+        "Network file", type=["keras", "npz"], key="open_file", max_upload_size=app.MAX_UPLOADED_NETWORK_MB
+    )
+    name = st.text_input(
+        "Name of the opened network",
+        key="open_name",
+        placeholder="course-net",
+        help=f"{CUSTOM_NAME_RULE}, unique.",
+    )
+    opening = st.button(
+        "Open the network", icon=":material/upload_file:", disabled=upload is None, key="open_start"
+    )
+    if not opening:
+        return
+    with st.status(f"Opening {app.plain(upload.name)}…", expanded=True) as status:
+        opened, message = app.open_network_file(upload.getvalue(), upload.name, name.strip(), st.write)
+        status.update(
+            label=f"Opened as {name.strip()}" if opened else "Not opened",
+            state="complete" if opened else "error",
+        )
+    if opened:
+        st.success(app.plain(message), icon=":material/check:")
+    else:
+        st.error(f"This file cannot be opened: {app.plain(message)}.", icon=":material/error:")
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -290,7 +332,8 @@ st.title("Train your own network")
 st.caption(
     "Design a network, and a worker trains it on MNIST (and, if you like, on the drawings people kept) while "
     "you watch, epoch by epoch. It is saved like "
-    "the app's own six and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare."
+    "the app's own six and appears on every page: Draw, Inside, Training curves, Confusion matrix, Compare. "
+    "Or open a network trained elsewhere, and download any of yours."
 )
 design, progress = st.columns([1, 1.4], gap="large")
 with design:
@@ -298,6 +341,7 @@ with design:
     settings = form_ui()
     if settings is not None:
         submit(settings)
+    open_network_ui()
 with progress:
     st.subheader("Jobs")
     jobs_ui()

@@ -41,18 +41,25 @@ models, errors = app.loaded_models()
 if view == "One model":
     model_id = app.model_picker_ui("Model", key="curves_model")
     model = app.require_model_ui(model_id)
-    if model is not None:
+    if model is not None and model.history is None:
+        st.info(app.opened_note(model.card.opened), icon=":material/upload_file:")
+    elif model is not None:
         st.plotly_chart(charts.training_curves(model.history, metric, model.spec), key="curves_one")
+    if model is not None:
         final = model.metrics.accuracy
         columns = st.columns(4)
         # The saved model is the epoch kept (the best on validation), not the last one trained.
+        kept = ", epoch kept" if model.history is not None else ""
         labels = {"train": "Training", "validation": "Validation", "test": "MNIST test", "drawn": "Drawn"}
         for column, (name, label) in zip(columns, labels.items()):
-            column.metric(f"{label}, epoch kept", app.percent(final[name]))
+            column.metric(f"{label}{kept}", app.percent(final[name]))
 else:
     for model_id, message in errors.items():
         app.model_error_ui(model_id, message)
-    histories = {model_id: model.history for model_id, model in models.items()}
+    histories = {model_id: model.history for model_id, model in models.items() if model.history is not None}
+    opened = [str(model_id) for model_id, model in models.items() if model.history is None]
+    if opened:
+        st.caption(f"Opened from a file, so without curves: {', '.join(opened)}.")
     labels = {model_id: app.model_label(model_id) for model_id in histories}
     if histories:
         st.plotly_chart(charts.overlaid_curves(histories, metric, split, labels), key="curves_all")

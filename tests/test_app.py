@@ -1199,7 +1199,7 @@ def test_the_cnn_beyond_the_study_shows_its_feature_maps_and_3x3_filters_layer_b
     assert "Model 6 · 784-conv16-pool-conv32-pool-64-10 · ReLU · beyond the study** reads **7**" in text
     assert "Model 5 · 784-128-10 · ReLU** reads **7**" in text
     assert "each map shrunk to 13×13" in text and "each map shrunk to 5×5" in text
-    assert "A feature map is one 3×3 filter" in text
+    assert "A feature map is one small filter (3×3 in model 6)" in text
     captions = [caption for image in app.get("image") for caption in image.captions]
     assert any(caption.startswith("Convolution 1: 16 feature maps of 26×26") for caption in captions)
     assert any(caption.startswith("Convolution 2: 32 feature maps of 11×11") for caption in captions)
@@ -1240,3 +1240,90 @@ def test_the_train_page_lists_a_job_whose_settings_cannot_be_trained_calmly(draw
     assert not app.exception and "Settings that cannot be trained." in _text(app)
     queue.claim("host:1")  # A worker fails it, with the reason, and goes on.
     assert "Its settings cannot be trained: " in _text(_train_page())
+
+
+@pytest.fixture(scope="module")
+def opened_keras_file(tmp_path_factory):
+    """A Keras file of a network with the options only an opened one has: a strided convolution with same
+    padding and leaky ReLU, a BatchNormalization, an average pool, GELU, logits out, pixels 0 to 255."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Rescaling(1 / 255.0),
+            layers.Conv2D(6, 5, strides=2, padding="same"),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(negative_slope=0.1),
+            layers.AveragePooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.2),
+            layers.Dense(12, activation="gelu"),
+            layers.Dense(10),
+        ]
+    )
+    path = tmp_path_factory.mktemp("opened") / "course-net.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture
+def opened_network(opened_keras_file, models_copy, tiny_dataset):
+    """The network of ``opened_keras_file`` opened as "course-net" among a copy of the committed models."""
+    from digitdraw.learning.opening import open_network
+
+    open_network(opened_keras_file, "course-net", models_copy, dataset=tiny_dataset)
+    return "course-net"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_an_opened_network(page, canvas, opened_network):
+    app = _run(page)
+    assert app.title, f"{page} shows a title"
+
+
+def test_an_opened_network_answers_on_the_draw_page_and_shows_on_the_inside_views(canvas, opened_network):
+    canvas.image = draw_digit(7)
+    draw = _run("pages/draw.py")
+    assert opened_network in _reads(draw)
+    app = _inside_with_a_seven(canvas, "Layer by layer")
+    app.segmented_control(key="inside_pair").set_value("Any two").run()
+    app.selectbox(key="inside_left").set_value(opened_network).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert "course-net · 784-conv6/5x5s2same-avgpool-12-10 · mixed** reads" in _text(app)
+    for view, key in (("What would flip it", "flip_model"), ("Damage lab", "damage_model")):
+        app.segmented_control(key="inside_view").set_value(view).run()
+        app.selectbox(key=key).set_value(opened_network).run()
+        assert not app.exception, (view, [e.message for e in app.exception])
+    app.segmented_control(key="inside_view").set_value("Why this digit").run()
+    assert not app.exception and "course-net reads" in _html(app)
+
+
+def test_an_opened_network_has_no_curves_and_says_why(canvas, opened_network):
+    app = _run("pages/training_curves.py")
+    app.selectbox(key="curves_model").set_value(opened_network).run()
+    assert not app.exception and not app.get("plotly_chart")
+    assert "Opened from course-net.keras: its output read as logits, its input as pixels" in _text(app)
+    app.segmented_control(key="curves_view").set_value("All models").run()
+    assert not app.exception and "Opened from a file, so without curves: course-net." in _text(app)
+
+
+def test_the_train_page_lists_an_opened_network_with_downloads_and_compare_downloads_any(
+    canvas, opened_network
+):
+    train = _run("pages/train.py")
+    assert "Opened from course-net.keras" in _text(train)
+    labels = [button.proto.label for button in train.get("download_button")]
+    assert labels == [".keras", ".npz", "Model card"]
+    compare = _run("pages/compare.py")
+    assert [button.proto.label for button in compare.get("download_button")] == [
+        ".keras",
+        ".npz",
+        "Model card",
+    ]
+    compare.selectbox(key="compare_download_model").set_value(opened_network).run()
+    assert not compare.exception
+    models_in_tables = [list(frame.value.iloc[:, 0]) for frame in compare.dataframe]
+    assert any("course-net" in models for models in models_in_tables)

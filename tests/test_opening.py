@@ -439,3 +439,21 @@ def test_an_opened_network_has_no_history_and_one_added_is_refused(example_files
     )
     with pytest.raises(saved_models.SavedModelError, match="opened from a file, which has no training run"):
         saved_models.load("mlp", root)
+
+
+def test_calibrate_takes_a_network_s_name_as_well_as_the_study_s_ids(monkeypatch):
+    from digitdraw.learning import calibration
+
+    asked = []
+    monkeypatch.setattr(calibration, "calibrate_models", lambda ids, root: asked.append(ids))
+    assert main(["calibrate", "--model", "4", "course-net"]) == 0
+    assert asked == [[4, "course-net"]]
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--model", "../x"])
+
+
+def test_export_names_one_network(commands, capsys):
+    code, _, err = commands(["export", "all"], capsys)
+    assert code == 2 and "name one network to export, not 'all'" in err
+    code, _, err = commands(["export", "no-such-net"], capsys)
+    assert code == 1 and "Network 'no-such-net' cannot be loaded" in err and err.count("\n") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.networks import MODEL_IDS, ModelId, check_custom_name
 
 # Bad requests exit with argparse's status; a command that could not do its work with this one.
 FAILED = 1
@@ -36,3 +36,16 @@ def fail(command: str, error: object, status: int = FAILED) -> int:
     """Print one sentence for a person on stderr, naming the command; return the exit status."""
     print(f"python -m digitdraw {command}: {one_line(error)}", file=sys.stderr)
     return status
+
+
+def model_or_network_ids(values: list[str] | None) -> list[ModelId]:
+    """Like ``model_ids``, and a network's name (trained or opened here) stands for itself."""
+    if not values or values == ["all"]:
+        return list(MODEL_IDS)
+    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
+    try:
+        return [by_name[value] if value in by_name else check_custom_name(value) for value in values]
+    except ValueError as error:
+        raise ValueError(
+            f"model must be 'all', one of {list(MODEL_IDS)} or a network's name ({error})"
+        ) from None

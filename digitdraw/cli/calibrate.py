@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitdraw.cli.arguments import model_ids
+from digitdraw.cli.arguments import model_or_network_ids
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -15,7 +15,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="fit each saved model's temperature and digit-score threshold on MNIST (calibration.json)",
     )
     parser.add_argument(
-        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+        "--model",
+        nargs="+",
+        default=["all"],
+        metavar="ID",
+        help="the study's model ids or networks' names, or 'all' (default: the study's)",
     )
     parser.add_argument("--root", type=Path, default=None, help="saved-models folder (default saved_models/)")
     parser.set_defaults(run=run, parser=parser)
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from digitdraw.learning.calibration import calibrate_models
 
     try:
-        wanted = model_ids(args.model)
+        wanted = model_or_network_ids(args.model)
     except ValueError as error:
         args.parser.error(str(error))
     calibrate_models(wanted, args.root)  # A model that cannot be loaded is cli.main's one sentence.

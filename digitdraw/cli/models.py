@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitdraw.cli.arguments import BAD_REQUEST, FAILED, fail, one_line
+from digitdraw.cli.arguments import BAD_REQUEST, FAILED, fail, model_or_network_ids, one_line
 from digitdraw.serving import digit_score, saved_models
-from digitdraw.serving.networks import MODEL_IDS, ModelId, check_custom_name, is_custom
+from digitdraw.serving.networks import MODEL_IDS, check_custom_name, is_custom
 
 ROOT_HELP = "saved-models folder (default saved_models/)"
 
@@ -52,12 +52,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action.set_defaults(run=run_action, parser=action)
     upgrade.add_argument("--root", type=Path, default=None, help=ROOT_HELP)
     upgrade.set_defaults(run=run, parser=upgrade)
-
-
-def _model_id(value: str) -> ModelId:
-    """A study model's id as written (``4``) or a network's name; ValueError for anything else."""
-    by_name = {str(model_id): model_id for model_id in MODEL_IDS}
-    return by_name[value] if value in by_name else check_custom_name(value)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -115,7 +109,9 @@ def run_export(args: argparse.Namespace) -> int:
     from digitdraw.learning.export import export, file_stem
 
     try:
-        model_id = _model_id(args.model)
+        if args.model == "all":
+            raise ValueError("name one network to export, not 'all'")
+        (model_id,) = model_or_network_ids([args.model])
     except ValueError as error:
         return fail("models export", error, BAD_REQUEST)
     model = saved_models.load(model_id, args.root)  # One that cannot be loaded is cli.main's one sentence.

@@ -56,6 +56,7 @@ from digitdraw.learning.digit_score import (
 from digitdraw.learning.drawn import drawn_evaluation_set
 from digitdraw.learning.train import Dataset, load_dataset
 from digitdraw.serving import digit_score, saved_models
+from digitdraw.serving.networks import ModelId
 from digitdraw.serving.preprocess import to_mnist
 
 ECE_BINS = 15
@@ -328,7 +329,7 @@ def _same_weights(first: saved_models.SavedModel, second: saved_models.SavedMode
     return first.card.model_sha256 == second.card.model_sha256
 
 
-def calibrate_models(model_ids: list[int], root: Path | None = None, report=print) -> None:
+def calibrate_models(model_ids: list[ModelId], root: Path | None = None, report=print) -> None:
     """Fit and write every listed model's calibration file (the density and the learned score are
     fitted once and shared)."""
     fitting = fitting_data()

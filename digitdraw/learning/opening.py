@@ -53,6 +53,7 @@ from digitdraw.serving.networks import (
     check_custom_name,
     saved_models_dir,
 )
+from digitdraw.serving.preprocess import IMAGE_SIZE
 
 # A file to open holds at most this much, zipped or not, and a network at most this many weights: the
 # saved-model format's own limits, stated here because the file comes from anyone.
@@ -90,11 +91,12 @@ INPUT_SCALINGS = {
     "pixels standardised (mean 0.1307, spread 0.3081)": (1.0 / MNIST_STD, -MNIST_MEAN / MNIST_STD),
 }
 SCALING_SAMPLE = 500  # MNIST test digits that choose the input scaling.
-# The training split is measured on its first images only: a network opened here was not trained on
-# it (or not known to be), and the whole split would triple the time opening a convolutional one takes.
+# The training split is measured on its first images only: a network opened here was not trained on it
+# (or not known to be), and the whole split would take most of the time opening a convolutional one takes.
 TRAIN_SAMPLE = 5_000
 CHECK_SAMPLE = 200  # MNIST test digits on which the converted network must equal Keras.
-INPUT_SHAPES = ((28, 28), (28, 28, 1), (784,))
+# The inputs a model may read: the image, the image with one channel, or its pixels in a row.
+INPUT_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1), (IMAGE_SIZE * IMAGE_SIZE,))
 EPS32 = float(np.finfo(np.float32).eps)
 
 
@@ -633,7 +635,10 @@ def open_network(
         report("loading it with Keras (safe mode)")
         converted = convert_keras(_load_keras(content, file_name))
     report("reading MNIST")
-    dataset = (dataset if dataset is not None else load_dataset(TrainConfig())).limited(TRAIN_SAMPLE)
+    # Only the training images it measures are prepared when MNIST's preprocessed cache is not there yet.
+    if dataset is None:
+        dataset = load_dataset(TrainConfig(train_limit=TRAIN_SAMPLE))
+    dataset = dataset.limited(TRAIN_SAMPLE)
     sample = slice(0, SCALING_SAMPLE)
     if file_format == "keras":
         scaling, accuracies, losses = choose_input_scaling(

@@ -36,7 +36,15 @@ from digitdraw.drawings import collect, store
 from digitdraw.jobs import queue as jobs
 from digitdraw.learning.kept_split import PartSizes, part_sizes
 from digitdraw.serving import inference, saved_models
-from digitdraw.serving.networks import ACTIVATION_LABELS, BEYOND_STUDY, REGISTRY, ModelId, Network, is_custom
+from digitdraw.serving.networks import (
+    ACTIVATION_LABELS,
+    BEYOND_STUDY,
+    REGISTRY,
+    ModelId,
+    Network,
+    is_custom,
+    saved_models_dir,
+)
 from digitdraw.serving.preprocess import CANVAS_SIZE, IMAGE_SIZE
 
 T = TypeVar("T")
@@ -48,6 +56,14 @@ WIDE_CANVAS_SIZE = (3 * CANVAS_SIZE, CANVAS_SIZE)
 PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, PHONE_CANVAS_SIZE // 2)
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
+# Uploads, in megabytes: a photo of a number, and a network to open (four million float32 weights; the
+# server's own limit, .streamlit/config.toml's maxUploadSize, is the larger of the two).
+MAX_UPLOADED_IMAGE_MB = 5
+MAX_UPLOADED_NETWORK_MB = 16
+# Opening a network runs the command line in its own process, never the server's: it needs TensorFlow.
+OPEN_TIMEOUT_SECONDS = 300
+# An uploaded file keeps only these characters of its name, which the network's record shows.
+_UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def page_ui() -> None:
@@ -573,6 +589,96 @@ def model_picker_ui(
         st.session_state[key] = default
     return st.selectbox(
         label, options, key=key, format_func=model_label, label_visibility=label_visibility, width=width
+    )
+
+
+def download_ui(model_id: ModelId, key: str) -> None:
+    """Buttons that download a network as a Keras file, as NumPy arrays, and its model card; each file is
+    made when its button is pressed (``learning.export``)."""
+    from digitdraw.learning import export
+
+    stem = export.file_stem(model_id)
+
+    def made(build: Callable[[saved_models.SavedModel], bytes | str]) -> Callable[[], bytes | str]:
+        return lambda: build(inference.load_saved_model(model_id))
+
+    with st.container(horizontal=True):
+        for label, build, suffix, mime in (
+            (".keras", export.keras_bytes, "keras", "application/zip"),
+            (".npz", export.npz_bytes, "npz", "application/zip"),
+            ("Model card", export.model_card, "md", "text/markdown"),
+        ):
+            st.download_button(
+                label,
+                made(build),
+                file_name=f"{stem}.{suffix}",
+                mime=mime,
+                key=f"{key}_{suffix}",
+                icon=":material/download:",
+                on_click="ignore",
+            )
+
+
+def open_network_file(
+    data: bytes, file_name: str, name: str, on_step: Callable[[str], None]
+) -> tuple[bool, str]:
+    """Open an uploaded network with ``python -m digitdraw models add`` in a process of its own; whether it
+    worked, and the command's last line (what was decided, or the one sentence why not)."""
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+
+    if len(data) > MAX_UPLOADED_NETWORK_MB * 2**20:
+        return False, f"the file is larger than {MAX_UPLOADED_NETWORK_MB} MB"
+    safe_name = _UNSAFE_FILE_NAME.sub("-", Path(file_name).name)[-100:].lstrip(".-") or "network.keras"
+    with tempfile.TemporaryDirectory(prefix="digitdraw-open-") as folder:
+        path = Path(folder) / safe_name
+        path.write_bytes(data)
+        command = [sys.executable, "-m", "digitdraw", "models", "add", str(path), "--name", name]
+        command += ["--root", str(saved_models_dir())]
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        # Its errors go to a file, not a pipe, which TensorFlow's warnings could fill and stall it on.
+        with open(Path(folder) / "errors.txt", "w+") as errors:
+            with subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=errors, text=True, env=environment
+            ) as process:
+                watchdog = threading.Timer(OPEN_TIMEOUT_SECONDS, process.kill)
+                watchdog.start()
+                last = ""
+                for line in process.stdout:
+                    if line.startswith("  "):
+                        on_step(line.strip())
+                    elif line.strip():
+                        last = line.strip()
+                process.wait()
+                watchdog.cancel()
+            errors.seek(0)
+            messages = errors.read()
+    if process.returncode != 0:
+        sentence = next(
+            (line for line in messages.splitlines() if line.startswith("python -m digitdraw")), ""
+        )
+        if not sentence and process.returncode < 0:
+            return False, f"opening took longer than {OPEN_TIMEOUT_SECONDS} s and was stopped"
+        return False, sentence.split(": ", 1)[-1] or "the file could not be opened"
+    return True, last
+
+
+# Characters Markdown gives a meaning to; text from a file is shown with each one escaped.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~$])")
+
+
+def plain(text: str) -> str:
+    """Text from a file or a command, escaped so that Markdown shows it as it is (no link, no emphasis)."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def opened_note(opened: saved_models.OpenedRecord) -> str:
+    """Where an opened network came from and how it was read, in a sentence."""
+    return (
+        f"Opened from {plain(opened.file_name)}: its output read as {opened.output}, its input as "
+        f"{opened.input_scaling}; not trained here, so it has no training curves."
     )
 
 

@@ -5,6 +5,7 @@ queued with the job."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -137,4 +138,53 @@ def test_the_option_to_learn_from_the_kept_drawings_reads_whole_and_travels_with
                 expect(page.get_by_text("kept drawings 3× an epoch")).to_be_visible(timeout=30_000)
                 (job,) = JobQueue(url).jobs()
                 assert job.name == "kept-e2e" and job.settings.kept_repeats == 3
+            context.close()
+
+
+def test_a_keras_file_opened_on_the_train_page_is_listed_and_downloads(browser, tmp_path, screenshots):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    network = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    upload = tmp_path / "course-net.keras"
+    network.save(upload)
+    models = tmp_path / "saved_models"
+    shutil.copytree(saved_models_dir(), models, ignore=shutil.ignore_patterns("custom"))
+    with streamlit_server(tmp_path / "streamlit.log", {SAVED_MODELS_ENV_VAR: str(models)}) as server:
+        for name, device in (("laptop", LAPTOP), ("phone", PHONE)):
+            context = browser.new_context(**device, accept_downloads=True)
+            page = context.new_page()
+            page.goto(f"{server.url}/train")
+            expect(page.get_by_role("heading", name="Open a network")).to_be_visible(timeout=60_000)
+            if device is LAPTOP:
+                page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(upload))
+                page.get_by_label("Name of the opened network", exact=True).fill("course-net")
+                page.get_by_role("button", name="Open the network").click()
+                expect(
+                    page.get_by_text("course-net: opened course-net.keras as 784-conv4-pool-10")
+                ).to_be_visible(timeout=120_000)
+            expect(page.get_by_text("Opened from course-net.keras")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Download").first.click()
+            with page.expect_download() as download:
+                page.get_by_role("button", name=".npz").click()
+            saved = tmp_path / f"{name}.npz"
+            download.value.save_as(saved)
+            with np.load(saved, allow_pickle=False) as archive:
+                layers = json.loads(str(archive["architecture"]))["layers"]
+                assert [layer["kind"] for layer in layers] == ["conv", "pool", "dense"]
+                assert archive["kernel_0"].shape == (3, 3, 1, 4)
+            page.keyboard.press("Escape")
+            overflow = page.evaluate(
+                "document.querySelector('[data-testid=stMain]').scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, "the page never scrolls sideways"
+            whole_page_screenshot(page, screenshots / f"train-opened-{name}.png")
             context.close()
