@@ -167,7 +167,7 @@ def calibration_ui(rows: list[dict]) -> None:
     key, version = key or "drawn", version or "raw"
     records = {row["model_id"]: row["reliability"][key][version] for row in rows}
     title = f"Reliability on {SET_NAMES[key]}, {version} confidence"
-    st.plotly_chart(charts.reliability_diagram(records, title), key="reliability")
+    app.chart_ui(charts.reliability_diagram(records, title), key="reliability")
 
 
 app.page_ui()
@@ -229,7 +229,7 @@ if rows:
     st.subheader("What each model costs")
     st.dataframe(cost_table(rows), hide_index=True, column_config=NAME_COLUMNS)
     st.subheader("Ranking")
-    st.plotly_chart(charts.ranking_chart(rows), key="ranking")
+    app.chart_ui(charts.ranking_chart(rows), key="ranking")
 calibration_ui(calibration_rows)
 st.subheader("Take a network away")
 st.caption(

@@ -73,7 +73,7 @@ if model is not None:
     matrix = np.array(model.metrics.confusion_matrix)
     heatmap, details = st.columns([1.3, 1], gap="large")
     with heatmap:
-        st.plotly_chart(charts.confusion_heatmap(matrix, normalise), key="heatmap")
+        app.chart_ui(charts.confusion_heatmap(matrix, normalise), key="heatmap")
     with details:
         st.subheader("Most confused pairs")
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):

@@ -119,9 +119,8 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
             pushes = seen.contributions[0]
             st.html(charts.first_layer_grid(activations, pushes, top, seen.answer, scale, pictures))
         else:
-            st.plotly_chart(
+            app.chart_ui(
                 charts.unit_grid(activations, seen.contributions[layer], top, seen.answer, scale),
-                config={"displayModeBar": False},
                 key=f"units_{model_id}_{layer}",
             )
         quiet = _quiet_caption(spec.activation, activations, dead, "units")

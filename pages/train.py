@@ -243,10 +243,10 @@ def job_ui(job: jobs.Job, expanded: bool) -> None:
             st.caption(job.message)
         if job.history is not None and expanded:
             for column, metric in zip(st.columns(2), ("accuracy", "loss")):
-                column.plotly_chart(
+                app.chart_ui(
                     charts.training_curves(job.history, metric, height=300),
-                    config={"displayModeBar": False},  # On a phone it would cover the legend.
                     key=f"job_{metric}_{job.id}",
+                    where=column,
                 )
 
 

@@ -44,7 +44,7 @@ if view == "One model":
     if model is not None and model.history is None:
         st.info(app.opened_note(model.card.opened), icon=":material/upload_file:")
     elif model is not None:
-        st.plotly_chart(charts.training_curves(model.history, metric, model.spec), key="curves_one")
+        app.chart_ui(charts.training_curves(model.history, metric, model.spec), key="curves_one")
     if model is not None:
         final = model.metrics.accuracy
         columns = st.columns(4)
@@ -62,4 +62,4 @@ else:
         st.caption(f"Opened from a file, so without curves: {', '.join(opened)}.")
     labels = {model_id: app.model_label(model_id) for model_id in histories}
     if histories:
-        st.plotly_chart(charts.overlaid_curves(histories, metric, split, labels), key="curves_all")
+        app.chart_ui(charts.overlaid_curves(histories, metric, split, labels), key="curves_all")

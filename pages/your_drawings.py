@@ -150,7 +150,7 @@ if answers:
         with left:
             st.subheader("Confusion matrix")
             matrix = evaluate.confusion_matrix(labels, answers[model_id])
-            st.plotly_chart(charts.confusion_heatmap(matrix, normalise=False), key="kept_confusion")
+            app.chart_ui(charts.confusion_heatmap(matrix, normalise=False), key="kept_confusion")
         with right:
             st.subheader("Read wrong")
             misses_ui(drawings, answers, model_id)

@@ -1327,3 +1327,24 @@ def test_the_train_page_lists_an_opened_network_with_downloads_and_compare_downl
     assert not compare.exception
     models_in_tables = [list(frame.value.iloc[:, 0]) for frame in compare.dataframe]
     assert any("course-net" in models for models in models_in_tables)
+
+
+@pytest.mark.parametrize("phone", [True, False])
+@pytest.mark.parametrize(
+    "page", ["pages/training_curves.py", "pages/compare.py", "pages/confusion_matrix.py"]
+)
+def test_charts_never_zoom_under_a_finger_and_hide_their_toolbar_on_a_phone(page, phone, canvas, monkeypatch):
+    monkeypatch.setattr(ui_app, "on_phone", lambda: phone)
+    app = _run(page)
+    charts_shown = app.get("plotly_chart")
+    assert charts_shown, f"{page} shows a chart"
+    for chart in charts_shown:
+        config = json.loads(chart.proto.config)
+        layout = json.loads(chart.proto.spec)["layout"]
+        assert config["scrollZoom"] is False, "the wheel and two fingers scroll the page, not the chart"
+        assert config["displayModeBar"] is not phone
+        axes = [value for name, value in layout.items() if name.startswith(("xaxis", "yaxis"))]
+        if phone:
+            assert layout["dragmode"] is False and axes and all(axis["fixedrange"] for axis in axes)
+        else:
+            assert "dragmode" not in layout and not any(axis.get("fixedrange") for axis in axes)

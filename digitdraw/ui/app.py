@@ -133,6 +133,19 @@ def canvas_size() -> int:
     return PHONE_CANVAS_SIZE if on_phone() else CANVAS_SIZE
 
 
+def chart_ui(figure: Any, key: str, where: Any = st) -> None:
+    """A Plotly chart that never traps a finger. On a phone a swipe over it scrolls the page: no drag-zoom
+    or pan (fixed axes), and no toolbar, which a tap would open over its title and legend. On a laptop a
+    drag zooms (a double-click zooms back out) and the toolbar shows on hover. On either, the mouse wheel
+    or a two-finger scroll moves the page, never the chart."""
+    phone = on_phone()
+    if phone:
+        figure.update_layout(dragmode=False)
+        figure.update_xaxes(fixedrange=True)
+        figure.update_yaxes(fixedrange=True)
+    where.plotly_chart(figure, key=key, config={"scrollZoom": False, "displayModeBar": not phone})
+
+
 def wide_canvas_size() -> tuple[int, int]:
     """The Read page's canvas (width, height) for this browser: as wide as a phone's screen allows."""
     return PHONE_WIDE_CANVAS_SIZE if on_phone() else WIDE_CANVAS_SIZE
