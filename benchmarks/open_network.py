@@ -23,9 +23,9 @@ from pathlib import Path
 KERAS_CHILD = """
 import sys, keras
 from digitdraw.learning.config import TrainConfig
-from digitdraw.learning.opening import TRAIN_SAMPLE
+from digitdraw.learning.opening import measured_sample
 from digitdraw.learning.train import load_dataset
-data = load_dataset(TrainConfig()).limited(TRAIN_SAMPLE)
+data = measured_sample(load_dataset(TrainConfig()))
 model = keras.saving.load_model(sys.argv[1], compile=False)
 for split in ("train", "validation", "test", "drawn"):
     images, _ = data.split(split)

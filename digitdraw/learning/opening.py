@@ -35,7 +35,7 @@ import json
 import math
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,9 +91,11 @@ INPUT_SCALINGS = {
     "pixels standardised (mean 0.1307, spread 0.3081)": (1.0 / MNIST_STD, -MNIST_MEAN / MNIST_STD),
 }
 SCALING_SAMPLE = 500  # MNIST test digits that choose the input scaling.
-# The training split is measured on its first images only: a network opened here was not trained on it
-# (or not known to be), and the whole split would take most of the time opening a convolutional one takes.
+# The training and validation splits are measured on their first images only: a network opened here was
+# not trained on them (or not known to be), and whole they would take most of the time opening a
+# convolutional one takes. MNIST test and the drawn digits are measured whole, as for every network.
 TRAIN_SAMPLE = 5_000
+VALIDATION_SAMPLE = 5_000
 CHECK_SAMPLE = 200  # MNIST test digits on which the converted network must equal Keras.
 # The inputs a model may read: the image, the image with one channel, or its pixels in a row.
 INPUT_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1), (IMAGE_SIZE * IMAGE_SIZE,))
@@ -589,6 +591,20 @@ def read_npz_export(content: bytes, name: str) -> Converted:
     return converted
 
 
+def measured_sample(dataset):
+    """The data an opened network is measured on: the first ``TRAIN_SAMPLE`` training and
+    ``VALIDATION_SAMPLE`` validation images, MNIST test and the drawn digits; the ranges say which."""
+    dataset = dataset.limited(TRAIN_SAMPLE)
+    validation = dataset.ranges["validation"]
+    stop = min(validation.stop, validation.start + VALIDATION_SAMPLE)
+    return replace(
+        dataset,
+        x_validation=dataset.x_validation[: stop - validation.start],
+        y_validation=dataset.y_validation[: stop - validation.start],
+        ranges={**dataset.ranges, "validation": replace(validation, stop=stop)},
+    )
+
+
 def measure(network: Network, dataset) -> saved_models.Metrics:
     """A network's accuracy and loss on MNIST's splits and the drawn digits, and the test set in detail; each
     set is read once."""
@@ -638,7 +654,7 @@ def open_network(
     # Only the training images it measures are prepared when MNIST's preprocessed cache is not there yet.
     if dataset is None:
         dataset = load_dataset(TrainConfig(train_limit=TRAIN_SAMPLE))
-    dataset = dataset.limited(TRAIN_SAMPLE)
+    dataset = measured_sample(dataset)
     sample = slice(0, SCALING_SAMPLE)
     if file_format == "keras":
         scaling, accuracies, losses = choose_input_scaling(

@@ -528,7 +528,10 @@ def first_layer_grid(
             f"pushes {int(target)} by {float(push):+.2f}</div></div>"
         )
     return (
-        f'{_UNIT_CARD_STYLE}<div class="dd-units" style="grid-template-columns:repeat({columns},{_CELL}px)">'
+        # Each column at most a cell wide, and narrower when the grid's column on the page is: the grid
+        # shrinks to fit at any width instead of running off its edge.
+        f'{_UNIT_CARD_STYLE}<div class="dd-units" '
+        f'style="grid-template-columns:repeat({columns},minmax(0,{_CELL}px))">'
         f"{''.join(cells)}</div>"
     )
 

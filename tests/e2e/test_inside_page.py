@@ -82,3 +82,32 @@ def test_every_inside_view_opens_cleanly_on_a_phone(browser, server, screenshots
     finally:
         context.close()
     assert "Traceback" not in server.log_path.read_text()
+
+
+# Every unit's cell of the first-layer grids, and how far the furthest reaches past its grid's column.
+OVERFLOW = """
+() => {
+  let worst = -Infinity;
+  for (const cell of document.querySelectorAll('.dd-unit')) {
+    const column = cell.closest('[data-testid=stColumn]') ?? document.querySelector('[data-testid=stMain]');
+    worst = Math.max(worst, cell.getBoundingClientRect().right - column.getBoundingClientRect().right);
+  }
+  return [document.querySelectorAll('.dd-unit').length, worst];
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1366, 390])
+def test_every_unit_of_a_wide_layer_fits_its_column(browser, server, width):
+    device = PHONE if width == 390 else {"viewport": {"width": width, "height": 800}}
+    context = browser.new_context(**device)
+    tab = context.new_page()
+    tab.goto(f"{server.url}/inside")
+    expect(tab.get_by_role("heading", name="Inside the networks")).to_be_visible(timeout=60_000)
+    tab.get_by_text("A CNN (beyond the study) vs one wide layer", exact=True).click()
+    expect(tab.get_by_text("Model 5 · 784-128-10 · ReLU", exact=False).first).to_be_visible(timeout=60_000)
+    tab.wait_for_timeout(800)
+    cells, worst = tab.evaluate(OVERFLOW)
+    assert cells == 128, "model 5's 128 units (the CNN's filters are pictures)"
+    assert worst <= 1, f"a unit reaches {worst:.0f} px past its column at {width} px"
+    context.close()
