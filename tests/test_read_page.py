@@ -61,7 +61,9 @@ def inputs(monkeypatch):
         if state.canvas is not state.sent:
             state.sent = state.canvas
             kwargs["on_change"]()
-        return SimpleNamespace(image_data=state.canvas, image_bytes=None, json_data=None)
+        # Like the component, one object per stroke in its drawing: none on an empty canvas.
+        strokes = [] if state.canvas is None or not state.canvas[..., 3].any() else [{"type": "path"}]
+        return SimpleNamespace(image_data=state.canvas, image_bytes=None, json_data={"objects": strokes})
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas

@@ -168,14 +168,22 @@ def drawing_canvas_ui(
 
     Clear does not mount a new canvas under a new key: with remounting, drawings
     vanished when several sessions cleared and drew again at once (docs/performance.md).
+    The strokes survive a visit to another page: the canvas is mounted afresh on the
+    way back (its value is gone from the session then), so it is given them as its
+    initial drawing, and until it reports, the drawing it last sent stands for it.
     """
     # Imported here: the component registers its frontend on import, which needs a running server.
     from streamlit_drawable_canvas import st_canvas
 
     state = st.session_state
     clears, cleared = f"{key}_clears", f"{key}_cleared"
+    strokes, last, initial = f"{key}_strokes", f"{key}_last", f"{key}_initial"
     state.setdefault(clears, 0)
     state.setdefault(cleared, False)
+    if key not in state and state.get(strokes):  # Back from another page with a drawing.
+        # A new value each time: the canvas loads a drawing whenever its initial drawing changes.
+        restores = state.get(initial, {}).get("restores", 0) + 1
+        state[initial] = {"objects": state[strokes], "clears": state[clears], "restores": restores}
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#111111",
@@ -183,7 +191,7 @@ def drawing_canvas_ui(
         height=height,
         width=width,
         drawing_mode="freedraw",
-        initial_drawing=empty_drawing(state[clears]),
+        initial_drawing=state.get(initial) or empty_drawing(state[clears]),
         return_image_data=True,
         on_change=functools.partial(_canvas_drawn_on, cleared),
         key=key,
@@ -193,11 +201,16 @@ def drawing_canvas_ui(
         return None
     # A canvas without a single stroke is empty, and its picture need not be decoded: that is the run
     # after every Clear, when the emptied canvas reports back.
-    if result.json_data is not None and not result.json_data.get("objects"):
+    if not (result.json_data or {}).get("objects"):
+        state.pop(strokes, None)
+        state.pop(last, None)
         return None
     image = result.image_data
-    if image is None or not image[:, :, 3].any():
+    if image is None:  # Mounted with the restored strokes, and not reported yet: the drawing they made.
+        return state.get(last)
+    if not image[:, :, 3].any():
         return None
+    state[strokes], state[last] = result.json_data["objects"], (image, result.image_bytes)
     return image, result.image_bytes
 
 
@@ -219,6 +232,8 @@ def _canvas_drawn_on(cleared: str) -> None:
 def _clear_canvas(key: str, then: Callable[[], None] | None) -> None:
     st.session_state[f"{key}_clears"] += 1
     st.session_state[f"{key}_cleared"] = True
+    for kept in (f"{key}_strokes", f"{key}_last", f"{key}_initial"):
+        st.session_state.pop(kept, None)
     if then is not None:
         then()
 

@@ -278,3 +278,26 @@ def test_the_study_s_table_shows_every_column_on_a_laptop(browser, server, width
         assert not hidden, "the study's table scrolls sideways"
     finally:
         context.close()
+
+
+def test_a_drawing_survives_a_visit_to_another_page_and_clear_still_empties_it(page):
+    draw(page, STROKES[4])
+    expect(prediction(page)).to_have_text("4", timeout=15_000)
+    drawn = ink_pixels(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Training curves").click()
+    expect(page.get_by_role("heading", name="Training curves")).to_be_visible(timeout=30_000)
+    page.get_by_test_id("stSidebarNav").get_by_text("Draw", exact=True).click()
+    expect(prediction(page)).to_have_text("4", timeout=30_000)  # Read again, with no new stroke.
+    for _ in range(50):  # The strokes are redrawn once the fresh canvas has loaded them.
+        if ink_pixels(page) > drawn * 0.9:
+            break
+        page.wait_for_timeout(100)
+    assert ink_pixels(page) > drawn * 0.9, "the strokes are back on the canvas"
+    draw(page, STROKES[1])  # A stroke more: the restored strokes and the new one are read together.
+    expect(page.get_by_test_id("stMetricValue").first).not_to_have_text("1", timeout=15_000)
+    clear(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Compare models").click()
+    expect(page.get_by_role("heading", name="Compare the models")).to_be_visible(timeout=30_000)
+    page.get_by_test_id("stSidebarNav").get_by_text("Draw", exact=True).click()
+    expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=30_000)
+    assert ink_pixels(page) == 0, "a cleared drawing stays cleared"
