@@ -215,6 +215,13 @@ if rows:
             if any_kept
             else ""
         )
+        + (
+            " A network opened from a file was measured when it was opened, on the first 5,000 training "
+            "and validation images: it may well have been trained on them, so only its test and drawn "
+            "figures are held out."
+            if any(row["opened"] for row in rows)
+            else ""
+        )
     )
     other_hands_ui(calibration_rows)
     if any(row["baseline"] is not None for row in rows):

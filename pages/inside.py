@@ -96,7 +96,12 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
         dead = None if dead_on_mnist is None else dead_on_mnist[layer]
         if spec.kind == "pool":
             height, width, _ = activations.shape
-            st.caption(f"Max pool: each map shrunk to {height}×{width}, keeping the largest of every 2×2.")
+            kept = "the largest" if spec.pooling == "max" else "the average"
+            window = f"{spec.kernel[0]}×{spec.kernel[1]}"
+            st.caption(
+                f"{spec.pooling.title()} pool: each map shrunk to {height}×{width}, keeping {kept} of every "
+                f"{window}."
+            )
             continue
         if spec.kind == "conv":
             height, width, maps = activations.shape

@@ -302,7 +302,9 @@ def open_network_ui() -> None:
     if not opening:
         return
     with st.status(f"Opening {app.plain(upload.name)}…", expanded=True) as status:
-        opened, message = app.open_network_file(upload.getvalue(), upload.name, name.strip(), st.write)
+        opened, message = app.open_network_file(
+            upload.getvalue(), upload.name, name.strip(), lambda step: st.write(app.plain(step))
+        )
         status.update(
             label=f"Opened as {name.strip()}" if opened else "Not opened",
             state="complete" if opened else "error",

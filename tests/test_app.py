@@ -1348,3 +1348,10 @@ def test_charts_never_zoom_under_a_finger_and_hide_their_toolbar_on_a_phone(page
             assert layout["dragmode"] is False and axes and all(axis["fixedrange"] for axis in axes)
         else:
             assert "dragmode" not in layout and not any(axis.get("fixedrange") for axis in axes)
+
+
+def test_the_confusion_matrix_of_an_opened_network_is_its_mnist_measurement(canvas, opened_network):
+    app = _run("pages/confusion_matrix.py")
+    app.selectbox(key="confusion_model").set_value(opened_network).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert app.get("plotly_chart"), "its heatmap"

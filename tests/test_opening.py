@@ -95,7 +95,26 @@ def _batch_norms_and_activation_layers():
     )
 
 
+def _pool_then_batch_norm_then_relu():
+    """A BatchNormalization after a pool, then the activation: folded back across the pool into the conv."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(5, 3),
+            layers.MaxPooling2D(2),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Conv2D(4, 3),
+            layers.AveragePooling2D(2),
+            layers.Flatten(),
+            layers.BatchNormalization(),  # On the flattened maps: folded into the Dense after it.
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
 BUILDERS = {
+    "pool, batch norm, relu; a batch norm after a flatten": _pool_then_batch_norm_then_relu,
     "dense relu, softmax": _mlp_softmax,
     "flatten, tanh, sigmoid, logits": _mlp_logits_tanh_sigmoid,
     "keras example convnet": _keras_example_convnet,
@@ -457,3 +476,124 @@ def test_export_names_one_network(commands, capsys):
     assert code == 2 and "name one network to export, not 'all'" in err
     code, _, err = commands(["export", "no-such-net"], capsys)
     assert code == 1 and "Network 'no-such-net' cannot be loaded" in err and err.count("\n") == 1
+
+
+def _refusal(model) -> str:
+    with pytest.raises(opening.OpenError) as refused:
+        opening.convert_keras(model)
+    return str(refused.value)
+
+
+def test_layouts_that_do_not_chain_as_digitdraw_runs_are_refused_by_name():
+    dense_on_rows = keras.Sequential(
+        [keras.Input((28, 28)), layers.Dense(4, name="rows"), layers.Flatten(), layers.Dense(10)]
+    )
+    assert "layer 'rows' is a Dense on image; DigitDraw needs a Flatten" in _refusal(dense_on_rows)
+    channels_first = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(2, 3),
+            layers.Flatten(data_format="channels_first", name="cf"),
+            layers.Dense(10),
+        ]
+    )
+    assert "layer 'cf' flattens channels first" in _refusal(channels_first)
+    negative = _with_random_statistics(
+        keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                layers.Conv2D(2, 3, activation="relu"),
+                layers.BatchNormalization(),
+                layers.MaxPooling2D(2, name="pool"),
+                layers.Flatten(),
+                layers.Dense(10),
+            ]
+        )
+    )
+    batch_norm = next(layer for layer in negative.layers if isinstance(layer, layers.BatchNormalization))
+    gamma, beta, mean, variance = batch_norm.get_weights()
+    batch_norm.set_weights([-gamma, beta, mean, variance])
+    assert "layer 'pool' is a max pool after a BatchNormalization with a negative scale" in _refusal(negative)
+
+
+def test_layer_names_reach_sentences_and_notes_without_markup():
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            layers.Dropout(0.1, name="**bold** [link](https:evil.example) ![img](x)"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    (note,) = opening.convert_keras(model).notes
+    assert not set("*[]()!<> ") & set(note.split(":")[0])
+
+
+def _npz_with(path, change):
+    """A DigitDraw export of model 2 whose architecture JSON ``change`` rewrote."""
+    arrays = dict(np.load(io.BytesIO(export.npz_bytes(saved_models.load(2)))))
+    description = json.loads(str(arrays["architecture"]))
+    change(description)
+    arrays["architecture"] = np.array(json.dumps(description))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(input_shape=[784, 1]),
+        lambda d: d.update(input_shape=[1]),
+        lambda d: d.update(input_scale=1e9),
+        lambda d: d["layers"][0].update(units=17),
+    ],
+)
+def test_an_export_with_another_input_or_weights_that_do_not_fit_is_refused(
+    change, tmp_path, root, tiny_dataset
+):
+    path = tmp_path / "changed.npz"
+    _npz_with(path, change)
+    with pytest.raises(
+        opening.OpenError, match=r"not a DigitDraw network export|do not fit its architecture"
+    ):
+        opening.open_network(path, "changed", root, dataset=tiny_dataset)
+    assert not saved_models.model_dir("changed", root).exists()
+
+
+def test_a_weights_file_of_arrays_within_arrays_or_stored_as_nothing_is_refused(tmp_path):
+    for make, message in (
+        (
+            lambda h: h.create_dataset("layers/dense/vars/0", shape=(2,), dtype=np.dtype(("f4", (100, 100)))),
+            "not plain numbers",
+        ),
+        (
+            lambda h: h.create_dataset("layers/dense/vars/0", shape=(1000, 100), dtype="f4"),
+            "stored in a way Keras does not write",
+        ),
+    ):
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as handle:
+            make(handle)
+        with pytest.raises(opening.OpenError, match=message):
+            opening._check_weights(buffer.getvalue(), "upload.keras")
+
+
+def test_a_network_too_costly_to_read_is_refused(tmp_path, root, tiny_dataset):
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(48, 5, padding="same"),
+            layers.Conv2D(48, 5, padding="same"),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
+    model.save(tmp_path / "costly.keras")
+    with pytest.raises(
+        opening.OpenError, match="multiply-adds a digit; DigitDraw opens networks of at most 20,000,000"
+    ):
+        opening.open_network(tmp_path / "costly.keras", "costly", root, dataset=tiny_dataset)
+
+
+def test_an_export_never_writes_its_network_where_its_model_card_goes(tmp_path):
+    with pytest.raises(ValueError, match="other than its model card"):
+        export.export(saved_models.load(2), "npz", tmp_path / "card.md")
+    assert not list(tmp_path.iterdir())

@@ -221,9 +221,9 @@ def input_gradients(network: Network, images: np.ndarray, directions: np.ndarray
 def activation_scales(network: Network, hidden: list[np.ndarray]) -> list[float]:
     """The top of each hidden layer's colour scale for these activations: 1 for a sigmoid layer (its
     outputs are on 0..1 already); for every other layer the network's largest such activation, shared,
-    so that their units compare across layers."""
+    so that their units compare across layers (its largest size, for layers that go below zero)."""
     kinds = [layer.activation for layer in network.architecture.layers[:-1]]
-    unbounded = [float(np.max(a)) for a, kind in zip(hidden, kinds) if kind != "sigmoid"]
+    unbounded = [float(np.abs(a).max()) for a, kind in zip(hidden, kinds) if kind != "sigmoid"]
     shared = max(unbounded, default=1.0) or 1.0
     return [1.0 if kind == "sigmoid" else shared for kind in kinds]
 

@@ -184,9 +184,11 @@ def export(model: saved_models.SavedModel, file_format: ExportFormat, out: Path)
     atomically; the two paths."""
     if file_format not in EXPORT_FORMATS:
         raise ValueError(f"expected a format in {list(EXPORT_FORMATS)}, got {file_format!r}")
-    content = keras_bytes(model) if file_format == "keras" else npz_bytes(model)
     out = Path(out)
     card_path = out.with_suffix(".md")
+    if out.suffix.lower() == ".md":
+        raise ValueError(f"expected a network's file other than its model card's, {card_path.name}")
+    content = keras_bytes(model) if file_format == "keras" else npz_bytes(model)
     with atomic_write(out) as handle:
         handle.write(content)
     with atomic_write(card_path, "w") as handle:

@@ -33,8 +33,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +61,9 @@ from digitdraw.serving.preprocess import IMAGE_SIZE
 # saved-model format's own limits, stated here because the file comes from anyone.
 MAX_OPEN_FILE_BYTES = saved_models.MAX_MODEL_FILE_BYTES
 MAX_OPEN_WEIGHTS = saved_models.MAX_WEIGHTS
+# And it reads one digit in at most this many multiply-adds (the CNN beyond the study takes 0.7 million,
+# the Keras example convnet 2.4 million): what the app and its measurement can afford per drawing.
+MAX_MULTIPLY_ADDS = 20_000_000
 # The Keras layers that can be opened, and those that only wrap or reshape.
 WEIGHTED_LAYERS = ("Dense", "Conv2D")
 POOL_LAYERS = {"MaxPooling2D": "max", "AveragePooling2D": "average"}
@@ -96,7 +101,8 @@ SCALING_SAMPLE = 500  # MNIST test digits that choose the input scaling.
 # convolutional one takes. MNIST test and the drawn digits are measured whole, as for every network.
 TRAIN_SAMPLE = 5_000
 VALIDATION_SAMPLE = 5_000
-CHECK_SAMPLE = 200  # MNIST test digits on which the converted network must equal Keras.
+CHECK_SAMPLE = 200  # MNIST test digits on which the converted network must equal Keras,
+CHECK_NOISE = 20  # and random images.
 # The inputs a model may read: the image, the image with one channel, or its pixels in a row.
 INPUT_SHAPES = ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1), (IMAGE_SIZE * IMAGE_SIZE,))
 EPS32 = float(np.finfo(np.float32).eps)
@@ -153,6 +159,22 @@ def _keras_layers(config: dict) -> list[dict]:
     return layers
 
 
+# What a damaged or crafted zip, JSON or HDF5 file can raise while it is read: each is the file's fault.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    OSError,
+    EOFError,
+    RuntimeError,  # An encrypted zip member.
+    NotImplementedError,  # A compression method zipfile does not have.
+    RecursionError,  # JSON nested too deep.
+)
+
+
 def _check_keras_file(content: bytes, name: str) -> None:
     """Refuse, before Keras reads it, a file that is not a Keras 3 model of the supported layers, or that
     holds or unpacks to more than the limits."""
@@ -169,39 +191,67 @@ def _check_keras_file(content: bytes, name: str) -> None:
                 )
             config = json.loads(archive.read("config.json"))
             weights = archive.read("model.weights.h5")
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
-        if isinstance(error, OpenError):
-            raise
+        if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
+            raise OpenError(f"{name} does not hold a Keras model (Sequential or functional)")
+        for layer in _keras_layers(config):
+            kind = layer.get("class_name")
+            if kind not in SUPPORTED_LAYERS:
+                label = (
+                    _clean(layer["config"].get("name", "?")) if isinstance(layer.get("config"), dict) else "?"
+                )
+                raise OpenError(
+                    f"layer {label!r} is a {_clean(kind)}, which DigitDraw cannot run; it opens "
+                    f"{SUPPORTED_TEXT}"
+                )
+    except OpenError:
+        raise
+    except _UNREADABLE:
         raise OpenError(f"{name} is not a Keras model file (.keras) that can be read") from None
-    if not isinstance(config, dict) or config.get("class_name") not in CONTAINERS:
-        raise OpenError(f"{name} does not hold a Keras model (Sequential or functional)")
-    for layer in _keras_layers(config):
-        kind = layer.get("class_name")
-        if kind not in SUPPORTED_LAYERS:
-            label = layer.get("config", {}).get("name", "?") if isinstance(layer.get("config"), dict) else "?"
-            raise OpenError(
-                f"layer {label!r} is a {kind}, which DigitDraw cannot run; it opens {SUPPORTED_TEXT}"
-            )
-    _check_weight_count(weights, name)
+    _check_weights(weights, name)
 
 
-def _check_weight_count(weights: bytes, name: str) -> None:
-    """Count the weights the HDF5 file declares, from its metadata, before any array is read."""
+def _check_weights(weights: bytes, name: str) -> None:
+    """Refuse a weights file whose arrays, from the HDF5 metadata and before any is read, are more than the
+    limits (the network's own weights, and all arrays' bytes), or are stored in a way Keras never writes
+    them: outside the file, virtual, compressed or not at all (an array of "nothing" filled on reading)."""
     import h5py
 
-    shapes = []
+    datasets = []
     try:
         with h5py.File(io.BytesIO(weights), "r") as handle:
             handle.visititems(
-                lambda _, item: shapes.append(item.shape) if isinstance(item, h5py.Dataset) else None
+                lambda path, item: datasets.append((path, item)) if isinstance(item, h5py.Dataset) else None
             )
-    except (OSError, ValueError) as error:
-        raise OpenError(f"{name}'s weights cannot be read ({error})") from None
-    count = sum(math.prod(shape) for shape in shapes)
-    if count > MAX_OPEN_WEIGHTS:
-        raise OpenError(
-            f"{name} holds {count:,} weights; DigitDraw opens networks of at most {MAX_OPEN_WEIGHTS:,}"
-        )
+            weights_count, declared = 0, 0
+            for path, item in datasets:
+                if item.shape is None or item.dtype.subdtype is not None or item.dtype.kind not in "fiu":
+                    raise OpenError(f"{name}'s weights hold an array that is not plain numbers")
+                declared += item.size * item.dtype.itemsize
+                if path.startswith("layers/"):  # Not the optimizer's state, which a trained file may hold.
+                    weights_count += item.size
+            if weights_count > MAX_OPEN_WEIGHTS:
+                raise OpenError(
+                    f"{name} holds {weights_count:,} weights; DigitDraw opens networks of at most "
+                    f"{MAX_OPEN_WEIGHTS:,}"
+                )
+            if declared > MAX_OPEN_FILE_BYTES:
+                raise OpenError(
+                    f"{name}'s weights declare {declared:,} bytes; a network to open holds at most "
+                    f"{MAX_OPEN_FILE_BYTES:,}"
+                )
+            for _, item in datasets:
+                stored = item.id.get_storage_size()
+                if (
+                    item.external
+                    or item.is_virtual
+                    or item.compression
+                    or stored < item.size * item.dtype.itemsize
+                ):
+                    raise OpenError(f"{name}'s weights are stored in a way Keras does not write them")
+    except OpenError:
+        raise
+    except _UNREADABLE:
+        raise OpenError(f"{name}'s weights cannot be read") from None
 
 
 def _load_keras(content: bytes, name: str):
@@ -231,7 +281,7 @@ def _activation(layer) -> tuple[str, float | None]:
     if kind == "ReLU":
         if config.get("max_value") is not None or config.get("threshold", 0.0) != 0.0:
             raise OpenError(
-                f"layer {layer.name!r} is a ReLU with a ceiling or threshold, which DigitDraw cannot run"
+                f"layer {_label(layer)!r} is a ReLU with a ceiling or threshold, which DigitDraw cannot run"
             )
         slope = float(config.get("negative_slope", 0.0))
         return ("leaky_relu", slope) if slope else ("relu", None)
@@ -242,7 +292,7 @@ def _activation(layer) -> tuple[str, float | None]:
         return "leaky_relu", KERAS_LEAKY_SLOPE
     if name not in KERAS_ACTIVATIONS:
         raise OpenError(
-            f"layer {layer.name!r} uses the activation {name!r}; DigitDraw opens {SUPPORTED_TEXT}"
+            f"layer {_label(layer)!r} uses the activation {_clean(name)!r}; DigitDraw opens {SUPPORTED_TEXT}"
         )
     return KERAS_ACTIVATIONS[name], None
 
@@ -256,10 +306,28 @@ class _Emitted:
     bias: np.ndarray | None = None
 
 
+def _clean(text: object) -> str:
+    """Text from a file as sentences and notes show it: characters other than letters, digits, dots,
+    dashes and underscores (markup, a newline) become ``?``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "?", str(text))[:60]
+
+
+def _label(layer) -> str:
+    """A layer's name as sentences and notes show it (``_clean``)."""
+    return _clean(layer.name)
+
+
+def _form(shape: tuple) -> str:
+    """What a layer's input is: the image (28x28), feature maps (height, width, channels) or a vector."""
+    return {2: "image", 3: "maps"}.get(len(shape), "vector")
+
+
 def convert_keras(model) -> Converted:
     """An Architecture and weights that compute what a loaded Keras model computes; OpenError for a model
     DigitDraw cannot run, saying which layer and why."""
-    input_shape = tuple(model.input_shape[1:]) if hasattr(model, "input_shape") else None
+    input_shape = (
+        tuple(model.input_shape[1:]) if isinstance(getattr(model, "input_shape", None), tuple) else None
+    )
     if input_shape not in INPUT_SHAPES:
         raise OpenError(
             f"the model reads inputs of shape {input_shape}; DigitDraw opens models of 28x28, 28x28x1 or "
@@ -273,80 +341,76 @@ def convert_keras(model) -> Converted:
     emitted: list[_Emitted] = []
     notes: list[str] = []
     scale, offset = 1.0, 0.0
-    spatial = len(input_shape) == 3
+    form = _form(input_shape)
+    flattened = False  # Whether a Flatten came after the last weighted layer.
     # An affine map per channel (or per value) waiting to be folded into the next weighted layer.
     pending: tuple[np.ndarray, np.ndarray, str] | None = None
     for layer in _flat_layers(model):
-        kind = type(layer).__name__
+        kind, name = type(layer).__name__, _label(layer)
         config = layer.get_config()
+        weighted_before = any(e.kernel is not None for e in emitted)
         if kind == "InputLayer":
             continue
         if kind == "Dropout":
-            notes.append(f"{layer.name}: Dropout, which does nothing when reading, left out")
+            notes.append(f"{name}: Dropout, which does nothing when reading, left out")
             continue
         if kind == "Rescaling":
-            if any(e.kernel is not None for e in emitted) or pending is not None:
+            if weighted_before or pending is not None:
                 raise OpenError(
-                    f"layer {layer.name!r} rescales after the first layer; DigitDraw opens a Rescaling only "
-                    "first"
+                    f"layer {name!r} rescales after the first layer; DigitDraw opens a Rescaling only first"
                 )
             factor, shift = np.asarray(config["scale"], np.float64), np.asarray(config["offset"], np.float64)
             if factor.size != 1 or shift.size != 1:
                 raise OpenError(
-                    f"layer {layer.name!r} rescales each value differently; DigitDraw opens one scale for all"
+                    f"layer {name!r} rescales each value differently; DigitDraw opens one scale for all"
                 )
             scale, offset = scale * float(factor), offset * float(factor) + float(shift)
-            notes.append(f"{layer.name}: Rescaling, taken as the input's scaling")
+            notes.append(f"{name}: Rescaling, taken as the input's scaling")
             continue
         if kind == "Reshape":
-            if any(e.kernel is not None for e in emitted):
-                raise OpenError(
-                    f"layer {layer.name!r} reshapes between layers; DigitDraw opens a Reshape only first"
-                )
             target = tuple(config["target_shape"])
-            if target not in INPUT_SHAPES:
-                raise OpenError(f"layer {layer.name!r} reshapes to {target}; DigitDraw opens 28x28x1 or 784")
-            spatial = len(target) == 3
+            if weighted_before or target not in INPUT_SHAPES:
+                raise OpenError(
+                    f"layer {name!r} reshapes to {target}; DigitDraw opens a Reshape to 28x28x1 or 784 first"
+                )
+            form = _form(target)
             continue
         if kind == "Flatten":
-            if pending is not None and spatial:
+            if config.get("data_format") not in (None, "channels_last"):
+                raise OpenError(f"layer {name!r} flattens channels first; DigitDraw flattens channels last")
+            if pending is not None and form == "maps":
                 values, shift, where = pending
-                positions = math.prod(layer.input.shape[1:-1]) if hasattr(layer, "input") else 1
+                positions = math.prod(layer.input.shape[1:-1])
                 pending = (np.tile(values, positions), np.tile(shift, positions), where)
-            spatial = False
+            form, flattened = "vector", True
             continue
         if kind == "BatchNormalization":
             factor, shift = _batch_norm(layer)
-            last = emitted[-1] if emitted else None
-            if last is not None and last.kernel is not None and last.layer.activation == "linear":
-                last.kernel = last.kernel * factor.astype(np.float32)
-                last.bias = last.bias * factor.astype(np.float32) + shift.astype(np.float32)
-                notes.append(f"{layer.name}: BatchNormalization, folded into the layer before")
+            if _fold_backward(emitted, factor, shift, flattened):
+                notes.append(f"{name}: BatchNormalization, folded into the layer before")
+            elif pending is not None:
+                raise OpenError(f"layer {name!r} follows another BatchNormalization that could not be folded")
             else:
-                if pending is not None:
-                    raise OpenError(
-                        f"layer {layer.name!r} follows another BatchNormalization that could not be folded"
-                    )
-                pending = (factor, shift, layer.name)
+                pending = (factor, shift, name)
             continue
         if kind in POOL_LAYERS:
-            if not spatial:
+            if form != "maps":
                 raise OpenError(
-                    f"layer {layer.name!r} pools a vector; DigitDraw opens pools of feature maps only"
+                    f"layer {name!r} pools what is not feature maps; DigitDraw opens pools of maps"
                 )
-            if (
-                config.get("padding", "valid") != "valid"
-                or config.get("data_format", "channels_last") != "channels_last"
+            if config.get("padding", "valid") != "valid" or config.get("data_format") not in (
+                None,
+                "channels_last",
             ):
                 raise OpenError(
-                    f"layer {layer.name!r} pools with padding or channels first; DigitDraw opens valid, "
+                    f"layer {name!r} pools with padding or channels first; DigitDraw opens valid, "
                     "channels-last pools"
                 )
             pooling = POOL_LAYERS[kind]
             if pending is not None and pooling == "max" and not (pending[0] > 0).all():
                 raise OpenError(
-                    f"layer {layer.name!r} is a max pool after a BatchNormalization with a negative scale, "
-                    "which cannot be folded"
+                    f"layer {name!r} is a max pool after a BatchNormalization with a negative scale, which "
+                    "cannot be folded"
                 )
             size = tuple(config["pool_size"])
             strides = tuple(config["strides"]) if config.get("strides") else size
@@ -354,17 +418,24 @@ def convert_keras(model) -> Converted:
             continue
         if kind in ACTIVATION_LAYERS:
             activation, slope = _activation(layer)
-            _apply_activation(emitted, activation, slope, layer.name)
+            if pending is not None:
+                raise OpenError(
+                    f"layer {name!r} applies {activation} after a BatchNormalization that cannot be folded "
+                    "into "
+                    "the layer before it, an order DigitDraw cannot run"
+                )
+            _apply_activation(emitted, activation, slope, name)
             continue
         if kind in WEIGHTED_LAYERS:
-            emitted.append(_weighted(layer, kind, spatial, pending))
+            if form != ("vector" if kind == "Dense" else "maps"):
+                needs = "a Flatten (or 784 inputs)" if kind == "Dense" else "28x28x1 maps"
+                raise OpenError(f"layer {name!r} is a {kind} on {form}; DigitDraw needs {needs} before it")
+            emitted.append(_weighted(layer, kind, pending))
             if pending is not None:
                 notes.append(f"{pending[2]}: BatchNormalization, folded into the layer after")
-            pending = None
+            pending, flattened = None, False
             continue
-        raise OpenError(
-            f"layer {layer.name!r} is a {kind}, which DigitDraw cannot run; it opens {SUPPORTED_TEXT}"
-        )
+        raise OpenError(f"layer {name!r} is a {kind}, which DigitDraw cannot run; it opens {SUPPORTED_TEXT}")
     if pending is not None:
         raise OpenError(
             f"layer {pending[2]!r}, a BatchNormalization, has no weighted layer to be folded into"
@@ -394,6 +465,24 @@ def convert_keras(model) -> Converted:
     )
 
 
+def _fold_backward(emitted: list[_Emitted], factor: np.ndarray, shift: np.ndarray, flattened: bool) -> bool:
+    """Fold a BatchNormalization into the last weighted layer when that layer has no activation yet, is
+    as wide as the normalisation, and only pools it commutes with came after it (any average pool, a max
+    pool when every scale is positive); whether it was folded."""
+    if flattened:
+        return False
+    for candidate in reversed(emitted):
+        if candidate.kernel is not None:
+            if candidate.layer.activation != "linear" or candidate.kernel.shape[-1] != factor.size:
+                return False
+            candidate.kernel = (candidate.kernel * factor).astype(np.float32)
+            candidate.bias = (candidate.bias * factor + shift).astype(np.float32)
+            return True
+        if candidate.layer.pooling == "max" and not (factor > 0).all():
+            return False
+    return False
+
+
 def _flat_layers(model) -> list:
     """A model's layers in order, nested models opened up."""
     layers = []
@@ -407,7 +496,7 @@ def _batch_norm(layer) -> tuple[np.ndarray, np.ndarray]:
     config = layer.get_config()
     if config.get("axis", -1) not in (-1, [-1], [len(layer.input.shape) - 1], len(layer.input.shape) - 1):
         raise OpenError(
-            f"layer {layer.name!r} normalises another axis than the channels; DigitDraw cannot fold it"
+            f"layer {_label(layer)!r} normalises another axis than the channels; DigitDraw cannot fold it"
         )
     mean = np.asarray(layer.moving_mean, np.float64)
     variance = np.asarray(layer.moving_variance, np.float64)
@@ -439,34 +528,23 @@ def _apply_activation(emitted: list[_Emitted], activation: str, slope: float | N
     )
 
 
-def _weighted(
-    layer, kind: str, spatial: bool, pending: tuple[np.ndarray, np.ndarray, str] | None
-) -> _Emitted:
+def _weighted(layer, kind: str, pending: tuple[np.ndarray, np.ndarray, str] | None) -> _Emitted:
     """A Dense or Conv2D layer with its kernel and bias (float32), a waiting BatchNormalization folded in."""
-    config = layer.get_config()
+    config, name = layer.get_config(), _label(layer)
     activation, slope = _activation(layer)
     values = layer.get_weights()
+    use_bias = config.get("use_bias", True)
+    if len(values) != 1 + use_bias or any(np.asarray(value).dtype.kind != "f" for value in values):
+        raise OpenError(f"layer {name!r} holds weights other than a float kernel and bias (quantized?)")
     kernel = np.asarray(values[0], np.float64)
-    bias = np.asarray(values[1], np.float64) if config.get("use_bias", True) else np.zeros(kernel.shape[-1])
+    bias = np.asarray(values[1], np.float64) if use_bias else np.zeros(kernel.shape[-1])
     if kind == "Dense":
-        if spatial:
-            raise OpenError(
-                f"layer {layer.name!r} is a Dense layer on feature maps; DigitDraw needs a Flatten before it"
-            )
         built = Layer("dense", int(config["units"]), activation, negative_slope=slope)
     else:
-        if not spatial:
-            raise OpenError(
-                f"layer {layer.name!r} convolves a vector; DigitDraw needs 28x28x1 maps before a Conv2D"
-            )
         if tuple(config.get("dilation_rate", (1, 1))) != (1, 1) or config.get("groups", 1) != 1:
-            raise OpenError(
-                f"layer {layer.name!r} is a dilated or grouped convolution, which DigitDraw cannot run"
-            )
-        if config.get("data_format", "channels_last") != "channels_last":
-            raise OpenError(
-                f"layer {layer.name!r} reads channels first; DigitDraw runs channels-last convolutions"
-            )
+            raise OpenError(f"layer {name!r} is a dilated or grouped convolution, which DigitDraw cannot run")
+        if config.get("data_format") not in (None, "channels_last"):
+            raise OpenError(f"layer {name!r} reads channels first; DigitDraw runs channels-last convolutions")
         built = Layer(
             "conv",
             int(config["filters"]),
@@ -523,26 +601,33 @@ def _rescaled(architecture: Architecture, scale: float, offset: float) -> Archit
 
 
 def check_against_keras(converted: Converted, images: np.ndarray, scaling: str) -> None:
-    """The converted network gives Keras's probabilities on these digits, scaled as the model expects,
-    within two float32 paths' tolerance; OpenError (the layers form no single chain, say) otherwise."""
+    """The converted network gives Keras's probabilities on these digits and on a few random images (which
+    no confident answer saturates), scaled as the model expects, within two float32 paths' tolerance, and
+    the same answer wherever the two best are further apart than that; OpenError otherwise."""
     model = converted.keras_model
+    noise = np.random.default_rng(0).random((CHECK_NOISE, *images.shape[1:]), dtype=np.float32)
+    images = np.concatenate([images, noise])
     scale, offset = INPUT_SCALINGS[scaling]
     inputs = (images * np.float32(scale) + np.float32(offset)).reshape(len(images), *model.input_shape[1:])
     expected = np.asarray(model.predict(inputs, verbose=0, batch_size=len(images)), np.float64)
-    network = converted.network
-    logits = network.logits(images)
     if converted.output == "logits":
         expected = np.exp(expected - expected.max(axis=1, keepdims=True))
         expected /= expected.sum(axis=1, keepdims=True)
+    network = converted.network
     actual = network.predict_proba(images)
-    # Every layer's rounding adds up along the chain: its fan-in plus a few roundings per layer.
+    # Every layer's rounding adds up along the chain: its fan-in plus a few roundings per layer; a change
+    # dz in the logits moves a probability by at most 2 max|dz|.
     terms = sum(int(np.prod(kernel.shape[:-1])) + 4 for kernel in converted.kernels)
-    tolerance = terms * EPS32 * 2 * float(np.abs(logits).max() + 1.0)
+    tolerance = terms * EPS32 * 2 * float(np.abs(network.logits(images)).max() + 1.0)
     worst = float(np.abs(actual - expected).max())
-    if not worst <= tolerance:
+    top_two = np.sort(actual, axis=1)[:, -2:]
+    clear = top_two[:, 1] - top_two[:, 0] > 2 * tolerance
+    disagree = int((actual.argmax(axis=1) != expected.argmax(axis=1))[clear].sum())
+    if not worst <= tolerance or disagree:
         raise OpenError(
             f"DigitDraw's reading of the model differs from Keras's by up to {worst:.2g} (more than "
-            f"{tolerance:.2g}); its layers may not form a single chain"
+            f"{tolerance:.2g}, answering {disagree} of {len(images)} images otherwise); its layers may not "
+            "form a single chain"
         )
 
 
@@ -641,7 +726,7 @@ def open_network(
         raise OpenError(f"a network named {name!r} exists already; choose another name or remove it first")
     content = _read_file(path)
     file_name = path.name
-    if zipfile.is_zipfile(io.BytesIO(content)) and _is_npz(content):
+    if _is_npz(content):
         file_format = "npz"
         converted = read_npz_export(content, file_name)
     else:
@@ -649,7 +734,19 @@ def open_network(
         report("checking the file's layers")
         _check_keras_file(content, file_name)
         report("loading it with Keras (safe mode)")
-        converted = convert_keras(_load_keras(content, file_name))
+        model = _load_keras(content, file_name)
+        try:
+            converted = convert_keras(model)
+        except OpenError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+            reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise OpenError(f"its layers cannot be read as a network DigitDraw runs ({reason})") from None
+    if converted.architecture.multiply_adds > MAX_MULTIPLY_ADDS:
+        raise OpenError(
+            f"the network takes {converted.architecture.multiply_adds:,} multiply-adds a digit; DigitDraw "
+            f"opens networks of at most {MAX_MULTIPLY_ADDS:,}"
+        )
     report("reading MNIST")
     # Only the training images it measures are prepared when MNIST's preprocessed cache is not there yet.
     if dataset is None:
@@ -688,7 +785,7 @@ def open_network(
         versions=library_versions(),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         opened=saved_models.OpenedRecord(
-            file_name=file_name[:200],
+            file_name=re.sub(r"[^A-Za-z0-9._-]", "-", file_name)[:200],
             file_sha256=sha256(content),
             file_format=file_format,
             output=converted.output,
@@ -712,9 +809,12 @@ def open_network(
 
 
 def _is_npz(content: bytes) -> bool:
-    """Whether a zip holds NumPy arrays (an .npz) rather than a Keras model."""
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        names = archive.namelist()
+    """Whether a file is a zip of NumPy arrays (an .npz) rather than a Keras model (or neither)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = archive.namelist()
+    except _UNREADABLE:
+        return False
     return bool(names) and all(n.endswith(".npy") for n in names)
 
 

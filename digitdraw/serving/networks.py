@@ -120,6 +120,8 @@ PADDINGS = ("valid", "same")
 POOLINGS = ("max", "average")
 CONV_KERNEL = 3
 POOL_SIZE = 2
+# An input scale or offset beyond this is no pixel scaling: 255 (pixels 0 to 255) is the largest in use.
+MAX_INPUT_SCALING = 1e4
 
 
 def conv_padding(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
@@ -263,9 +265,15 @@ class Architecture:
         # Stored as JSON lists; kept as tuples so that architectures compare and hash by value.
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        if self.input_shape != (IMAGE_SIZE, IMAGE_SIZE):
+            raise ValueError(f"expected an input of {IMAGE_SIZE}x{IMAGE_SIZE} pixels, got {self.input_shape}")
         scaling = (self.input_scale, self.input_offset)
-        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in scaling) or self.input_scale == 0:
-            raise ValueError(f"expected a finite, non-zero input scale and a finite offset, got {scaling}")
+        if not all(isinstance(v, (int, float)) and abs(v) <= MAX_INPUT_SCALING for v in scaling):
+            raise ValueError(
+                f"expected an input scale and offset within ±{MAX_INPUT_SCALING:g}, got {scaling}"
+            )
+        if self.input_scale == 0:
+            raise ValueError("expected a non-zero input scale")
         if not self.layers:
             raise ValueError("expected at least one layer")
         last = self.layers[-1]
@@ -291,6 +299,29 @@ class Architecture:
         blocks = [layer for units in filters for layer in (Layer("conv", units, activation), Layer("pool"))]
         hidden = [Layer("dense", units, activation) for units in dense_units]
         return cls((*blocks, *hidden, Layer("dense", NUM_CLASSES, "softmax")))
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds to read one image: every dense and conv output value's fan-in, summed."""
+        outputs = [shape for layer, shape in zip(self.layers, self.shapes[1:]) if layer.has_weights]
+        return sum(
+            int(np.prod(kernel[:-1])) * int(np.prod(shape))
+            for kernel, shape in zip(self.weight_shapes, outputs)
+        )
+
+    @property
+    def largest_patches(self) -> int:
+        """The most values a convolution of this network gathers into patches (im2col) for one image."""
+        sizes = [
+            int(np.prod(shape[:2])) * int(np.prod(kernel[:-1]))
+            for layer, kernel, shape in zip(
+                (layer for layer in self.layers if layer.has_weights),
+                self.weight_shapes,
+                [shape for layer, shape in zip(self.layers, self.shapes[1:]) if layer.has_weights],
+            )
+            if layer.kind == "conv"
+        ]
+        return max(sizes, default=0)
 
     @property
     def is_scaled(self) -> bool:
@@ -457,8 +488,10 @@ def saved_models_dir() -> Path:
 
 
 # Images per step of a batched forward pass through a convolutional network: a convolution's patches
-# take 26*26*9 floats an image, so 10,000 at once would be hundreds of megabytes.
+# take 26*26*9 floats an image in model 6, so 10,000 at once would be hundreds of megabytes; a network
+# with larger patches (an opened one) takes fewer images a step, its patches within PATCH_BUDGET_BYTES.
 CONV_CHUNK = 500
+PATCH_BUDGET_BYTES = 128 * 2**20
 
 
 def conv_patches(maps: np.ndarray, kernel: tuple[int, int] = (CONV_KERNEL, CONV_KERNEL)) -> np.ndarray:
@@ -564,7 +597,10 @@ class Network:
         """What the output layer reads, flattened to (N, d), and its logits (N, 10); in chunks for a
         convolutional network, so that a whole test set never holds every feature map at once."""
         images = self._batch(images)
-        step = CONV_CHUNK if self.architecture.is_convolutional else max(len(images), 1)
+        step = max(len(images), 1)
+        if self.architecture.is_convolutional:
+            patch_bytes = 4 * self.architecture.largest_patches
+            step = max(1, min(CONV_CHUNK, PATCH_BUDGET_BYTES // patch_bytes))
         features, logits = [], []
         for start in range(0, len(images), step):
             chunk = images[start : start + step]

@@ -42,6 +42,7 @@ from digitdraw.serving.networks import (
     REGISTRY,
     ModelId,
     Network,
+    check_custom_name,
     is_custom,
     saved_models_dir,
 )
@@ -657,39 +658,56 @@ def open_network_file(
     import tempfile
     import threading
 
+    try:
+        check_custom_name(name)
+    except ValueError as error:
+        return False, str(error)
     if len(data) > MAX_UPLOADED_NETWORK_MB * 2**20:
         return False, f"the file is larger than {MAX_UPLOADED_NETWORK_MB} MB"
     safe_name = _UNSAFE_FILE_NAME.sub("-", Path(file_name).name)[-100:].lstrip(".-") or "network.keras"
+    timed_out = threading.Event()
     with tempfile.TemporaryDirectory(prefix="digitdraw-open-") as folder:
         path = Path(folder) / safe_name
         path.write_bytes(data)
-        command = [sys.executable, "-m", "digitdraw", "models", "add", str(path), "--name", name]
+        command = [sys.executable, "-m", "digitdraw", "models", "add", str(path), f"--name={name}"]
         command += ["--root", str(saved_models_dir())]
         environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         # Its errors go to a file, not a pipe, which TensorFlow's warnings could fill and stall it on.
         with open(Path(folder) / "errors.txt", "w+") as errors:
-            with subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=errors, text=True, env=environment
-            ) as process:
-                watchdog = threading.Timer(OPEN_TIMEOUT_SECONDS, process.kill)
-                watchdog.start()
-                last = ""
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env=environment,
+            )
+            watchdog = threading.Timer(OPEN_TIMEOUT_SECONDS, lambda: (timed_out.set(), process.kill()))
+            watchdog.start()
+            last = ""
+            try:
                 for line in process.stdout:
                     if line.startswith("  "):
                         on_step(line.strip())
                     elif line.strip():
                         last = line.strip()
                 process.wait()
+            finally:
+                # A rerun of the page (the person clicked on) stops this run: the command stops with it.
                 watchdog.cancel()
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                process.stdout.close()
             errors.seek(0)
             messages = errors.read()
+    if timed_out.is_set():
+        return False, f"opening took longer than {OPEN_TIMEOUT_SECONDS} s and was stopped"
     if process.returncode != 0:
         sentence = next(
             (line for line in messages.splitlines() if line.startswith("python -m digitdraw")), ""
         )
-        if not sentence and process.returncode < 0:
-            return False, f"opening took longer than {OPEN_TIMEOUT_SECONDS} s and was stopped"
-        return False, sentence.split(": ", 1)[-1] or "the file could not be opened"
+        return False, sentence.split(": ", 1)[-1] or "the file could not be opened (the command stopped)"
     return True, last
 
 
@@ -777,6 +795,7 @@ def comparison_rows() -> list[dict[str, Any]]:
                 "baseline": model.metrics.baseline,
                 # None for a model trained on MNIST alone.
                 "kept_drawings": model.metrics.kept_drawings,
+                "opened": model.card.opened is not None,
             }
         )
     return rows
