@@ -47,6 +47,12 @@ def gallery_ui(metrics: Metrics, true_digit: int, predicted: int) -> None:
         return
     images, labels = test_set
     predictions = metrics.test_predictions
+    if len(predictions) != len(labels):  # Measured on part of the test set only (a quick test run).
+        st.info(
+            f"This model was measured on {len(predictions):,} test images, not all {len(labels):,}, so its "
+            "cells cannot be matched to the images."
+        )
+        return
     indices = evaluate.images_in_cell(labels, predictions, true_digit, predicted)
     st.caption(
         f"{len(indices)} test images are {true_digit}s read as {predicted}; showing up to {GALLERY_SIZE}."
