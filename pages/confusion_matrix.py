@@ -27,15 +27,24 @@ def per_class_table(metrics: Metrics) -> pd.DataFrame:
     )
 
 
+def _cell_clicked() -> None:
+    """A click on a cell of the heatmap picks that cell in the pickers below it."""
+    points = st.session_state.heatmap.selection.points
+    if points:
+        st.session_state.cell_true = int(points[0]["y"])
+        st.session_state.cell_pred = int(points[0]["x"])
+
+
 def cell_picker_ui(matrix: np.ndarray) -> tuple[int, int]:
     """Two pickers for a confusion-matrix cell, defaulting to the most confused pair."""
     pairs = evaluate.most_confused_pairs(matrix, count=1)
     default_true, default_predicted = pairs[0][:2] if pairs else (0, 0)
+    # Defaults through the session, which a click on the heatmap (_cell_clicked) also sets.
+    st.session_state.setdefault("cell_true", default_true)
+    st.session_state.setdefault("cell_pred", default_predicted)
     true_column, predicted_column = st.columns(2)
-    true_digit = true_column.selectbox("True digit", range(10), index=default_true, key="cell_true")
-    predicted = predicted_column.selectbox(
-        "Predicted as", range(10), index=default_predicted, key="cell_pred"
-    )
+    true_digit = true_column.selectbox("True digit", range(10), key="cell_true")
+    predicted = predicted_column.selectbox("Predicted as", range(10), key="cell_pred")
     return true_digit, predicted
 
 
@@ -79,7 +88,10 @@ if model is not None:
     matrix = np.array(model.metrics.confusion_matrix)
     heatmap, details = st.columns([1.3, 1], gap="large")
     with heatmap:
-        app.chart_ui(charts.confusion_heatmap(matrix, normalise), key="heatmap")
+        app.chart_ui(charts.confusion_heatmap(matrix, normalise), key="heatmap", on_click=_cell_clicked)
+        # A phone's tap on a chart that lets the page scroll selects nothing: there the pickers choose.
+        if not app.on_phone():
+            st.caption("Click a cell to see its test images below.")
     with details:
         st.subheader("Most confused pairs")
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):

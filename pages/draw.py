@@ -72,12 +72,8 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
     elif model_id not in result.probabilities:  # A network that arrived after this drawing was read.
         st.info(f"{app.model_label(model_id)} is new: draw again to see its answer.", icon=":material/draw:")
     elif not result.is_digit(model_id):
-        st.warning(
-            f"**That doesn't look like a digit.** Model {model_id} would guess a {result.digit(model_id)}, "
-            "but this drawing looks less like a digit than almost every real drawn digit does. "
-            "Draw one digit, 0 to 9.",
-            icon=":material/help:",
-        )
+        # Short beside Clear; what it means follows under them, at the column's width (not_a_digit_ui).
+        st.warning("**That doesn't look like a digit.**", icon=":material/help:")
     else:
         confidence = result.confidence(model_id)
         st.metric(
@@ -94,7 +90,20 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
             ),
         )
         if confidence < 0.6:
-            st.caption("Not sure: a larger, clearer digit usually helps.")
+            # The study's networks read clear digits surely; a network of one's own may be unsure of any.
+            st.caption(
+                f"{app.model_name(model_id)} is not sure of this one."
+                + ("" if isinstance(model_id, str) else " A larger, clearer digit usually helps.")
+            )
+
+
+def not_a_digit_ui(result: digitdraw.Classification, model_id: int) -> None:
+    """What "That doesn't look like a digit" means, under the answer and Clear, where it has room."""
+    if model_id in result.probabilities and not result.is_digit(model_id):
+        st.caption(
+            f"{app.model_name(model_id)} would guess a {result.digit(model_id)}, but this drawing looks less "
+            "like a digit than almost every real drawn digit does. Draw one digit, 0 to 9."
+        )
 
 
 def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes | None) -> None:
@@ -116,7 +125,11 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
             guess is not None
             and not flagged
             and st.button(
-                f"Right, it is a {guess}", icon=":material/check:", key="keep_right", shortcut="Enter"
+                f"Right, it is a {guess}",
+                icon=":material/check:",
+                key="keep_right",
+                # A phone has no Enter key to press: its hint would only crowd the button.
+                shortcut=None if app.on_phone() else "Enter",
             )
         )
         # One widget for the ten digits, not ten buttons: each widget costs every stroke's rerun time.
@@ -129,7 +142,8 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
         label = state.pop("keep_label", None)
         st.caption(
             "Keeping stores this drawing, what the models saw, your answer and every model's, with an "
-            "anonymous id for this browser. Nothing is kept unless you tap (or press Enter for Right)."
+            "anonymous id for this browser. Nothing is kept unless you tap"
+            + ("." if app.on_phone() else " (or press Enter for Right).")
         )
     chosen = guess if right else label
     if chosen is not None:
@@ -155,7 +169,9 @@ def _kept_ui(slot, drawing_id: int, label: int) -> bool:
 def probabilities_ui(result: digitdraw.Classification, model_id: int) -> None:
     """All ten probabilities of the chosen model."""
     if model_id in result.probabilities:
-        title = f"Model {model_id}, digit by digit"
+        title = f"{app.model_name(model_id)}, digit by digit"
+        if not result.is_digit(model_id):
+            title = f"{app.model_name(model_id)}'s guesses, for something that does not look like a digit"
         st.html(charts.probability_bars(result.probabilities[model_id], title))
 
 
@@ -230,6 +246,7 @@ def drawing_ui(model_id: int) -> None:
             # Clear also forgets the drawing's answers.
             app.clear_canvas_ui("canvas", then=_forget_strokes)
         if result is not None and not result.is_blank:
+            not_a_digit_ui(result, model_id)
             keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:
         _forget_strokes()

@@ -21,6 +21,8 @@ GALLERY_SIZE = 24
 # The drawings the page reads and measures: enough for an accuracy to a point or so, few enough to render
 # in about a second.
 SAMPLE_SIZE = 2_000
+# Your newest drawings listed with their pictures (about 300 bytes each) to choose which to delete.
+TABLE_ROWS = 200
 WHOSE = {"mine": "Mine (this browser)", "everyone": "Everyone's"}
 
 
@@ -64,19 +66,29 @@ def misses_ui(drawings, answers: dict[int, np.ndarray], model_id: int) -> None:
 
 
 def my_drawings_ui(drawings, answers: dict[int, np.ndarray], total: int) -> None:
-    """This browser's drawings in a table (the newest ``SAMPLE_SIZE``): select some to delete, or delete
-    all ``total`` of them."""
+    """This browser's newest ``TABLE_ROWS`` drawings in a table, newest first, each with its picture and
+    the second it was kept: select some to delete, or delete all ``total`` of them."""
+    order = np.arange(len(drawings))[::-1][:TABLE_ROWS]  # The sample is oldest first.
+    shown = [drawings[index] for index in order]
     table = pd.DataFrame(
         {
-            "Kept": [drawing.created_at.strftime("%Y-%m-%d %H:%M") for drawing in drawings],
-            "Digit": [drawing.label for drawing in drawings],
-            **{f"Model {m}": answers[m] for m in answers},
+            "Drawing": [charts.thumbnail_url(drawing.model_input) for drawing in shown],
+            "Kept": [drawing.created_at.strftime("%Y-%m-%d %H:%M:%S") for drawing in shown],
+            "Digit": [drawing.label for drawing in shown],
+            **{app.model_name(m): answers[m][order] for m in answers},
         }
     )
+    if len(drawings) > len(shown):
+        st.caption(f"The newest {len(shown)} of your {total:,}; Delete all of mine takes every one.")
     selection = st.dataframe(
-        table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="my_drawings_table"
+        table,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="my_drawings_table",
+        column_config={"Drawing": st.column_config.ImageColumn("Drawing", width="small")},
     )
-    chosen = [drawings[row].id for row in selection.selection.rows]
+    chosen = [shown[row].id for row in selection.selection.rows]
     with st.container(horizontal=True):
         if st.button(f"Delete the {len(chosen)} selected", disabled=not chosen, key="delete_selected"):
             deleted = app.forget_drawings(chosen)

@@ -3,6 +3,7 @@ with a canvas image injected in place of the browser-only canvas component."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -817,6 +818,9 @@ def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
     canvas.image = _symbol_canvas("#")
     app = _run("pages/draw.py")
     assert "That doesn't look like a digit" in app.warning[0].value
+    assert "would guess a" in _text(
+        app
+    ) and "guesses, for something that does not look like a digit" in _html(app)
     assert not app.metric  # No digit and percentage under the canvas.
     # Nothing to confirm, but the digits stay: the model may be wrong that it is no digit.
     assert not any(button.label.startswith("Right") for button in app.button)
@@ -1357,3 +1361,13 @@ def test_the_confusion_matrix_of_an_opened_network_is_its_mnist_measurement(canv
     assert app.get("plotly_chart"), "its heatmap"
     # The tests measure an opened network on 300 MNIST test images: the gallery says it cannot match them.
     assert "was measured on 300 test images, not all 10,000" in _text(app)
+
+
+def test_your_drawings_lists_each_with_its_picture_and_second_newest_first(kept_drawings):
+    app = _your_drawings()
+    table = app.dataframe[-1].value
+    assert list(table["Digit"]) == [9, 7, 1, 0], "newest first"
+    assert all(url.startswith("data:image/png;base64,") for url in table["Drawing"])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", kept) for kept in table["Kept"])
+    picture = cv2.imdecode(np.frombuffer(base64.b64decode(table["Drawing"][3].split(",")[1]), np.uint8), 0)
+    assert picture.shape == (28, 28) and picture.min() < 64 and picture.max() == 255, "dark ink on white"

@@ -34,8 +34,10 @@ def test_probability_bars_highlight_the_predicted_digit():
 def test_the_normalised_heatmap_shows_shares_of_each_true_digit():
     matrix = np.diag(np.arange(1, 11) * 10)
     matrix[3, 5] = 10  # 10 of the 40 threes read as five.
-    heatmap = charts.confusion_heatmap(matrix, normalise=True).data[0]
-    shares = np.asarray(heatmap.customdata)
+    heatmap, cells = charts.confusion_heatmap(matrix, normalise=True).data
+    # Each cell's share rides on the invisible point a click selects, which also gives its hover.
+    shares = np.asarray(cells.customdata).reshape(10, 10)
+    assert (cells.x[5], cells.y[5]) == ("5", "0") and heatmap.hoverinfo == "skip"
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert shares[3, 5] == 0.2 and heatmap.text[3][5] == "20.0%"
     counts = charts.confusion_heatmap(matrix, normalise=False).data[0]
@@ -164,7 +166,9 @@ def test_first_layer_units_carry_their_incoming_weights_for_the_hover_card():
     )
     assert grid.count('class="dd-unit"') == 4 and grid.count("★") == 1
     assert "unit 2<br>activation 1.000<br>pushes 7 by +0.30" in grid
-    assert "repeat(2,30px)" in grid and "rgb(8,48,107)" in grid  # The most active unit: darkest blue.
+    assert (
+        "repeat(2,minmax(0,30px))" in grid and "rgb(8,48,107)" in grid
+    )  # The most active unit: darkest blue.
     pngs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', grid)
     third = cv2.imdecode(np.frombuffer(base64.b64decode(pngs[2]), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
     assert third.shape == (112, 112, 3) and third[0, 0].tolist() == list(inside.POSITIVE_RGB)

@@ -134,17 +134,23 @@ def canvas_size() -> int:
     return PHONE_CANVAS_SIZE if on_phone() else CANVAS_SIZE
 
 
-def chart_ui(figure: Any, key: str, where: Any = st) -> None:
+def chart_ui(figure: Any, key: str, where: Any = st, on_click: Callable[[], None] | None = None) -> None:
     """A Plotly chart that never traps a finger. On a phone a swipe over it scrolls the page: no drag-zoom
     or pan (fixed axes), and no toolbar, which a tap would open over its title and legend. On a laptop a
     drag zooms (a double-click zooms back out) and the toolbar shows on hover. On either, the mouse wheel
-    or a two-finger scroll moves the page, never the chart."""
+    or a two-finger scroll moves the page, never the chart. ``on_click`` hears a click on a point (not on a
+    phone), which ``st.session_state[key].selection.points`` then holds."""
     phone = on_phone()
     if phone:
         figure.update_layout(dragmode=False)
         figure.update_xaxes(fixedrange=True)
         figure.update_yaxes(fixedrange=True)
-    where.plotly_chart(figure, key=key, config={"scrollZoom": False, "displayModeBar": not phone})
+    config = {"scrollZoom": False, "displayModeBar": not phone}
+    # Selecting takes a phone's swipe for itself: there the chart only shows.
+    if on_click is None or phone:
+        where.plotly_chart(figure, key=key, config=config)
+    else:
+        where.plotly_chart(figure, key=key, config=config, on_select=on_click, selection_mode="points")
 
 
 def wide_canvas_size() -> tuple[int, int]:

@@ -277,10 +277,25 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
             y=[str(d) for d in range(NUM_CLASSES)],
             text=text,
             texttemplate="%{text}",
-            customdata=values,
-            hovertemplate=hover.replace("%{z", "%{customdata"),
             colorscale="Blues",
             showscale=False,
+            hoverinfo="skip",
+        )
+    )
+    # An invisible point at every cell's centre, which Plotly can select (a heatmap cannot): a click or a
+    # tap on a cell selects it, and the point's hover says what the cell holds.
+    digits = [str(d) for d in range(NUM_CLASSES)]
+    figure.add_trace(
+        go.Scatter(
+            x=[predicted for _ in digits for predicted in digits],
+            y=[true for true in digits for _ in digits],
+            customdata=values.reshape(-1),
+            mode="markers",
+            marker={"size": 24, "opacity": 0},
+            selected={"marker": {"opacity": 0}},
+            unselected={"marker": {"opacity": 0}},
+            hovertemplate=hover.replace("%{z", "%{customdata"),
+            showlegend=False,
         )
     )
     figure.update_xaxes(title="predicted digit", side="top", type="category")
@@ -373,6 +388,12 @@ def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
     large[::cell, :] = np.maximum(large[::cell, :], 60)
     large[:, ::cell] = np.maximum(large[:, ::cell], 60)
     return large
+
+
+def thumbnail_url(image: np.ndarray) -> str:
+    """A 28x28 model input as a small PNG data URL, dark ink on white, for a table's picture column."""
+    ink = 255 - np.clip(np.asarray(image, dtype=np.float32) * 255, 0, 255).astype(np.uint8)
+    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", ink)[1]).decode()
 
 
 def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
@@ -487,6 +508,12 @@ box-shadow:0 2px 8px rgba(0,0,0,.2);font-size:0.75rem;text-align:center;white-sp
 </style>"""
 
 
+def _signed(value: float) -> str:
+    """A push with its sign, "0.00" when it rounds to zero (never "-0.00")."""
+    rounded = round(float(value), 2)
+    return "0.00" if rounded == 0 else f"{rounded:+.2f}"
+
+
 def first_layer_grid(
     activations: np.ndarray,
     contributions: np.ndarray,
@@ -525,7 +552,7 @@ def first_layer_grid(
             f'<div class="dd-unit" style="background:rgb({colour[0]},{colour[1]},{colour[2]})">{star}'
             f'<div class="dd-card"><img src="data:image/png;base64,{png}" width="112" height="112" '
             f'alt="unit {unit} incoming weights">unit {unit}<br>activation {value:.3f}<br>'
-            f"pushes {int(target)} by {float(push):+.2f}</div></div>"
+            f"pushes {int(target)} by {_signed(push)}</div></div>"
         )
     return (
         # Each column at most a cell wide, and narrower when the grid's column on the page is: the grid

@@ -17,6 +17,9 @@ def test_a_hash_sign_drawn_with_the_mouse_does_not_look_like_a_digit(page):
     draw(page, HASH)
     expect(page.get_by_text("That doesn't look like a digit.")).to_be_visible(timeout=15_000)
     expect(page.get_by_test_id("stMetricValue")).to_have_count(0)
+    # What it means has the canvas column's width, not the narrow cell beside Clear.
+    explanation = page.get_by_text("would guess a")
+    assert explanation.bounding_box()["width"] >= 0.9 * page.locator(".st-key-canvas").bounding_box()["width"]
     page.get_by_role("button", name="Clear the canvas").click()
     expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=15_000)
     draw(page, STROKES[7])

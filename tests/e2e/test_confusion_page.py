@@ -1,0 +1,37 @@
+"""The Confusion matrix page in Chromium: a click on a cell of the heatmap shows that cell's test images
+(issue 29). On a phone the chart lets a swipe scroll the page, and a tap selects nothing: the two pickers
+under it choose the cell there."""
+
+from __future__ import annotations
+
+import pytest
+from harness import LAPTOP
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+# The heatmap's plot area (where its cells are), in page pixels.
+PLOT_AREA = """
+chart => {
+  const area = chart.querySelector('.nsewdrag').getBoundingClientRect();
+  return [area.x, area.y, area.width, area.height];
+}
+"""
+
+
+def test_a_click_on_a_cell_shows_its_test_images(browser, server):
+    context = browser.new_context(**LAPTOP)
+    page = context.new_page()
+    page.goto(f"{server.url}/confusion_matrix")
+    heatmap = page.get_by_test_id("stPlotlyChart").first
+    expect(heatmap).to_be_visible(timeout=60_000)
+    heatmap.scroll_into_view_if_needed()
+    page.wait_for_timeout(1_000)
+    left, top, width, height = heatmap.evaluate(PLOT_AREA)
+    true_digit, predicted = 7, 2  # Rows are the true digit from the top, columns the answer.
+    x, y = left + (predicted + 0.5) * width / 10, top + (true_digit + 0.5) * height / 10
+    page.mouse.click(x, y)
+    expect(page.get_by_text(f"test images are {true_digit}s read as {predicted}")).to_be_visible(
+        timeout=30_000
+    )
+    context.close()
