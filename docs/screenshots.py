@@ -3,7 +3,8 @@
 It starts the app with ``streamlit run`` on a free localhost port, draws a 7
 on the Draw page with the mouse, uploads a photo of a handwritten number to the
 Read a number page, opens every side page and every view of the Inside page (a
-first-layer unit hovered) at laptop size and the Draw page at phone size, and
+first-layer unit hovered) at laptop size, the Draw page and the first screen of every other page at
+phone size, and
 saves each view as a small palette PNG in ``docs/screenshots/`` (the README's
 pictures must stay under 150 KB each). Last, with a training worker beside the
 app, it queues two networks and takes the Train page while the second one
@@ -131,6 +132,31 @@ def inside_views(page, url: str) -> None:
         save(name, whole_page_png(page), max_width=1000)
 
 
+# Every other page on a phone, its first screen: URL path, heading, and a text it shows once ready.
+PHONE_PAGES = {
+    "read_number": ("Read a number", "Upload a photo of a number"),
+    "inside": ("Inside the networks", "Output layer"),
+    "training_curves": ("Training curves", None),
+    "confusion_matrix": ("Confusion matrix", "Most confused pairs"),
+    "compare": ("Compare the models", "The study's table, reproduced"),
+    "your_drawings": ("Your drawings", None),
+    "train": ("Train your own network", "Design"),
+}
+
+
+def phone_pages(page, url: str) -> None:
+    """The first screen of every other page on the phone whose Draw page holds a 7, as phone-<page>.png."""
+    from playwright.sync_api import expect
+
+    for path, (title, ready) in PHONE_PAGES.items():
+        page.goto(f"{url}/{path}")
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
+        if ready:
+            expect(page.get_by_text(ready).first).to_be_visible(timeout=120_000)
+        page.wait_for_timeout(2000)  # Charts finish drawing.
+        save(f"phone-{path.replace('_', '-')}.png", page.screenshot(), max_width=PHONE["viewport"]["width"])
+
+
 def read_page_with_a_photo(browser, url: str, photo: Path):
     """A new session on the Read a number page with a photo of a handwritten number uploaded and read."""
     from playwright.sync_api import expect
@@ -220,6 +246,7 @@ def take_screenshots(playwright, url: str, queue: JobQueue, models: Path, folder
     context.close()
     context, page = draw_page_with_a_seven(browser, url, PHONE)
     save("phone-draw.png", page.screenshot(), max_width=PHONE["viewport"]["width"])
+    phone_pages(page, url)
     context.close()
     train_page(browser, url, queue, models)
     browser.close()

@@ -202,3 +202,12 @@ def test_the_baseline_recipe_is_trained_beside_and_kept_in_the_metrics(small_spl
     assert baseline.accuracy == alone.metrics.accuracy
     assert saved_models.model_dir(2, tmp_path / "models").exists()
     assert not (tmp_path / "models" / "model_2_baseline").exists()
+
+
+def test_the_app_reads_mnist_test_inputs_from_the_cache_training_leaves(small_splits, tmp_path, monkeypatch):
+    from digitdraw.learning.train import cached_test_inputs
+
+    monkeypatch.setenv("DIGITDRAW_CACHE", str(tmp_path))
+    assert cached_test_inputs(small_splits) is None, "no cache yet"
+    dataset = load_dataset(TrainConfig(validation_size=300, drawn_eval_size=10), small_splits)  # A whole run.
+    np.testing.assert_array_equal(cached_test_inputs(small_splits), dataset.x_test)

@@ -168,6 +168,17 @@ def _cached_mnist(checksum: str) -> tuple[np.ndarray, np.ndarray] | None:
         return None  # No cache yet, or a damaged one.
 
 
+def cached_test_inputs(splits) -> np.ndarray | None:
+    """MNIST's test images through ``to_mnist``, read from the cache training leaves (30 MB, a tenth of a
+    second), or None when there is none yet; only the test images are read."""
+    try:
+        with np.load(_prepared_cache(data.data_checksum(splits)), allow_pickle=False) as archive:
+            images = archive["x_test"]
+    except (OSError, ValueError, KeyError):
+        return None  # No cache yet, or a damaged one.
+    return images if images.shape == (len(splits[1][0]), *splits[1][0].shape[1:]) else None
+
+
 def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
     """Preprocessed training and test images, cached on disk per data and code version."""
     (x_train, _), (x_test, _) = splits

@@ -542,9 +542,17 @@ def _dead_on_mnist(model_sha256: str, model_id: ModelId) -> list[np.ndarray] | N
 
 @st.cache_data(show_spinner="Preprocessing the 10,000 MNIST test images…")
 def mnist_test_inputs() -> np.ndarray | None:
-    """MNIST's test images as the models see them (through ``to_mnist``), or None without the data."""
-    test_set = mnist_test_set()
-    return None if test_set is None else inference.classify_batch(test_set[0], []).images
+    """MNIST's test images as the models see them (through ``to_mnist``), or None without the data: from the
+    cache training leaves when there is one (preprocessing all 10,000 takes seconds, minutes under load)."""
+    from digitdraw.learning.data import DataError, load_mnist
+    from digitdraw.learning.train import cached_test_inputs
+
+    try:
+        splits = load_mnist()
+    except DataError:
+        return None
+    cached = cached_test_inputs(splits)
+    return cached if cached is not None else inference.classify_batch(splits[1][0], []).images
 
 
 def intact_accuracy(model: saved_models.SavedModel) -> float | None:
