@@ -28,6 +28,18 @@ from digitdraw.serving.networks import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDD
 from digitdraw.ui import app, charts
 
 POLL_SECONDS = 2.0
+NEW_JOB = "train_new_job"  # The job just queued from this page, whose card is scrolled into view once.
+# Scrolls the new job's card into view once it is on the page (it is drawn by the jobs fragment).
+_SHOW_JOB = """<script>
+(() => {
+  const find = (tries) => {
+    const card = document.querySelector(".st-key-job_JOB");
+    if (card) card.scrollIntoView({behavior: "smooth", block: "center"});
+    else if (tries > 0) setTimeout(() => find(tries - 1), 200);
+  };
+  find(25);
+})();
+</script>"""
 BATCH_SIZES = (16, 32, 64, 128, 256, 512)
 TRAINING_IMAGES = (1_000, 2_000, 5_000, 10_000, 20_000, TRAIN_IMAGES[1])
 STATE_BADGES = {
@@ -181,14 +193,15 @@ def form_ui() -> NetworkSettings | None:
 
 
 def submit(settings: NetworkSettings) -> None:
-    """Queue the network, or say calmly why not."""
+    """Queue the network, or say calmly why not; the new job's card, which says where it stands, is then
+    brought into view (``jobs_ui``)."""
     try:
         job_id = app.with_queue(lambda queue: queue.submit(settings), None)
     except ValueError as error:
         st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
         return
     if job_id is not None:
-        st.toast(f"{settings.name} is queued: a worker will start it shortly.", icon=":material/schedule:")
+        st.session_state[NEW_JOB] = job_id
 
 
 def describe(settings: NetworkSettings) -> str:
@@ -222,7 +235,7 @@ def _stop(job: jobs.Job) -> None:
 
 def job_ui(job: jobs.Job, expanded: bool) -> None:
     """One job: its state, settings, progress, curves and Stop."""
-    with st.container(border=True):
+    with st.container(border=True, key=f"job_{job.id}"):
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(f"**{job.name}** {STATE_BADGES[job.state]}")
             if job.active:
@@ -325,6 +338,9 @@ def jobs_ui() -> None:
         st.info("No jobs yet: design a network, then press Start.", icon=":material/school:")
     for index, job in enumerate(listed):
         job_ui(job, expanded=index < 2 or job.active)
+    new_job = st.session_state.pop(NEW_JOB, None)
+    if new_job is not None:
+        st.html(_SHOW_JOB.replace("JOB", str(int(new_job))), unsafe_allow_javascript=True)
     st.subheader("Your networks")
     networks_ui()
 

@@ -188,3 +188,28 @@ def test_a_keras_file_opened_on_the_train_page_is_listed_and_downloads(browser, 
             assert overflow <= 0, "the page never scrolls sideways"
             whole_page_screenshot(page, screenshots / f"train-opened-{name}.png")
             context.close()
+
+
+# Whether an element lies wholly within the window.
+IN_VIEW = """
+element => { const box = element.getBoundingClientRect(); return box.top >= 0 && box.bottom <= innerHeight; }
+"""
+
+
+def test_start_brings_the_new_job_into_view_without_a_message_over_it(browser, tmp_path):
+    with streamlit_server(tmp_path / "streamlit.log") as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(f"{server.url}/train")
+        expect(page.get_by_role("heading", name="Train your own network")).to_be_visible(timeout=60_000)
+        page.get_by_label("Name", exact=True).fill("in-view")
+        start = page.get_by_role("button", name="Start training")
+        start.scroll_into_view_if_needed()
+        start.click()
+        card = page.locator("[class*='st-key-job_']").first
+        expect(card).to_contain_text("in-view", timeout=30_000)
+        expect(card).to_contain_text("Waiting for a worker")
+        page.wait_for_timeout(1_500)  # The smooth scroll.
+        assert card.evaluate(IN_VIEW), "the new job's card is scrolled into view"
+        expect(page.get_by_test_id("stToast")).to_have_count(0)
+        context.close()
