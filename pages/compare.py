@@ -157,17 +157,29 @@ def calibration_ui(rows: list[dict]) -> None:
         "Draw page shows the calibrated confidence."
     )
     st.dataframe(calibration_table(rows), hide_index=True)
-    left, right = st.columns(2)
+    left, right, third = st.columns(3)
     key = left.segmented_control(
         "Digits", list(SET_NAMES), format_func=SET_BUTTONS.get, default="drawn", key="calibration_set"
     )
     version = right.segmented_control(
         "Confidence", ["raw", "calibrated"], default="raw", key="calibration_version"
     )
+    ids = [row["model_id"] for row in rows]
+    highlighted = third.selectbox(
+        "Follow one model",
+        [None, *ids],
+        index=1 + ids.index(4) if 4 in ids else 0,
+        format_func=lambda model_id: "All alike" if model_id is None else app.model_name(model_id),
+        key="reliability_model",
+    )
     key, version = key or "drawn", version or "raw"
     records = {row["model_id"]: row["reliability"][key][version] for row in rows}
     title = f"Reliability on {SET_NAMES[key]}, {version} confidence"
-    app.chart_ui(charts.reliability_diagram(records, title), key="reliability")
+    app.chart_ui(charts.reliability_diagram(records, title, highlighted), key="reliability")
+    st.caption(
+        f"Faint markers are bins of fewer than {charts.FEW_IN_BIN} digits, too few to trust; the lines join "
+        "the others. Pick a model to follow, or tap its name in the legend to hide it."
+    )
 
 
 app.page_ui()

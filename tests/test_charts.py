@@ -184,11 +184,20 @@ def test_the_reliability_diagram_leaves_empty_bins_out_and_sizes_markers_by_coun
         counts=[0, 10, 40], confidence=[None, 0.5, 0.9], accuracy=[None, 0.4, 0.95], ece=0.05
     )
     figure = charts.reliability_diagram({4: record}, "Reliability")
-    diagonal, model = figure.data
+    diagonal, model, few = figure.data
     assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
-    assert list(model.x) == [0.5, 0.9] and list(model.y) == [0.4, 0.95]
-    assert model.marker.size[0] < model.marker.size[1]
+    # The bin of 40 on the model's line; the bin of 10, too few to trust, a faint marker of its own.
+    assert list(model.x) == [0.9] and list(model.y) == [0.95] and model.mode == "lines+markers"
+    assert list(few.x) == [0.5] and few.mode == "markers" and few.opacity < 1 and not few.showlegend
+    assert few.marker.size[0] < model.marker.size[0]
     assert model.name == "Model 4 (ECE 5.00%)"
+
+
+def test_the_reliability_diagram_draws_every_model_but_the_highlighted_one_faintly():
+    record = ReliabilityRecord(confidence=[0.5, 0.9], accuracy=[0.5, 0.8], counts=[30, 90], ece=0.05)
+    figure = charts.reliability_diagram({2: record, 4: record}, "Drawn digits", highlighted=4)
+    opacities = {trace.legendgroup: trace.opacity for trace in figure.data[1:]}
+    assert opacities == {"2": charts.FAINT, "4": 1.0}
 
 
 def test_every_registry_model_has_a_colour_of_its_own_that_no_trained_network_gets():
@@ -196,7 +205,7 @@ def test_every_registry_model_has_a_colour_of_its_own_that_no_trained_network_ge
     assert len(set(colours)) == len(MODEL_IDS)
     assert not set(colours) & set(charts.CUSTOM_COLOURS)
     # A reliability diagram draws each model in its colour, as every other chart does.
-    record = ReliabilityRecord(confidence=[0.5, 0.9], accuracy=[0.5, 0.8], counts=[10, 90], ece=0.05)
+    record = ReliabilityRecord(confidence=[0.5, 0.9], accuracy=[0.5, 0.8], counts=[30, 90], ece=0.05)
     figure = charts.reliability_diagram({6: record, "my-net": record}, "Drawn digits")
     assert [trace.line.color for trace in figure.data[1:]] == [
         charts.model_colour(6),

@@ -29,6 +29,11 @@ CUSTOM_COLOURS = ("#D55E00", "#F0E442", "#999999")
 SPLIT_COLOURS = {"train": "#0072B2", "validation": "#E69F00", "test": "#009E73"}
 SPLIT_DASHES = {"train": "solid", "validation": "dash", "test": "dot"}
 ACCENT = "#0072B2"
+BAR_HEIGHT = 26  # A bar of a horizontal bar chart, in pixels: room for its label at 13 px.
+# The reliability diagram: a bin of fewer digits has too uncertain a share right (±11 points at 95% for
+# 20) to draw a line through; such markers, and every model but the highlighted one, are drawn faintly.
+FEW_IN_BIN = 20
+FAINT = 0.3
 MUTED = "#B8C4D0"
 
 
@@ -329,19 +334,24 @@ def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
                 # Inside each bar, in white: readable on both colours and never cut off.
                 textposition="inside",
                 insidetextanchor="end",
-                textfont={"color": "white"},
+                textfont={"color": "white", "size": 13},
             )
         )
     lowest = min(min(row["test"], row["drawn"]) for row in rows)
     figure.update_xaxes(range=[max(0.0, lowest - 0.03), 1.0], tickformat=".0%", title="accuracy")
-    return _layout(figure, height=380, barmode="group")
+    # Every bar tall enough for its label at full size (Plotly shrinks a label to fit its bar).
+    height = 90 + 2 * BAR_HEIGHT * len(rows)
+    return _layout(figure, height=height, barmode="group", uniformtext={"minsize": 12, "mode": "show"})
 
 
-def reliability_diagram(records: Mapping[ModelId, ReliabilityRecord], title: str) -> go.Figure:
+def reliability_diagram(
+    records: Mapping[ModelId, ReliabilityRecord], title: str, highlighted: ModelId | None = None
+) -> go.Figure:
     """Accuracy against stated confidence per confidence bin, one line per model, and the diagonal
     a perfectly calibrated model would follow. Empty bins are left out, and each marker's area
-    follows its bin's count: the few digits read with low confidence make jagged lines that
-    the small markers say to trust less."""
+    follows its bin's count; a bin of fewer than ``FEW_IN_BIN`` digits, whose share right is too
+    uncertain to draw a line through, keeps a faint marker of its own. With ``highlighted``, the
+    other models are drawn faintly, so that one model's line can be followed."""
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -359,18 +369,33 @@ def reliability_diagram(records: Mapping[ModelId, ReliabilityRecord], title: str
             if count > 0
         ]
         largest = max(point[2] for point in filled)
-        figure.add_trace(
-            go.Scatter(
-                x=[point[0] for point in filled],
-                y=[point[1] for point in filled],
-                mode="lines+markers",
-                name=f"Model {model_id} (ECE {record.ece:.2%})",
-                line={"color": model_colour(model_id), "width": 1.5},
-                marker={"size": [4 + 14 * (point[2] / largest) ** 0.5 for point in filled]},
-                customdata=[point[2] for point in filled],
-                hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits<extra></extra>",
+        opacity = 1.0 if highlighted is None or model_id == highlighted else FAINT
+        for few, points in (
+            (False, [p for p in filled if p[2] >= FEW_IN_BIN]),
+            (True, [p for p in filled if p[2] < FEW_IN_BIN]),
+        ):
+            if few and not points:
+                continue
+            figure.add_trace(
+                go.Scatter(
+                    x=[point[0] for point in points],
+                    y=[point[1] for point in points],
+                    mode="markers" if few else "lines+markers",
+                    name=f"Model {model_id} (ECE {record.ece:.2%})",
+                    legendgroup=str(model_id),
+                    showlegend=not few,
+                    opacity=opacity * (FAINT if few else 1.0),
+                    line={"color": model_colour(model_id), "width": 2 if model_id == highlighted else 1.5},
+                    marker={
+                        "color": model_colour(model_id),
+                        "size": [4 + 14 * (point[2] / largest) ** 0.5 for point in points],
+                    },
+                    customdata=[point[2] for point in points],
+                    hovertemplate="stated %{x:.1%}, right %{y:.1%} of %{customdata} digits"
+                    + (" (too few to trust)" if few else "")
+                    + "<extra></extra>",
+                )
             )
-        )
     figure.update_xaxes(range=[0, 1.02], tickformat=".0%", title="stated confidence (bin mean)")
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%", title="share right")
     # The legend goes under the plot: six entries above it would collide with the title on a phone.

@@ -4,7 +4,7 @@ chart of Training curves, Compare, Confusion matrix and Inside the networks, swi
 from __future__ import annotations
 
 import pytest
-from harness import PHONE
+from harness import LAPTOP, PHONE
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
@@ -63,4 +63,26 @@ def test_a_swipe_over_any_chart_scrolls_the_page_on_a_touch_phone(path, browser,
             after = page.evaluate(SCROLLED)
         assert abs(after - before) >= 50, f"{path}: a swipe over chart {index} did not scroll the page"
         assert chart.evaluate(RANGES) == ranges, f"{path}: a swipe zoomed or panned chart {index}"
+    context.close()
+
+
+# How tall every value label inside a bar of a chart is drawn, in pixels (Plotly shrinks a label that does
+# not fit its bar with a transform, not its font size).
+BAR_LABELS = """
+chart => [...chart.querySelectorAll('text.bartext')].map(label => label.getBoundingClientRect().height)
+"""
+
+
+@pytest.mark.parametrize("device", ["phone", "laptop"])
+def test_the_ranking_bars_values_are_readable(device, browser, server):
+    context = browser.new_context(**(PHONE if device == "phone" else LAPTOP))
+    page = context.new_page()
+    page.goto(f"{server.url}/compare")
+    expect(page.get_by_role("heading", name="Ranking")).to_be_visible(timeout=60_000)
+    ranking = page.get_by_test_id("stPlotlyChart").filter(has=page.locator(".bars")).first
+    ranking.scroll_into_view_if_needed()
+    page.wait_for_timeout(1_000)
+    sizes = ranking.evaluate(BAR_LABELS)
+    # Two bars for each of the six models, each value as tall as the page's small print (they were 12 px).
+    assert len(sizes) == 12 and min(sizes) >= 14, sizes
     context.close()
