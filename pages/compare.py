@@ -213,7 +213,11 @@ if rows:
     st.subheader("The study's table, reproduced")
     # A static table: six rows need no scrolling or sorting, and its headers and cells wrap, so that
     # all nine columns fit a laptop's page (a dataframe hid the last three behind a sideways scroll).
-    st.table(study_table(rows), hide_index=True, border="horizontal")
+    app.narrow_table_ui(
+        study_table(rows),
+        ["Model", "Validation: ours", "Test (MNIST)", "Drawn digits"],
+        lambda table: st.table(table, hide_index=True, border="horizontal"),
+    )
     any_kept = any(row["kept_drawings"] is not None for row in rows)
     st.caption(
         "Train and validation: the study's numbers beside ours (the study gave no validation figure for "

@@ -102,13 +102,14 @@ if model is not None:
             "Test accuracy", app.percent(accuracy), f"{errors} errors", delta_color="off", delta_arrow="off"
         )
     st.subheader("Per digit")
-    st.dataframe(
+    bars = {
+        name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
+        for name in ("precision", "recall", "F1")
+    }
+    app.narrow_table_ui(
         per_class_table(model.metrics),
-        hide_index=True,
-        column_config={
-            name: st.column_config.ProgressColumn(name, format="percent", min_value=0.0, max_value=1.0)
-            for name in ("precision", "recall", "F1")
-        },
+        ["digit", "recall", "F1"],
+        lambda table: st.dataframe(table, hide_index=True, column_config=bars),
     )
     st.subheader("Test images in one cell")
     true_digit, predicted = cell_picker_ui(matrix)

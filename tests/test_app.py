@@ -1346,7 +1346,7 @@ def test_charts_never_zoom_under_a_finger_and_hide_their_toolbar_on_a_phone(page
         config = json.loads(chart.proto.config)
         layout = json.loads(chart.proto.spec)["layout"]
         assert config["scrollZoom"] is False, "the wheel and two fingers scroll the page, not the chart"
-        assert config["displayModeBar"] is not phone
+        assert config["displayModeBar"] == (False if phone else "hover")
         axes = [value for name, value in layout.items() if name.startswith(("xaxis", "yaxis"))]
         if phone:
             assert layout["dragmode"] is False and axes and all(axis["fixedrange"] for axis in axes)
@@ -1371,3 +1371,22 @@ def test_your_drawings_lists_each_with_its_picture_and_second_newest_first(kept_
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", kept) for kept in table["Kept"])
     picture = cv2.imdecode(np.frombuffer(base64.b64decode(table["Drawing"][3].split(",")[1]), np.uint8), 0)
     assert picture.shape == (28, 28) and picture.min() < 64 and picture.max() == 255, "dark ink on white"
+
+
+@pytest.mark.parametrize(
+    ("page", "columns"),
+    [
+        ("pages/compare.py", ["Model", "Validation: ours", "Test (MNIST)", "Drawn digits"]),
+        ("pages/confusion_matrix.py", ["digit", "recall", "F1"]),
+    ],
+)
+def test_on_a_phone_a_table_shows_the_columns_that_matter_and_every_column_a_tap_away(
+    page, columns, canvas, monkeypatch
+):
+    monkeypatch.setattr(ui_app, "on_phone", lambda: True)
+    app = _run(page)
+    tables = [*app.table, *app.dataframe]
+    shown = [list(table.value.columns) for table in tables]
+    assert columns in shown, shown
+    assert any(len(names) > len(columns) and set(columns) <= set(names) for names in shown), "all, a tap away"
+    assert app.expander[0].label == "Every column"

@@ -145,12 +145,24 @@ def chart_ui(figure: Any, key: str, where: Any = st, on_click: Callable[[], None
         figure.update_layout(dragmode=False)
         figure.update_xaxes(fixedrange=True)
         figure.update_yaxes(fixedrange=True)
-    config = {"scrollZoom": False, "displayModeBar": not phone}
+    config = {"scrollZoom": False, "displayModeBar": False if phone else "hover"}
     # Selecting takes a phone's swipe for itself: there the chart only shows.
     if on_click is None or phone:
         where.plotly_chart(figure, key=key, config=config)
     else:
         where.plotly_chart(figure, key=key, config=config, on_select=on_click, selection_mode="points")
+
+
+def narrow_table_ui(table: Any, phone_columns: list[str], show: Callable[[Any], None]) -> None:
+    """A table that fits a phone: there only ``phone_columns`` (the ones that matter), with every column
+    one tap away in an expander; elsewhere the whole table. ``show`` draws a table (``st.table``, or
+    ``st.dataframe`` with its settings)."""
+    if not on_phone():
+        show(table)
+        return
+    show(table[phone_columns])
+    with st.expander("Every column"):
+        show(table)
 
 
 def wide_canvas_size() -> tuple[int, int]:
