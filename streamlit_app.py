@@ -15,6 +15,10 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 navigation = st.navigation(pages)
+# Streamlit leaves 6rem above every page; a quarter of it is room enough, and on a 1280x800 laptop the
+# Draw page's whole loop (canvas, answer, Right and the digits) then fits the screen. Style alone, so
+# it takes no room on the page.
+st.html("<style>[data-testid=stMainBlockContainer]{padding-top:1.5rem}</style>")
 with st.sidebar:
     st.caption(
         "Five fully connected networks trained on MNIST: 784-16-16-10 and 784-64-64-10 with sigmoid "

@@ -301,3 +301,23 @@ def test_a_drawing_survives_a_visit_to_another_page_and_clear_still_empties_it(p
     page.get_by_test_id("stSidebarNav").get_by_text("Draw", exact=True).click()
     expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=30_000)
     assert ink_pixels(page) == 0, "a cleared drawing stays cleared"
+
+
+def test_the_whole_draw_loop_fits_a_1280_by_800_laptop_screen(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.goto(server.url)
+    expect(tab.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=60_000)
+    draw(tab, STROKES[7])
+    expect(prediction(tab)).to_have_text("7", timeout=15_000)
+    tab.wait_for_timeout(500)
+    # The canvas, the answer, Right and the ten digits, all without scrolling.
+    for part in (
+        tab.locator(".st-key-canvas"),
+        prediction(tab),
+        tab.get_by_role("button", name="Right, it is a 7"),
+        tab.locator(".st-key-keep_as"),
+    ):
+        box = part.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 800, (part, box)
+    context.close()
