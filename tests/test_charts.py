@@ -211,3 +211,15 @@ def test_every_registry_model_has_a_colour_of_its_own_that_no_trained_network_ge
         charts.model_colour(6),
         charts.model_colour("my-net"),
     ]
+
+
+def test_a_box_at_the_top_edge_gets_its_number_above_it_in_a_white_band():
+    image = np.full((100, 300), 255, np.uint8)
+    image[0:60, 20:60] = 0  # A digit touching the top edge.
+    plain = charts.boxed_picture(image, [])
+    boxed = charts.boxed_picture(image, [(20, 0, 40, 60)])
+    band = boxed.shape[0] - image.shape[0]
+    assert plain.shape[:2] == image.shape and band > 0
+    assert (boxed[:band, 70:] == 255).all(), "a white band, the number at the box's corner only"
+    assert not (boxed[:band, 20:30] == 255).all(), "the number sits in the band, above the digit"
+    np.testing.assert_array_equal(boxed[band + 10 : band + 50, 30:50], 0)  # The digit is not covered.

@@ -52,9 +52,10 @@ T = TypeVar("T")
 
 # A phone's screen is about 360-430 CSS pixels wide, less the page's margins.
 PHONE_CANVAS_SIZE = 320
-# The Read page's canvas holds a number: three digits' width on a laptop, half as tall as wide on a phone.
-WIDE_CANVAS_SIZE = (3 * CANVAS_SIZE, CANVAS_SIZE)
-PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, PHONE_CANVAS_SIZE // 2)
+# The Read page's canvas holds a number: on a laptop as wide as the page's column is at 1280 pixels
+# (about three digits' width), on a phone the screen's width and tall enough for a finger's digits.
+WIDE_CANVAS_SIZE = (800, CANVAS_SIZE)
+PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, 220)
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
 # Uploads, in megabytes: a photo of a number, and a network to open (four million float32 weights; the

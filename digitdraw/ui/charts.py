@@ -591,7 +591,8 @@ def first_layer_grid(
 def boxed_picture(
     image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], max_width: int = 1000
 ) -> np.ndarray:
-    """An RGB copy of an image (at most ``max_width`` wide) with each box outlined and numbered from 1.
+    """An RGB copy of an image (at most ``max_width`` wide) with each box outlined and numbered from 1,
+    each number above its box (the picture gains a white band on top where a box reaches its top edge).
 
     Any image ``read_digits`` takes: grey, RGB, or RGBA (a canvas's transparent
     background shows as white).
@@ -608,20 +609,24 @@ def boxed_picture(
     if scale < 1:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    picture = np.array(image)  # A copy to draw on, whatever the input allowed.
     colour = tuple(int(ACCENT[i : i + 2], 16) for i in (1, 3, 5))
-    line = max(2, round(max(picture.shape[:2]) / 400))
+    line = max(2, round(max(image.shape[:2]) / 400))
+    placed = []
     for number, (x, y, width, height) in enumerate(boxes, start=1):
         left, top = round(x * scale), round(y * scale)
         right, bottom = round((x + width) * scale), round((y + height) * scale)
+        font = max(0.5, min(1.2, (bottom - top) / 60))
+        (text_width, text_height), _ = cv2.getTextSize(str(number), cv2.FONT_HERSHEY_SIMPLEX, font, line)
+        placed.append((number, left, top, right, bottom, font, text_width, text_height))
+    # Each number sits on its box's top left corner, outside it; a white band above the picture makes
+    # room where a box reaches its top edge, so that no number covers a digit.
+    band = max([0, *(text_height + 2 * line - top for _, _, top, _, _, _, _, text_height in placed)])
+    picture = np.pad(image, ((band, 0), (0, 0), (0, 0)), constant_values=255)  # A copy to draw on.
+    for number, left, top, right, bottom, font, text_width, text_height in placed:
+        top, bottom = top + band, bottom + band
         cv2.rectangle(picture, (left, top), (right, bottom), colour, line)
         label = str(number)
-        font = max(0.5, min(1.2, (bottom - top) / 60))
-        (text_width, text_height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, line)
-        # The number sits on the box's top left corner, outside it, or inside it where the picture ends.
         label_top = top - text_height - 2 * line
-        if label_top < 0:
-            label_top = top
         label_bottom = label_top + text_height + 2 * line
         cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, label_bottom), colour, -1)
         cv2.putText(

@@ -35,3 +35,26 @@ def test_an_uploaded_photo_of_a_number_is_read(browser, server, screenshots, tmp
         whole_page_screenshot(page, screenshots / f"read-number-{name}.png")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_wide_canvas_fits_its_column_and_gives_a_finger_room(width, browser, server):
+    device = PHONE if width == 390 else {"viewport": {"width": width, "height": 800}}
+    context = browser.new_context(**device)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/read_number")
+        expect(page.get_by_role("heading", name="Read a number")).to_be_visible(timeout=60_000)
+        page.get_by_role("radio", name="Draw").click()
+        canvas = page.locator(".st-key-wide_canvas canvas").first
+        expect(canvas).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(500)
+        box = canvas.bounding_box()
+        # Where the page's content ends: its main block, less the padding on its right.
+        content_right = page.get_by_test_id("stMainBlockContainer").evaluate(
+            "block => block.getBoundingClientRect().right - parseFloat(getComputedStyle(block).paddingRight)"
+        )
+        assert box["x"] + box["width"] <= content_right + 1, "the canvas is not cut off"
+        assert box["height"] >= 200, "tall enough to write four digits with a finger"
+    finally:
+        context.close()
