@@ -41,20 +41,20 @@ def _forget_strokes() -> None:
 
 
 def controls_ui() -> int:
-    """The model picker and the brush size; returns the chosen model id.
+    """The model picker and the brush size, on the page above the canvas; returns the chosen model id.
 
     They sit outside the drawing fragment: a stroke does not rerun them (they were a quarter of a
     stroke's server time), and picking another model or brush reruns the page, which is rare. On a
-    laptop they stand above the canvas; on a phone they go to the sidebar, a tap away, so that the
-    canvas, Clear and the answer share the first screen.
+    phone the picker takes the row's width, its label folded away, so that the canvas, Clear and the
+    answer still share the first screen.
     """
     phone = app.on_phone()
-    with st.sidebar if phone else st.container(horizontal=True, vertical_alignment="bottom"):
+    with st.container(horizontal=True, vertical_alignment="bottom"):
         # Each option says "Model 4 · 784-64-64-10 · ReLU"; a label above it would only cost a line.
         model_id = app.model_picker_ui(
             "Model",
             key="draw_model",
-            label_visibility="visible" if phone else "collapsed",
+            label_visibility="collapsed",
             width="stretch" if phone else MODEL_PICKER_WIDTH,
         )
         with st.popover("Brush", icon=":material/brush:"):

@@ -225,14 +225,11 @@ def test_the_draw_page_loads_the_code_of_what_a_first_stroke_shows_with_the_page
 
 
 @pytest.mark.parametrize("phone", [False, True])
-def test_the_model_picker_stands_above_the_canvas_on_a_laptop_and_in_the_sidebar_on_a_phone(
-    canvas, monkeypatch, phone
-):
+def test_the_model_picker_stands_above_the_canvas_on_a_laptop_and_on_a_phone(canvas, monkeypatch, phone):
     monkeypatch.setattr(ui_app, "on_phone", lambda: phone)
     canvas.image = draw_digit(7)
     app = _run("pages/draw.py")
-    in_sidebar = [box.key for box in app.sidebar.selectbox]
-    assert ("draw_model" in in_sidebar) is phone
+    assert "draw_model" in [box.key for box in app.main.selectbox] and not app.sidebar.selectbox
     assert canvas.calls[-1]["width"] == (ui_app.PHONE_CANVAS_SIZE if phone else CANVAS_SIZE)
     app.selectbox(key="draw_model").set_value(5).run()  # Either way it chooses the model that answers.
     assert app.metric[0].label == "Model 5 reads" and app.metric[0].value == "7"
