@@ -44,7 +44,14 @@ if view == "One model":
     if model is not None and model.history is None:
         st.info(app.opened_note(model.card.opened), icon=":material/upload_file:")
     elif model is not None:
-        app.chart_ui(charts.training_curves(model.history, metric, model.spec), key="curves_one")
+        zoomed = st.toggle(
+            "Zoom in on the later epochs",
+            key="curves_zoom",
+            help="Fits the axis to the second half of training, where the three curves part.",
+        )
+        app.chart_ui(
+            charts.training_curves(model.history, metric, model.spec, zoomed=zoomed), key="curves_one"
+        )
     if model is not None:
         final = model.metrics.accuracy
         columns = st.columns(4)

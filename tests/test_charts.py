@@ -223,3 +223,12 @@ def test_a_box_at_the_top_edge_gets_its_number_above_it_in_a_white_band():
     assert (boxed[:band, 70:] == 255).all(), "a white band, the number at the box's corner only"
     assert not (boxed[:band, 20:30] == 255).all(), "the number sits in the band, above the digit"
     np.testing.assert_array_equal(boxed[band + 10 : band + 50, 30:50], 0)  # The digit is not covered.
+
+
+def test_zoomed_training_curves_fit_the_later_epochs():
+    curves = {"loss": [1.0, 0.5, 0.3, 0.2], "accuracy": [0.5, 0.9, 0.96, 0.97]}
+    history = History(epoch=[1, 2, 3, 4], train=curves, validation=curves, test=curves, best_epoch=4)
+    whole = charts.training_curves(history, "accuracy")
+    zoomed = charts.training_curves(history, "accuracy", zoomed=True)
+    assert zoomed.layout.yaxis.range[0] > 0.9 > 0.5, "the axis starts near the later epochs' values"
+    assert zoomed.layout.yaxis.range[1] < 1.0 and whole.layout.yaxis.range != zoomed.layout.yaxis.range

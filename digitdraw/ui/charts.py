@@ -196,10 +196,11 @@ def model_colour(model_id: ModelId) -> str:
 
 
 def training_curves(
-    history: History, metric: str, spec: ModelSpec | None = None, height: int = 420
+    history: History, metric: str, spec: ModelSpec | None = None, height: int = 420, zoomed: bool = False
 ) -> go.Figure:
     """Training, validation and test curves of one model, with the study's numbers (when it is one of
-    the study's, ``spec``) for reference."""
+    the study's, ``spec``) for reference; ``zoomed``, the value axis fitted to the later half of the epochs,
+    where the curves part (a phone's way to zoom, whose charts do not zoom under a finger)."""
     figure = go.Figure()
     for split in ("train", "validation", "test"):
         figure.add_trace(
@@ -232,7 +233,17 @@ def training_curves(
     )
     if len(history.epoch) <= 12:
         figure.update_xaxes(dtick=1)  # Whole epochs only: no tick at 1.5.
-    return _axes(figure, metric, height)
+    figure = _axes(figure, metric, height)
+    if zoomed:
+        later = [
+            value
+            for split in ("train", "validation", "test")
+            for value in history.curve(split, metric)[len(history.epoch) // 2 :]
+        ]
+        low, high = min(later), max(later)
+        margin = max(high - low, 1e-3) * 0.15
+        figure.update_yaxes(range=[low - margin, high + margin], autorange=False)
+    return figure
 
 
 def overlaid_curves(
