@@ -194,18 +194,15 @@ def _random_cnn(activation: str, seed: int = 1) -> Network:
     return network
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "gelu"])
-def test_gradients_through_convolutions_and_pools_match_finite_differences(activation, images):
-    network = _random_cnn(activation)
-    batch = images[:3].astype(np.float64)
-    directions = np.random.default_rng(4).normal(size=(3, 10))
+def _assert_gradients_are_finite_differences(network, batch, directions, pixels: int, seed: int) -> None:
+    """``input_gradients`` of float64 images equals central differences at a few random pixels of each."""
     gradients = inside.input_gradients(network, batch, directions)
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     # Small, so that no 2x2 pool changes its largest input within the step (at 1e-3 one does, for tanh);
     # the pixels are float32, whose rounding then costs at most 3e-4 of the difference.
     step = 1e-4
-    for row in range(3):
-        for pixel in rng.choice(784, size=10, replace=False):
+    for row in range(len(batch)):
+        for pixel in rng.choice(784, size=pixels, replace=False):
             r, c = divmod(int(pixel), 28)
             up, down = batch[row].copy(), batch[row].copy()
             up[r, c] += step
@@ -213,6 +210,14 @@ def test_gradients_through_convolutions_and_pools_match_finite_differences(activ
             change = network.logits(np.stack([up, down])) @ directions[row]
             numeric = (change[0] - change[1]) / (2 * step)
             assert gradients[row, r, c] == pytest.approx(numeric, rel=2e-3, abs=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "gelu"])
+def test_gradients_through_convolutions_and_pools_match_finite_differences(activation, images):
+    network = _random_cnn(activation)
+    batch = images[:3].astype(np.float64)
+    directions = np.random.default_rng(4).normal(size=(3, 10))
+    _assert_gradients_are_finite_differences(network, batch, directions, pixels=10, seed=2)
 
 
 def test_a_max_pool_sends_each_window_s_gradient_to_its_largest_input():
@@ -279,18 +284,7 @@ def test_gradients_through_every_opened_layer_option_match_finite_differences(im
     assert [shape[:2] for shape in network.architecture.shapes[1:5]] == [(14, 14), (7, 7), (5, 3), (2, 1)]
     batch = images[:2].astype(np.float64)
     directions = np.random.default_rng(5).normal(size=(2, 10))
-    gradients = inside.input_gradients(network, batch, directions)
-    rng = np.random.default_rng(6)
-    step = 1e-4
-    for row in range(2):
-        for pixel in rng.choice(784, size=12, replace=False):
-            r, c = divmod(int(pixel), 28)
-            up, down = batch[row].copy(), batch[row].copy()
-            up[r, c] += step
-            down[r, c] -= step
-            change = network.logits(np.stack([up, down])) @ directions[row]
-            numeric = (change[0] - change[1]) / (2 * step)
-            assert gradients[row, r, c] == pytest.approx(numeric, rel=2e-3, abs=1e-5)
+    _assert_gradients_are_finite_differences(network, batch, directions, pixels=12, seed=6)
 
 
 def test_every_opened_layer_option_equals_keras_layer_by_layer(images):

@@ -45,8 +45,8 @@ import numpy as np
 
 from digitdraw.learning import evaluate
 from digitdraw.learning.config import TrainConfig
-from digitdraw.serving import preprocess, saved_models
-from digitdraw.serving.files import npz_declared_bytes, sha256
+from digitdraw.serving import saved_models
+from digitdraw.serving.files import DeclaredTooLarge, load_npz_bytes, sha256
 from digitdraw.serving.networks import (
     NUM_CLASSES,
     Architecture,
@@ -634,17 +634,10 @@ def check_against_keras(converted: Converted, images: np.ndarray, scaling: str) 
 def read_npz_export(content: bytes, name: str) -> Converted:
     """A network from DigitDraw's own ``.npz`` export: its architecture (JSON) and its weights."""
     try:
-        declared = sum(npz_declared_bytes(io.BytesIO(content)).values())
-        if declared > MAX_OPEN_FILE_BYTES:
-            raise OpenError(
-                f"{name} declares {declared:,} bytes of arrays; a network to open holds at most "
-                f"{MAX_OPEN_FILE_BYTES:,}"
-            )
-        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
-        if isinstance(error, OpenError):
-            raise
+        arrays = load_npz_bytes(content, MAX_OPEN_FILE_BYTES)
+    except DeclaredTooLarge as error:
+        raise OpenError(f"{name} {error}, what a network to open may hold") from None
+    except _UNREADABLE:
         raise OpenError(f"{name} is not an array file (.npz) that can be read") from None
     try:
         architecture = saved_models.architecture_from_json(
@@ -716,7 +709,7 @@ def open_network(
     """Open a ``.keras`` or DigitDraw ``.npz`` file as the network ``name`` under ``root/custom/``: checked,
     converted, compared with Keras, measured and saved; OpenError with one sentence if it cannot be, and
     then nothing is written. ``report`` hears each step in a few words."""
-    from digitdraw.learning.train import library_versions, load_dataset
+    from digitdraw.learning.train import data_record, library_versions, load_dataset
 
     started = time.perf_counter()
     name = check_custom_name(name)
@@ -776,12 +769,7 @@ def open_network(
         training_seconds=0.0,
         seed=0,
         config={},
-        data=saved_models.DataRecord(
-            sha256=dataset.checksum,
-            splits=dataset.ranges,
-            drawn_size=len(dataset.y_drawn),
-            preprocess_fingerprint=preprocess.fingerprint(),
-        ),
+        data=data_record(dataset),
         versions=library_versions(),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         opened=saved_models.OpenedRecord(

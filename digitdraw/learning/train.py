@@ -574,14 +574,20 @@ def _card(run: Run, dataset: Dataset, fitted: Fitted, parameters: int) -> saved_
         training_seconds=round(fitted.seconds, 2),
         seed=run.config.seed,
         config=run.settings,
-        data=saved_models.DataRecord(
-            sha256=dataset.checksum,
-            splits=dataset.ranges,
-            drawn_size=len(dataset.y_drawn),
-            preprocess_fingerprint=preprocess.fingerprint(),
-        ),
+        data=data_record(dataset),
         versions=library_versions(),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def data_record(dataset: Dataset) -> saved_models.DataRecord:
+    """What a model was scored on (and, trained here, trained on): the data's checksum, its splits, the
+    drawn digits and the preprocessing."""
+    return saved_models.DataRecord(
+        sha256=dataset.checksum,
+        splits=dataset.ranges,
+        drawn_size=len(dataset.y_drawn),
+        preprocess_fingerprint=preprocess.fingerprint(),
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import tempfile
 import zipfile
@@ -66,6 +67,24 @@ def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
             return declared
     except (zipfile.BadZipFile, EOFError, KeyError) as error:
         raise ValueError(f"not an .npz archive of arrays ({error})") from error
+
+
+class DeclaredTooLarge(ValueError):
+    """An .npz whose headers declare more bytes of arrays than a reader allows."""
+
+    def __init__(self, declared: int, limit: int) -> None:
+        super().__init__(f"declares {declared:,} bytes of arrays, more than {limit:,}")
+
+
+def load_npz_bytes(content: bytes, limit: int) -> dict[str, np.ndarray]:
+    """The arrays of an .npz held in memory, by name; their declared sizes, from the headers, are checked
+    against ``limit`` bytes before any is allocated (DeclaredTooLarge), and no pickle is read. ValueError,
+    OSError or zipfile.BadZipFile for what is not an .npz of arrays."""
+    declared = sum(npz_declared_bytes(io.BytesIO(content)).values())
+    if declared > limit:
+        raise DeclaredTooLarge(declared, limit)
+    with np.load(io.BytesIO(content), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
 
 def check_writable(path: str | os.PathLike) -> Path:

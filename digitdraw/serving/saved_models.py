@@ -58,7 +58,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import numpy as np
 import pydantic
 
-from digitdraw.serving.files import atomic_write, npz_declared_bytes, sha256
+from digitdraw.serving.files import DeclaredTooLarge, atomic_write, load_npz_bytes, sha256
 from digitdraw.serving.networks import (
     CUSTOM_FOLDER,
     CUSTOM_NAME,
@@ -697,15 +697,9 @@ def _read_calibration(directory: Path, card: ModelCard) -> tuple[Calibration | N
     if sha256(content) != calibration.novelty.statistics_sha256:
         raise SavedModelError(f"{CALIBRATION_FILE} describes a different {NOVELTY_FILE}; {fix}")
     try:
-        # The arrays' declared sizes, from their headers, before any is allocated.
-        declared = sum(npz_declared_bytes(io.BytesIO(content)).values())
-        if declared > MAX_NOVELTY_FILE_BYTES:
-            raise SavedModelError(
-                f"{NOVELTY_FILE} declares {declared:,} bytes of arrays, more than "
-                f"{MAX_NOVELTY_FILE_BYTES:,}; {fix}"
-            )
-        with np.load(io.BytesIO(content), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = load_npz_bytes(content, MAX_NOVELTY_FILE_BYTES)
+    except DeclaredTooLarge as error:
+        raise SavedModelError(f"{NOVELTY_FILE} {error}; {fix}") from None
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise SavedModelError(f"{NOVELTY_FILE} is not a readable array file ({error}); {fix}") from error
     if not all(array.dtype.kind == "f" and np.isfinite(array).all() for array in arrays.values()):
