@@ -173,6 +173,17 @@ def test_activation_scales_are_one_for_sigmoid_and_the_largest_activation_shared
     assert seen.confidence == pytest.approx(seen.probabilities[seen.answer])
 
 
+def _float64_network(architecture: Architecture, seed: int) -> Network:
+    """Random weights whose precision stays float64 (the forward pass takes float32 images, then keeps
+    the precision of its weights), so that finite differences are not float32 rounding."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.5, shape) for shape in architecture.weight_shapes]
+    biases = [rng.normal(0, 0.1, shape[-1]) for shape in architecture.weight_shapes]
+    network = Network(architecture, weights, biases)
+    network.weights, network.biases = weights, biases
+    return network
+
+
 def _random_cnn(activation: str, seed: int = 1) -> Network:
     """A tiny CNN whose weights stay float64, so that finite differences are not float32 rounding (the
     forward pass takes float32 images, then keeps the precision of its weights)."""
@@ -186,12 +197,7 @@ def _random_cnn(activation: str, seed: int = 1) -> Network:
             Layer("dense", 10, "softmax"),
         )
     )
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.5, shape) for shape in architecture.weight_shapes]
-    biases = [rng.normal(0, 0.1, shape[-1]) for shape in architecture.weight_shapes]
-    network = Network(architecture, weights, biases)
-    network.weights, network.biases = weights, biases
-    return network
+    return _float64_network(architecture, seed)
 
 
 def _assert_gradients_are_finite_differences(network, batch, directions, pixels: int, seed: int) -> None:
@@ -271,12 +277,7 @@ def _random_opened_kinds(seed: int = 3) -> Network:
         input_scale=3.2,
         input_offset=-0.4,
     )
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.5, shape) for shape in architecture.weight_shapes]
-    biases = [rng.normal(0, 0.1, shape[-1]) for shape in architecture.weight_shapes]
-    network = Network(architecture, weights, biases)
-    network.weights, network.biases = weights, biases
-    return network
+    return _float64_network(architecture, seed)
 
 
 def test_gradients_through_every_opened_layer_option_match_finite_differences(images):
