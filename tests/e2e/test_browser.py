@@ -168,6 +168,9 @@ def test_on_a_phone_a_finger_draws_the_answer_is_on_the_first_screen_and_one_tap
         assert _bottom(confidence.bounding_box()) <= PHONE["screen"]["height"], "no scrolling"
         clear_button = tab.get_by_role("button", name="Clear the canvas")
         assert _bottom(clear_button.bounding_box()) <= PHONE["viewport"]["height"], "Clear is in reach too"
+        # The title starts below the header that holds the sidebar's button, not under it.
+        heading = tab.get_by_role("heading", name="Draw a digit").bounding_box()
+        assert heading["y"] >= _bottom(tab.get_by_test_id("stHeader").bounding_box()) - 1
         # The model is chosen on the page, above the canvas, not behind the sidebar's button.
         picker = tab.get_by_test_id("stMain").get_by_test_id("stSelectbox").first.bounding_box()
         assert picker["y"] >= 0 and _bottom(picker) <= canvas["y"], "the model picker is on the first screen"
