@@ -220,8 +220,13 @@ def model_input_ui(result: digitdraw.Classification) -> None:
     steps, width = result.steps, app.STEP_IMAGE_WIDTH
     pictures = [
         (charts.display_image(steps.ink, width), "1. Your ink"),
-        (charts.display_image(steps.cropped, width), "2. Cropped, even, upright"),
-        (charts.display_image(steps.resized, width), "3. Fit in 20×20"),
+        # Cropped tight, the strokes touch the picture's edge and look cut off: shown with a margin of a
+        # stroke's width (the models' input is the same either way).
+        (
+            charts.display_image(np.pad(steps.cropped, round(steps.stroke_width)), width),
+            "2. Cropped, even, upright",
+        ),
+        (charts.display_image(np.pad(steps.resized, 2), width), "3. Fit in 20×20"),
         (charts.display_image(steps.centred, width), "4. Centred in 28×28"),
         (
             charts.pixel_grid(result.image, cell=width // result.image.shape[0]),

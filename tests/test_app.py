@@ -1387,3 +1387,19 @@ def test_on_a_phone_a_table_shows_the_columns_that_matter_and_every_column_a_tap
     assert columns in shown, shown
     assert any(len(names) > len(columns) and set(columns) <= set(names) for names in shown), "all, a tap away"
     assert app.expander[0].label == "Every column"
+
+
+def test_what_the_model_sees_shows_the_cropped_strokes_with_a_margin(canvas):
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    pictures = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]+)"', _html(app))
+    steps = {alt: cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), 0) for data, alt in pictures}
+    for step in ("2. Cropped, even, upright", "3. Fit in 20×20"):
+        picture = steps[step]
+        ink = np.argwhere(picture > 128)
+        # The strokes stop short of every edge: no stroke looks cut off by the picture's border.
+        assert (
+            ink.min() > 0
+            and ink[:, 0].max() < picture.shape[0] - 1
+            and ink[:, 1].max() < picture.shape[1] - 1
+        )
