@@ -157,7 +157,7 @@ def calibration_ui(rows: list[dict]) -> None:
         "Draw page shows the calibrated confidence."
     )
     st.dataframe(calibration_table(rows), hide_index=True)
-    left, right, third = st.columns(3)
+    left, right = st.columns(2)
     key = left.segmented_control(
         "Digits", list(SET_NAMES), format_func=SET_BUTTONS.get, default="drawn", key="calibration_set"
     )
@@ -165,12 +165,13 @@ def calibration_ui(rows: list[dict]) -> None:
         "Confidence", ["raw", "calibrated"], default="raw", key="calibration_version"
     )
     ids = [row["model_id"] for row in rows]
-    highlighted = third.selectbox(
+    highlighted = st.selectbox(
         "Follow one model",
         [None, *ids],
         index=1 + ids.index(4) if 4 in ids else 0,
         format_func=lambda model_id: "All alike" if model_id is None else app.model_name(model_id),
         key="reliability_model",
+        width=240,
     )
     key, version = key or "drawn", version or "raw"
     records = {row["model_id"]: row["reliability"][key][version] for row in rows}

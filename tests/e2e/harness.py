@@ -336,6 +336,23 @@ def draw(page, strokes) -> None:
         page.mouse.up()
 
 
+# Whether an element is drawn with no width, or reaches sideways past an ancestor that clips what overflows.
+CLIPPED = """
+element => {
+  const box = element.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) return true;
+  for (let ancestor = element.parentElement; ancestor; ancestor = ancestor.parentElement) {
+    const style = getComputedStyle(ancestor);
+    if (style.overflowX !== "visible") {
+      const clip = ancestor.getBoundingClientRect();
+      if (box.left < clip.left - 1 || box.right > clip.right + 1) return true;
+    }
+  }
+  return false;
+}
+"""
+
+
 # A phone as Playwright's device list describes an iPhone 13: its screen less the browser's bars,
 # a phone's User-Agent, touch and no mouse.
 PHONE = {

@@ -282,6 +282,10 @@ def test_the_study_s_table_shows_every_column_on_a_laptop(browser, server, width
             "t => [t, ...t.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)"
         )
         assert not hidden, "the study's table scrolls sideways"
+        # The reliability diagram's set buttons show their whole labels: their row does not scroll.
+        first = tab.get_by_test_id("stMain").get_by_role("radio", name="MNIST", exact=True)
+        row = "b => { const row = b.parentElement; return row.scrollWidth - row.clientWidth; }"
+        assert first.evaluate(row) <= 1, "the set buttons are cut short"
     finally:
         context.close()
 

@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 from harness import (
+    CLIPPED,
     LAPTOP,
     PHONE,
     STROKES,
@@ -26,22 +27,6 @@ from digitdraw.drawings import store
 from digitdraw.jobs.queue import JobQueue
 from digitdraw.learning.kept_split import part_sizes
 from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
-
-# Whether an element is drawn with no width, or reaches sideways past an ancestor that clips what overflows.
-CLIPPED = """
-element => {
-  const box = element.getBoundingClientRect();
-  if (box.width === 0 || box.height === 0) return true;
-  for (let ancestor = element.parentElement; ancestor; ancestor = ancestor.parentElement) {
-    const style = getComputedStyle(ancestor);
-    if (style.overflowX !== "visible") {
-      const clip = ancestor.getBoundingClientRect();
-      if (box.left < clip.left - 1 || box.right > clip.right + 1) return true;
-    }
-  }
-  return false;
-}
-"""
 
 pytestmark = pytest.mark.e2e
 
