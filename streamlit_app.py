@@ -14,15 +14,16 @@ pages = [
     st.Page("pages/your_drawings.py", title="Your drawings", icon=":material/collections:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
+PAGE_STYLE = (
+    "<style>[data-testid=stMainBlockContainer]{padding-top:1.5rem}"
+    "@media (max-width:640px){[data-testid=stMainBlockContainer]{padding-top:3.75rem}}</style>"
+)
 navigation = st.navigation(pages)
 # Streamlit leaves 6rem above every page; a quarter of it is room enough on a laptop, where the Draw
 # page's whole loop (canvas, answer, Right and the digits) then fits a 1280x800 screen. On a narrow
 # screen the header, with the sidebar's button, lies over the page's top: there the page starts below
 # it (3.75rem). Style alone, so it takes no room on the page.
-st.html(
-    "<style>[data-testid=stMainBlockContainer]{padding-top:1.5rem}"
-    "@media (max-width:640px){[data-testid=stMainBlockContainer]{padding-top:3.75rem}}</style>"
-)
+st.html(PAGE_STYLE)
 with st.sidebar:
     st.caption(
         "Five fully connected networks trained on MNIST: 784-16-16-10 and 784-64-64-10 with sigmoid "

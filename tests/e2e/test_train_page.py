@@ -126,6 +126,23 @@ def test_the_option_to_learn_from_the_kept_drawings_reads_whole_and_travels_with
             context.close()
 
 
+def download_npz(page, path, tries: int = 3) -> None:
+    """Open the first network's Download popover and save its .npz to ``path``. The list is redrawn by the
+    jobs fragment every two seconds, which on a busy machine can move the popover as it opens: try again."""
+    for attempt in range(tries):
+        try:
+            page.get_by_role("button", name="Download").first.click()
+            with page.expect_download(timeout=10_000) as download:
+                page.get_by_role("button", name=".npz").click(timeout=5_000)
+            download.value.save_as(path)
+            return
+        except Exception:  # Playwright's timeout: the popover moved or closed.
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(500)
+
+
 def test_a_keras_file_opened_on_the_train_page_is_listed_and_downloads(browser, tmp_path, screenshots):
     import keras
 
@@ -157,11 +174,8 @@ def test_a_keras_file_opened_on_the_train_page_is_listed_and_downloads(browser, 
                     page.get_by_text("course-net: opened course-net.keras as 784-conv4-pool-10")
                 ).to_be_visible(timeout=120_000)
             expect(page.get_by_text("Opened from course-net.keras")).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Download").first.click()
-            with page.expect_download() as download:
-                page.get_by_role("button", name=".npz").click()
             saved = tmp_path / f"{name}.npz"
-            download.value.save_as(saved)
+            download_npz(page, saved)
             with np.load(saved, allow_pickle=False) as archive:
                 layers = json.loads(str(archive["architecture"]))["layers"]
                 assert [layer["kind"] for layer in layers] == ["conv", "pool", "dense"]
