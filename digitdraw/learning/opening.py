@@ -9,23 +9,27 @@ refused twice over). The layers become an ``Architecture`` on the way in:
 
 - Dropout does nothing at inference and is dropped.
 - A BatchNormalization is an affine map per channel, folded into the layer
-  before it when that layer has no activation yet, otherwise into the next
-  weighted layer (through a Flatten, an average pool, or a max pool when every
-  scale is positive, which a max commutes with).
+  before it when that layer has no activation yet (also back across an average
+  pool, or a max pool when every scale is positive, which a max commutes with),
+  otherwise into the next weighted layer (through a Flatten or such a pool). An
+  activation after one that cannot fold back is refused: it cannot be attached
+  past it.
 - An Activation, ReLU, LeakyReLU or Softmax layer becomes the activation of
   the weighted layer before it, when that one had none; a monotonic one may
   cross a max pool, which it commutes with.
 - A Rescaling before the first weighted layer, and the scaling the model
   expects of its input (pixels 0 to 1, 0 to 255, or standardised with MNIST's
-  mean and spread: chosen by which reads a few MNIST test digits best), become
-  the architecture's input scale and offset.
+  mean and spread: the one whose answers on a few MNIST test digits have the
+  lowest loss), become the architecture's input scale and offset.
 - Ten outputs after a softmax are probabilities; ten without one are logits,
   which DigitDraw's softmax turns into probabilities.
 
-The converted network is checked against Keras on MNIST test digits before
-anything is written, measured on MNIST's splits and the drawn digits, and
-saved atomically under ``custom/<name>/`` with no history (it was not trained
-here). The checks against Keras use the tolerance of two float32 paths.
+The converted network is checked against Keras on MNIST test digits and a few
+random images before anything is written (the tolerance of two float32 paths,
+and the same answers), measured on MNIST and the drawn digits, and saved
+atomically under ``custom/<name>/`` with no history (it was not trained here).
+Limits, each checked before what it guards: the file's and its arrays' bytes,
+ten million weights, twenty million multiply-adds a digit.
 """
 
 from __future__ import annotations
@@ -53,7 +57,6 @@ from digitdraw.serving.networks import (
     Layer,
     Network,
     check_custom_name,
-    saved_models_dir,
 )
 from digitdraw.serving.preprocess import IMAGE_SIZE
 
@@ -779,7 +782,7 @@ def open_network(
             output=converted.output,
             input_scaling=scaling,
             scaling_accuracy=accuracies,
-            scaling_loss={name: loss for name, loss in losses.items() if np.isfinite(loss)},
+            scaling_loss={candidate: loss for candidate, loss in losses.items() if np.isfinite(loss)},
             notes=converted.notes,
             opened_seconds=round(time.perf_counter() - started, 2),
         ),
@@ -804,8 +807,3 @@ def _is_npz(content: bytes) -> bool:
     except _UNREADABLE:
         return False
     return bool(names) and all(n.endswith(".npy") for n in names)
-
-
-def default_root(root: Path | None) -> Path:
-    """The saved-models folder a command works in."""
-    return root or saved_models_dir()
