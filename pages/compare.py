@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from digitdraw.learning import opening
 from digitdraw.learning.evalsets import OTHER_HANDS
 from digitdraw.ui import app, charts
 
@@ -233,9 +234,9 @@ if rows:
             else ""
         )
         + (
-            " A network opened from a file was measured when it was opened, on the first 5,000 training "
-            "and validation images: it may well have been trained on them, so only its test and drawn "
-            "figures are held out."
+            f" A network opened from a file was measured when it was opened, on the first "
+            f"{opening.TRAIN_SAMPLE:,} training and {opening.VALIDATION_SAMPLE:,} validation images: it may "
+            "well have been trained on them, so only its test and drawn figures are held out."
             if any(row["opened"] for row in rows)
             else ""
         )
