@@ -155,27 +155,40 @@ def prepare_images(images: np.ndarray) -> np.ndarray:
     return np.stack([preprocess.to_mnist(image) for image in images])
 
 
+def _read_cache(path: Path, *names: str) -> tuple[np.ndarray, ...] | None:
+    """The named arrays of a cache file, or None when there is none yet, or a damaged one."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return tuple(archive[name] for name in names)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write_cache(path: Path, **arrays: np.ndarray) -> None:
+    """Keep arrays in a cache file, atomically; a read-only cache folder costs time, not correctness."""
+    try:
+        with atomic_write(path) as handle:
+            np.savez(handle, **arrays)
+    except OSError:
+        pass
+
+
 def _prepared_cache(checksum: str) -> Path:
     return data.cache_dir() / f"prepared-{checksum[:12]}-{preprocess.fingerprint()[:12]}.npz"
 
 
 def _cached_mnist(checksum: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The preprocessed training and test images from the cache, or None when there is none yet."""
-    try:
-        with np.load(_prepared_cache(checksum), allow_pickle=False) as archive:
-            return archive["x_train"], archive["x_test"]
-    except (OSError, ValueError, KeyError):
-        return None  # No cache yet, or a damaged one.
+    return _read_cache(_prepared_cache(checksum), "x_train", "x_test")
 
 
 def cached_test_inputs(splits) -> np.ndarray | None:
     """MNIST's test images through ``to_mnist``, read from the cache training leaves (30 MB, a tenth of a
     second), or None when there is none yet; only the test images are read."""
-    try:
-        with np.load(_prepared_cache(data.data_checksum(splits)), allow_pickle=False) as archive:
-            images = archive["x_test"]
-    except (OSError, ValueError, KeyError):
-        return None  # No cache yet, or a damaged one.
+    cached = _read_cache(_prepared_cache(data.data_checksum(splits)), "x_test")
+    if cached is None:
+        return None
+    (images,) = cached
     return images if images.shape == (len(splits[1][0]), *splits[1][0].shape[1:]) else None
 
 
@@ -187,11 +200,7 @@ def _prepared_mnist(splits, checksum: str) -> tuple[np.ndarray, np.ndarray]:
     if cached is not None:
         return cached
     prepared_train, prepared_test = prepare_images(x_train), prepare_images(x_test)
-    try:
-        with atomic_write(cache) as handle:
-            np.savez(handle, x_train=prepared_train, x_test=prepared_test)
-    except OSError:
-        pass  # A read-only cache folder costs time, not correctness.
+    _write_cache(cache, x_train=prepared_train, x_test=prepared_test)
     return prepared_train, prepared_test
 
 
@@ -203,23 +212,14 @@ def training_strokes(raw_train: np.ndarray, checksum: str, cache: bool = True) -
     """MNIST's training digits redrawn once as pen strokes and preprocessed, from the disk cache
     when ``cache`` (the whole training split) and it exists; rendered (about 6 ms a digit) otherwise."""
     path = _strokes_cache(checksum)
-    if cache:
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                strokes = archive["x_strokes"]
-            if len(strokes) == len(raw_train):
-                return strokes
-        except (OSError, ValueError, KeyError):
-            pass  # No cache yet, or a damaged one.
+    cached = _read_cache(path, "x_strokes") if cache else None
+    if cached is not None and len(cached[0]) == len(raw_train):
+        return cached[0]
     bar = ProgressBar("Redrawing training digits as strokes", len(raw_train))
     progress = (lambda done, _total: bar.update(done, "")) if len(raw_train) > 5_000 else None
     strokes = redrawn_training_digits(raw_train, STROKE_SEED, progress=progress)
     if cache:
-        try:
-            with atomic_write(path) as handle:
-                np.savez(handle, x_strokes=strokes)
-        except OSError:
-            pass  # A read-only cache folder costs time, not correctness.
+        _write_cache(path, x_strokes=strokes)
     return strokes
 
 
@@ -233,19 +233,11 @@ def cached_drawn_set(
     """``drawn.drawn_evaluation_set`` of MNIST test digits, from the disk cache when it holds this one:
     rendering 2,000 takes about ten seconds, reading them back a few milliseconds."""
     path = _drawn_cache(checksum, count, seed)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            images, labels = archive["x_drawn"], archive["y_drawn"]
-        if images.shape == (count, *raw_test.shape[1:]) and labels.shape == (count,):
-            return images, labels
-    except (OSError, ValueError, KeyError):
-        pass  # No cache yet, or a damaged one.
+    cached = _read_cache(path, "x_drawn", "y_drawn")
+    if cached is not None and cached[0].shape == (count, *raw_test.shape[1:]) and cached[1].shape == (count,):
+        return cached
     images, labels = drawn_evaluation_set(raw_test, y_test, count, seed=seed)
-    try:
-        with atomic_write(path) as handle:
-            np.savez(handle, x_drawn=images, y_drawn=labels)
-    except OSError:
-        pass  # A read-only cache folder costs time, not correctness.
+    _write_cache(path, x_drawn=images, y_drawn=labels)
     return images, labels
 
 
