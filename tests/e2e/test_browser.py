@@ -126,6 +126,12 @@ def test_a_first_stroke_from_the_top_edge_of_a_fresh_canvas_is_drawn(page, x):
     # canvas's top right; the app moves it above the canvas so it cannot take this stroke.
     surface = page.locator("canvas").last
     expect(surface).to_be_visible(timeout=15_000)
+    # The page's script has moved the toolbar (on a busy machine it runs a moment after the canvas shows).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stBidiComponentIsolated]')]"
+        ".some(host => host.shadowRoot?.querySelector('style[data-digitdraw]'))",
+        timeout=15_000,
+    )
     page.wait_for_timeout(500)
     box = surface.bounding_box()
     page.mouse.move(box["x"] + x, box["y"] - 50)  # Come in from above, as a hand does.

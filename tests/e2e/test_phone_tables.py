@@ -25,6 +25,7 @@ def test_the_study_table_fits_a_phone_and_the_rest_is_a_tap_away(browser, server
     page = context.new_page()
     page.goto(f"{server.url}/{path}")
     expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stTable").first).to_be_visible(timeout=60_000)
     page.get_by_role("heading", name=heading).scroll_into_view_if_needed()
     page.wait_for_timeout(1_000)
     assert page.evaluate(OVERFLOW) <= 1, "the table scrolls sideways"
