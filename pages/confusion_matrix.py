@@ -35,6 +35,35 @@ def _cell_clicked() -> None:
         st.session_state.cell_pred = int(points[0]["x"])
 
 
+def _cell_tapped() -> None:
+    """A tap on a cell of the phone's table picks that cell in the pickers below it."""
+    cells = st.session_state.heatmap_cells.selection.cells
+    if cells:
+        row, column = cells[0]
+        st.session_state.cell_true = int(row)
+        st.session_state.cell_pred = int(column)
+
+
+def matrix_ui(matrix: np.ndarray, normalise: bool) -> None:
+    """The matrix, a click or a tap on whose cells shows their test images: a heatmap, and on a phone a
+    table. A chart that heard taps would take a phone's swipe for itself (Streamlit makes a selectable
+    chart drag), while a table's cells take a tap and leave the swipe to the page."""
+    if not app.on_phone():
+        app.chart_ui(charts.confusion_heatmap(matrix, normalise), key="heatmap", on_click=_cell_clicked)
+        st.caption("Click a cell to see its test images below.")
+        return
+    columns = {str(digit): st.column_config.TextColumn(str(digit), width=32) for digit in range(10)}
+    st.dataframe(
+        charts.confusion_table(matrix, normalise),
+        key="heatmap_cells",
+        on_select=_cell_tapped,
+        selection_mode="single-cell",
+        column_config={"_index": st.column_config.TextColumn("", width=20), **columns},
+    )
+    share = " Each cell is the percent of its row's true digit." if normalise else ""
+    st.caption(f"Tap a cell to see its test images below.{share}")
+
+
 def cell_picker_ui(matrix: np.ndarray) -> tuple[int, int]:
     """Two pickers for a confusion-matrix cell, defaulting to the most confused pair."""
     pairs = evaluate.most_confused_pairs(matrix, count=1)
@@ -88,10 +117,7 @@ if model is not None:
     matrix = np.array(model.metrics.confusion_matrix)
     heatmap, details = st.columns([1.3, 1], gap="large")
     with heatmap:
-        app.chart_ui(charts.confusion_heatmap(matrix, normalise), key="heatmap", on_click=_cell_clicked)
-        # A phone's tap on a chart that lets the page scroll selects nothing: there the pickers choose.
-        if not app.on_phone():
-            st.caption("Click a cell to see its test images below.")
+        matrix_ui(matrix, normalise)
     with details:
         st.subheader("Most confused pairs")
         for true_digit, predicted, count in evaluate.most_confused_pairs(matrix, count=5):

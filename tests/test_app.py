@@ -1338,6 +1338,9 @@ def test_charts_never_zoom_under_a_finger_and_hide_their_toolbar_on_a_phone(page
     monkeypatch.setattr(ui_app, "on_phone", lambda: phone)
     app = _run(page)
     charts_shown = app.get("plotly_chart")
+    if phone and page == "pages/confusion_matrix.py":
+        assert not charts_shown, "a phone's confusion matrix is a table of cells to tap"
+        return
     assert charts_shown, f"{page} shows a chart"
     for chart in charts_shown:
         config = json.loads(chart.proto.config)
@@ -1349,6 +1352,17 @@ def test_charts_never_zoom_under_a_finger_and_hide_their_toolbar_on_a_phone(page
             assert layout["dragmode"] is False and axes and all(axis["fixedrange"] for axis in axes)
         else:
             assert "dragmode" not in layout and not any(axis.get("fixedrange") for axis in axes)
+
+
+def test_on_a_phone_the_confusion_matrix_is_a_table_of_cells_to_tap(canvas, monkeypatch):
+    monkeypatch.setattr(ui_app, "on_phone", lambda: True)
+    app = _run("pages/confusion_matrix.py")
+    assert not app.exception, [e.message for e in app.exception]
+    matrix = next(frame.value for frame in app.dataframe if list(frame.value.columns) == list("0123456789"))
+    counts = np.array(saved_models.load(4).metrics.confusion_matrix)
+    # Each cell is its count, thousands shortened to fit a phone's column; the diagonal holds most.
+    assert matrix.loc["4", "9"] == str(counts[4, 9]) and matrix.loc["1", "1"].endswith("k")
+    assert "Tap a cell to see its test images below." in _text(app)
 
 
 def test_the_confusion_matrix_of_an_opened_network_is_its_mnist_measurement(canvas, opened_network):

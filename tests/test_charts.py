@@ -8,6 +8,7 @@ import re
 import cv2
 import numpy as np
 import pytest
+from plotly.colors import sample_colorscale
 
 from digitdraw.explaining import inside
 from digitdraw.serving.networks import MODEL_IDS, REGISTRY
@@ -232,3 +233,27 @@ def test_zoomed_training_curves_fit_the_later_epochs():
     zoomed = charts.training_curves(history, "accuracy", zoomed=True)
     assert zoomed.layout.yaxis.range[0] > 0.9 > 0.5, "the axis starts near the later epochs' values"
     assert zoomed.layout.yaxis.range[1] < 1.0 and whole.layout.yaxis.range != zoomed.layout.yaxis.range
+
+
+def test_the_phones_confusion_table_holds_each_cell_short_enough_for_its_column_and_shaded():
+    matrix = np.diag(np.arange(1, 11) * 150)  # The last digit has 1,500 test images.
+    matrix[3, 5] = 3
+    counts = charts.confusion_table(matrix, normalise=False)
+    assert counts.data.loc["3", "5"] == "3" and counts.data.loc["9", "9"] == "1.5k"
+    assert counts.data.loc["0", "1"] == "", "an empty cell says nothing"
+    shares = charts.confusion_table(matrix, normalise=True).data
+    # 3 of 603 threes read as 5 is 0.5%; the rest of the row is 99.5%, which rounds to 100 in a narrow column.
+    assert shares.loc["3", "5"] == "0.5" and shares.loc["3", "3"] == "100"
+
+
+def test_the_phones_confusion_table_shades_cells_as_the_heatmap_does():
+    matrix = np.diag(np.full(10, 100))
+    matrix[7, 2] = 25
+    styled = charts.confusion_table(matrix, normalise=False)
+    styled._compute()
+    css = {cell: dict(rules) for cell, rules in styled.ctx.items()}
+    diagonal, confused, empty = css[(0, 0)], css[(7, 2)], css[(0, 1)]
+    # The heatmap's square-root scale: 25 of a largest 100 is halfway along Plotly's "Blues".
+    assert confused["background-color"] == sample_colorscale("Blues", [0.5])[0]
+    assert diagonal["color"] == "white" and confused["color"] == "black" and empty["color"] == "black"
+    assert diagonal["background-color"] != empty["background-color"]

@@ -11,6 +11,7 @@ import base64
 import html
 import zlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -273,18 +274,21 @@ def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     return _layout(figure, height=height, hovermode="x unified")
 
 
-def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
-    """A 10x10 heatmap, rows true digit and columns predicted, as counts or row shares."""
+def _confusion_cells(matrix: np.ndarray, normalise: bool) -> tuple[np.ndarray, list[list[str]]]:
+    """A confusion matrix's values (counts, or shares of each true digit) and the text of each cell."""
     matrix = np.asarray(matrix, dtype=float)
     if normalise:
         totals = matrix.sum(axis=1, keepdims=True)
         values = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-        text = [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
-        hover = "true %{y}, predicted %{x}: %{z:.2%}<extra></extra>"
-    else:
-        values = matrix
-        text = [[f"{int(v)}" if v else "" for v in row] for row in values]
-        hover = "true %{y}, predicted %{x}: %{z:.0f} images<extra></extra>"
+        return values, [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
+    return matrix, [[f"{int(v)}" if v else "" for v in row] for row in matrix]
+
+
+def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
+    """A 10x10 heatmap, rows true digit and columns predicted, as counts or row shares."""
+    values, text = _confusion_cells(matrix, normalise)
+    unit = ":.2%}" if normalise else ":.0f} images"
+    hover = "true %{y}, predicted %{x}: %{z" + unit + "<extra></extra>"
     # A square-root colour scale lets the few errors show beside the large diagonal.
     figure = go.Figure(
         go.Heatmap(
@@ -326,6 +330,37 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
         constraintoward="top",
     )
     return _layout(figure, height=520)
+
+
+def _phone_cell(value: float, normalise: bool) -> str:
+    """A cell's text within a phone's column of 32 pixels: percent without its sign ("99", "0.3"), and
+    thousands as "1.1k"."""
+    if not value:
+        return ""
+    if normalise:
+        return f"{100 * value:.0f}" if value >= 0.01 else f"{100 * value:.1f}"
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{int(value)}"
+
+
+def confusion_table(matrix: np.ndarray, normalise: bool) -> Any:
+    """The confusion matrix as a table whose cells a finger can tap (a phone's view): rows the true digit,
+    columns the answer, each cell shaded as the heatmap shades it (a pandas Styler)."""
+    import pandas as pd
+    from plotly.colors import sample_colorscale
+
+    values, _ = _confusion_cells(matrix, normalise)
+    shade = np.sqrt(values / values.max()) if values.max() > 0 else values
+    digits = [str(d) for d in range(NUM_CLASSES)]
+    text = [[_phone_cell(value, normalise) for value in row] for row in values]
+    table = pd.DataFrame(text, index=digits, columns=digits)
+    backgrounds = sample_colorscale("Blues", shade.reshape(-1).tolist())
+    # Dark cells get white text, as the heatmap writes them.
+    styles = [
+        f"background-color: {colour}; color: {'white' if level > 0.6 else 'black'}"
+        for colour, level in zip(backgrounds, shade.reshape(-1), strict=True)
+    ]
+    cell_styles = pd.DataFrame(np.array(styles).reshape(values.shape), index=digits, columns=digits)
+    return table.style.apply(lambda _: cell_styles, axis=None)
 
 
 def ranking_chart(rows: Sequence[Mapping]) -> go.Figure:
