@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test fuzz lint format train calibrate bench evaluate screenshots clean system
+.PHONY: run cluster cluster-stop test fuzz lint format train calibrate bench evaluate screenshots clean system
 
 # System packages the tests drive: Chromium for the browser tests, PostgreSQL for the drawings
-# store's tests. Installed from Debian's packages when missing (as root); otherwise say what to install.
-SYSTEM_PACKAGES := chromium postgresql
+# store's tests and the cluster, HAProxy in front of the cluster's replicas. Installed from Debian's
+# packages when missing (as root); otherwise say what to install.
+SYSTEM_PACKAGES := chromium postgresql haproxy
 system:
-	@if command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@if command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		&& test -x /usr/sbin/haproxy; then \
 		true; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
@@ -36,6 +38,17 @@ run: $(STAMP)
 	$(BIN)/python -m digitdraw worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+# A cluster on this machine (docs/scaling.md): PostgreSQL, two app replicas behind HAProxy (sticky
+# sessions, WebSockets) and two training workers. It runs on after this returns; `make cluster-stop`
+# stops it. `make cluster HOST=0.0.0.0` lets a classroom's phones reach it on the network.
+CLUSTER_PORT ?= 8080
+HOST ?= 127.0.0.1
+cluster: $(STAMP) system
+	$(BIN)/python -m digitdraw cluster start --host $(HOST) --port $(CLUSTER_PORT)
+
+cluster-stop: $(STAMP)
+	$(BIN)/python -m digitdraw cluster stop
 
 # Fixed hypothesis examples (the "ci" profile in tests/conftest.py): the same answer every run. The
 # slowest ten tests are printed at the end, so that a test growing slow is seen by everyone.

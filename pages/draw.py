@@ -111,6 +111,14 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
     state = st.session_state
     state.setdefault("kept", {})  # Drawing digest -> (id in the store, label).
     digest = hashlib.sha256(result.image.tobytes()).hexdigest()
+    if "kept_looked_up" not in state:
+        # A session's first drawing may be one this browser kept in a session now gone (its app replica
+        # stopped, and the canvas still holds the drawing): the store says so, once, rather than offer
+        # to keep it twice. Later drawings are new, or kept in this session.
+        state.kept_looked_up = True
+        found = app.kept_before(result)
+        if found is not None:
+            state.kept[digest] = found
     # One slot that shows either the choices or what was kept, replaced in place within a run.
     slot = st.empty()
     if digest in state.kept:

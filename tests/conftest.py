@@ -130,7 +130,8 @@ def postgres_server_url():
 @pytest.hookimpl(tryfirst=True)  # Before xdist's own hook, which reads the groups.
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``--dist loadgroup``, pyproject.toml), the browser tests share one app server and
-    one Chromium (tests/e2e/conftest.py): one group, so that one worker runs them all and starts them once."""
+    one Chromium (tests/e2e/conftest.py): one group, so that one worker runs them all and starts them once.
+    A browser test bringing its own servers (the cluster's) names a group of its own, to run beside them."""
     for item in items:
-        if "e2e" in item.path.parts:
+        if "e2e" in item.path.parts and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group("e2e"))

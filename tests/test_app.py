@@ -384,6 +384,25 @@ def test_right_keeps_the_drawing_with_the_models_answer_and_undo_takes_it_back(c
     assert app.button(key="keep_right")  # It can be kept again.
 
 
+def test_a_new_session_shown_a_drawing_this_browser_kept_says_so_instead_of_keeping_it_twice(
+    canvas, drawings_store
+):
+    # One session keeps a 7; the next (its app replica stopped, the canvas still holding the drawing)
+    # shows the same drawing, from the same browser.
+    canvas.image = draw_digit(7)
+    first = _run("pages/draw.py")
+    first.button(key="keep_right").click().run()
+    (kept,) = store.Store(drawings_store).drawings()
+    second = AppTest.from_file(str(ROOT / "pages/draw.py"), default_timeout=TIMEOUT)
+    second.session_state.browser_id = first.session_state.browser_id  # The browser's cookie.
+    second.run()
+    assert "Kept as a **7**" in _text(second)
+    assert [b.key for b in second.button if "keep" in b.key] == [f"undo_keep_{kept.id}"], "Undo, no Right"
+    another_browser = _run("pages/draw.py")
+    assert "keep_right" in [b.key for b in another_browser.button], "another browser's is its own to keep"
+    assert store.Store(drawings_store).count() == 1
+
+
 def test_a_correction_keeps_the_digit_the_user_picked(canvas, drawings_store):
     canvas.image = draw_digit(1)
     app = _run("pages/draw.py")

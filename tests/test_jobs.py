@@ -314,3 +314,20 @@ def test_processes_opening_a_new_database_at_once_all_succeed(database_url):
     ]
     errors = [process.communicate(timeout=120)[1].decode() for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, errors
+
+
+def test_a_killed_worker_not_yet_reaped_by_its_parent_counts_as_gone():
+    # A supervisor (or the cluster's starter) may leave a killed child unreaped for a while: a zombie,
+    # which signals still find, but which will never write a heartbeat again.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert saved_models.process_alive(child.pid)
+        child.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while saved_models.process_alive(child.pid):
+            assert time.monotonic() < deadline, "a killed, unreaped child still counts as running"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    assert saved_models.process_alive(os.getpid())

@@ -215,3 +215,12 @@ def test_arrays_and_accuracy_of_kept_drawings(opened):
     assert set(tally) == {1, 2, 3, 4, 5}
     for model_id, (right, total) in tally.items():
         assert total == 3 and right == sum(d.digit(model_id) == d.label for d in kept)
+
+
+def test_a_browser_s_kept_drawing_is_found_by_what_it_shows(opened):
+    first = a_drawing(label=3, session_id="browser-a", seed=1)
+    opened.save(first)
+    newest = opened.save(a_drawing(label=8, session_id="browser-a", seed=1))
+    assert opened.kept_as("browser-a", first.model_input) == (newest, 8), "the newest of the two"
+    assert opened.kept_as("browser-b", first.model_input) is None, "another browser's is not this one's"
+    assert opened.kept_as("browser-a", a_drawing(seed=2).model_input) is None

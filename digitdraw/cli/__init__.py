@@ -7,7 +7,8 @@ the function that runs it (``set_defaults(run=...)``).
 - ``worker`` trains the networks queued on the Train page;
 - ``drawings`` imports, exports and summarises the drawings users kept;
 - ``read`` reads the numbers in photos and scans;
-- ``models`` rewrites saved models of an older format in the current one.
+- ``models`` lists, opens, exports, removes and upgrades saved networks;
+- ``cluster`` starts and stops PostgreSQL, app replicas behind HAProxy, and workers on this machine.
 
 ``--help`` on each says more. A command that fails prints one sentence on stderr and exits with status 1;
 a bad request exits with status 2. Every command's errors end at one place, ``main``: files that cannot
@@ -20,13 +21,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digitdraw.cli import calibrate, drawings, models, read, train, worker
+from digitdraw.cli import calibrate, cluster, drawings, models, read, train, worker
 from digitdraw.cli.arguments import INTERRUPTED, fail
 from digitdraw.drawings.store import StoreError
 from digitdraw.learning.data import DataError
 from digitdraw.serving.saved_models import SavedModelError
 
-COMMANDS = (train, calibrate, worker, drawings, read, models)
+COMMANDS = (train, calibrate, worker, drawings, read, models, cluster)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -351,6 +351,18 @@ class Store:
         with self._failures("read"), Session(self._engine) as session:
             return list(session.scalars(query).all())
 
+    def kept_as(self, session_id: str, model_input: np.ndarray) -> tuple[int, int] | None:
+        """The (id, label) of the newest drawing one browser kept with this very model input, or None."""
+        query = (
+            select(DrawingRow.id, DrawingRow.label)
+            .where(DrawingRow.session_id == session_id, DrawingRow.input_sha256 == input_digest(model_input))
+            .order_by(DrawingRow.id.desc())
+            .limit(1)
+        )
+        with self._failures("read"), Session(self._engine) as session:
+            found = session.execute(query).first()
+        return None if found is None else (int(found.id), int(found.label))
+
     def count(self, session_id: str | None = None) -> int:
         """How many drawings are kept (by one browser when ``session_id`` is given)."""
         query = select(func.count(DrawingRow.id))

@@ -467,14 +467,22 @@ def recover(directory: Path) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process of this host is running (someone else's counts too)."""
+    """Whether a process of this host is running (someone else's counts too).
+
+    A process killed but not yet reaped by its parent (a zombie) is not: it
+    will never run again, although signals still find it.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # Someone else's process: alive, just not ours to signal.
-    return True
+        pass  # Someone else's process: alive unless a zombie, just not ours to signal.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # No /proc here: a signal found it, so it runs.
+    return state != "Z"
 
 
 def remove_abandoned_staging(directory: Path) -> None:

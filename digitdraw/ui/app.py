@@ -448,6 +448,11 @@ def image_file_ui(data: bytes | None) -> np.ndarray | None:
         return None
 
 
+def kept_before(classification: inference.Classification) -> tuple[int, int] | None:
+    """The (id, label) under which this browser already kept this very drawing, or None."""
+    return _with_store(lambda kept: kept.kept_as(browser_id(), classification.image), None)
+
+
 def forget_drawing(drawing_id: int) -> None:
     """Delete one of this browser's kept drawings (a calm warning if the store is out of reach)."""
     forget_drawings([drawing_id])

@@ -435,3 +435,24 @@ def number_photo(path: Path, min_digits: int = 4) -> str:
 def upload(page, path: Path) -> None:
     """Give a file to the page's file uploader, as choosing it in the file dialog does."""
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+
+
+def design_tiny_network(page, name: str) -> None:
+    """On the Train page: design a network of one hidden layer of 16 tanh units, to train for one epoch
+    on 1,000 images (Start training not yet pressed)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Train your own network")).to_be_visible(timeout=60_000)
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("radio", name="1", exact=True).click()  # One hidden layer.
+    units = page.get_by_label("Layer 1 units", exact=True)
+    units.fill("16")
+    units.press("Enter")
+    page.get_by_role("radio", name="tanh", exact=True).click()
+    expect(page.get_by_role("radio", name="tanh", exact=True)).to_be_checked()
+    epochs = page.get_by_role("slider", name="Epochs")
+    epochs.focus()
+    epochs.press("Home")  # One epoch.
+    images = page.get_by_role("slider", name="Training images")
+    images.focus()
+    images.press("Home")  # 1,000 images.

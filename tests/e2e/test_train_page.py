@@ -16,6 +16,7 @@ from harness import (
     PHONE,
     STROKES,
     database_url_beside,
+    design_tiny_network,
     draw,
     streamlit_server,
     training_worker,
@@ -44,22 +45,8 @@ def test_a_network_trained_on_the_train_page_appears_in_the_draw_page_s_picker(
         context = browser.new_context(**LAPTOP)
         page = context.new_page()
         page.goto(f"{server.url}/train")
-        expect(page.get_by_role("heading", name="Train your own network")).to_be_visible(timeout=60_000)
-        page.get_by_label("Name", exact=True).fill("tiny-e2e")
-        page.get_by_role("radio", name="1", exact=True).click()  # One hidden layer.
-        units = page.get_by_label("Layer 1 units", exact=True)
-        units.fill("16")
-        units.press("Enter")
-        page.get_by_role("radio", name="tanh", exact=True).click()
-        expect(page.get_by_role("radio", name="tanh", exact=True)).to_be_checked()
-        epochs = page.get_by_role("slider", name="Epochs")
-        epochs.focus()
-        epochs.press("Home")  # One epoch.
-        images = page.get_by_role("slider", name="Training images")
-        images.focus()
-        images.press("Home")  # 1,000 images.
+        design_tiny_network(page, "tiny-e2e")
         page.get_by_role("button", name="Start training").click()
-
         expect(page.get_by_text("784-16-10 · tanh")).to_be_visible(timeout=30_000)
         # The worker prepares the data and trains; the fragment polls until the job is done.
         expect(page.get_by_text("kept epoch 1 of 1")).to_be_visible(timeout=300_000)

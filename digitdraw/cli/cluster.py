@@ -1,0 +1,80 @@
+"""``python -m digitdraw cluster start|stop``: PostgreSQL, app replicas behind HAProxy, and training workers
+on this machine (``digitdraw.deploy.cluster``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from digitdraw.cli.arguments import BAD_REQUEST, fail
+from digitdraw.deploy import cluster
+from digitdraw.deploy.postgres import PostgresUnavailable
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``cluster start`` and ``cluster stop`` and their options."""
+    parser = commands.add_parser(
+        "cluster",
+        help="start or stop PostgreSQL, app replicas behind HAProxy, and training workers",
+        description="Start DigitDraw as a cluster on this machine: a PostgreSQL server, app replicas behind "
+        "HAProxy (sticky sessions, WebSockets, health checks) and training workers, which run on after "
+        "this command returns; or stop the cluster started from a folder.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("start", help="start a cluster and print the address to open")
+    stop = actions.add_parser("stop", help="stop the cluster started from FOLDER")
+    for action in (start, stop):
+        action.add_argument(
+            "--folder",
+            type=Path,
+            default=cluster.DEFAULT_FOLDER,
+            help="where the cluster keeps its database, logs and process list (default: data/cluster)",
+        )
+    start.add_argument(
+        "--host", default="127.0.0.1", help="the proxy's address; 0.0.0.0 for phones on the network"
+    )
+    start.add_argument(
+        "--port", type=int, default=cluster.DEFAULT_PORT, help="the proxy's port (default 8080)"
+    )
+    start.add_argument("--replicas", type=int, default=2, help=f"app servers, 1 to {cluster.MAX_REPLICAS}")
+    start.add_argument("--workers", type=int, default=2, help=f"training workers, 0 to {cluster.MAX_WORKERS}")
+    start.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="shared models folder (default: saved_models/)",
+    )
+    start.set_defaults(run=run_start, parser=parser)
+    stop.set_defaults(run=run_stop, parser=parser)
+
+
+def run_start(args: argparse.Namespace) -> int:
+    """Start the cluster and say where to open it."""
+    try:
+        settings = cluster.ClusterSettings(
+            folder=args.folder, host=args.host, port=args.port, replicas=args.replicas, workers=args.workers,
+            models=args.models,
+        )  # fmt: skip
+    except ValueError as error:
+        return fail("cluster start", error, status=BAD_REQUEST)
+    try:
+        running = cluster.start(settings)
+    except (RuntimeError, PostgresUnavailable) as error:  # A part that would not start: its sentence.
+        return fail("cluster start", error)
+    print(
+        f"DigitDraw runs at {running.url}: {settings.replicas} app replicas behind HAProxy, "
+        f"{settings.workers} training workers and PostgreSQL; logs in {settings.folder / 'logs'}. "
+        "Stop it with 'make cluster-stop'."
+    )
+    return 0
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    """Stop the cluster started from the folder."""
+    stopped = cluster.stop(args.folder)
+    if stopped is None:
+        print(f"No cluster was started from {args.folder}.")
+    else:
+        print(f"Stopped the cluster that ran at {stopped.url}.")
+    return 0
