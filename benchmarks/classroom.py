@@ -1,25 +1,30 @@
 """A classroom drawing at once: N students on the Draw page, with human pauses, on one app server and on
-the cluster (two replicas behind HAProxy, PostgreSQL), measured in the same run.
+the cluster (replicas behind HAProxy, PostgreSQL), measured in the same run.
 
 Run from the repository root with ``.venv/bin/python -m benchmarks.classroom`` (Debian's Chromium,
-PostgreSQL and HAProxy installed: ``make system``). For each setup and each number of students it
-opens the sessions, and every student then, ``--rounds`` times: waits 1-3 s, draws a digit (one or two
-strokes) with the mouse, waits for the answer, keeps the drawing one round in three ("Right, it is
-a ..."), waits 1-3 s and presses Clear. It reports:
+PostgreSQL and HAProxy installed: ``make system``). Every student, ``--rounds`` times: waits 1-3 s,
+draws a digit, waits for the answer, keeps the drawing one round in three ("Right, it is a ..."),
+waits 1-3 s and presses Clear.
 
-* pen-up -> answer: from the last mouse release until the answer is on screen, median and p95, and
-  the part after the page sent the drawing (the canvas component waits 200 ms before sending);
-* server CPU per round: the app servers' CPU (every replica, all threads, from /proc) over the rounds,
-  less what the open sessions cost while nobody draws (measured for ``IDLE_SECONDS`` before the
-  rounds, per second), divided by the rounds: one drawing's strokes, its answer, one keep in
-  three, and Clear;
-* answers lost (a drawing with no answer within 20 s, or the wrong digit shown), drawings kept by the
-  page against the rows in the database.
+Who the students are. Thirty Chromium sessions on two cores would measure Chromium: each renders
+the whole page at every answer, which a phone does on its own processor. So a few students are
+real browsers, the *witnesses* (``--witnesses``, 3 by default), drawing with the mouse; the others
+speak Streamlit's WebSocket protocol directly (``websockets``), sending, at the same moments, the very
+messages a browser sent for each digit, its keep and its Clear (captured once from a real
+browser before the runs) and waiting for each run to finish. The server cannot tell them apart.
 
-All the students are contexts of one Chromium (a session each, its own cookies), not many browsers:
-on two cores a browser per student would measure the browsers. The browser shares the cores with
-the servers, so the figures are an upper bound of what phones on a network would see; compare the
-setups with each other, in the same run.
+It reports, per setup and number of students:
+
+* pen-up -> answer, the witnesses': from the last mouse release until the answer is on screen,
+  median and p95, and the part after the page sent the drawing (the canvas component itself
+  waits 200 ms before sending);
+* send -> run done, the protocol students': from sending a drawing until the server says the run
+  it caused finished (everything but the page's drawing of the answer);
+* server CPU per round: the app servers' CPU (every replica, all threads, from /proc) over the
+  rounds, less what the open sessions cost while nobody draws (measured for ``IDLE_SECONDS``
+  before the rounds), divided by the rounds: a drawing, its answer, one keep in three and Clear;
+* answers lost (a drawing with no answer within 20 s, or the wrong digit shown), and the drawings
+  kept (confirmed on the witnesses' pages, sent by the others) against the rows in the database.
 
 Setups: ``server`` is one ``streamlit run`` with its drawings in SQLite, as ``make run`` serves;
 ``cluster`` is ``make cluster``'s topology without workers, with ``--replicas`` replicas.
@@ -37,6 +42,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 from harness import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    RECORD_EVENTS,
     Drawing,
     clear,
     database_url_beside,
@@ -54,6 +61,8 @@ from harness import (
     open_draw_page,
     streamlit_server,
 )
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from digitdraw.deploy import cluster as deploy
 from digitdraw.deploy.postgres import free_port
@@ -62,6 +71,22 @@ from digitdraw.drawings import store
 PAUSE_SECONDS = (1.0, 3.0)
 KEEP_EVERY = 3  # A student keeps one drawing in three.
 IDLE_SECONDS = 5.0
+ANSWER_SECONDS = 20.0
+RUN_DONE = (
+    ForwardMsg.ScriptFinishedStatus.FINISHED_SUCCESSFULLY,
+    ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+)
+
+
+@dataclass
+class Messages:
+    """What a browser sent, per digit: the page's first run, the drawing, Right, Clear (with the emptied
+    canvas's report): serialised ``BackMsg`` rerun requests, in order."""
+
+    opening: list[bytes] = field(default_factory=list)
+    drawing: dict[int, list[bytes]] = field(default_factory=dict)
+    keep: dict[int, list[bytes]] = field(default_factory=dict)
+    clear: dict[int, list[bytes]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,7 +102,9 @@ class Target:
 class Outcome:
     """What one setup with one number of students measured."""
 
-    drawings: list[Drawing] = field(default_factory=list)
+    drawings: list[Drawing] = field(default_factory=list)  # The witnesses'.
+    protocol_seconds: list[float] = field(default_factory=list)  # Send -> run done, the others'.
+    protocol_lost: int = 0
     kept_on_page: int = 0
     server_cpu_seconds: float = 0.0  # Over the rounds, less the open sessions' idle cost.
     idle_cpu_per_second: float = 0.0
@@ -118,6 +145,99 @@ def a_cluster(folder: Path, replicas: int) -> Iterator[Target]:
         shutil.rmtree(database_folder, ignore_errors=True)
 
 
+async def capture(url: str) -> Messages:
+    """Draw each digit in a real browser, keep it and Clear; what the page sent for each step."""
+    from playwright.async_api import async_playwright
+
+    messages, frames = Messages(), []
+
+    def sent(payload) -> None:
+        message = BackMsg()
+        message.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
+        if message.WhichOneof("type") == "rerun_script":
+            frames.append(message.SerializeToString())
+
+    def taken() -> list[bytes]:
+        step = list(frames)
+        frames.clear()
+        return step
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = await browser.new_context(viewport={"width": 1366, "height": 900})
+        await context.add_init_script(RECORD_EVENTS)
+        page = await context.new_page()
+        page.on("websocket", lambda socket: socket.on("framesent", sent))
+        await page.goto(url)
+        await page.get_by_role("button", name="Reset canvas & history").wait_for(timeout=60_000)
+        await asyncio.sleep(1.0)
+        messages.opening = taken()
+        for digit in range(10):
+            drawing = await draw_and_time(page, digit)
+            assert drawing.shown == str(digit), f"the witness's {digit} was read as {drawing.shown}"
+            await asyncio.sleep(0.5)
+            messages.drawing[digit] = taken()
+            await page.get_by_role("button", name=f"Right, it is a {digit}").click()
+            await page.get_by_text(f"Kept as a {digit}").wait_for(timeout=30_000)
+            await asyncio.sleep(0.5)
+            messages.keep[digit] = taken()
+            await clear(page)
+            await asyncio.sleep(0.5)
+            messages.clear[digit] = taken()
+        await browser.close()
+    return messages
+
+
+async def until_run_done(socket) -> None:
+    """Read the server's messages until a script run finishes successfully."""
+    while True:
+        message = ForwardMsg()
+        message.ParseFromString(await socket.recv())
+        if message.WhichOneof("type") == "script_finished" and message.script_finished in RUN_DONE:
+            return
+
+
+async def send_step(socket, step: list[bytes]) -> float:
+    """Send one step's rerun requests, each after the previous run finished; seconds for the first."""
+    took = 0.0
+    for number, payload in enumerate(step):
+        started = time.perf_counter()
+        await socket.send(payload)
+        await asyncio.wait_for(until_run_done(socket), ANSWER_SECONDS)
+        if number == 0:
+            took = time.perf_counter() - started
+    return took
+
+
+async def protocol_student(
+    url: str, messages: Messages, index: int, rounds: int, chance: random.Random, outcome: Outcome
+) -> None:
+    """A student without a browser: the witness's messages, sent over Streamlit's WebSocket."""
+    import websockets
+
+    # The page first, as a browser loads it: behind HAProxy it sets the cookie naming this one's replica.
+    with await asyncio.to_thread(urllib.request.urlopen, url) as response:
+        cookie = "; ".join(value.split(";")[0] for value in response.headers.get_all("Set-Cookie") or [])
+    stream = url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    headers = {"Cookie": cookie} if cookie else {}
+    async with websockets.connect(
+        stream, subprotocols=["streamlit"], additional_headers=headers, max_size=None, open_timeout=120
+    ) as socket:
+        await send_step(socket, messages.opening)
+        for round_number in range(rounds):
+            await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
+            digit = (index + 3 * round_number) % 10
+            try:
+                outcome.protocol_seconds.append(await send_step(socket, messages.drawing[digit]))
+                if (index + round_number) % KEEP_EVERY == 0:
+                    await send_step(socket, messages.keep[digit])
+                    outcome.kept_on_page += 1
+                await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
+                await send_step(socket, messages.clear[digit])
+            except TimeoutError:
+                outcome.protocol_lost += 1
+
+
 async def student(page, index: int, rounds: int, chance: random.Random, outcome: Outcome) -> None:
     """One student's rounds: pause, draw, read the answer, sometimes keep it, pause, Clear."""
     for round_number in range(rounds):
@@ -133,33 +253,42 @@ async def student(page, index: int, rounds: int, chance: random.Random, outcome:
         await clear(page)
 
 
-async def classroom(target: Target, students: int, rounds: int) -> Outcome:
-    """Open ``students`` sessions, then let them all work their rounds at once."""
+async def classroom(
+    target: Target, students: int, witnesses: int, rounds: int, messages: Messages
+) -> Outcome:
+    """Open the students' sessions, then let them all work their rounds at once."""
     from playwright.async_api import async_playwright
 
     outcome = Outcome()
     chance = random.Random(students)
+    witnesses = min(witnesses, students)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            opened = await asyncio.gather(*(open_draw_page(browser, target.url) for _ in range(students)))
             # Each app server's first drawing loads the models: a cost paid once a server, not a stroke.
             for _ in target.pids:  # Round robin gives each replica one of these.
                 context, page = await open_draw_page(browser, target.url)
                 await draw_and_time(page, 1)
                 await context.close()
+            opened = await asyncio.gather(*(open_draw_page(browser, target.url) for _ in range(witnesses)))
             await asyncio.sleep(2.0)  # The last pages' first runs finish.
             idle_start = cpu_seconds(target.pids)
             await asyncio.sleep(IDLE_SECONDS)
             before = cpu_seconds(target.pids)
             outcome.idle_cpu_per_second = (before - idle_start) / IDLE_SECONDS
             started = time.monotonic()
-            seeds = [chance.random() for _ in opened]
+            seeds = [chance.random() for _ in range(students)]
             await asyncio.gather(
                 *(
-                    student(page, index, rounds, random.Random(seed), outcome)
-                    for index, ((_, page), seed) in enumerate(zip(opened, seeds, strict=True))
-                )
+                    student(page, index, rounds, random.Random(seeds[index]), outcome)
+                    for index, (_, page) in enumerate(opened)
+                ),
+                *(
+                    protocol_student(
+                        target.url, messages, index, rounds, random.Random(seeds[index]), outcome
+                    )
+                    for index in range(witnesses, students)
+                ),
             )
             idle = outcome.idle_cpu_per_second * (time.monotonic() - started)
             outcome.server_cpu_seconds = cpu_seconds(target.pids) - before - idle
@@ -173,11 +302,13 @@ async def classroom(target: Target, students: int, rounds: int) -> Outcome:
 
 def report(setup: str, students: int, outcome: Outcome) -> str:
     """One row of the table: latency, server CPU, lost answers and kept drawings."""
-    answered = [d for d in outcome.drawings if d.total is not None]
-    lost = len(outcome.drawings) - len(answered)
+    answered = [d for d in outcome.drawings if d.shown is not None and d.total is not None]
+    lost = len(outcome.drawings) - len(answered) + outcome.protocol_lost
+    rounds = len(outcome.drawings) + len(outcome.protocol_seconds) + outcome.protocol_lost
     totals = np.array([d.total for d in answered]) * 1e3
     after_send = np.array([d.sent_to_shown for d in answered]) * 1e3
-    per_round = outcome.server_cpu_seconds / max(len(outcome.drawings), 1) * 1e3
+    protocol = np.array(outcome.protocol_seconds) * 1e3
+    per_round = outcome.server_cpu_seconds / max(rounds, 1) * 1e3
 
     def median_p95(values: np.ndarray) -> str:
         if not len(values):
@@ -185,8 +316,8 @@ def report(setup: str, students: int, outcome: Outcome) -> str:
         return f"{statistics.median(values):.0f} / {np.percentile(values, 95):.0f}"
 
     return (
-        f"| {setup} | {students} | {len(outcome.drawings)} | {median_p95(totals)} | {median_p95(after_send)} "
-        f"| {per_round:.0f} | {outcome.idle_cpu_per_second * 1e3:.0f} | {lost} "
+        f"| {setup} | {students} | {rounds} | {median_p95(totals)} | {median_p95(after_send)} "
+        f"| {median_p95(protocol)} | {per_round:.0f} | {outcome.idle_cpu_per_second * 1e3:.0f} | {lost} "
         f"| {outcome.kept_on_page} / {outcome.stored} |"
     )
 
@@ -194,16 +325,26 @@ def report(setup: str, students: int, outcome: Outcome) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--witnesses", type=int, default=3, help="students who are real browsers")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--setups", nargs="+", default=["server", "cluster"], choices=["server", "cluster"])
     parser.add_argument("--replicas", type=int, default=2, help="the cluster's app replicas")
     args = parser.parse_args()
-    print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.rounds} rounds per student")
+    with (
+        tempfile.TemporaryDirectory(prefix="digitdraw-classroom-") as folder,
+        one_server(Path(folder)) as target,
+    ):
+        messages = asyncio.run(capture(target.url))
     print(
-        "| setup | students | drawings | pen-up -> answer, ms (median / p95) | after the send, ms "
-        "| server CPU per round, ms | idle server CPU, ms/s | answers lost | kept on the page / rows stored |"
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.rounds} rounds per student, "
+        f"{args.witnesses} of them real browsers"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| setup | students | rounds | witnesses: pen-up -> answer, ms (median / p95) | witnesses: after the "
+        "send, ms | the others: send -> run done, ms | server CPU per round, ms | idle server CPU, ms/s "
+        "| answers lost | kept / rows stored |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for students in args.students:
         for setup in args.setups:
             with tempfile.TemporaryDirectory(prefix="digitdraw-classroom-") as folder:
@@ -212,7 +353,7 @@ def main() -> None:
                     one_server(Path(folder)) if setup == "server" else a_cluster(Path(folder), args.replicas)
                 )
                 with opened as target:
-                    outcome = asyncio.run(classroom(target, students, args.rounds))
+                    outcome = asyncio.run(classroom(target, students, args.witnesses, args.rounds, messages))
                 print(report(name, students, outcome), flush=True)
 
 

@@ -62,8 +62,10 @@ def run_start(args: argparse.Namespace) -> int:
         running = cluster.start(settings)
     except (RuntimeError, PostgresUnavailable) as error:  # A part that would not start: its sentence.
         return fail("cluster start", error)
+    elsewhere = f" (phones on the network: this machine's address, port {settings.port})"
     print(
-        f"DigitDraw runs at {running.url}: {settings.replicas} app replicas behind HAProxy, "
+        f"DigitDraw runs at {running.url}{elsewhere if settings.host in ('0.0.0.0', '::') else ''}: "
+        f"{settings.replicas} app replicas behind HAProxy, "
         f"{settings.workers} training workers and PostgreSQL; logs in {settings.folder / 'logs'}. "
         "Stop it with 'make cluster-stop'."
     )
