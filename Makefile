@@ -41,11 +41,11 @@ run: $(STAMP)
 
 # A cluster on this machine (docs/scaling.md): PostgreSQL, two app replicas behind HAProxy (sticky
 # sessions, WebSockets) and two training workers. It runs on after this returns; `make cluster-stop`
-# stops it. `make cluster HOST=0.0.0.0` lets a classroom's phones reach it on the network.
+# stops it. `make cluster CLUSTER_HOST=0.0.0.0` lets a classroom's phones reach it on the network.
 CLUSTER_PORT ?= 8080
-HOST ?= 127.0.0.1
+CLUSTER_HOST ?= 127.0.0.1
 cluster: $(STAMP) system
-	$(BIN)/python -m digitdraw cluster start --host $(HOST) --port $(CLUSTER_PORT)
+	$(BIN)/python -m digitdraw cluster start --host $(CLUSTER_HOST) --port $(CLUSTER_PORT)
 
 cluster-stop: $(STAMP)
 	$(BIN)/python -m digitdraw cluster stop

@@ -27,7 +27,7 @@ It reports, per setup and number of students:
   kept (confirmed on the witnesses' pages, sent by the others) against the rows in the database.
 
 Setups: ``server`` is one ``streamlit run`` with its drawings in SQLite, as ``make run`` serves;
-``cluster`` is ``make cluster``'s topology without workers, with ``--replicas`` replicas.
+``cluster`` is ``make cluster``'s topology without workers, with each of ``--replicas`` (1 and 2).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from digitdraw.deploy import cluster as deploy
-from digitdraw.deploy.postgres import free_port
+from digitdraw.deploy.network import free_port
 from digitdraw.drawings import store
 
 PAUSE_SECONDS = (1.0, 3.0)
@@ -209,10 +209,8 @@ async def send_step(socket, step: list[bytes]) -> float:
     return took
 
 
-async def protocol_student(
-    url: str, messages: Messages, index: int, rounds: int, chance: random.Random, outcome: Outcome
-) -> None:
-    """A student without a browser: the witness's messages, sent over Streamlit's WebSocket."""
+async def protocol_session(url: str, messages: Messages):
+    """A student without a browser: a WebSocket session on the app, its page's first run done."""
     import websockets
 
     # The page first, as a browser loads it: behind HAProxy it sets the cookie naming this one's replica.
@@ -220,22 +218,47 @@ async def protocol_student(
         cookie = "; ".join(value.split(";")[0] for value in response.headers.get_all("Set-Cookie") or [])
     stream = url.replace("http://", "ws://", 1) + "/_stcore/stream"
     headers = {"Cookie": cookie} if cookie else {}
-    async with websockets.connect(
+    socket = await websockets.connect(
         stream, subprotocols=["streamlit"], additional_headers=headers, max_size=None, open_timeout=120
-    ) as socket:
+    )
+    await send_step(socket, messages.opening)
+    return socket
+
+
+async def protocol_student(
+    socket, messages: Messages, index: int, rounds: int, chance: random.Random, outcome: Outcome
+) -> None:
+    """The rounds of a student without a browser: the witness's messages, sent over its WebSocket."""
+    for round_number in range(rounds):
+        await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
+        digit = (index + 3 * round_number) % 10
+        try:
+            outcome.protocol_seconds.append(await send_step(socket, messages.drawing[digit]))
+            if (index + round_number) % KEEP_EVERY == 0:
+                await send_step(socket, messages.keep[digit])
+                outcome.kept_on_page += 1
+            await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
+            await send_step(socket, messages.clear[digit])
+        except TimeoutError:
+            outcome.protocol_lost += 1
+
+
+async def stroke_cpu(target: Target, messages: Messages, rounds: int) -> list[float]:
+    """Server CPU seconds of each drawing alone: one protocol student, no pauses, the servers' CPU read
+    just before the drawing is sent and just after its run finished (Clear in between, not counted)."""
+    import websockets
+
+    spent = []
+    stream = target.url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    async with websockets.connect(stream, subprotocols=["streamlit"], max_size=None) as socket:
         await send_step(socket, messages.opening)
         for round_number in range(rounds):
-            await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
-            digit = (index + 3 * round_number) % 10
-            try:
-                outcome.protocol_seconds.append(await send_step(socket, messages.drawing[digit]))
-                if (index + round_number) % KEEP_EVERY == 0:
-                    await send_step(socket, messages.keep[digit])
-                    outcome.kept_on_page += 1
-                await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
-                await send_step(socket, messages.clear[digit])
-            except TimeoutError:
-                outcome.protocol_lost += 1
+            digit = round_number % 10
+            before = cpu_seconds(target.pids)
+            await send_step(socket, messages.drawing[digit])
+            spent.append(cpu_seconds(target.pids) - before)
+            await send_step(socket, messages.clear[digit])
+    return spent
 
 
 async def student(page, index: int, rounds: int, chance: random.Random, outcome: Outcome) -> None:
@@ -271,6 +294,10 @@ async def classroom(
                 await draw_and_time(page, 1)
                 await context.close()
             opened = await asyncio.gather(*(open_draw_page(browser, target.url) for _ in range(witnesses)))
+            # Every session opens before the rounds: opening costs the server, but not per round.
+            sockets = await asyncio.gather(
+                *(protocol_session(target.url, messages) for _ in range(witnesses, students))
+            )
             await asyncio.sleep(2.0)  # The last pages' first runs finish.
             idle_start = cpu_seconds(target.pids)
             await asyncio.sleep(IDLE_SECONDS)
@@ -284,12 +311,12 @@ async def classroom(
                     for index, (_, page) in enumerate(opened)
                 ),
                 *(
-                    protocol_student(
-                        target.url, messages, index, rounds, random.Random(seeds[index]), outcome
-                    )
-                    for index in range(witnesses, students)
+                    protocol_student(socket, messages, index, rounds, random.Random(seeds[index]), outcome)
+                    for index, socket in enumerate(sockets, start=witnesses)
                 ),
             )
+            for socket in sockets:
+                await socket.close()
             idle = outcome.idle_cpu_per_second * (time.monotonic() - started)
             outcome.server_cpu_seconds = cpu_seconds(target.pids) - before - idle
         finally:
@@ -328,13 +355,22 @@ def main() -> None:
     parser.add_argument("--witnesses", type=int, default=3, help="students who are real browsers")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--setups", nargs="+", default=["server", "cluster"], choices=["server", "cluster"])
-    parser.add_argument("--replicas", type=int, default=2, help="the cluster's app replicas")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="the clusters' app replicas")
+    parser.add_argument("--strokes", type=int, default=100, help="drawings measured alone")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="digitdraw-classroom-") as folder,
         one_server(Path(folder)) as target,
     ):
         messages = asyncio.run(capture(target.url))
+        # A drawing's own cost, on a server with nobody else on it: /proc counts CPU in clock ticks
+        # (10 ms here), so the median and mean of many are the figures, not any one.
+        alone = np.array(asyncio.run(stroke_cpu(target, messages, args.strokes))) * 1e3
+    print(
+        f"Server CPU per drawing alone (its message and its run, one server, {args.strokes} drawings): "
+        f"median {statistics.median(alone):.0f} ms, mean {alone.mean():.1f} ms, "
+        f"p95 {np.percentile(alone, 95):.0f} ms"
+    )
     print(
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.rounds} rounds per student, "
         f"{args.witnesses} of them real browsers"
@@ -345,13 +381,17 @@ def main() -> None:
         "| answers lost | kept / rows stored |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
+    setups = [("server", 1)] if "server" in args.setups else []
+    setups += [("cluster", replicas) for replicas in args.replicas] if "cluster" in args.setups else []
     for students in args.students:
-        for setup in args.setups:
+        for setup, replicas in setups:
             with tempfile.TemporaryDirectory(prefix="digitdraw-classroom-") as folder:
-                name = "one server" if setup == "server" else f"cluster, {args.replicas} replicas"
-                opened = (
-                    one_server(Path(folder)) if setup == "server" else a_cluster(Path(folder), args.replicas)
+                name = (
+                    "one server"
+                    if setup == "server"
+                    else f"cluster, {replicas} replica{'s' * (replicas > 1)}"
                 )
+                opened = one_server(Path(folder)) if setup == "server" else a_cluster(Path(folder), replicas)
                 with opened as target:
                     outcome = asyncio.run(classroom(target, students, args.witnesses, args.rounds, messages))
                 print(report(name, students, outcome), flush=True)

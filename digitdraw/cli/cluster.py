@@ -8,6 +8,7 @@ from pathlib import Path
 
 from digitdraw.cli.arguments import BAD_REQUEST, fail
 from digitdraw.deploy import cluster
+from digitdraw.deploy.network import EVERY_INTERFACE
 from digitdraw.deploy.postgres import PostgresUnavailable
 
 
@@ -28,7 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "--folder",
             type=Path,
             default=cluster.DEFAULT_FOLDER,
-            help="where the cluster keeps its database, logs and process list (default: data/cluster)",
+            help="where the cluster keeps its database, logs and list of processes "
+            f"(default: {cluster.DEFAULT_FOLDER})",
         )
     start.add_argument(
         "--host", default="127.0.0.1", help="the proxy's address; 0.0.0.0 for phones on the network"
@@ -49,6 +51,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     stop.set_defaults(run=run_stop, parser=parser)
 
 
+def _plural(count: int, noun: str) -> str:
+    return noun if count == 1 else noun + "s"
+
+
 def run_start(args: argparse.Namespace) -> int:
     """Start the cluster and say where to open it."""
     try:
@@ -64,9 +70,10 @@ def run_start(args: argparse.Namespace) -> int:
         return fail("cluster start", error)
     elsewhere = f" (phones on the network: this machine's address, port {settings.port})"
     print(
-        f"DigitDraw runs at {running.url}{elsewhere if settings.host in ('0.0.0.0', '::') else ''}: "
-        f"{settings.replicas} app replicas behind HAProxy, "
-        f"{settings.workers} training workers and PostgreSQL; logs in {settings.folder / 'logs'}. "
+        f"DigitDraw runs at {running.url}{elsewhere if settings.host in EVERY_INTERFACE else ''}: "
+        f"{settings.replicas} app {_plural(settings.replicas, 'replica')} behind HAProxy, "
+        f"{settings.workers} training {_plural(settings.workers, 'worker')} and PostgreSQL; "
+        f"logs in {settings.folder / 'logs'}. "
         "Stop it with 'make cluster-stop'."
     )
     return 0

@@ -8,11 +8,15 @@ replica holds in memory (a browser's Streamlit session) is lost with it, and
 its browsers reconnect to another through the proxy.
 
 The processes outlive the command that started them (``make cluster`` returns
-to the shell), so the cluster is written down in ``FOLDER/cluster.json``:
-each process's role, name, port, log and process id, which ``stop`` reads.
-The replicas and workers run in sessions of their own, so stopping one stops
-whatever it started. The database's data stays in ``FOLDER/postgres`` from
-one start to the next; logs are in ``FOLDER/logs``.
+to the shell), so the cluster is written down in ``FOLDER/cluster.json`` as
+it starts, part by part: each process's role, name, port, log, process id and
+start time, with the machine's boot id, which ``stop`` reads. A process id
+alone could name another program after a reboot; with its start time and the
+boot id, ``stop`` signals only the processes it started. Each runs in a
+session of its own, so stopping one stops whatever it started. The record
+holds the database's password: it is readable by its owner alone. The
+database's data stays in ``FOLDER/postgres`` from one start to the next; logs
+are in ``FOLDER/logs``.
 
 Not home-made infrastructure: the proxy, the database and the queue are the
 standard ones (HAProxy and PostgreSQL from Debian's packages, the queue a
@@ -29,28 +33,34 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from digitdraw.deploy import postgres, proxy
+from digitdraw.deploy.network import checked_host, free_port, port_is_free, url_of
 from digitdraw.drawings import store
 from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
-from digitdraw.serving.saved_models import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]  # Where streamlit_app.py is.
 DEFAULT_FOLDER = ROOT / "data" / "cluster"
 STATE_FILE = "cluster.json"
 DATABASE_NAME = "digitdraw"
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_REPLICAS = 2
+DEFAULT_WORKERS = 2
 MAX_REPLICAS = 16
 MAX_WORKERS = 16
 STARTUP_SECONDS = 120.0  # Two replicas and two workers starting at once on two busy cores.
 STOP_SECONDS = 15.0
-# The processes this one started, kept referenced: Python warns when a child it still runs is forgotten.
-_children: list[subprocess.Popen] = []
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+# The processes this one started: reaped once stopped, so that none lingers as a zombie.
+_children: dict[int, subprocess.Popen] = {}
 
 
 class Role:
@@ -66,20 +76,34 @@ class ClusterSettings:
     """What to start: where, on which address, and how many of each."""
 
     folder: Path = DEFAULT_FOLDER
-    host: str = "127.0.0.1"  # The proxy's address: 0.0.0.0 serves a classroom's phones on the network.
+    host: str = DEFAULT_HOST  # The proxy's address: 0.0.0.0 serves a classroom's phones on the network.
     port: int = DEFAULT_PORT
-    replicas: int = 2
-    workers: int = 2
+    replicas: int = DEFAULT_REPLICAS
+    workers: int = DEFAULT_WORKERS
     models: Path | None = None  # The shared models folder; saved_models/ unless given.
     postgres_folder: Path | None = None  # FOLDER/postgres unless given.
 
     def __post_init__(self) -> None:
+        checked_host(self.host)
         if not 1 <= self.replicas <= MAX_REPLICAS:
             raise ValueError(f"replicas must be 1 to {MAX_REPLICAS}, not {self.replicas}")
         if not 0 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 0 to {MAX_WORKERS}, not {self.workers}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"the port must be 1 to 65535, not {self.port}")
+
+
+def _boot_id() -> str:
+    return BOOT_ID.read_text().strip() if BOOT_ID.exists() else ""
+
+
+def _start_time(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (``/proc/PID/stat``), or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 @dataclass(frozen=True)
@@ -90,30 +114,40 @@ class Process:
     name: str
     pid: int
     log: str
+    started: int  # Clock ticks since boot: with the pid, names this process and no later one.
     port: int | None = None
 
     def alive(self) -> bool:
-        """Whether the process still runs."""
-        return process_alive(self.pid)
+        """Whether this very process still runs (not a zombie, nor another that took its pid)."""
+        return _start_time(self.pid) == self.started
 
 
 @dataclass(frozen=True)
 class Cluster:
     """A running cluster, as ``FOLDER/cluster.json`` records it."""
 
-    url: str  # The proxy's: the address to open.
+    url: str  # The proxy's: the address to open ("" until it answers).
     database_url: str
     models: str
     postgres_folder: str
-    processes: tuple[Process, ...]
+    processes: tuple[Process, ...] = ()
+    boot_id: str = dataclasses.field(default_factory=_boot_id)
 
     def of_role(self, role: str) -> list[Process]:
         """Its processes of one role, in the order they were started."""
         return [process for process in self.processes if process.role == role]
 
+    def running(self) -> list[Process]:
+        """Its processes that still run: none after the machine restarted."""
+        if self.boot_id != _boot_id():
+            return []
+        return [process for process in self.processes if process.alive()]
+
     def save(self, folder: Path) -> None:
-        """Write it to ``folder/cluster.json``."""
-        (folder / STATE_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        """Write it to ``folder/cluster.json``, readable by its owner alone (it holds a password)."""
+        path = folder / STATE_FILE
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> Cluster | None:
@@ -134,14 +168,17 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _last_lines(process: Process) -> str:
+    return " / ".join(Path(process.log).read_text(errors="replace").strip().splitlines()[-3:])
+
+
 def _wait_until_healthy(url: str, process: Process, seconds: float = STARTUP_SECONDS) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} stopped while starting: {_last_lines(process)}")
         if _healthy(url):
             return
-        if not process.alive():
-            tail = Path(process.log).read_text(errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"{process.name} stopped while starting: {tail}")
         time.sleep(0.3)
     raise RuntimeError(f"{process.name} did not answer at {url} within {seconds:.0f} s (see {process.log})")
 
@@ -151,10 +188,16 @@ def _launch(role: str, name: str, command: list[str], logs: Path, environment: d
     log_path = logs / f"{name}.log"
     with open(log_path, "w") as log:
         started = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    _children.append(started)
-    return Process(role, name, started.pid, str(log_path), port)
+    _children[started.pid] = started
+    return Process(role, name, started.pid, str(log_path), _start_time(started.pid) or 0, port)
 
 
 def _database(server_url: str) -> str:
@@ -177,74 +220,110 @@ def _database(server_url: str) -> str:
     return url
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) stop a start as Ctrl-C does, so that it cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def start(settings: ClusterSettings) -> Cluster:
     """Start PostgreSQL, the replicas, HAProxy and the workers; returns once the proxy answers.
 
-    Whatever started is stopped again if a later part fails.
+    Whatever started is stopped again if a later part fails or the start is interrupted.
     """
     folder = settings.folder.resolve()
-    running = Cluster.load(folder)
-    if running is not None and any(process.alive() for process in running.processes):
+    recorded = Cluster.load(folder)
+    if recorded is not None and recorded.running():
         raise ValueError(f"a cluster already runs from {folder}: stop it first ('make cluster-stop')")
+    if recorded is not None:  # Its processes are gone (a reboot, say): its PostgreSQL may not be.
+        stop(folder)
+    if not port_is_free(settings.host, settings.port):
+        raise ValueError(f"port {settings.port} is in use: stop what runs there, or choose another port")
     haproxy = proxy.haproxy_binary()
     logs = folder / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     postgres_folder = (settings.postgres_folder or folder / "postgres").resolve()
     models = (settings.models or saved_models_dir()).resolve()
-    started: list[Process] = []
-    try:
-        database_url = _database(postgres.start(postgres_folder))
-        environment = {
-            "OPENBLAS_NUM_THREADS": "1",  # As `make run` serves the app (see the Makefile).
-            **os.environ,
-            store.DATABASE_URL_ENV_VAR: database_url,
-            SAVED_MODELS_ENV_VAR: str(models),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-        }
-        # One secret for every replica, so that a browser moved to another replica keeps valid cookies
-        # (Streamlit takes it from its environment only, never its command line).
-        environment["STREAMLIT_SERVER_COOKIE_SECRET"] = secrets.token_hex(32)
-        for index in range(settings.replicas):
-            port = postgres.free_port()
-            command = [
-                sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-                "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-            ]  # fmt: skip
-            started.append(_launch(Role.REPLICA, proxy.replica_name(index), command, logs, environment, port))
-        for index in range(settings.workers):
-            command = [sys.executable, "-m", "digitdraw", "worker", "--database", database_url]
-            command += ["--models", str(models)]
-            started.append(_launch(Role.WORKER, f"worker{index + 1}", command, logs, environment))
-        replicas = [process for process in started if process.role == Role.REPLICA]
-        for replica in replicas:
-            _wait_until_healthy(f"http://127.0.0.1:{replica.port}", replica)
-        config = folder / "haproxy.cfg"
-        config.write_text(proxy.haproxy_config(settings.host, settings.port, [r.port for r in replicas]))
-        checked = subprocess.run([haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
-        if checked.returncode != 0:
-            raise RuntimeError(f"HAProxy refused its configuration: {checked.stderr.strip()}")
-        gateway = _launch(Role.PROXY, "haproxy", [haproxy, "-db", "-f", str(config)], logs, environment)
-        started.append(gateway)
-        address = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        _wait_until_healthy(f"http://{address}:{settings.port}", gateway)
-        cluster = Cluster(
-            url=f"http://{address}:{settings.port}",
-            database_url=database_url,
-            models=str(models),
-            postgres_folder=str(postgres_folder),
-            processes=tuple(started),
-        )
+    cluster = Cluster(url="", database_url="", models=str(models), postgres_folder=str(postgres_folder))
+    cluster.save(folder)  # From here on, ``stop`` finds whatever has started.
+
+    def started(process: Process) -> Process:
+        nonlocal cluster
+        cluster = dataclasses.replace(cluster, processes=(*cluster.processes, process))
         cluster.save(folder)
-        return cluster
+        return process
+
+    try:
+        with _interruptible():
+            cluster = dataclasses.replace(cluster, database_url=_database(postgres.start(postgres_folder)))
+            cluster.save(folder)
+            environment = {
+                "OPENBLAS_NUM_THREADS": "1",  # As `make run` serves the app (see the Makefile).
+                **os.environ,
+                # The database's URL, password and all, in the environment: never on a command line,
+                # which every user of the machine can read.
+                store.DATABASE_URL_ENV_VAR: cluster.database_url,
+                SAVED_MODELS_ENV_VAR: str(models),
+                # One secret for every replica, so that a browser moved to another keeps valid cookies
+                # (Streamlit takes it from its environment only, never its command line).
+                "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(32),
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+            }
+            replicas = []
+            for index in range(settings.replicas):
+                port = free_port()
+                command = [
+                    sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+                    "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                    "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+                ]  # fmt: skip
+                name = proxy.replica_name(index)
+                replicas.append(started(_launch(Role.REPLICA, name, command, logs, environment, port)))
+            for index in range(settings.workers):
+                command = [sys.executable, "-m", "digitdraw", "worker", "--models", str(models)]
+                started(_launch(Role.WORKER, f"worker{index + 1}", command, logs, environment))
+            for replica in replicas:
+                _wait_until_healthy(f"http://127.0.0.1:{replica.port}", replica)
+            config = folder / "haproxy.cfg"
+            config.write_text(proxy.haproxy_config(settings.host, settings.port, [r.port for r in replicas]))
+            checked = subprocess.run([haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
+            if checked.returncode != 0:
+                raise RuntimeError(f"HAProxy refused its configuration: {checked.stderr.strip()}")
+            gateway = started(
+                _launch(Role.PROXY, "haproxy", [haproxy, "-db", "-f", str(config)], logs, environment)
+            )
+            url = url_of(settings.host, settings.port)
+            _wait_until_healthy(url, gateway)
+            # Something else on the port (another DigitDraw) may answer for a proxy that could not bind it.
+            time.sleep(0.5)
+            stopped = [process.name for process in cluster.processes if not process.alive()]
+            if stopped:
+                raise RuntimeError(f"{', '.join(stopped)} stopped while starting: {_last_lines(gateway)}")
+            cluster = dataclasses.replace(cluster, url=url)
+            cluster.save(folder)
+            return cluster
     except BaseException:
-        _stop_processes(started)
-        postgres.stop(postgres_folder)
+        # The failure that stopped the start is the one to report, even if cleaning up fails too.
+        with contextlib.suppress(postgres.PostgresUnavailable, OSError):
+            stop(folder)
         raise
 
 
-def _stop_processes(processes: list[Process] | tuple[Process, ...]) -> None:
-    """SIGTERM to each process's session, SIGKILL to what still runs after ``STOP_SECONDS``."""
+def _stop_processes(processes: list[Process]) -> None:
+    """SIGTERM to each process's session, SIGKILL to what still runs after ``STOP_SECONDS``; then reap
+    the ones this process started."""
     for process in processes:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -252,19 +331,25 @@ def _stop_processes(processes: list[Process] | tuple[Process, ...]) -> None:
     while time.monotonic() < deadline and any(process.alive() for process in processes):
         time.sleep(0.2)
     for process in processes:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if process.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+    for process in processes:
+        child = _children.pop(process.pid, None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=STOP_SECONDS)
 
 
 def stop(folder: Path = DEFAULT_FOLDER) -> Cluster | None:
-    """Stop the cluster started from ``folder``: proxy first, then replicas, workers and PostgreSQL.
-    Returns what was stopped, or None if no cluster was recorded there."""
+    """Stop the cluster started from ``folder``: its processes that still run (all asked at once, then
+    killed if they linger), and PostgreSQL. Returns what was stopped, or None if no cluster was
+    recorded there."""
     folder = folder.resolve()
     cluster = Cluster.load(folder)
     if cluster is None:
         return None
-    order = (Role.PROXY, Role.REPLICA, Role.WORKER)
-    _stop_processes([process for role in order for process in cluster.of_role(role)])
+    _stop_processes(cluster.running())
     postgres.stop(Path(cluster.postgres_folder))
     (folder / STATE_FILE).unlink()
     return cluster

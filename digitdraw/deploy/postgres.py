@@ -1,11 +1,12 @@
 """A PostgreSQL server of its own: Debian's binaries, a data folder, a free port, no system service.
 
 The cluster keeps its drawings, answers and training queue here, and the
-store's tests start one per test session. The server trusts local
-connections only (it listens on 127.0.0.1), which suits one machine; a
-cluster across machines would use a managed PostgreSQL and pass its URL.
-PostgreSQL refuses to run as root, so as root its programs run as Debian's
-``postgres`` user.
+store's tests start one per test session. The server listens on 127.0.0.1
+only, and asks for a password made when its data was (kept in the data's
+folder, readable by its owner alone), so that another user of a shared
+machine cannot connect as its superuser. A cluster across machines would use
+a managed PostgreSQL and pass its URL. PostgreSQL refuses to run as root, so
+as root its programs run as Debian's ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import contextlib
 import glob
 import os
 import pwd
+import secrets
+import shlex
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from digitdraw.deploy.network import free_port
 
 BINARY_FOLDERS = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
 SUPERUSER = "digitdraw"
@@ -45,13 +49,6 @@ def binary(name: str) -> str:
     return found
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _as_server_user() -> dict[str, Any]:
     """PostgreSQL refuses to run as root: run its programs as the 'postgres' user when we are root."""
     if os.geteuid() != 0:
@@ -65,7 +62,7 @@ def _run(folder: Path, *command: str) -> None:
     if result.returncode != 0:
         log = folder / "server.log"
         tail = (log.read_text() if log.exists() else result.stderr or result.stdout).strip()
-        raise PostgresUnavailable(f"{Path(command[0]).name} failed: {tail.splitlines()[-3:]}")
+        raise PostgresUnavailable(f"{Path(command[0]).name} failed: {' / '.join(tail.splitlines()[-3:])}")
 
 
 def start(folder: Path, port: int | None = None) -> str:
@@ -78,36 +75,38 @@ def start(folder: Path, port: int | None = None) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     if run_as:
         os.chown(folder, run_as["user"], run_as["group"])
-    data, log = folder / "data", folder / "server.log"
+    data, log, password_file = folder / "data", folder / "server.log", folder / "password"
     port = port or free_port()
     if not (data / "PG_VERSION").exists():
-        _run(
-            folder,
-            binary("initdb"),
-            "-D",
-            str(data),
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
-    options = f"-p {port} -k {folder} -h 127.0.0.1 -c fsync=off -c max_connections={MAX_CONNECTIONS}"
+        password_file.write_text(secrets.token_hex(24))
+        password_file.chmod(0o600)
+        if run_as:  # initdb, run as 'postgres', reads it.
+            os.chown(password_file, run_as["user"], run_as["group"])
+        initdb = [binary("initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8", "--no-sync"]
+        _run(folder, *initdb, "--auth=scram-sha-256", f"--pwfile={password_file}")
+    password = password_file.read_text().strip()
+    # pg_ctl hands these to a shell: the folder is quoted, for a checkout whose path has spaces.
+    options = (
+        f"-p {port} -k {shlex.quote(str(folder))} -h 127.0.0.1 -c fsync=off "
+        f"-c max_connections={MAX_CONNECTIONS}"
+    )
     _run(folder, binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
-    return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/postgres"
+    return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres"
 
 
 def stop(folder: Path) -> None:
-    """Stop the server whose data is in ``folder`` at once, if it runs."""
+    """Stop the server whose data is in ``folder`` at once, if it runs; PostgresUnavailable if it will not."""
     data = folder / "data"
     if (data / "postmaster.pid").exists():
-        subprocess.run(
+        stopped = subprocess.run(
             [binary("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
             capture_output=True,
+            text=True,
             timeout=60,
             **_as_server_user(),
         )
+        if stopped.returncode != 0 and (data / "postmaster.pid").exists():
+            raise PostgresUnavailable(f"pg_ctl could not stop the server in {data}: {stopped.stderr.strip()}")
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from digitdraw.deploy.network import bind_address, checked_host
+
 HAPROXY_PATHS = ("/usr/sbin/haproxy",)
 REPLICA_COOKIE = "digitdraw_replica"
 HEALTH_PATH = "/_stcore/health"
@@ -42,13 +44,16 @@ def haproxy_config(host: str, port: int, replica_ports: Sequence[int]) -> str:
     127.0.0.1 at ``replica_ports``, each browser sticking to one."""
     if not replica_ports:
         raise ValueError("a proxy needs at least one replica to send browsers to")
+    checked_host(host)  # Written into the configuration: an address, never a line of it.
     servers = "\n".join(
         f"    server {replica_name(index)} 127.0.0.1:{replica_port} cookie {replica_name(index)} "
         "check inter 1s fall 2 rise 2"
         for index, replica_port in enumerate(replica_ports)
     )
+    # noreuseport: a second proxy on the same port fails to start, rather than share its browsers.
     return f"""global
     maxconn {MAX_CONNECTIONS}
+    noreuseport
 
 defaults
     mode http
@@ -60,7 +65,7 @@ defaults
     timeout tunnel 2h
 
 frontend digitdraw
-    bind {host}:{port}
+    bind {bind_address(host, port)}
     default_backend replicas
 
 backend replicas

@@ -449,8 +449,12 @@ def image_file_ui(data: bytes | None) -> np.ndarray | None:
 
 
 def kept_before(classification: inference.Classification) -> tuple[int, int] | None:
-    """The (id, label) under which this browser already kept this very drawing, or None."""
-    return _with_store(lambda kept: kept.kept_as(browser_id(), classification.image), None)
+    """The (id, label) under which this browser already kept this very drawing, or None; None too when
+    the store is out of reach, without a word: nobody asked to keep anything yet."""
+    try:
+        return store.open_store().kept_as(browser_id(), classification.image)
+    except (store.StoreError, ValueError):
+        return None
 
 
 def forget_drawing(drawing_id: int) -> None:

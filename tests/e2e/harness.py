@@ -10,7 +10,6 @@ import json
 import math
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from digitdraw.deploy.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -60,13 +61,6 @@ def mouse_path(stroke: list[tuple[float, float]], left: float, top: float, subst
     for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
         for step in range(1, substeps + 1):
             yield left + x0 + (x1 - x0) * step / substeps, top + y0 + (y1 - y0) * step / substeps
-
-
-def free_port() -> int:
-    """A TCP port on localhost that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 60) -> None:
