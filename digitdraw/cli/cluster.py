@@ -33,13 +33,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             f"(default: {cluster.DEFAULT_FOLDER})",
         )
     start.add_argument(
-        "--host", default="127.0.0.1", help="the proxy's address; 0.0.0.0 for phones on the network"
+        "--host",
+        default=cluster.DEFAULT_HOST,
+        help=f"the proxy's address (default {cluster.DEFAULT_HOST}); 0.0.0.0 for phones on the network",
     )
-    start.add_argument(
-        "--port", type=int, default=cluster.DEFAULT_PORT, help="the proxy's port (default 8080)"
-    )
-    start.add_argument("--replicas", type=int, default=2, help=f"app servers, 1 to {cluster.MAX_REPLICAS}")
-    start.add_argument("--workers", type=int, default=2, help=f"training workers, 0 to {cluster.MAX_WORKERS}")
+    for option, default, lowest, highest, what in (
+        ("--port", cluster.DEFAULT_PORT, 1, 65535, "the proxy's port"),
+        ("--replicas", cluster.DEFAULT_REPLICAS, 1, cluster.MAX_REPLICAS, "app servers"),
+        ("--workers", cluster.DEFAULT_WORKERS, 0, cluster.MAX_WORKERS, "training workers"),
+    ):
+        start.add_argument(
+            option, type=int, default=default, help=f"{what}, {lowest} to {highest} (default {default})"
+        )
     start.add_argument(
         "--models",
         type=Path,
