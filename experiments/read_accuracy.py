@@ -1,10 +1,13 @@
 """How well ``read_digits`` reads whole numbers, per model, on both parts of the evaluation set.
 
-Run from the repository root: ``.venv/bin/python -m experiments.read_accuracy``. The set is built by
-``digitdraw.reading.numbers`` from MNIST test digits: the *tuning* part (seed 0, first half of the test set)
-is the one segmentation was tuned on; the *held-out* part (seed 1, second half) never was.
+Run from the repository root: ``.venv/bin/python -m experiments.read_accuracy``. Two sets, each built by
+``digitdraw.reading.numbers`` in a *tuning* part (the one segmentation may be tuned on) and a *held-out*
+part (never tuned on): numbers of MNIST test digits, which flatter (the networks learned from MNIST's
+hands), and numbers of digits by other hands (scikit-learn's 43 people and Hershey fonts) on harder
+pages: touching neighbours, pen skips, rules and form boxes, table edges, perspective.
 
-Per digit: a true digit counts as right when a found box overlaps it (intersection over union at
+"count" is the share of numbers in which as many digits were found as the number has. Per digit: a
+true digit counts as right when a found box overlaps it (intersection over union at
 least 0.3, one box per digit) and that box reads as the true digit. Whole number: the digits read,
 in order, are exactly the number. Segmentation is the same for every model (its judge is all of
 them together), so each model's figures differ only in how it reads the digits found.
@@ -19,15 +22,33 @@ from digitdraw import MODEL_IDS, load_mnist, read_digits
 from digitdraw.reading import numbers
 
 
+def sets(count: int, which: list[str]) -> dict[str, list[numbers.NumberSample]]:
+    """Each chosen set's numbers, by "set / part"."""
+    built = {}
+    if "mnist" in which:
+        _, (x_test, y_test) = load_mnist()
+        for part in numbers.PARTS:
+            built[f"mnist / {part}"] = numbers.number_set(x_test, y_test, count, part)
+    if "other-hands" in which:
+        for part in numbers.PARTS:
+            built[f"other hands / {part}"] = numbers.other_hands_number_set(count, part)
+    return built
+
+
 def main() -> None:
-    """Print per-digit and whole-number accuracy per model and part."""
+    """Print per-digit, digit-count and whole-number accuracy per model, set and part."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="numbers per part (default 500)")
+    parser.add_argument(
+        "--sets", nargs="+", default=["mnist", "other-hands"], choices=["mnist", "other-hands"]
+    )
+    parser.add_argument("--models", type=int, nargs="+", default=list(MODEL_IDS))
     args = parser.parse_args()
-    _, (x_test, y_test) = load_mnist()
-    print(f"{'part':<10}{'model':>6}{'numbers':>9}{'digits':>8}{'found':>8}{'per digit':>11}{'whole':>8}")
-    for part in numbers.PARTS:
-        samples = numbers.number_set(x_test, y_test, args.count, part)
+    print(
+        f"{'set / part':<24}{'model':>6}{'numbers':>9}{'digits':>8}{'found':>8}{'per digit':>11}"
+        f"{'count':>8}{'whole':>8}"
+    )
+    for name, samples in sets(args.count, args.sets).items():
         started = time.perf_counter()
         readings = [read_digits(sample.image) for sample in samples]
         seconds = time.perf_counter() - started
@@ -36,7 +57,10 @@ def main() -> None:
             sum(j is not None for j in numbers.match_boxes(sample.boxes, reading.boxes))
             for sample, reading in zip(samples, readings, strict=True)
         )
-        for model_id in MODEL_IDS:
+        counted = sum(
+            len(reading.boxes) == len(sample.text) for sample, reading in zip(samples, readings, strict=True)
+        )
+        for model_id in args.models:
             right = whole = 0
             by_kind: dict[str, list[int]] = {}
             for sample, reading in zip(samples, readings, strict=True):
@@ -49,10 +73,11 @@ def main() -> None:
                 counts[1] += 1
             kinds = ", ".join(f"{kind} {w / n:.1%} of {n}" for kind, (w, n) in sorted(by_kind.items()))
             print(
-                f"{part:<10}{model_id!s:>6}{len(samples):>9}{total:>8}{found / total:>8.1%}"
-                f"{right / total:>11.2%}{whole / len(samples):>8.1%}   whole by kind: {kinds}"
+                f"{name:<24}{model_id!s:>6}{len(samples):>9}{total:>8}{found / total:>8.1%}"
+                f"{right / total:>11.2%}{counted / len(samples):>8.1%}{whole / len(samples):>8.1%}"
+                f"   whole by kind: {kinds}"
             )
-        print(f"{part:<10} {seconds / len(samples) * 1e3:.1f} ms per number, all models\n")
+        print(f"{name:<24} {seconds / len(samples) * 1e3:.1f} ms per number, all models\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ properties over any image, hostile image files, and the evaluation set's bookkee
 from __future__ import annotations
 
 import io
+import itertools
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 import digitdraw
+from digitdraw.learning import evalsets
 from digitdraw.reading import numbers, read
 from digitdraw.serving import images
 
@@ -94,6 +96,27 @@ def test_a_broken_rule_is_still_a_rule():
     for start in range(0, 300, 20):
         mask[20, start : start + 16] = 1  # Dashes with 4-pixel gaps, as a faded rule thresholds.
     assert not read.remove_ruled_lines(mask).any()
+
+
+def test_vertical_rules_go_but_a_one_and_a_stroke_across_a_rule_stay():
+    mask = np.zeros((200, 300), np.uint8)
+    mask[:, 150:153] = 1  # A form's column rule, top to bottom.
+    mask[40:160, 60:66] = 1  # A 1: tall, but not the whole height, as a photo holds paper around it.
+    mask[100:104, 120:190] = 1  # A stroke crossing the rule.
+    cleaned = read.remove_vertical_rules(mask)
+    assert not cleaned[:95, 150:153].any() and not cleaned[110:, 150:153].any()
+    assert cleaned[40:160, 60:66].all()
+    assert cleaned[100:104, 120:190].all()
+
+
+def test_a_number_between_a_forms_column_rules_is_read_without_them(mnist):
+    _, (x_test, y_test) = mnist
+    sample = next(s for s in numbers.number_set(x_test, y_test, 20, "held-out") if s.kind == "photo")
+    photo = sample.image.copy()
+    for (x, _, w, _), (next_x, _, _, _) in itertools.pairwise(sample.boxes):
+        middle = (x + w + next_x) // 2
+        cv2.line(photo, (middle, 0), (middle, photo.shape[0] - 1), (40, 40, 40), 2)
+    assert len(digitdraw.read_digits(photo).boxes) == len(sample.text), "no rule read as a digit"
 
 
 # --- 4. pieces, edges and specks --------------------------------------------------------------
@@ -472,6 +495,35 @@ def test_the_evaluation_parts_are_fixed_and_draw_on_different_digits(mnist):
         assert [box[0] for box in sample.boxes] == sorted(box[0] for box in sample.boxes)
     with pytest.raises(ValueError, match="part"):
         numbers.number_set(x_test, y_test, 1, "test")
+
+
+def test_the_other_hands_numbers_are_fixed_draw_on_different_digits_and_have_hard_pages():
+    first = numbers.other_hands_number_set(12, "tuning")
+    again = numbers.other_hands_number_set(12, "tuning")
+    held = numbers.other_hands_number_set(12, "held-out")
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again, strict=True))
+    assert [s.text for s in first] != [s.text for s in held]
+    for sample in first + held:
+        assert 2 <= len(sample.text) <= 6 and len(sample.boxes) == len(sample.text)
+        height, width = sample.image.shape[:2]
+        assert all(x >= 0 and y >= 0 and x + w <= width and y + h <= height for x, y, w, h in sample.boxes)
+    # The two parts split each source: the scans' halves never meet.
+    tuning_images, _ = numbers.other_hands_digits("tuning")
+    held_images, _ = numbers.other_hands_digits("held-out")
+    scans = len(evalsets.scanned_digits()[0])
+    assert len(tuning_images) + len(held_images) == scans + 2 * numbers.OTHER_HANDS_HERSHEY
+    tuning_scans = {image.tobytes() for image in tuning_images[: scans // 2]}
+    assert not tuning_scans & {image.tobytes() for image in held_images[: scans - scans // 2]}
+    with pytest.raises(ValueError, match="part"):
+        numbers.other_hands_digits("test")
+
+
+def test_a_pen_skip_cuts_a_thin_gap_across_a_digit():
+    alpha = np.ones((100, 60), np.float32)
+    skipped = numbers._pen_skip(alpha, np.random.default_rng(3))
+    lost = 1.0 - skipped.mean()
+    assert 0 < lost < 0.07, "a thin gap, not a missing digit"
+    assert (skipped == 0).all(axis=1).any() or (skipped == 0).all(axis=0).any(), "right across it"
 
 
 def test_boxes_are_matched_by_overlap_one_to_one():

@@ -13,15 +13,25 @@ Two parts never share a source digit: the *tuning* part is drawn from the
 first half of MNIST's test set with ``TUNING_SEED``, the *held-out* part
 from the second half with ``HELD_OUT_SEED``. Segmentation's constants were
 tuned on the first only; the second measures them.
+
+That set flatters: its digits are MNIST's, the hands the networks learned
+from. ``other_hands_number_set`` builds the same kinds of numbers from digits
+MNIST never saw (the 43 people of scikit-learn's scans and Hershey-font
+digits, ``learning.evalsets``), on harder pages (``HARD``): neighbours
+touching or overlapping one gap in seven, a pen skip across one digit in five
+numbers, vertical rules and form boxes, a dark table edge, and perspective up
+to about 10 degrees. Its parts split each source in halves as well.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from digitdraw.learning import evalsets
 from digitdraw.learning.drawn import DrawnStyle, draw_like_canvas
 from digitdraw.serving.preprocess import IMAGE_SIZE
 
@@ -33,10 +43,30 @@ KINDS = {"photo": 0.75, "canvas": 0.25}
 # Digit heights in pixels: in photos from MNIST's own size up; on canvases as people draw them.
 PHOTO_DIGIT_HEIGHTS = (IMAGE_SIZE, 150)
 CANVAS_DIGIT_HEIGHTS = (120, 220)
+# The other hands' sets: Hershey digits per part, from seeds of their own (the held-out one never tuned on),
+# and an offset that keeps their numbers' draws apart from the MNIST-built set's.
+OTHER_HANDS_HERSHEY = 500
+OTHER_HANDS_SEEDS = {"tuning": 303, "held-out": 404}
+OTHER_HANDS_SEED_OFFSET = 1000
 # A box that overlaps a true digit's box by at least this much (intersection over union) found it.
 MATCH_IOU = 0.3
 
 Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PageStyle:
+    """How hard a set's pages are: the chances of each trouble real pages have."""
+
+    touching: float = 0.08  # A gap closed, or a little overlapping.
+    pen_skip: float = 0.0  # A thin gap across one digit of the number.
+    rules: float = 0.0  # Vertical rules between the digits, or a form's box around each.
+    table_edge: float = 0.0  # A dark band along one side of the photo.
+    perspective_degrees: float = 0.0  # The page tilted away by up to this much.
+
+
+EASY = PageStyle()
+HARD = PageStyle(touching=1 / 7, pen_skip=0.2, rules=0.25, table_edge=0.2, perspective_degrees=10.0)
 
 
 @dataclass(frozen=True)
@@ -65,13 +95,18 @@ def _digit_alpha(image: np.ndarray, rng: np.random.Generator, pen: bool, height:
 
 
 def _compose(
-    alphas: list[np.ndarray], rng: np.random.Generator, height: int, margin: tuple[float, float]
+    alphas: list[np.ndarray],
+    rng: np.random.Generator,
+    height: int,
+    margin: tuple[float, float],
+    style: PageStyle = EASY,
 ) -> tuple[np.ndarray, list[Box]]:
     """Place digits' alphas left to right on one alpha plane; their boxes."""
     gaps = []
+    overlap = 0.04 if style is EASY else 0.1
     for _ in alphas[1:]:
-        touching = rng.random() < 0.08
-        gaps.append(round(height * (rng.uniform(-0.04, 0.0) if touching else rng.uniform(0.08, 0.5))))
+        touching = rng.random() < style.touching
+        gaps.append(round(height * (rng.uniform(-overlap, 0.0) if touching else rng.uniform(0.08, 0.5))))
     left_margin = round(height * rng.uniform(*margin))
     width = left_margin * 2 + sum(a.shape[1] for a in alphas) + sum(gaps)
     page_height = round(height * rng.uniform(1.5, 2.6))
@@ -96,7 +131,14 @@ def _compose(
     return plane, boxes
 
 
-def _photograph(plane: np.ndarray, rng: np.random.Generator, digit_height: int, baseline: int) -> np.ndarray:
+def _photograph(
+    plane: np.ndarray,
+    rng: np.random.Generator,
+    digit_height: int,
+    baseline: int,
+    style: PageStyle = EASY,
+    boxes: list[Box] | None = None,
+) -> np.ndarray:
     """Ink alpha on synthetic paper, lit, ruled, noisy, blurred and compressed: an RGB photo."""
     height, width = plane.shape
     chalk = rng.random() < 0.15
@@ -117,9 +159,13 @@ def _photograph(plane: np.ndarray, rng: np.random.Generator, digit_height: int, 
         first = baseline % spacing
         for y in np.arange(first, height, spacing):
             cv2.line(image, (0, int(y)), (width - 1, int(y)), colour.tolist(), thickness, cv2.LINE_AA)
+    if boxes and style.rules and rng.random() < style.rules:
+        _rules(image, boxes, rng, ink)
     opacity = rng.uniform(0.75, 1.0)
     alpha = (plane * opacity)[:, :, None]
     image = image * (1 - alpha) + ink * alpha
+    if style.table_edge and rng.random() < style.table_edge:
+        _table_edge(image, rng)
     # Light falling off across the page, and sometimes a soft shadow.
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
@@ -141,35 +187,112 @@ def _photograph(plane: np.ndarray, rng: np.random.Generator, digit_height: int, 
     return np.ascontiguousarray(image)
 
 
+def _pen_skip(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit with a thin gap across it, where the pen skipped."""
+    skipped = alpha.copy()
+    height, width = alpha.shape
+    thickness = max(1, round(height * rng.uniform(0.03, 0.06)))
+    if rng.random() < 0.5:
+        row = int(rng.integers(height // 4, max(height // 4 + 1, 3 * height // 4)))
+        skipped[row : row + thickness, :] = 0
+    else:
+        column = int(rng.integers(width // 4, max(width // 4 + 1, 3 * width // 4)))
+        skipped[:, column : column + thickness] = 0
+    return skipped
+
+
+def _tilted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
+    """The plane seen at a slant (a perspective of up to ``degrees``), and its boxes where they went."""
+    height, width = plane.shape
+    reach = np.tan(np.radians(rng.uniform(0, degrees))) * 0.5
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    moved = (
+        corners + rng.uniform(-reach, reach, (4, 2)).astype(np.float32) * np.float32([width, height]) * 0.5
+    )
+    homography = cv2.getPerspectiveTransform(corners, moved)
+    tilted = cv2.warpPerspective(plane, homography, (width, height))
+    new_boxes = []
+    for x, y, w, h in boxes:
+        points = np.float32([[[x, y]], [[x + w, y]], [[x + w, y + h]], [[x, y + h]]])
+        mapped = cv2.perspectiveTransform(points, homography).reshape(-1, 2)
+        left, top = np.clip(mapped.min(axis=0), 0, [width - 1, height - 1])
+        right, bottom = np.clip(mapped.max(axis=0), 0, [width - 1, height - 1])
+        new_boxes.append((int(left), int(top), max(1, int(right - left)), max(1, int(bottom - top))))
+    return tilted, new_boxes
+
+
+def _rules(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, ink: np.ndarray) -> None:
+    """Vertical rules between the digits, or a form's box around each, in place."""
+    colour = (ink * rng.uniform(0.6, 1.0) + 255 * 0.3).clip(0, 255).tolist()
+    thickness = int(rng.integers(1, 4))
+    height = image.shape[0]
+    if rng.random() < 0.5:
+        for (x, _, w, _), (next_x, _, _, _) in itertools.pairwise(boxes):
+            middle = (x + w + next_x) // 2
+            cv2.line(image, (middle, 0), (middle, height - 1), colour, thickness, cv2.LINE_AA)
+    else:
+        pad = max(3, round(max(box[3] for box in boxes) * 0.12))
+        for x, y, w, h in boxes:
+            cv2.rectangle(
+                image, (x - pad, y - pad), (x + w + pad, y + h + pad), colour, thickness, cv2.LINE_AA
+            )
+
+
+def _table_edge(image: np.ndarray, rng: np.random.Generator) -> None:
+    """A dark band along one side, where the table shows past the paper, in place."""
+    height, width = image.shape[:2]
+    side = int(rng.integers(4))
+    depth = rng.uniform(0.04, 0.12)
+    colour = np.float32([rng.uniform(20, 70), rng.uniform(15, 55), rng.uniform(10, 45)])
+    if side == 0:
+        image[: max(1, round(height * depth))] = colour
+    elif side == 1:
+        image[-max(1, round(height * depth)) :] = colour
+    elif side == 2:
+        image[:, : max(1, round(width * depth))] = colour
+    else:
+        image[:, -max(1, round(width * depth)) :] = colour
+
+
 def number_sample(
-    digit_images: np.ndarray, digit_labels: np.ndarray, rng: np.random.Generator, kind: str
+    digit_images: np.ndarray | list[np.ndarray],
+    digit_labels: np.ndarray,
+    rng: np.random.Generator,
+    kind: str,
+    style: PageStyle = EASY,
+    redraw: bool = True,
 ) -> NumberSample:
-    """One number of 2 to 6 random digits from the given MNIST digits, as a photo or a wide canvas."""
+    """One number of 2 to 6 random digits from the given digits (light ink on dark, uint8), as a photo or a
+    wide canvas. ``redraw`` lets some be redrawn as pen strokes (MNIST-sized digits only)."""
     length = int(rng.integers(2, 7))
     chosen = rng.choice(len(digit_images), size=length, replace=False)
+    # Each trouble draws from the generator only where the style has it: the easy set stays as it was.
+    skipped = int(rng.integers(length)) if style.pen_skip and rng.random() < style.pen_skip else -1
+
+    def alpha_of(order: int, index: int, pen: bool, height: int) -> np.ndarray:
+        alpha = _digit_alpha(digit_images[index].astype(np.float32) / 255.0, rng, pen, height)
+        return _pen_skip(alpha, rng) if order == skipped else alpha
+
     if kind == "canvas":
         height = int(rng.integers(*CANVAS_DIGIT_HEIGHTS))
         alphas = [
-            _digit_alpha(
-                digit_images[i].astype(np.float32) / 255.0, rng, True, round(height * rng.uniform(0.85, 1.0))
-            )
-            for i in chosen
+            alpha_of(order, i, redraw, round(height * rng.uniform(0.85, 1.0)))
+            for order, i in enumerate(chosen)
         ]
-        plane, boxes = _compose(alphas, rng, height, (0.1, 0.4))
+        plane, boxes = _compose(alphas, rng, height, (0.1, 0.4), style)
         image = np.zeros((*plane.shape, 4), np.uint8)
         image[:, :, 3] = np.rint(plane * 255).astype(np.uint8)
     else:
         height = int(rng.integers(*PHOTO_DIGIT_HEIGHTS))
-        pen = rng.random() < 0.5
+        pen = redraw and rng.random() < 0.5
         alphas = [
-            _digit_alpha(
-                digit_images[i].astype(np.float32) / 255.0, rng, pen, round(height * rng.uniform(0.9, 1.1))
-            )
-            for i in chosen
+            alpha_of(order, i, pen, round(height * rng.uniform(0.9, 1.1))) for order, i in enumerate(chosen)
         ]
-        plane, boxes = _compose(alphas, rng, height, (0.3, 1.5))
+        plane, boxes = _compose(alphas, rng, height, (0.3, 1.5), style)
+        if style.perspective_degrees:
+            plane, boxes = _tilted(plane, boxes, rng, style.perspective_degrees)
         baseline = max(box[1] + box[3] for box in boxes)
-        image = _photograph(plane, rng, height, baseline)
+        image = _photograph(plane, rng, height, baseline, style, boxes)
     text = "".join(str(int(digit_labels[i])) for i in chosen)
     return NumberSample(image=image, text=text, boxes=boxes, kind=kind)
 
@@ -189,6 +312,35 @@ def number_set(
     rng = np.random.default_rng(seed)
     kinds, shares = list(KINDS), list(KINDS.values())
     return [number_sample(images, labels, rng, str(rng.choice(kinds, p=shares))) for _ in range(count)]
+
+
+def other_hands_digits(part: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """Digits by hands MNIST never saw, light ink on dark (uint8): one half of scikit-learn's 1,797 scans by
+    43 people (the first for tuning, the second held out) and 500 Hershey-font digits drawn from the part's
+    own seed."""
+    if part not in PARTS:
+        raise ValueError(f"expected a part in {sorted(PARTS)}, got {part!r}")
+    half = PARTS[part][1]
+    scans, scan_labels = evalsets.scanned_digits()
+    middle = len(scans) // 2
+    source = slice(middle, None) if half else slice(0, middle)
+    glyphs, glyph_labels = evalsets.hershey_digits(OTHER_HANDS_HERSHEY, OTHER_HANDS_SEEDS[part])
+    images = [*scans[source], *(glyph[:, :, 3] for glyph in glyphs)]
+    return images, np.concatenate([scan_labels[source], glyph_labels])
+
+
+def other_hands_number_set(count: int, part: str = "tuning") -> list[NumberSample]:
+    """``count`` numbers of one part from digits by other hands, on hard pages (``HARD``): photos and wide
+    canvases in the same shares as ``number_set``."""
+    if count < 1:
+        raise ValueError(f"expected at least one number, got {count}")
+    images, labels = other_hands_digits(part)
+    rng = np.random.default_rng(PARTS[part][0] + OTHER_HANDS_SEED_OFFSET)
+    kinds, shares = list(KINDS), list(KINDS.values())
+    return [
+        number_sample(images, labels, rng, str(rng.choice(kinds, p=shares)), HARD, redraw=False)
+        for _ in range(count)
+    ]
 
 
 def _iou(a: Box, b: Box) -> float:

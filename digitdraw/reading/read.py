@@ -15,7 +15,8 @@ each tested on its own:
 2. ``binarise``: a threshold relative to the strongest ink, never below a
    floor, so that blank paper gives nothing rather than its noise.
 3. ``remove_ruled_lines``: long thin horizontal runs go, except where a
-   stroke crosses them.
+   stroke crosses them; ``remove_vertical_rules`` does the same for runs
+   nearly the image's whole height (a form's columns), which no digit has.
 4. ``find_pieces``: connected components; paper edges and frames (pieces
    lying along a side of the image) are dropped.
 5. ``group_pieces``: pieces that sit above one another belong to one digit
@@ -67,6 +68,8 @@ INK_FRACTION_OF_PEAK = 0.4
 LINE_FRACTION = 0.5
 LINE_GAP = 9
 LINE_SHRINK = 2
+# A vertical run this fraction of the image's height is a rule: a digit's stroke is never that long.
+VERTICAL_LINE_FRACTION = 0.85
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
@@ -178,10 +181,11 @@ def binarise(ink: np.ndarray) -> np.ndarray:
     return (ink >= threshold).astype(np.uint8)
 
 
-def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """The mask without long horizontal rules; where a stroke crosses a rule, the stroke stays whole."""
+def remove_ruled_lines(mask: np.ndarray, fraction: float = LINE_FRACTION) -> np.ndarray:
+    """The mask without horizontal rules at least ``fraction`` of its width long; where a stroke crosses a
+    rule, the stroke stays whole."""
     height, width = mask.shape
-    length = int(width * LINE_FRACTION)
+    length = int(width * fraction)
     # Only a row holding ink along at least half a rule's length can be part of one: most
     # images have none, and the long morphology below is then skipped.
     if length < 2 * LINE_GAP or mask.sum(axis=1, dtype=np.int32).max() < length // 2:
@@ -205,6 +209,12 @@ def remove_ruled_lines(mask: np.ndarray) -> np.ndarray:
     thickness = _line_thickness(lines)
     crossing = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((thickness + 3, 1), np.uint8))
     return mask & ~(lines & ~crossing)
+
+
+def remove_vertical_rules(mask: np.ndarray) -> np.ndarray:
+    """The mask without vertical rules running nearly its whole height (a form's columns, a margin):
+    a digit never does, since a photo holds some paper above and below its digits."""
+    return np.ascontiguousarray(remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION).T)
 
 
 def _line_thickness(lines: np.ndarray) -> int:
@@ -539,7 +549,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     size = (gray.shape[1], gray.shape[0])
     small, scale = working_copy(gray, working_side)
     ink = ink_strength(small, light=True if light else None)
-    mask = remove_ruled_lines(binarise(ink))
+    mask = remove_vertical_rules(remove_ruled_lines(binarise(ink)))
     pieces = find_pieces(mask)
     joined = join_fragments(digits_of(pieces, group_pieces(pieces)), judge)
     found = [part for digit in joined for part in split_wide(digit, judge)]
