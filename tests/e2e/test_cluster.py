@@ -92,6 +92,19 @@ def keep(page, digit: int) -> None:
     expect(page.get_by_text(f"Kept as a {digit}")).to_be_visible(timeout=30_000)
 
 
+def clear(page, tries: int = 4) -> None:
+    """Press Clear until the canvas is empty: a click made while the page is still reconnecting to its new
+    replica goes nowhere, and a person would tap again."""
+    for attempt in range(tries):
+        page.get_by_role("button", name="Clear the canvas").click(timeout=60_000)
+        try:
+            expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=15_000)
+            return
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+
+
 def kept_rows(database_url: str) -> list[tuple]:
     """Every kept drawing's (id, label, browser id, input digest)."""
     engine = create_engine(database_url)
@@ -194,13 +207,17 @@ def test_a_replica_killed_mid_session_hands_its_sessions_over_and_loses_no_kept_
     survivors = [(context, page) for context, page in sessions if replica_of(context) == "app2"]
     assert orphaned and survivors
     os.killpg(victim.pid, signal.SIGKILL)
-    # The orphaned sessions reconnect through the proxy to app2, as new Streamlit sessions. Their canvas
-    # still holds the drawing they kept, which the page says is kept (offering to keep it again would
-    # store it twice); Clear empties it, and they go on keeping drawings.
+    # The orphaned sessions reconnect through the proxy to app2, as new Streamlit sessions: HAProxy's cookie
+    # then names app2. Their canvas still holds the drawing they kept, which the page says is kept
+    # (offering to keep it again would store it twice); Clear empties it, and they go on keeping drawings.
     for index, (context, page) in enumerate(orphaned[:2] + survivors[:1]):
         if index < 2:
+            deadline = time.monotonic() + 60
+            while replica_of(context) != "app2":
+                assert time.monotonic() < deadline, "the page never reconnected through the proxy"
+                page.wait_for_timeout(200)
             expect(page.get_by_text("Kept as a")).to_be_visible(timeout=60_000)
-        page.get_by_role("button", name="Clear the canvas").click(timeout=60_000)
+        clear(page)
         keep(page, (index + 3) % 10)
         assert replica_of(context) == "app2"
     rows = kept_rows(running.database_url)
