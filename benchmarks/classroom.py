@@ -56,6 +56,7 @@ from harness import (
     RECORD_EVENTS,
     Drawing,
     clear,
+    cpu_seconds,
     database_url_beside,
     draw_and_time,
     open_draw_page,
@@ -109,15 +110,6 @@ class Outcome:
     server_cpu_seconds: float = 0.0  # Over the rounds, less the open sessions' idle cost.
     idle_cpu_per_second: float = 0.0
     stored: int = 0
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """CPU time the processes have used, user and system, from /proc."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

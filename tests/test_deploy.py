@@ -7,12 +7,12 @@ import dataclasses
 import os
 import re
 import socket
-from pathlib import Path
 
 import pytest
 
 from digitdraw.cli import main
 from digitdraw.deploy import cluster, network, proxy
+from digitdraw.serving.saved_models import process_stat
 
 
 def test_haproxy_keeps_each_browser_on_one_replica_and_moves_it_when_that_one_fails():
@@ -80,7 +80,7 @@ def test_a_recorded_process_id_that_another_program_took_is_not_that_process(tmp
     # After a reboot, or long after a crash, the recorded id may name another program: with its start
     # time and the machine's boot id, stop() leaves it alone.
     own = os.getpid()
-    started = int(Path(f"/proc/{own}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    started = int(process_stat(own)[19])
     assert cluster.Process(cluster.Role.WORKER, "worker1", own, "w.log", started=started).alive()
     assert not cluster.Process(cluster.Role.WORKER, "worker1", own, "w.log", started=started + 1).alive()
     record = cluster.Cluster(

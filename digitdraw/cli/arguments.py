@@ -1,9 +1,11 @@
-"""What several commands share: model ids as given on the command line, one line per result, and the
-one-sentence failure."""
+"""What several commands share: model ids as given on the command line, the models folder option, one
+line per result, and the one-sentence failure."""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 from digitdraw.serving.networks import MODEL_IDS, ModelId, check_custom_name
 
@@ -12,6 +14,13 @@ FAILED = 1
 BAD_REQUEST = 2
 # A command stopped with Ctrl-C, as a shell reports it (128 + SIGINT).
 INTERRUPTED = 130
+
+
+def add_models_folder(parser: argparse.ArgumentParser, what: str = "models folder") -> None:
+    """Add ``--models DIR``: the saved-models folder a command works in (saved_models/ unless given)."""
+    parser.add_argument(
+        "--models", type=Path, default=None, metavar="DIR", help=f"{what} (default: saved_models/)"
+    )
 
 
 def model_ids(values: list[str] | None) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitdraw.cli.arguments import BAD_REQUEST, fail
+from digitdraw.cli.arguments import BAD_REQUEST, add_models_folder, fail
 from digitdraw.deploy import cluster
 from digitdraw.deploy.network import EVERY_INTERFACE
 from digitdraw.deploy.postgres import PostgresUnavailable
@@ -45,13 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         start.add_argument(
             option, type=int, default=default, help=f"{what}, {lowest} to {highest} (default {default})"
         )
-    start.add_argument(
-        "--models",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="shared models folder (default: saved_models/)",
-    )
+    add_models_folder(start, "the models folder the replicas and workers share")
     start.set_defaults(run=run_start, parser=parser)
     stop.set_defaults(run=run_stop, parser=parser)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
+from digitdraw.cli.arguments import add_models_folder
 from digitdraw.cli.drawings import DATABASE_HELP
 
 
@@ -21,9 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--once", action="store_true", help="train at most one queued job, then exit")
     parser.add_argument("--threads", type=int, default=None, help="cores to train on (default 1)")
     parser.add_argument("--database", default=None, metavar="URL", help=DATABASE_HELP)
-    parser.add_argument(
-        "--models", type=Path, default=None, metavar="DIR", help="models folder (default: saved_models/)"
-    )
+    add_models_folder(parser)
     parser.set_defaults(run=run, parser=parser)
 
 

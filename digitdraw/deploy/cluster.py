@@ -44,10 +44,10 @@ from pathlib import Path
 from digitdraw.deploy import postgres, proxy
 from digitdraw.deploy.network import checked_host, free_port, port_is_free, url_of
 from digitdraw.drawings import store
-from digitdraw.serving.networks import SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.serving.networks import CHECKOUT_DIR, SAVED_MODELS_ENV_VAR, saved_models_dir
+from digitdraw.serving.saved_models import process_stat
 
-ROOT = Path(__file__).resolve().parents[2]  # Where streamlit_app.py is.
-DEFAULT_FOLDER = ROOT / "data" / "cluster"
+DEFAULT_FOLDER = store.DATA_DIR / "cluster"
 STATE_FILE = "cluster.json"
 DATABASE_NAME = "digitdraw"
 DEFAULT_HOST = "127.0.0.1"
@@ -99,11 +99,8 @@ def _boot_id() -> str:
 
 def _start_time(pid: int) -> int | None:
     """When a process started, in clock ticks since boot (``/proc/PID/stat``), or None if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else int(fields[19])
+    fields = process_stat(pid)
+    return None if fields is None or fields[0] == "Z" else int(fields[19])
 
 
 @dataclass(frozen=True)
@@ -189,7 +186,7 @@ def _launch(role: str, name: str, command: list[str], logs: Path, environment: d
     with open(log_path, "w") as log:
         started = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=CHECKOUT_DIR,  # Where streamlit_app.py is.
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -34,11 +34,6 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def bind_address(host: str, port: int) -> str:
-    """``host:port`` as HAProxy's ``bind`` line writes it (IPv6 in brackets is not its syntax)."""
-    return f"{host}:{port}"
-
-
 def port_is_free(host: str, port: int) -> bool:
     """Whether nothing listens on ``host:port`` (or a part of it, for every interface) right now."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from digitdraw.deploy.network import bind_address, checked_host
+from digitdraw.deploy.network import checked_host
 
 HAPROXY_PATHS = ("/usr/sbin/haproxy",)
 REPLICA_COOKIE = "digitdraw_replica"
@@ -50,7 +50,8 @@ def haproxy_config(host: str, port: int, replica_ports: Sequence[int]) -> str:
         "check inter 1s fall 2 rise 2"
         for index, replica_port in enumerate(replica_ports)
     )
-    # noreuseport: a second proxy on the same port fails to start, rather than share its browsers.
+    # noreuseport: a second proxy on the same port fails to start, rather than share its browsers. An IPv6
+    # address binds unbracketed: HAProxy takes the port after its last colon.
     return f"""global
     maxconn {MAX_CONNECTIONS}
     noreuseport
@@ -65,7 +66,7 @@ defaults
     timeout tunnel 2h
 
 frontend digitdraw
-    bind {bind_address(host, port)}
+    bind {host}:{port}
     default_backend replicas
 
 backend replicas

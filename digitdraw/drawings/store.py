@@ -50,11 +50,12 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, selectinload
 
 from digitdraw.learning.kept_split import input_digest, quantised
-from digitdraw.serving.networks import NUM_CLASSES
+from digitdraw.serving.networks import CHECKOUT_DIR, NUM_CLASSES
 from digitdraw.serving.preprocess import IMAGE_SIZE
 
 DATABASE_URL_ENV_VAR = "DIGITDRAW_DATABASE_URL"
-DEFAULT_DATABASE = Path(__file__).resolve().parents[2] / "data" / "drawings.sqlite"
+DATA_DIR = CHECKOUT_DIR / "data"  # What the app keeps on this machine (ignored by git).
+DEFAULT_DATABASE = DATA_DIR / "drawings.sqlite"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SESSION_ID_LENGTH = 64
 # The array of an exported .npz that holds each drawing's id, beside the MNIST-style x and y.

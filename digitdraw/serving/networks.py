@@ -31,7 +31,9 @@ from digitdraw.serving.preprocess import IMAGE_SIZE
 
 NUM_CLASSES = 10
 SAVED_MODELS_ENV_VAR = "DIGITDRAW_SAVED_MODELS"
-DEFAULT_SAVED_MODELS_DIR = Path(__file__).resolve().parents[2] / "saved_models"
+# The checkout: the folder holding the digitdraw package, streamlit_app.py, saved_models/ and data/.
+CHECKOUT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_SAVED_MODELS_DIR = CHECKOUT_DIR / "saved_models"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -466,6 +466,15 @@ def recover(directory: Path) -> None:
             os.replace(backup, directory)
 
 
+def process_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command's name (its state first, as ``man 5 proc``
+    numbers them from 3), or None where there is no such process or no ``/proc``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process of this host is running (someone else's counts too).
 
@@ -478,11 +487,8 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass  # Someone else's process: alive unless a zombie, just not ours to signal.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # No /proc here: a signal found it, so it runs.
-    return state != "Z"
+    fields = process_stat(pid)
+    return fields is None or fields[0] != "Z"  # Without /proc, a signal found it, so it runs.
 
 
 def remove_abandoned_staging(directory: Path) -> None:

@@ -39,6 +39,7 @@ from digitdraw.serving import inference, saved_models
 from digitdraw.serving.networks import (
     ACTIVATION_LABELS,
     BEYOND_STUDY,
+    CHECKOUT_DIR,
     REGISTRY,
     ModelId,
     Network,
@@ -64,7 +65,6 @@ MAX_UPLOADED_IMAGE_MB = 5
 MAX_UPLOADED_NETWORK_MB = 16
 # Opening a network runs the command line in its own process, never the server's: it needs TensorFlow.
 OPEN_TIMEOUT_SECONDS = 300
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # The folder that holds the digitdraw package.
 # An uploaded file keeps only these characters of its name, which the network's record shows.
 _UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -718,7 +718,7 @@ def open_network_file(
                 stderr=errors,
                 text=True,
                 env=environment,
-                cwd=_PACKAGE_ROOT,  # Where ``-m digitdraw`` is found, wherever the server started.
+                cwd=CHECKOUT_DIR,  # Where ``-m digitdraw`` is found, wherever the server started.
             )
             watchdog = threading.Timer(OPEN_TIMEOUT_SECONDS, lambda: (timed_out.set(), process.kill()))
             watchdog.start()

@@ -274,21 +274,24 @@ def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     return _layout(figure, height=height, hovermode="x unified")
 
 
-def _confusion_cells(matrix: np.ndarray, normalise: bool) -> tuple[np.ndarray, list[list[str]]]:
-    """A confusion matrix's values (counts, or shares of each true digit) and the text of each cell."""
+def _confusion_values(matrix: np.ndarray, normalise: bool) -> np.ndarray:
+    """A confusion matrix's cells as counts, or as shares of each row's true digit."""
     matrix = np.asarray(matrix, dtype=float)
-    if normalise:
-        totals = matrix.sum(axis=1, keepdims=True)
-        values = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
-        return values, [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
-    return matrix, [[f"{int(v)}" if v else "" for v in row] for row in matrix]
+    if not normalise:
+        return matrix
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
 
 
 def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
     """A 10x10 heatmap, rows true digit and columns predicted, as counts or row shares."""
-    values, text = _confusion_cells(matrix, normalise)
-    unit = ":.2%}" if normalise else ":.0f} images"
-    hover = "true %{y}, predicted %{x}: %{z" + unit + "<extra></extra>"
+    values = _confusion_values(matrix, normalise)
+    if normalise:
+        text = [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
+        hover = "true %{y}, predicted %{x}: %{z:.2%}<extra></extra>"
+    else:
+        text = [[f"{int(v)}" if v else "" for v in row] for row in values]
+        hover = "true %{y}, predicted %{x}: %{z:.0f} images<extra></extra>"
     # A square-root colour scale lets the few errors show beside the large diagonal.
     figure = go.Figure(
         go.Heatmap(
@@ -348,7 +351,7 @@ def confusion_table(matrix: np.ndarray, normalise: bool) -> Any:
     import pandas as pd
     from plotly.colors import sample_colorscale
 
-    values, _ = _confusion_cells(matrix, normalise)
+    values = _confusion_values(matrix, normalise)
     shade = np.sqrt(values / values.max()) if values.max() > 0 else values
     digits = [str(d) for d in range(NUM_CLASSES)]
     text = [[_phone_cell(value, normalise) for value in row] for row in values]
@@ -461,10 +464,16 @@ def pixel_grid(image: np.ndarray, cell: int = 10) -> np.ndarray:
     return large
 
 
+def _png_base64(image: np.ndarray) -> str:
+    """A grey or RGB uint8 image as PNG bytes in base64, for a data URL inside the page's HTML."""
+    encoded = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    return base64.b64encode(cv2.imencode(".png", encoded)[1].tobytes()).decode("ascii")
+
+
 def thumbnail_url(image: np.ndarray) -> str:
     """A 28x28 model input as a small PNG data URL, dark ink on white, for a table's picture column."""
     ink = 255 - np.clip(np.asarray(image, dtype=np.float32) * 255, 0, 255).astype(np.uint8)
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", ink)[1]).decode()
+    return "data:image/png;base64," + _png_base64(ink)
 
 
 def display_image(image: np.ndarray, size: int = 140) -> np.ndarray:
@@ -496,8 +505,7 @@ def image_row(images: Sequence[tuple[np.ndarray, str]], width: int) -> str:
             raise ValueError(
                 f"image_row takes 2-D or RGB uint8 images, got {image.dtype} of shape {image.shape}"
             )
-        encoded = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if colour else image
-        png = base64.b64encode(cv2.imencode(".png", encoded)[1].tobytes()).decode("ascii")
+        png = _png_base64(image)
         text = html.escape(caption)
         figures.append(
             f'<figure style="margin:0;width:{width}px;text-align:center">'
@@ -617,7 +625,7 @@ def first_layer_grid(
     for unit, (value, push, shade, picture) in enumerate(zip(activations, contributions, shades, pictures)):
         colour = np.rint(_BLUES_LOW + shade * (_BLUES_HIGH - _BLUES_LOW)).astype(int)
         enlarged = np.kron(picture, np.ones((4, 4, 1), np.uint8))
-        png = base64.b64encode(cv2.imencode(".png", cv2.cvtColor(enlarged, cv2.COLOR_RGB2BGR))[1]).decode()
+        png = _png_base64(enlarged)
         star = "★" if unit in highlighted else ""
         cells.append(
             f'<div class="dd-unit" style="background:rgb({colour[0]},{colour[1]},{colour[2]})">{star}'

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digitdraw.deploy.network import free_port
+from digitdraw.serving.saved_models import process_stat
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -94,8 +95,17 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """CPU time the server process has used, user and system, from /proc."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds([self.pid])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time the processes have used, user and system (all their threads), from /proc."""
+    ticks = 0
+    for pid in pids:
+        fields = process_stat(pid)
+        assert fields is not None, f"process {pid} is gone"
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_url_beside(log_path: Path) -> str:

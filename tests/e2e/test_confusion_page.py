@@ -19,14 +19,21 @@ chart => {
 """
 
 
-def test_a_click_on_a_cell_shows_its_test_images(browser, server):
-    context = browser.new_context(**LAPTOP)
+def matrix_in_view(browser, server, device: dict, test_id: str):
+    """The Confusion matrix page on a device, its matrix (the element ``test_id``) scrolled into view:
+    (context, page, matrix)."""
+    context = browser.new_context(**device)
     page = context.new_page()
     page.goto(f"{server.url}/confusion_matrix")
-    heatmap = page.get_by_test_id("stPlotlyChart").first
-    expect(heatmap).to_be_visible(timeout=60_000)
-    heatmap.scroll_into_view_if_needed()
+    matrix = page.get_by_test_id(test_id).first
+    expect(matrix).to_be_visible(timeout=60_000)
+    matrix.scroll_into_view_if_needed()
     page.wait_for_timeout(1_000)
+    return context, page, matrix
+
+
+def test_a_click_on_a_cell_shows_its_test_images(browser, server):
+    context, page, heatmap = matrix_in_view(browser, server, LAPTOP, "stPlotlyChart")
     left, top, width, height = heatmap.evaluate(PLOT_AREA)
     true_digit, predicted = 7, 2  # Rows are the true digit from the top, columns the answer.
     x, y = left + (predicted + 0.5) * width / 10, top + (true_digit + 0.5) * height / 10
@@ -38,14 +45,8 @@ def test_a_click_on_a_cell_shows_its_test_images(browser, server):
 
 
 def test_a_tap_on_a_cell_of_the_phones_table_shows_its_test_images(browser, server):
-    context = browser.new_context(**PHONE)
-    page = context.new_page()
-    page.goto(f"{server.url}/confusion_matrix")
-    table = page.get_by_test_id("stDataFrame").first
-    expect(table).to_be_visible(timeout=60_000)
+    context, page, table = matrix_in_view(browser, server, PHONE, "stDataFrame")
     assert page.get_by_test_id("stPlotlyChart").count() == 0, "a phone gets the table, not the heatmap"
-    table.scroll_into_view_if_needed()
-    page.wait_for_timeout(1_000)
     box = table.bounding_box()
     # A header row above ten rows of digits; the row numbers' column is 20 pixels, each digit's 32.
     row_height = box["height"] / 11
