@@ -21,7 +21,11 @@ All loads run against the same server in the same process, so compare them with 
 ``--profile PATH`` profiles every fragment run on the server instead (tests/e2e/timed_server.py) and
 prints where their CPU went, by function of the app; its timings are the profiler's, slower.
 ``--baseline DIR`` serves another checkout of the app (an older commit, say) first, with the same
-sessions and rounds, so that old and new are measured in one run under the same load. Each row
+sessions and rounds, so that old and new are measured in one run under the same load.
+``--alternate DIR`` serves both at once, one browser session on each, and has them draw in turn,
+the first to draw changing every round: the fairest comparison of one session's round trip, since
+the machine's drift over a run (the second of two runs one after the other was slower by some
+10 ms whichever it was) falls on both alike. Each row
 gives the machine's load average (1 minute) before and after it: the server shares its cores
 with the browsers and with whatever else runs.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import pstats
@@ -46,6 +51,8 @@ from harness import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     ROOT,
+    SessionsRun,
+    clear,
     draw_and_time,
     draw_in_sessions,
     open_draw_page,
@@ -108,8 +115,12 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout of the app, measured first")
     parser.add_argument("--profile", type=Path, help="profile the fragment runs into this pstats file")
     parser.add_argument("--first", type=int, default=8, help="fresh sessions that draw once (default 8)")
+    parser.add_argument("--alternate", type=Path, help="another checkout, served beside this one, in turn")
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
+    if args.alternate is not None:
+        alternate({"other": args.alternate, "this": ROOT}, args.rounds)
+        return
     if args.profile is not None:
         measure(ROOT, args.sessions, args.rounds, 0, {PROFILE_ENV_VAR: str(args.profile.resolve())})
         print_profile(args.profile)
@@ -163,29 +174,84 @@ def measure(
         idle_before = server.cpu_seconds()
         time.sleep(5)
         print(f"server CPU while idle: {(server.cpu_seconds() - idle_before) * 1e3 / 5:.0f} ms per second\n")
-        header = f"{'sessions':>8} {'drawings':>8} {'lost':>5}"
-        for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
-            header += f" | {part + ' ms':^17}"
-        print(header + f" | {'CPU/round ms':>12} | load avg")
-        print(f"{'':>23}" + " | median      p95" * 5)
+        _print_header("sessions")
         for sessions in sessions_counts:
             load_before = os.getloadavg()[0]
             run = asyncio.run(draw_in_sessions(server, sessions, rounds))
-            answered = [d for d in run.drawings if d.shown is not None]
-            wrong = [(d.digit, d.shown) for d in answered if d.shown != str(d.digit)]
-            if wrong:
-                raise SystemExit(f"sessions were shown the wrong digit (drawn, shown): {wrong}")
-            columns = [
-                [d.released_to_sent * 1e3 for d in answered],
-                [d.sent_to_shown * 1e3 for d in answered],
-                [d.total * 1e3 for d in answered],
-                [r["wall_ms"] for r in run.stroke_runs],
-                [r["cpu_ms"] for r in run.stroke_runs],
-            ]
-            line = f"{sessions:>8} {len(run.drawings):>8} {len(run.drawings) - len(answered):>5}"
-            line += "".join(f" | {_summary(values)}" for values in columns)
-            line += f" | {run.server_cpu_seconds * 1e3 / len(run.drawings):>12.1f}"
-            print(line + f" | {load_before:.1f}-{os.getloadavg()[0]:.1f}", flush=True)
+            print(f"{_row(f'{sessions:>8}', run)} | {load_before:.1f}-{os.getloadavg()[0]:.1f}", flush=True)
+
+
+def _print_header(first: str) -> None:
+    header = f"{first:>8} {'drawings':>8} {'lost':>5}"
+    for part in ("release->sent", "sent->shown", "total", "server run", "run CPU"):
+        header += f" | {part + ' ms':^17}"
+    print(header + f" | {'CPU/round ms':>12} | load avg")
+    print(f"{'':>23}" + " | median      p95" * 5)
+
+
+def _row(label: str, run: SessionsRun) -> str:
+    """One row of the table: each part's median and p95, and the server's CPU per round."""
+    answered = [d for d in run.drawings if d.shown is not None]
+    wrong = [(d.digit, d.shown) for d in answered if d.shown != str(d.digit)]
+    if wrong:
+        raise SystemExit(f"sessions were shown the wrong digit (drawn, shown): {wrong}")
+    columns = [
+        [d.released_to_sent * 1e3 for d in answered],
+        [d.sent_to_shown * 1e3 for d in answered],
+        [d.total * 1e3 for d in answered],
+        [r["wall_ms"] for r in run.stroke_runs],
+        [r["cpu_ms"] for r in run.stroke_runs],
+    ]
+    line = f"{label} {len(run.drawings):>8} {len(run.drawings) - len(answered):>5}"
+    line += "".join(f" | {_summary(values)}" for values in columns)
+    return line + f" | {run.server_cpu_seconds * 1e3 / max(len(run.drawings), 1):>12.1f}"
+
+
+def alternate(roots: dict[str, Path], rounds: int) -> None:
+    """Serve every checkout at once, one session on each, drawing in turn; one row per checkout."""
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for label, root in roots.items():
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            servers[label] = stack.enter_context(streamlit_server(folder / "streamlit.log", root=root))
+        load_before = os.getloadavg()[0]
+        runs = asyncio.run(_in_turn(list(servers.values()), rounds))
+        print(f"\none session on each, {rounds} digits each, drawn in turn")
+        _print_header("")
+        for label, run in zip(servers, runs):
+            print(f"{_row(f'{label:>8}', run)} | {load_before:.1f}-{os.getloadavg()[0]:.1f}  {roots[label]}")
+
+
+async def _in_turn(servers: list, rounds: int) -> list[SessionsRun]:
+    """One session per server; each round every session draws the same digit, one after the other."""
+    from playwright.async_api import async_playwright
+
+    drawings = [[] for _ in servers]
+    stroke_runs = [[] for _ in servers]
+    cpu = [0.0 for _ in servers]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            pages = [(await open_draw_page(browser, server.url))[1] for server in servers]
+            for page, server in zip(pages, servers):  # A first answer is slower: not counted.
+                await draw_and_time(page, 8)
+                await clear(page)
+                await wait_until_idle(server)
+            for round_number in range(rounds):
+                order = list(range(len(servers)))
+                if round_number % 2:
+                    order.reverse()
+                for index in order:
+                    server, page = servers[index], pages[index]
+                    runs_before, cpu_before = len(server.script_runs()), server.cpu_seconds()
+                    drawings[index].append(await draw_and_time(page, round_number % 10))
+                    stroke_runs[index] += server.script_runs()[runs_before:]
+                    await clear(page)
+                    await wait_until_idle(server)
+                    cpu[index] += server.cpu_seconds() - cpu_before
+        finally:
+            await browser.close()
+    return [SessionsRun(*parts) for parts in zip(drawings, stroke_runs, cpu)]
 
 
 if __name__ == "__main__":

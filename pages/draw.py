@@ -174,24 +174,26 @@ def _kept_ui(slot, drawing_id: int, label: int) -> bool:
         return st.button("Undo", key=f"undo_keep_{drawing_id}")
 
 
-def probabilities_ui(result: digitdraw.Classification, model_id: int) -> None:
-    """All ten probabilities of the chosen model."""
-    if model_id in result.probabilities:
-        title = f"{app.model_name(model_id)}, digit by digit"
-        if not result.is_digit(model_id):
-            title = f"{app.model_name(model_id)}'s guesses, for something that does not look like a digit"
-        st.html(charts.probability_bars(result.probabilities[model_id], title))
+def probabilities_html(result: digitdraw.Classification, model_id: int) -> str:
+    """All ten probabilities of the chosen model, as HTML (empty for a model without an answer)."""
+    if model_id not in result.probabilities:
+        return ""
+    title = f"{app.model_name(model_id)}, digit by digit"
+    if not result.is_digit(model_id):
+        title = f"{app.model_name(model_id)}'s guesses, for something that does not look like a digit"
+    return charts.probability_bars(result.probabilities[model_id], title)
 
 
-def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
+def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
     """Every model's answer for the same drawing, showing where they disagree, and how each model's
-    answer went stroke by stroke: one piece of HTML, one element for the stroke to send."""
+    answer went stroke by stroke, as HTML."""
     answers = {model_id: result.digit(model_id) for model_id in result.probabilities}
+    agreement = ""
     if len(set(answers.values())) > 1:
-        st.warning("The models disagree on this drawing.", icon=":material/call_split:")
+        agreement = charts.note("The models disagree on this drawing.", "disagree")
     elif answers:
-        st.success(
-            f"All {len(answers)} models read a **{next(iter(answers.values()))}**.", icon=":material/check:"
+        agreement = charts.note(
+            f"All {len(answers)} models read a <b>{next(iter(answers.values()))}</b>.", "agree"
         )
     rows = [
         (
@@ -202,7 +204,7 @@ def all_models_ui(result: digitdraw.Classification, chosen: int) -> None:
         for m in app.model_ids()
     ]
     timeline = timeline_html(result, chosen, f"Stroke by stroke (the latest {charts.TIMELINE_STROKES})")
-    st.html(charts.model_answers(rows) + timeline)
+    return charts.heading("Every model's answer") + agreement + charts.model_answers(rows) + timeline
 
 
 def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -> str:
@@ -223,8 +225,8 @@ def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -
     return charts.stroke_timeline(state.stroke_answers, model_id, first_stroke, title)
 
 
-def model_input_ui(result: digitdraw.Classification) -> None:
-    """What the model sees: the steps from the drawing to the 28x28 input, left to right."""
+def model_input_html(result: digitdraw.Classification) -> str:
+    """What the model sees: the steps from the drawing to the 28x28 input, left to right, as HTML."""
     steps, width = result.steps, app.STEP_IMAGE_WIDTH
     pictures = [
         (charts.display_image(steps.ink, width), "1. Your ink"),
@@ -241,7 +243,7 @@ def model_input_ui(result: digitdraw.Classification) -> None:
             "The model's input, pixel by pixel",
         ),
     ]
-    st.html(charts.image_row(pictures, width))
+    return charts.heading("What the model sees") + charts.image_row(pictures, width)
 
 
 @st.fragment
@@ -271,12 +273,11 @@ def drawing_ui(model_id: int) -> None:
             + (f"; beside them, the {trained} trained on the Train page." if trained else ".")
         )
         return
-    with right:
-        probabilities_ui(result, model_id)
-        st.subheader("Every model's answer")
-        all_models_ui(result, model_id)
-    st.subheader("What the model sees")
-    model_input_ui(result)
+    # Each element a stroke sends costs the browser its own render and the server its own message: the
+    # answers beside the canvas are one piece of HTML, and the pictures under it another
+    # (docs/performance.md).
+    right.html(probabilities_html(result, model_id) + all_models_html(result, model_id))
+    st.html(model_input_html(result))
     app.page_link_ui("pages/inside.py", "Look inside the networks with this drawing", ":material/neurology:")
 
 

@@ -210,6 +210,27 @@ def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
     assert not app.selectbox and not app.slider, "the stroke reran the model picker and the brush"
 
 
+def test_a_stroke_sends_its_answers_and_pictures_as_two_pieces_of_html(canvas, monkeypatch):
+    # Each element a stroke sends costs a render in the browser: beside the canvas the ten
+    # probabilities, every model's answer and the timeline are one element, the pictures another.
+    canvas.image = draw_digit(1)
+    app = _run("pages/draw.py")
+    canvas.image = draw_digit(7)
+    app = _run_fragments_only(app, monkeypatch)
+    sent = [element.proto.body for element in app.get("html") if "<script" not in element.proto.body]
+    assert len(sent) == 2, "the stroke sent more (or fewer) pieces of HTML than the answers and the pictures"
+    answers, pictures = sent
+    for part in (
+        "Model 4, digit by digit",
+        "Every model's answer",
+        "All 6 models read a <b>7</b>",
+        "Stroke by",
+    ):
+        assert part in answers
+    assert "What the model sees" in pictures and pictures.count("<img") == 5
+    assert not app.subheader and not app.success and not app.warning
+
+
 def test_the_draw_page_loads_the_code_of_what_a_first_stroke_shows_with_the_page(canvas, monkeypatch):
     files = ui_app.element_scripts(ui_app.FIRST_ANSWER_ELEMENTS)
     # One file per kind in the installed Streamlit: an upgrade that renames them fails here, not silently.

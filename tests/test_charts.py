@@ -257,3 +257,14 @@ def test_the_phones_confusion_table_shades_cells_as_the_heatmap_does():
     assert confused["background-color"] == sample_colorscale("Blues", [0.5])[0]
     assert diagonal["color"] == "white" and confused["color"] == "black" and empty["color"] == "black"
     assert diagonal["background-color"] != empty["background-color"]
+
+
+def test_a_note_is_shaded_as_its_kind_and_refuses_an_unknown_one():
+    assert charts.NOTE_SHADES["agree"] in charts.note("All 6 models read a <b>7</b>.", "agree")
+    assert "<b>7</b>" in charts.note("All 6 models read a <b>7</b>.", "agree")
+    with pytest.raises(ValueError, match="agree"):
+        charts.note("text", "loud")
+
+
+def test_a_heading_is_escaped():
+    assert "Tom &amp; Jerry</h3>" in charts.heading("Tom & Jerry")

@@ -129,6 +129,31 @@ def model_answers(rows: Sequence[tuple[str, int | None, float | None]]) -> str:
     )
 
 
+# Shades of Streamlit's own alerts in the light theme, so that a note drawn as HTML reads as st.success
+# or st.warning does beside them; the text keeps the page's colour, as theirs does.
+NOTE_SHADES = {"agree": "#F1FBF5", "disagree": "#FFF8E6"}
+
+
+def heading(title: str) -> str:
+    """A section heading, as ``st.subheader`` shows it, as HTML for ``st.html``."""
+    # A heading inside st.html gets only the browser's defaults: these are st.subheader's sizes.
+    return (
+        '<h3 style="font-size:1.75rem;font-weight:600;line-height:1.2;margin:0;padding:0.75rem 0 1rem">'
+        f"{html.escape(title, quote=False)}</h3>"
+    )
+
+
+def note(text: str, shade: str) -> str:
+    """A short note on a shaded panel (``NOTE_SHADES``: "agree" or "disagree"), as HTML for ``st.html``;
+    ``text`` is HTML, escaped by the caller."""
+    if shade not in NOTE_SHADES:
+        raise ValueError(f"a note's shade is one of {sorted(NOTE_SHADES)}, got {shade!r}")
+    return (
+        f'<div role="status" style="background:{NOTE_SHADES[shade]};padding:1rem;border-radius:0.5rem;'
+        f'margin-bottom:1rem">{text}</div>'
+    )
+
+
 # The stroke timeline shows at most this many of the latest strokes.
 TIMELINE_STROKES = 12
 
