@@ -22,12 +22,12 @@ All loads run against the same server in the same process, so compare them with 
 prints where their CPU went, by function of the app; its timings are the profiler's, slower.
 ``--baseline DIR`` serves another checkout of the app (an older commit, say) first, with the same
 sessions and rounds, so that old and new are measured in one run under the same load.
-``--alternate DIR`` serves both at once, one browser session on each, and has them draw in turn,
-the first to draw changing every round: the fairest comparison of one session's round trip, since
-the machine's drift over a run (the second of two runs one after the other was slower by some
-10 ms whichever it was) falls on both alike. Each row
-gives the machine's load average (1 minute) before and after it: the server shares its cores
-with the browsers and with whatever else runs.
+``--alternate DIR [DIR ...]`` serves them and this checkout at once, one browser session on each,
+and has them draw in turn, the first to draw changing every round: the fairest comparison of one
+session's round trip, since the machine's drift over a run (the second of two runs one after the
+other was slower by some 10 ms whichever it was) falls on all alike. Each row gives the machine's
+load average (1 minute) before and after it: the server shares its cores with the browsers and with
+whatever else runs.
 """
 
 from __future__ import annotations
@@ -115,11 +115,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout of the app, measured first")
     parser.add_argument("--profile", type=Path, help="profile the fragment runs into this pstats file")
     parser.add_argument("--first", type=int, default=8, help="fresh sessions that draw once (default 8)")
-    parser.add_argument("--alternate", type=Path, help="another checkout, served beside this one, in turn")
+    parser.add_argument(
+        "--alternate", type=Path, nargs="+", help="other checkouts, served beside this one, drawn on in turn"
+    )
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
     if args.alternate is not None:
-        alternate({"other": args.alternate, "this": ROOT}, args.rounds)
+        alternate({**{f"other {i}": d for i, d in enumerate(args.alternate, 1)}, "this": ROOT}, args.rounds)
         return
     if args.profile is not None:
         measure(ROOT, args.sessions, args.rounds, 0, {PROFILE_ENV_VAR: str(args.profile.resolve())})
@@ -238,9 +240,8 @@ async def _in_turn(servers: list, rounds: int) -> list[SessionsRun]:
                 await clear(page)
                 await wait_until_idle(server)
             for round_number in range(rounds):
-                order = list(range(len(servers)))
-                if round_number % 2:
-                    order.reverse()
+                # Each checkout draws first in its turn: the order rotates every round.
+                order = [(index + round_number) % len(servers) for index in range(len(servers))]
                 for index in order:
                     server, page = servers[index], pages[index]
                     runs_before, cpu_before = len(server.script_runs()), server.cpu_seconds()
