@@ -11,6 +11,8 @@ true digit counts as right when a found box overlaps it (intersection over union
 least 0.3, one box per digit) and that box reads as the true digit. Whole number: the digits read,
 in order, are exactly the number. Segmentation is the same for every model (its judge is all of
 them together), so each model's figures differ only in how it reads the digits found.
+"sure" is the share of numbers the reading calls sure (``NumberReading.is_sure``: the model and its
+second opinion agree, and surely enough), "right if sure" the share of those read exactly right.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'set / part':<24}{'model':>6}{'numbers':>9}{'digits':>8}{'found':>8}{'per digit':>11}"
-        f"{'count':>8}{'whole':>8}"
+        f"{'count':>8}{'whole':>8}{'sure':>8}{'right if sure':>15}"
     )
     for name, samples in sets(args.count, args.sets).items():
         started = time.perf_counter()
@@ -61,13 +63,16 @@ def main() -> None:
             len(reading.boxes) == len(sample.text) for sample, reading in zip(samples, readings, strict=True)
         )
         for model_id in args.models:
-            right = whole = 0
+            right = whole = sure = sure_right = 0
             by_kind: dict[str, list[int]] = {}
             for sample, reading in zip(samples, readings, strict=True):
                 digits = reading.digits(model_id)
                 right += numbers.digits_right(sample, reading.boxes, digits)
                 exact = "".join(map(str, digits)) == sample.text
                 whole += exact
+                if reading.is_sure(model_id):
+                    sure += 1
+                    sure_right += exact
                 counts = by_kind.setdefault(sample.kind, [0, 0])
                 counts[0] += exact
                 counts[1] += 1
@@ -75,6 +80,7 @@ def main() -> None:
             print(
                 f"{name:<24}{model_id!s:>6}{len(samples):>9}{total:>8}{found / total:>8.1%}"
                 f"{right / total:>11.2%}{counted / len(samples):>8.1%}{whole / len(samples):>8.1%}"
+                f"{sure / len(samples):>8.1%}{sure_right / max(sure, 1):>15.1%}"
                 f"   whole by kind: {kinds}"
             )
         print(f"{name:<24} {seconds / len(samples) * 1e3:.1f} ms per number, all models\n")

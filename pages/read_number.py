@@ -60,7 +60,8 @@ def wide_canvas_ui() -> np.ndarray | None:
 
 
 def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
-    """The number as the chosen model reads it, and how sure it is of its least sure digit."""
+    """The number as the chosen model reads it, whether it is sure of the whole number, and if not, which
+    digit it doubts."""
     if model_id in reading.errors:
         app.model_error_ui(model_id, reading.errors[model_id])
         return
@@ -70,15 +71,29 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
             "or choose another model."
         )
         return
-    least = min(reading.confidences(model_id))
+    digits = f"{len(reading)} digit{'s' * (len(reading) != 1)}"
     st.metric(
         f"Model {model_id} reads",
         reading.text(model_id),
-        f"{len(reading)} digit{'s' * (len(reading) != 1)}, the least sure at {least:.0%}",
+        f"{digits}, sure" if reading.is_sure(model_id) else f"{digits}, not sure",
         delta_color="off",
         delta_arrow="off",
         border=True,
     )
+    doubtful = reading.doubtful_digit(model_id)
+    if doubtful is not None:
+        other = reading.second_opinions.get(model_id)
+        guess, confidence = reading.digits(model_id)[doubtful], reading.confidences(model_id)[doubtful]
+        second = (
+            f"; {app.model_name(other)} reads it as a {reading.digits(other)[doubtful]}"
+            if other in reading.probabilities and reading.digits(other)[doubtful] != guess
+            else ""
+        )
+        st.warning(
+            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess} "
+            f"at {confidence:.0%}{second}.",
+            icon=":material/help:",
+        )
 
 
 def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
@@ -100,8 +115,12 @@ def digits_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
     if model_id not in reading.probabilities:
         return
     cell = app.STEP_IMAGE_WIDTH // IMAGE_SIZE
+    doubtful = reading.doubtful_digit(model_id)
     pictures = [
-        (charts.pixel_grid(image, cell=cell), f"{number}: {digit} ({confidence:.0%})")
+        (
+            charts.pixel_grid(image, cell=cell),
+            f"{number}: {digit} ({confidence:.0%})" + (", doubtful" if number - 1 == doubtful else ""),
+        )
         for number, (image, digit, confidence) in enumerate(
             zip(reading.images, reading.digits(model_id), reading.confidences(model_id), strict=True), start=1
         )
@@ -157,14 +176,16 @@ else:
         st.image(charts.boxed_picture(image, []), width="content")
     else:
         left, right = st.columns([1.6, 1], gap="medium")
-        left.image(charts.boxed_picture(image, reading.boxes), width="stretch")
+        picture = left.empty()  # Drawn once the model is picked: its doubtful digit is boxed in orange.
         with right:
             # The answer first, the picker under it: on a phone the number shows right below the picture.
             answer = st.container()
             model_id = app.model_picker_ui("Model", key="read_model")
-            with answer:
-                number_ui(reading, model_id)
-                every_model_ui(reading, model_id)
+        doubtful = reading.doubtful_digit(model_id) if model_id in reading.probabilities else None
+        picture.image(charts.boxed_picture(image, reading.boxes, doubtful=doubtful), width="stretch")
+        with right, answer:
+            number_ui(reading, model_id)
+            every_model_ui(reading, model_id)
         st.subheader("Each digit as the models see it")
         digits_ui(reading, model_id)
         st.subheader("Read wrong? Keep the right answer")

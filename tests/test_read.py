@@ -18,7 +18,7 @@ from PIL import Image
 import digitdraw
 from digitdraw.learning import evalsets
 from digitdraw.reading import numbers, read
-from digitdraw.serving import images
+from digitdraw.serving import images, inference
 
 
 def _paper(height: int, width: int, light: float = 230.0, falloff: float = 0.5) -> np.ndarray:
@@ -320,6 +320,75 @@ def test_a_model_that_was_not_asked_has_no_text():
     reading = digitdraw.read_digits(draw_digit(7), [4])
     with pytest.raises(ValueError, match="model 2"):
         reading.text(2)
+
+
+def _answers(*answers: tuple[int, float]) -> np.ndarray:
+    """Rows of probabilities: each (digit, p) puts p on the digit and shares the rest evenly."""
+    rows = np.full((len(answers), 10), 0.0)
+    for row, (digit, p) in zip(rows, answers, strict=True):
+        row[:] = (1 - p) / 9
+        row[digit] = p
+    return rows
+
+
+def _reading(mine, second, opinions=None) -> read.NumberReading:
+    """A reading of len(mine) digits by model 4, checked against model 6."""
+    return read.NumberReading(
+        boxes=[(10 * i, 0, 8, 10) for i in range(len(mine))],
+        lines=[0] * len(mine),
+        images=np.zeros((len(mine), 28, 28), np.float32),
+        probabilities={4: _answers(*mine), 6: _answers(*second)},
+        second_opinions={4: 6} if opinions is None else opinions,
+    )
+
+
+def test_a_number_both_models_read_alike_and_surely_is_sure():
+    reading = _reading([(2, 0.99), (0, 0.995)], [(2, 0.998), (0, 0.99)])
+    assert reading.number_confidence(4) == pytest.approx(0.99 * 0.995 * 0.998 * 0.99)
+    assert reading.is_sure(4) and reading.doubtful_digit(4) is None
+
+
+def test_a_number_read_unsurely_points_at_its_least_sure_digit():
+    reading = _reading([(2, 0.99), (0, 0.6), (7, 0.9)], [(2, 0.99), (0, 0.9), (7, 0.7)])
+    assert not reading.is_sure(4)
+    assert reading.doubtful_digit(4) == 1  # 0.6 * 0.9 is the least, below 0.9 * 0.7.
+
+
+def test_a_number_the_second_opinion_reads_otherwise_is_not_sure_at_that_digit():
+    reading = _reading([(2, 0.999), (0, 0.999), (7, 0.999)], [(2, 0.999), (6, 0.999), (7, 0.999)])
+    assert reading.number_confidence(4) == 0.0 and not reading.is_sure(4)
+    assert reading.doubtful_digit(4) == 1
+
+
+def test_without_a_second_opinion_a_number_is_as_sure_as_its_own_digits():
+    reading = _reading([(2, 0.99), (0, 0.99)], [(5, 0.99), (5, 0.99)], opinions={})
+    assert reading.number_confidence(4) == pytest.approx(0.99 * 0.99) and reading.is_sure(4)
+
+
+def test_an_empty_reading_is_never_sure():
+    reading = read.NumberReading(
+        boxes=[], lines=[], images=np.zeros((0, 28, 28), np.float32), probabilities={4: np.zeros((0, 10))}
+    )
+    assert not reading.is_sure(4) and reading.doubtful_digit(4) is None
+
+
+def test_each_models_second_opinion_is_the_most_accurate_other_model():
+    models, _ = inference.load_models()
+    accuracy = {m: model.metrics.accuracy["test"] for m, model in models.items()}
+    opinions = read.second_opinions(list(models))
+    for model_id, other in opinions.items():
+        assert other != model_id
+        assert accuracy[other] == max(a for m, a in accuracy.items() if m != model_id)
+    assert set(opinions) == set(models)
+
+
+def test_a_clearly_written_number_is_read_surely_by_one_model_asked_and_its_second_opinion():
+    reading = digitdraw.read_digits(
+        255 - np.concatenate([draw_digit(d) for d in (4, 0, 7)], axis=1)[:, :, 3], [4]
+    )
+    assert reading.text(4) == "407"
+    assert reading.second_opinions[4] in reading.probabilities  # Read too, though not asked for.
+    assert reading.is_sure(4)
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -68,3 +68,18 @@ def test_an_unknown_model_is_a_usage_error(number_png, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["read", str(number_png), "--model", "nine"])
     assert exit_info.value.code == 2 and "model must be 'all' or one of" in capsys.readouterr().err
+
+
+def test_a_number_not_read_surely_says_which_digit_to_check(number_png, capsys, monkeypatch):
+    from digitdraw.reading import read
+
+    monkeypatch.setattr(read, "SURE_NUMBER", 1.01)  # No number is that sure.
+    assert main(["read", str(number_png), "--model", "4"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.strip().endswith(": 407 (not sure: check digit 1)") or "407 (not sure: check digit " in out
+
+
+def test_json_says_whether_each_model_is_sure_of_the_number(number_png, capsys):
+    assert main(["read", str(number_png), "--json", "--model", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert result["sure"]["4"] is True and 0.95 <= result["number_confidence"]["4"] <= 1

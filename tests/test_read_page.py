@@ -4,6 +4,7 @@ is one calm sentence, an image without digits says so, and a corrected digit is 
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -94,6 +95,20 @@ def test_an_uploaded_photo_is_read_with_every_models_number_and_each_digit(input
     assert pictures.count("<figure") == 3 and "1: 4 (" in pictures and "3: 7 (" in pictures
     app.selectbox(key="read_model").set_value(2).run()
     assert app.metric[0].label == "Model 2 reads" and app.metric[0].value == "407"
+
+
+def test_a_number_read_surely_says_so_and_an_unsure_one_boxes_its_doubtful_digit(inputs, monkeypatch):
+    from digitdraw.reading import read
+
+    inputs.upload = _png(255 - _number(4, 0, 7)[:, :, 3])
+    app = _run()
+    assert app.metric[0].delta == "3 digits, sure" and not app.warning
+    monkeypatch.setattr(read, "SURE_NUMBER", 1.01)  # No number is that sure.
+    app.run()
+    assert app.metric[0].delta == "3 digits, not sure"
+    assert "Not sure of this number: check digit" in app.warning[0].value
+    pictures = "".join(h.proto.body for h in app.get("html"))
+    assert len(re.findall(r"<figcaption[^>]*>[^<]*, doubtful", pictures)) == 1
 
 
 def test_a_camera_photo_is_read(inputs):

@@ -37,6 +37,8 @@ def reading_json(path: Path, reading) -> dict:
         "width": reading.size[0],
         "height": reading.size[1],
         "numbers": {str(m): reading.text(m) for m in reading.probabilities},
+        "sure": {str(m): reading.is_sure(m) for m in reading.probabilities},
+        "number_confidence": {str(m): round(reading.number_confidence(m), 6) for m in reading.probabilities},
         "digits": [
             {
                 "box": list(box),
@@ -48,6 +50,15 @@ def reading_json(path: Path, reading) -> dict:
         ],
         "errors": {str(m): message for m, message in reading.errors.items()},
     }  # fmt: skip
+
+
+def answer(reading, model_id: int, name_the_model: bool) -> str:
+    """One model's number, and which digit it doubts when it is not sure of the whole number."""
+    text = reading.text(model_id) or "(no digits)"
+    if name_the_model:
+        text += f" (model {model_id})"
+    doubtful = reading.doubtful_digit(model_id)
+    return text if doubtful is None else f"{text} (not sure: check digit {doubtful + 1})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,11 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             results.append(reading_json(path, reading))
         else:
-            answers = [
-                f"{reading.text(m) or '(no digits)'}" + (f" (model {m})" if len(wanted) > 1 else "")
-                for m in wanted
-                if m in reading.probabilities
-            ]
+            answers = [answer(reading, m, len(wanted) > 1) for m in wanted if m in reading.probabilities]
             answers += [f"model {m} unavailable: {message}" for m, message in reading.errors.items()]
             print(f"{one_line(path)}: {one_line(', '.join(answers))}")
     if args.json:

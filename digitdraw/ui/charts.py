@@ -30,6 +30,7 @@ CUSTOM_COLOURS = ("#D55E00", "#F0E442", "#999999")
 SPLIT_COLOURS = {"train": "#0072B2", "validation": "#E69F00", "test": "#009E73"}
 SPLIT_DASHES = {"train": "solid", "validation": "dash", "test": "dot"}
 ACCENT = "#0072B2"
+DOUBTFUL = "#D55E00"  # A digit that keeps a number from being sure: vermillion, apart from the accent.
 BAR_HEIGHT = 26  # A bar of a horizontal bar chart, in pixels: room for its label at 13 px.
 # The reliability diagram: a bin of fewer digits has too uncertain a share right (±11 points at 95% for
 # 20) to draw a line through; such markers, and every model but the highlighted one, are drawn faintly.
@@ -668,10 +669,14 @@ def first_layer_grid(
 
 
 def boxed_picture(
-    image: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], max_width: int = 1000
+    image: np.ndarray,
+    boxes: Sequence[tuple[int, int, int, int]],
+    max_width: int = 1000,
+    doubtful: int | None = None,
 ) -> np.ndarray:
     """An RGB copy of an image (at most ``max_width`` wide) with each box outlined and numbered from 1,
-    each number above its box (the picture gains a white band on top where a box reaches its top edge).
+    each number above its box (the picture gains a white band on top where a box reaches its top edge);
+    the box at index ``doubtful``, if any, in ``DOUBTFUL`` and twice as thick.
 
     Any image ``read_digits`` takes: grey, RGB, or RGBA (a canvas's transparent
     background shows as white).
@@ -701,13 +706,15 @@ def boxed_picture(
     # room where a box reaches its top edge, so that no number covers a digit.
     band = max([0, *(text_height + 2 * line - top for _, _, top, _, _, _, _, text_height in placed)])
     picture = np.pad(image, ((band, 0), (0, 0), (0, 0)), constant_values=255)  # A copy to draw on.
+    doubt = tuple(int(DOUBTFUL[i : i + 2], 16) for i in (1, 3, 5))
     for number, left, top, right, bottom, font, text_width, text_height in placed:
         top, bottom = top + band, bottom + band
-        cv2.rectangle(picture, (left, top), (right, bottom), colour, line)
+        shade, thickness = (doubt, 2 * line) if number - 1 == doubtful else (colour, line)
+        cv2.rectangle(picture, (left, top), (right, bottom), shade, thickness)
         label = str(number)
         label_top = top - text_height - 2 * line
         label_bottom = label_top + text_height + 2 * line
-        cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, label_bottom), colour, -1)
+        cv2.rectangle(picture, (left, label_top), (left + text_width + 2 * line, label_bottom), shade, -1)
         cv2.putText(
             picture,
             label,
