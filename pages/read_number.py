@@ -1,8 +1,9 @@
 """Read a number: from an uploaded photo, the camera or a wide drawing, every digit found and read.
 
 The picture comes back with a numbered box around each digit, the number as
-the chosen model reads it (and as every model does), and each digit as the
-models saw it, 28x28. A digit read wrong can be kept with the right answer,
+the chosen model reads it (and as every model does), whether it is sure of the
+whole number (if not, the digit to check boxed in orange), and each digit as
+the models saw it, 28x28. A digit read wrong can be kept with the right answer,
 in the same drawings store the Draw page keeps drawings in.
 """
 

@@ -26,6 +26,11 @@ each tested on its own:
    crossing the fewest strokes, each only where the saved networks (the
    *judge*) read the result better.
 
+A reading is *sure* of the whole number (``NumberReading.is_sure``) when the
+chosen model and a second opinion, the most accurate other model, read the
+same number and the product of both models' probabilities for its digits
+reaches ``SURE_NUMBER``; otherwise it names the digit to check.
+
 Trade-offs. Everything runs on a copy scaled so its longer side is at most
 ``WORKING_SIDE`` pixels: a 12-megapixel photo costs what a 1,000-pixel one
 does, and a digit must be at least about 1/90 of the image's longer side
