@@ -119,6 +119,10 @@ def main() -> None:
         "--alternate", type=Path, nargs="+", help="other checkouts, served beside this one, drawn on in turn"
     )
     args = parser.parse_args()
+    if args.alternate is not None and (args.baseline is not None or args.profile is not None):
+        parser.error(
+            "--alternate serves its checkouts beside this one: it takes neither --baseline nor --profile"
+        )
     print(f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
     if args.alternate is not None:
         alternate({**{f"other {i}": d for i, d in enumerate(args.alternate, 1)}, "this": ROOT}, args.rounds)

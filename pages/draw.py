@@ -204,7 +204,7 @@ def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
         for m in app.model_ids()
     ]
     timeline = timeline_html(result, chosen, f"Stroke by stroke (the latest {charts.TIMELINE_STROKES})")
-    return charts.heading("Every model's answer") + agreement + charts.model_answers(rows) + timeline
+    return charts.section_heading("Every model's answer") + agreement + charts.model_answers(rows) + timeline
 
 
 def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -> str:
@@ -243,7 +243,7 @@ def model_input_html(result: digitdraw.Classification) -> str:
             "The model's input, pixel by pixel",
         ),
     ]
-    return charts.heading("What the model sees") + charts.image_row(pictures, width)
+    return charts.section_heading("What the model sees") + charts.image_row(pictures, width)
 
 
 @st.fragment

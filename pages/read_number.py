@@ -60,7 +60,7 @@ def wide_canvas_ui() -> np.ndarray | None:
     return None if drawing is None else drawing[0]
 
 
-def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
+def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | None) -> None:
     """The number as the chosen model reads it, whether it is sure of the whole number, and if not, which
     digit it doubts."""
     if model_id in reading.errors:
@@ -81,7 +81,6 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
         delta_arrow="off",
         border=True,
     )
-    doubtful = reading.doubtful_digit(model_id)
     if doubtful is not None:
         other = reading.second_opinions.get(model_id)
         guess, confidence = reading.digits(model_id)[doubtful], reading.confidences(model_id)[doubtful]
@@ -111,12 +110,11 @@ def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
     st.dataframe(table, hide_index=True, key="read_every_model")
 
 
-def digits_ui(reading: digitdraw.NumberReading, model_id: int) -> None:
+def digits_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | None) -> None:
     """Each digit as the models saw it (28x28), numbered as its box, with the chosen model's answer."""
     if model_id not in reading.probabilities:
         return
     cell = app.STEP_IMAGE_WIDTH // IMAGE_SIZE
-    doubtful = reading.doubtful_digit(model_id)
     pictures = [
         (
             charts.pixel_grid(image, cell=cell),
@@ -185,10 +183,10 @@ else:
         doubtful = reading.doubtful_digit(model_id) if model_id in reading.probabilities else None
         picture.image(charts.boxed_picture(image, reading.boxes, doubtful=doubtful), width="stretch")
         with right, answer:
-            number_ui(reading, model_id)
+            number_ui(reading, model_id, doubtful)
             every_model_ui(reading, model_id)
         st.subheader("Each digit as the models see it")
-        digits_ui(reading, model_id)
+        digits_ui(reading, model_id, doubtful)
         st.subheader("Read wrong? Keep the right answer")
         keep_ui(reading, image, model_id)
 app.canvas_toolbar_above_canvas_ui()

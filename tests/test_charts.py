@@ -267,14 +267,19 @@ def test_a_note_is_shaded_as_its_kind_and_refuses_an_unknown_one():
 
 
 def test_a_heading_is_escaped():
-    assert "Tom &amp; Jerry</h3>" in charts.heading("Tom & Jerry")
+    assert "Tom &amp; Jerry</h3>" in charts.section_heading("Tom & Jerry")
 
 
 def test_the_doubtful_digit_is_boxed_in_its_own_colour():
     image = np.full((100, 200), 255, np.uint8)
     boxes = [(20, 30, 40, 50), (120, 30, 40, 50)]
     picture = charts.boxed_picture(image, boxes, doubtful=1)
-    doubt = np.array([int(charts.DOUBTFUL[i : i + 2], 16) for i in (1, 3, 5)])
-    accent = np.array([int(charts.ACCENT[i : i + 2], 16) for i in (1, 3, 5)])
+    doubt, accent = np.array(charts.rgb(charts.DOUBTFUL)), np.array(charts.rgb(charts.ACCENT))
     band = picture.shape[0] - image.shape[0]
     assert (picture[band + 55, 120] == doubt).all() and (picture[band + 55, 20] == accent).all()
+
+
+def test_a_colour_is_read_from_its_hex_and_a_bad_one_refused():
+    assert charts.rgb("#D55E00") == (213, 94, 0)
+    with pytest.raises(ValueError, match="RRGGBB"):
+        charts.rgb("orange")

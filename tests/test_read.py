@@ -360,9 +360,10 @@ def test_a_number_the_second_opinion_reads_otherwise_is_not_sure_at_that_digit()
     assert reading.doubtful_digit(4) == 1
 
 
-def test_without_a_second_opinion_a_number_is_as_sure_as_its_own_digits():
-    reading = _reading([(2, 0.99), (0, 0.99)], [(5, 0.99), (5, 0.99)], opinions={})
-    assert reading.number_confidence(4) == pytest.approx(0.99 * 0.99) and reading.is_sure(4)
+def test_without_a_second_opinion_a_number_is_never_sure():
+    reading = _reading([(2, 0.999), (0, 0.999)], [(5, 0.99), (5, 0.99)], opinions={})
+    assert reading.number_confidence(4) == pytest.approx(0.999 * 0.999) and not reading.is_sure(4)
+    assert reading.doubtful_digit(4) == 0
 
 
 def test_an_empty_reading_is_never_sure():
@@ -370,10 +371,11 @@ def test_an_empty_reading_is_never_sure():
         boxes=[], lines=[], images=np.zeros((0, 28, 28), np.float32), probabilities={4: np.zeros((0, 10))}
     )
     assert not reading.is_sure(4) and reading.doubtful_digit(4) is None
+    assert reading.number_confidence(4) == 0.0
 
 
 def test_each_models_second_opinion_is_the_most_accurate_other_model():
-    models, _ = inference.load_models()
+    models, _ = inference.load_models(digitdraw.MODEL_IDS)
     accuracy = {m: model.metrics.accuracy["test"] for m, model in models.items()}
     opinions = read.second_opinions(list(models))
     for model_id, other in opinions.items():

@@ -30,25 +30,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run, parser=parser)
 
 
-def reading_json(path: Path, reading) -> dict:
-    """One image's reading as plain JSON values."""
+def reading_json(path: Path, reading, wanted: list[int]) -> dict:
+    """One image's reading by the models asked for (not their second opinions) as plain JSON values."""
+    answered = [m for m in wanted if m in reading.probabilities]
     return {
         "image": str(path),
         "width": reading.size[0],
         "height": reading.size[1],
-        "numbers": {str(m): reading.text(m) for m in reading.probabilities},
-        "sure": {str(m): reading.is_sure(m) for m in reading.probabilities},
-        "number_confidence": {str(m): round(reading.number_confidence(m), 6) for m in reading.probabilities},
+        "numbers": {str(m): reading.text(m) for m in answered},
+        "sure": {str(m): reading.is_sure(m) for m in answered},
+        "number_confidence": {str(m): round(reading.number_confidence(m), 6) for m in answered},
         "digits": [
             {
                 "box": list(box),
                 "line": line,
                 "probabilities": {str(m): [round(float(p), 6) for p in reading.probabilities[m][index]]
-                                  for m in reading.probabilities},
+                                  for m in answered},
             }
             for index, (box, line) in enumerate(zip(reading.boxes, reading.lines, strict=True))
         ],
-        "errors": {str(m): message for m, message in reading.errors.items()},
+        "errors": {str(m): message for m, message in reading.errors.items() if m in wanted},
     }  # fmt: skip
 
 
@@ -79,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
             status = fail("read", error)  # One line for this file; the others are still read.
             continue
         if args.json:
-            results.append(reading_json(path, reading))
+            results.append(reading_json(path, reading, wanted))
         else:
             answers = [answer(reading, m, len(wanted) > 1) for m in wanted if m in reading.probabilities]
-            answers += [f"model {m} unavailable: {message}" for m, message in reading.errors.items()]
+            answers += [
+                f"model {m} unavailable: {message}" for m, message in reading.errors.items() if m in wanted
+            ]
             print(f"{one_line(path)}: {one_line(', '.join(answers))}")
     if args.json:
         print(json.dumps(results, indent=2))

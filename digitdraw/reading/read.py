@@ -54,7 +54,7 @@ import cv2
 import numpy as np
 
 from digitdraw.serving import images, inference
-from digitdraw.serving.networks import NUM_CLASSES
+from digitdraw.serving.networks import MODEL_IDS, NUM_CLASSES
 from digitdraw.serving.preprocess import IMAGE_SIZE, check_image, to_mnist
 
 # The longer side of the copy that segmentation works on.
@@ -620,17 +620,25 @@ class NumberReading:
         """How sure the reading is of the whole number: the product of every digit's probability by this
         model and by its second opinion, or 0 where the two read different numbers (this model's own
         product where it has no second opinion)."""
+        if not len(self):
+            return 0.0
         sure = float(np.prod(self._probabilities(model_id).max(axis=1)))
-        other = self.second_opinions.get(model_id)
-        if other is None or other not in self.probabilities:
+        other = self._second_opinion(model_id)
+        if other is None:
             return sure
         if self.digits(other) != self.digits(model_id):
             return 0.0
         return sure * float(np.prod(self.probabilities[other].max(axis=1)))
 
+    def _second_opinion(self, model_id: int) -> int | None:
+        """The model this one is checked against, if it answered here."""
+        other = self.second_opinions.get(model_id)
+        return other if other in self.probabilities else None
+
     def is_sure(self, model_id: int) -> bool:
-        """Whether the whole number is read surely enough to be trusted (``SURE_NUMBER``)."""
-        return len(self) > 0 and self.number_confidence(model_id) >= SURE_NUMBER
+        """Whether the whole number is read surely enough to be trusted (``SURE_NUMBER``); never without a
+        second opinion, since a model's own product alone was not enough (see ``SURE_NUMBER``)."""
+        return self._second_opinion(model_id) is not None and self.number_confidence(model_id) >= SURE_NUMBER
 
     def doubtful_digit(self, model_id: int) -> int | None:
         """The index of the digit that keeps the number from being sure: the first one the second opinion
@@ -638,8 +646,8 @@ class NumberReading:
         if not len(self) or self.is_sure(model_id):
             return None
         sure = self._probabilities(model_id).max(axis=1)
-        other = self.second_opinions.get(model_id)
-        if other is not None and other in self.probabilities:
+        other = self._second_opinion(model_id)
+        if other is not None:
             differ = np.flatnonzero(np.array(self.digits(other)) != np.array(self.digits(model_id)))
             if differ.size:
                 return int(differ[0])
@@ -678,7 +686,9 @@ def read_digits(
     ``image`` is an array (grey, RGB or RGBA; uint8, bool or floats in
     [0, 1]) or an image file (bytes, a path or a file object), decoded by
     ``digitdraw.serving.images.load_image``. An image without digits gives an empty
-    reading, not an error. ``working_side`` trades speed for small digits
+    reading, not an error. Each model's second opinion (``second_opinions``) reads
+    the digits too, asked for or not, so that the reading can say how sure it is
+    of the whole number. ``working_side`` trades speed for small digits
     (see the module's docstring).
     """
     if not isinstance(image, np.ndarray):
@@ -716,9 +726,14 @@ def read_digits(
 
 
 def second_opinions(model_ids: Iterable[int], root: Path | None = None) -> dict[int, int]:
-    """For each model, the most accurate other saved model that loads (by MNIST test accuracy); none for a
-    model when no other loads."""
-    models, _ = inference.load_models(None, root)
+    """For each model, the most accurate other of the study's calibrated models that loads (by MNIST test
+    accuracy), the pairing ``SURE_NUMBER`` was chosen with; none for a model when no other loads.
+
+    Networks people trained are never a second opinion: one that scored higher on MNIST would
+    change every pairing, and its probabilities may not be calibrated.
+    """
+    models, _ = inference.load_models(MODEL_IDS, root)
+    models = {m: model for m, model in models.items() if model.calibration is not None}
     ranked = sorted(models, key=lambda m: -models[m].metrics.accuracy["test"])
     opinions = {}
     for model_id in model_ids:

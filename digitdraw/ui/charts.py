@@ -135,7 +135,7 @@ def model_answers(rows: Sequence[tuple[str, int | None, float | None]]) -> str:
 NOTE_SHADES = {"agree": "#F1FBF5", "disagree": "#FFF8E6"}
 
 
-def heading(title: str) -> str:
+def section_heading(title: str) -> str:
     """A section heading, as ``st.subheader`` shows it, as HTML for ``st.html``."""
     # A heading inside st.html gets only the browser's defaults: these are st.subheader's sizes.
     return (
@@ -150,7 +150,7 @@ def note(text: str, shade: str) -> str:
     if shade not in NOTE_SHADES:
         raise ValueError(f"a note's shade is one of {sorted(NOTE_SHADES)}, got {shade!r}")
     return (
-        f'<div role="status" style="background:{NOTE_SHADES[shade]};padding:1rem;border-radius:0.5rem;'
+        f'<div style="background:{NOTE_SHADES[shade]};padding:1rem;border-radius:0.5rem;'
         f'margin-bottom:1rem">{text}</div>'
     )
 
@@ -668,6 +668,13 @@ def first_layer_grid(
     )
 
 
+def rgb(colour: str) -> tuple[int, int, int]:
+    """A "#RRGGBB" colour as (red, green, blue), 0 to 255, as OpenCV draws with it."""
+    if len(colour) != 7 or colour[0] != "#":
+        raise ValueError(f"a colour is written #RRGGBB, got {colour!r}")
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
 def boxed_picture(
     image: np.ndarray,
     boxes: Sequence[tuple[int, int, int, int]],
@@ -693,7 +700,7 @@ def boxed_picture(
     if scale < 1:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    colour = tuple(int(ACCENT[i : i + 2], 16) for i in (1, 3, 5))
+    colour, doubt = rgb(ACCENT), rgb(DOUBTFUL)
     line = max(2, round(max(image.shape[:2]) / 400))
     placed = []
     for number, (x, y, width, height) in enumerate(boxes, start=1):
@@ -706,7 +713,6 @@ def boxed_picture(
     # room where a box reaches its top edge, so that no number covers a digit.
     band = max([0, *(text_height + 2 * line - top for _, _, top, _, _, _, _, text_height in placed)])
     picture = np.pad(image, ((band, 0), (0, 0), (0, 0)), constant_values=255)  # A copy to draw on.
-    doubt = tuple(int(DOUBTFUL[i : i + 2], 16) for i in (1, 3, 5))
     for number, left, top, right, bottom, font, text_width, text_height in placed:
         top, bottom = top + band, bottom + band
         shade, thickness = (doubt, 2 * line) if number - 1 == doubtful else (colour, line)

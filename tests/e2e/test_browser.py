@@ -204,7 +204,7 @@ def test_switching_models_shows_the_other_models_answer(page):
     draw(page, STROKES[7])
     expect(prediction(page)).to_have_text("7", timeout=15_000)
     # The answer shows before the rest of the drawing area below it; click once the page stands still.
-    expect(page.get_by_text("What the model sees")).to_be_visible(timeout=15_000)
+    expect(page.get_by_role("heading", name="What the model sees")).to_be_visible(timeout=15_000)
     option = page.get_by_role("option", name="Model 2 · 784-16-16-10 · ReLU")
     for _ in range(3):  # A click during a re-render can land on a moving picker: open it again.
         page.get_by_test_id("stSelectbox").first.click()
@@ -215,7 +215,7 @@ def test_switching_models_shows_the_other_models_answer(page):
             page.keyboard.press("Escape")
     option.click()
     expect(page.get_by_test_id("stMetricLabel").first).to_contain_text("Model 2 reads", timeout=15_000)
-    expect(page.get_by_text("Every model's answer")).to_be_visible()
+    expect(page.get_by_role("heading", name="Every model's answer")).to_be_visible()
 
 
 @pytest.mark.parametrize("device", [LAPTOP, PHONE], ids=["laptop", "phone"])
