@@ -184,6 +184,11 @@ def probabilities_html(result: digitdraw.Classification, model_id: int) -> str:
     return charts.probability_bars(result.probabilities[model_id], title)
 
 
+def answers_html(result: digitdraw.Classification, model_id: int) -> str:
+    """Beside the canvas: the chosen model's ten probabilities, then every model's answer, as HTML."""
+    return probabilities_html(result, model_id) + all_models_html(result, model_id)
+
+
 def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
     """Every model's answer for the same drawing, showing where they disagree, and how each model's
     answer went stroke by stroke, as HTML."""
@@ -276,7 +281,8 @@ def drawing_ui(model_id: int) -> None:
     # Each element a stroke sends costs the browser its own render and the server its own message: the
     # answers beside the canvas are one piece of HTML, and the pictures under it another
     # (docs/performance.md).
-    right.html(probabilities_html(result, model_id) + all_models_html(result, model_id))
+    with right:
+        st.html(answers_html(result, model_id))
     st.html(model_input_html(result))
     app.page_link_ui("pages/inside.py", "Look inside the networks with this drawing", ":material/neurology:")
 

@@ -96,6 +96,16 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
         )
 
 
+def left_out_ui(reading: digitdraw.NumberReading) -> None:
+    """What the grey boxes on the picture are, when there are any."""
+    if reading.left_out:
+        count = len(reading.left_out)
+        st.caption(
+            f"Grey box{'es' * (count != 1)}: {count} mark{'s' * (count != 1)} not read as digits, lying "
+            "along the picture's edge (a table, a frame) or too short beside the digits."
+        )
+
+
 def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
     """Every model's number side by side."""
     answers = {m: reading.text(m) for m in reading.probabilities}
@@ -172,7 +182,8 @@ else:
     if not len(reading):
         st.info("No digits here. Digits darker (or lighter) than the paper, each at least a ninetieth of "
                 "the picture's longer side tall, are found.", icon=":material/search_off:")  # fmt: skip
-        st.image(charts.boxed_picture(image, []), width="content")
+        st.image(charts.boxed_picture(image, [], left_out=reading.left_out), width="content")
+        left_out_ui(reading)
     else:
         left, right = st.columns([1.6, 1], gap="medium")
         picture = left.empty()  # Drawn once the model is picked: its doubtful digit is boxed in orange.
@@ -181,7 +192,12 @@ else:
             answer = st.container()
             model_id = app.model_picker_ui("Model", key="read_model")
         doubtful = reading.doubtful_digit(model_id) if model_id in reading.probabilities else None
-        picture.image(charts.boxed_picture(image, reading.boxes, doubtful=doubtful), width="stretch")
+        with picture.container():
+            st.image(
+                charts.boxed_picture(image, reading.boxes, doubtful=doubtful, left_out=reading.left_out),
+                width="stretch",
+            )
+            left_out_ui(reading)
         with right, answer:
             number_ui(reading, model_id, doubtful)
             every_model_ui(reading, model_id)

@@ -283,3 +283,11 @@ def test_a_colour_is_read_from_its_hex_and_a_bad_one_refused():
     assert charts.rgb("#D55E00") == (213, 94, 0)
     with pytest.raises(ValueError, match="RRGGBB"):
         charts.rgb("orange")
+
+
+def test_marks_left_out_are_boxed_thinly_in_grey_without_a_number():
+    image = np.full((100, 200), 255, np.uint8)
+    picture = charts.boxed_picture(image, [(20, 30, 40, 50)], left_out=[(120, 30, 40, 50)])
+    band = picture.shape[0] - image.shape[0]
+    assert (picture[band + 55, 120] == charts.rgb(charts.MUTED)).all()
+    assert (picture[band : band + 29, 120:160] == 255).all()  # No number above it.

@@ -393,6 +393,27 @@ def test_a_clearly_written_number_is_read_surely_by_one_model_asked_and_its_seco
     assert reading.is_sure(4)
 
 
+def test_marks_set_aside_are_reported_and_the_digits_still_read():
+    image = np.full((300, 760), 240, np.uint8)
+    cv2.putText(image, "2048", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 5, 20, 14)
+    cv2.line(image, (560, 150), (620, 150), 20, 8)  # A dash, far shorter than a digit.
+    image[:, 720:] = 30  # A dark table edge along the right side.
+    reading = digitdraw.read_digits(image, [4])
+    assert reading.text(4) == "2048"
+    assert len(reading.left_out) == 2
+    edge, dash = sorted(reading.left_out, key=lambda box: -box[3])
+    assert edge[0] >= 715 and edge[3] == 300
+    assert 550 <= dash[0] <= 560 and dash[3] < 20
+
+
+def test_specks_are_not_reported_as_marks_set_aside():
+    image = np.full((300, 700), 240, np.uint8)
+    cv2.putText(image, "2048", (40, 200), cv2.FONT_HERSHEY_SIMPLEX, 5, 20, 14)
+    for x in range(560, 680, 20):
+        cv2.circle(image, (x, 60), 2, 20, -1)
+    assert digitdraw.read_digits(image, [4]).left_out == []
+
+
 # --- properties -------------------------------------------------------------------------------
 
 IMAGES = st.one_of(

@@ -111,6 +111,15 @@ def test_a_number_read_surely_says_so_and_an_unsure_one_boxes_its_doubtful_digit
     assert len(re.findall(r"<figcaption[^>]*>[^<]*, doubtful", pictures)) == 1
 
 
+def test_marks_not_read_as_digits_are_explained_under_the_picture(inputs):
+    photo = 255 - _number(4, 0, 7)[:, :, 3]
+    photo[:, -12:] = 20  # A dark table edge.
+    inputs.upload = _png(photo)
+    app = _run()
+    assert app.metric[0].value == "407"
+    assert any("Grey box: 1 mark not read as digits" in caption.value for caption in app.caption)
+
+
 def test_a_camera_photo_is_read(inputs):
     inputs.camera = _png(np.dstack([255 - _number(1, 7)[:, :, 3]] * 3))
     app = _run()

@@ -25,12 +25,14 @@ FORBIDDEN = {
     r"(?<![\w.])exec\(": "exec",
     r"unsafe_allow_html": "HTML rendered without escaping",
     r"\bst\.html\((?!charts\.probability_bars\(|charts\.image_row\(|charts\.answer_table\(|charts\.stroke_timeline\(|charts\.model_answers\(|charts\.first_layer_grid\("
+    r"|answers_html\(result, model_id\)\)|model_input_html\(result\)\)"
     r"|_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True\)|PAGE_STYLE\)"
     r"|_SHOW_JOB\.replace\(\"JOB\", str\(int\(new_job\)\)\), unsafe_allow_javascript=True\)"
     r"|_remember_browser_script\(identifier\), unsafe_allow_javascript=True\)"
     r"|_import_scripts_script\(files\), unsafe_allow_javascript=True\))": (
         "raw HTML other than the probability bars (numbers and an escaped title), rows of PNG images "
-        "(base64 and escaped captions), tables of escaped text, unit grids (numbers, PNG data and a "
+        "(base64 and escaped captions), tables of escaped text, the Draw page's answers and pictures (made "
+        "of these, with escaped headings), unit grids (numbers, PNG data and a "
         "constant style), the pages' constant style, the canvas toolbar's constant script, the Train "
         "page's script that scrolls to a job (its id a whole number), the browser-id cookie (32 checked "
         "hexadecimal digits) and the import of Streamlit's own script files (checked file names)"

@@ -50,6 +50,7 @@ def reading_json(path: Path, reading, wanted: list[int]) -> dict:
             for index, (box, line) in enumerate(zip(reading.boxes, reading.lines, strict=True))
         ],
         "errors": {str(m): message for m, message in reading.errors.items() if m in wanted},
+        "left_out": [list(box) for box in reading.left_out],
     }  # fmt: skip
 
 

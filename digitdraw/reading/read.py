@@ -21,6 +21,8 @@ each tested on its own:
    lying along a side of the image) are dropped.
 5. ``group_pieces``: pieces that sit above one another belong to one digit
    (a 5's hat, a broken 4); specks and pieces much shorter than a digit go.
+   ``left_out`` reports what was set aside here and in step 4, so that a
+   reader can see why a mark was not read.
 6. ``join_fragments`` and ``split_wide``: neighbours that overlap in x are
    joined, and a group wide enough for touching digits is cut at the columns
    crossing the fewest strokes, each only where the saved networks (the
@@ -112,6 +114,8 @@ SURE_WHOLE = 0.9
 MAX_PARTS = 6
 # More digits than this in one image are not a number; the largest are kept.
 MAX_DIGITS = 200
+# At most this many marks set aside are reported (``left_out``), the largest.
+MAX_LEFT_OUT = 50
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
 # its digits is at least this. A model's own product alone was not enough: numbers it read
@@ -247,17 +251,23 @@ class Pieces:
     ids: np.ndarray  # (N,) each kept piece's label in ``labels``.
     boxes: np.ndarray  # (N, 4) x, y, width, height.
     areas: np.ndarray  # (N,) pixels.
+    # (K, 4) the pieces dropped for lying along a side of the image (a table's edge, a frame).
+    edge_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
 
 
 def find_pieces(mask: np.ndarray) -> Pieces:
     """The mask's connected pieces, without specks of a few pixels and without paper edges and frames."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
-    keep = (areas >= MIN_PIECE_PIXELS) & ~_along_an_edge(labels, count, mask.shape)
+    large_enough = areas >= MIN_PIECE_PIXELS
+    edge = _along_an_edge(labels, count, mask.shape)
+    keep = large_enough & ~edge
     # The label image stays as it is (relabelling it costs a pass over every pixel); each digit
     # picks its own pieces' labels out of its box.
     ids = np.flatnonzero(keep) + 1
-    return Pieces(labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep])
+    return Pieces(
+        labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep], edge_boxes=boxes[large_enough & edge]
+    )
 
 
 def _along_an_edge(labels: np.ndarray, count: int, shape: tuple[int, int]) -> np.ndarray:
@@ -322,6 +332,18 @@ def group_pieces(pieces: Pieces) -> list[list[int]]:
         for top, members in groups.items()
         if group_box[top][3] >= max(MIN_DIGIT_HEIGHT_FRACTION * height, MIN_DIGIT_PIXELS)
     ]
+
+
+def left_out(pieces: Pieces, groups: list[list[int]]) -> np.ndarray:
+    """The boxes of the marks segmentation set aside, for a reader to see why: pieces along the image's
+    edge, and pieces in no digit (too short beside the digits) that are no mere specks; at most
+    ``MAX_LEFT_OUT``, the largest."""
+    in_a_digit = np.zeros(len(pieces.boxes), bool)
+    in_a_digit[[i for members in groups for i in members]] = True
+    speck = SPECK_FRACTION * _digit_height(pieces.boxes, pieces.areas)
+    stray = ~in_a_digit & (np.maximum(pieces.boxes[:, 2], pieces.boxes[:, 3]) >= max(speck, MIN_DIGIT_PIXELS))
+    boxes = np.concatenate([pieces.edge_boxes, pieces.boxes[stray]]).reshape(-1, 4)
+    return boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")[:MAX_LEFT_OUT]]
 
 
 def _belong_together(a: np.ndarray, b: np.ndarray, height: float) -> bool:
@@ -548,6 +570,7 @@ class Segmentation:
     crops: list[np.ndarray]  # Each digit's pixels (uint8, white on black) at working scale, for ``to_mnist``.
     lines: list[int]  # Which line of the image each digit is on, 0 first.
     size: tuple[int, int]  # The input's width and height.
+    left_out: list[Box] = field(default_factory=list)  # Marks set aside (``left_out``), input pixels.
 
 
 def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = WORKING_SIDE) -> Segmentation:
@@ -563,7 +586,8 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     ink = ink_strength(small, light=True if light else None)
     mask = remove_vertical_rules(remove_ruled_lines(binarise(ink)))
     pieces = find_pieces(mask)
-    joined = join_fragments(digits_of(pieces, group_pieces(pieces)), judge)
+    groups = group_pieces(pieces)
+    joined = join_fragments(digits_of(pieces, groups), judge)
     found = [part for digit in joined for part in split_wide(digit, judge)]
     if len(found) > MAX_DIGITS:
         found = sorted(found, key=lambda d: -int(d.mask.sum()))[:MAX_DIGITS]
@@ -573,6 +597,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         crops=[digit_image(found[index]) for index, _ in order],
         lines=[line for _, line in order],
         size=size,
+        left_out=[_to_input(box, scale, size) for box in left_out(pieces, groups)],
     )
 
 
@@ -598,6 +623,7 @@ class NumberReading:
     raw_probabilities: dict[int, np.ndarray] = field(default_factory=dict)
     # Model id -> the model whose reading it is checked against for the whole number (``SURE_NUMBER``).
     second_opinions: dict[int, int] = field(default_factory=dict)
+    left_out: list[Box] = field(default_factory=list)  # Marks set aside, not digits: (x, y, width, height).
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -710,6 +736,7 @@ def read_digits(
         return NumberReading(
             boxes=[], lines=[], images=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32), probabilities=empty,
             errors=errors, size=found.size, raw_probabilities=dict(empty), second_opinions=opinions,
+            left_out=found.left_out,
         )  # fmt: skip
     batch = inference.classify_batch(found.crops, ids, root)
     keep = ~batch.blank  # A crop is never blank, but to_mnist is the judge of that.
@@ -722,6 +749,7 @@ def read_digits(
         size=found.size,
         raw_probabilities={m: p[keep] for m, p in batch.raw_probabilities.items()},
         second_opinions=opinions,
+        left_out=found.left_out,
     )
 
 

@@ -680,10 +680,12 @@ def boxed_picture(
     boxes: Sequence[tuple[int, int, int, int]],
     max_width: int = 1000,
     doubtful: int | None = None,
+    left_out: Sequence[tuple[int, int, int, int]] = (),
 ) -> np.ndarray:
     """An RGB copy of an image (at most ``max_width`` wide) with each box outlined and numbered from 1,
     each number above its box (the picture gains a white band on top where a box reaches its top edge);
-    the box at index ``doubtful``, if any, in ``DOUBTFUL`` and twice as thick.
+    the box at index ``doubtful``, if any, in ``DOUBTFUL`` and twice as thick; the ``left_out`` boxes
+    (marks that were not read) thin, unnumbered and in ``MUTED``.
 
     Any image ``read_digits`` takes: grey, RGB, or RGBA (a canvas's transparent
     background shows as white).
@@ -713,6 +715,10 @@ def boxed_picture(
     # room where a box reaches its top edge, so that no number covers a digit.
     band = max([0, *(text_height + 2 * line - top for _, _, top, _, _, _, _, text_height in placed)])
     picture = np.pad(image, ((band, 0), (0, 0), (0, 0)), constant_values=255)  # A copy to draw on.
+    for x, y, width, height in left_out:  # Under the digits' boxes: they matter more.
+        top_left = (round(x * scale), round(y * scale) + band)
+        bottom_right = (round((x + width) * scale), round((y + height) * scale) + band)
+        cv2.rectangle(picture, top_left, bottom_right, rgb(MUTED), max(1, line // 2))
     for number, left, top, right, bottom, font, text_width, text_height in placed:
         top, bottom = top + band, bottom + band
         shade, thickness = (doubt, 2 * line) if number - 1 == doubtful else (colour, line)
