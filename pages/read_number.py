@@ -100,9 +100,10 @@ def left_out_ui(reading: digitdraw.NumberReading) -> None:
     """What the grey boxes on the picture are, when there are any."""
     if reading.left_out:
         count = len(reading.left_out)
+        what = "1 mark not read as a digit" if count == 1 else f"{count} marks not read as digits"
         st.caption(
-            f"Grey box{'es' * (count != 1)}: {count} mark{'s' * (count != 1)} not read as digits, lying "
-            "along the picture's edge (a table, a frame) or too short beside the digits."
+            f"Grey box{'es' * (count != 1)}: {what}, lying along the picture's edge (a table, a frame) or "
+            "too short beside the digits."
         )
 
 

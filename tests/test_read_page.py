@@ -117,7 +117,8 @@ def test_marks_not_read_as_digits_are_explained_under_the_picture(inputs):
     inputs.upload = _png(photo)
     app = _run()
     assert app.metric[0].value == "407"
-    assert any("Grey box: 1 mark not read as digits" in caption.value for caption in app.caption)
+    captions = [caption.value for caption in app.caption]
+    assert any("Grey box: 1 mark not read as a digit, lying along" in caption for caption in captions)
 
 
 def test_a_camera_photo_is_read(inputs):
