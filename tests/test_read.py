@@ -119,6 +119,46 @@ def test_a_number_between_a_forms_column_rules_is_read_without_them(mnist):
     assert len(digitdraw.read_digits(photo).boxes) == len(sample.text), "no rule read as a digit"
 
 
+def _boxed(text: str, slant: float = 0.0) -> np.ndarray:
+    """Dark digits on light paper, each in a form's box; neighbouring boxes share a side."""
+    image = np.full((260, 120 + 110 * len(text)), 235, np.uint8)
+    for index, digit in enumerate(text):
+        left = 60 + 110 * index
+        cv2.rectangle(image, (left, 50), (left + 110, 210), 40, 3)
+        cv2.putText(image, digit, (left + 22, 180), cv2.FONT_HERSHEY_SIMPLEX, 3.6, 30, 12)
+    if slant:  # Seen a little from the side: the boxes become quadrilaterals.
+        height, width = image.shape
+        source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+        target = np.float32([[0, 0], [width, slant * height], [width, height - slant * height], [0, height]])
+        image = cv2.warpPerspective(
+            image, cv2.getPerspectiveTransform(source, target), (width, height), borderValue=235
+        )
+    return image
+
+
+@pytest.mark.parametrize("slant", [0.0, 0.05])
+def test_a_forms_boxes_go_and_the_digits_in_them_are_read(slant):
+    image = _boxed("4709", slant)
+    ink = read.binarise(read.ink_strength(image))
+    cleaned = read.remove_form_boxes(ink)
+    assert cleaned.sum() < 0.8 * ink.sum()  # The boxes' sides are gone...
+    assert digitdraw.read_digits(image, [4]).text(4) == "4709"  # ...and nothing of them reads as a digit.
+
+
+def test_a_digits_own_loop_is_no_box_even_with_a_speck_inside():
+    mask = np.zeros((120, 120), np.uint8)
+    cv2.rectangle(mask, (20, 20), (100, 100), 1, 6)  # A boxy 0...
+    mask[58:61, 58:61] = 1  # ...with a speck inside it.
+    assert (read.remove_form_boxes(mask) == mask).all()
+
+
+def test_the_loop_two_touching_digits_close_is_no_box():
+    mask = np.zeros((120, 200), np.uint8)
+    cv2.rectangle(mask, (20, 20), (180, 100), 1, 6)  # Two digits whose strokes close a loop...
+    mask[20:100, 98:104] = 1  # ...and whose own ink crosses it.
+    assert (read.remove_form_boxes(mask) == mask).all()
+
+
 # --- 4. pieces, edges and specks --------------------------------------------------------------
 
 

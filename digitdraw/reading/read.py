@@ -14,7 +14,9 @@ each tested on its own:
    canvas with a transparent background gives its alpha channel instead.
 2. ``binarise``: a threshold relative to the strongest ink, never below a
    floor, so that blank paper gives nothing rather than its noise.
-3. ``remove_ruled_lines``: long thin horizontal runs go, except where a
+3. ``remove_form_boxes``: a form's boxes around the digits go (found by
+   their insides, quadrilateral holes holding a digit); then
+   ``remove_ruled_lines``: long thin horizontal runs go, except where a
    stroke crosses them; ``remove_vertical_rules`` does the same for runs
    nearly the image's whole height (a form's columns), which no digit has.
 4. ``find_pieces``: connected components; paper edges and frames (pieces
@@ -40,8 +42,9 @@ tall to be read (11 pixels of the working copy: drawn digits 11 pixels tall
 were read, 8 pixels tall were lost). Digits are assumed upright and
 about the same height, as in one written number; several lines of numbers
 are read in order, line by line, and ``text`` puts a space between lines.
-Vertical rules (a form's boxes, a margin) are not removed: they read as 1s
-unless they touch the image's edge.
+A vertical rule shorter than the image (a margin line) is not removed, nor a
+box with a digit touching it from inside all round: they read as 1s unless
+they touch the image's edge.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ LINE_GAP = 9
 LINE_SHRINK = 2
 # A vertical run this fraction of the image's height is a rule: a digit's stroke is never that long.
 VERTICAL_LINE_FRACTION = 0.85
+# A form's box: a hole in the ink at least MIN_BOX_SIDE pixels across whose outline is a
+# quadrilateral (corners found within BOX_CORNER_TOLERANCE of its perimeter); the band removed
+# along it is BOX_BAND_FRACTION of its shorter side wide, at least 3 pixels.
+BOX_CORNER_TOLERANCE = 0.04
+MIN_BOX_SIDE = 12
+BOX_BAND_FRACTION = 0.08
+MIN_BOX_INK_INSIDE = 0.05
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
@@ -231,6 +241,47 @@ def remove_vertical_rules(mask: np.ndarray) -> np.ndarray:
     """The mask without vertical rules running nearly its whole height (a form's columns, a margin):
     a digit never does, since a photo holds some paper above and below its digits."""
     return np.ascontiguousarray(remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION).T)
+
+
+def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
+    """The mask without the boxes of a form drawn around the digits, also boxes side by side that share
+    a side, and boxes seen in perspective.
+
+    A box is known by its inside: a hole in the ink whose outline is a convex
+    quadrilateral, holding ink of another piece (the digit), at least
+    ``MIN_BOX_INK_INSIDE`` of its area. A digit's own loop (a 0, a 6) holds at
+    most a speck, and the loop two touching digits close holds their own ink.
+    The piece the boxes are drawn in goes, but for what of it lies inside a box
+    clear of its edge: a digit's stroke touching its box from inside stays.
+    """
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return mask
+    labels = None
+    boxes, insides, band = set(), np.zeros_like(mask), np.zeros_like(mask)
+    for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+        x, y, width, height = cv2.boundingRect(contour)
+        if parent == -1 or min(width, height) < MIN_BOX_SIDE:
+            continue  # Not a hole, or a small one.
+        corners = cv2.approxPolyDP(contour, BOX_CORNER_TOLERANCE * cv2.arcLength(contour, True), True)
+        if len(corners) != 4 or not cv2.isContourConvex(corners):
+            continue
+        if labels is None:  # Only for an image with a quadrilateral hole, most have none.
+            labels = cv2.connectedComponents(mask, connectivity=8)[1]
+        inside = np.zeros((height, width), np.uint8)
+        cv2.fillPoly(inside, [corners - np.array([x, y])], 1)
+        around = labels[tuple(contours[parent][0][0][::-1])]  # The piece the hole is in.
+        window = labels[y : y + height, x : x + width]
+        others = np.count_nonzero(inside.astype(bool) & (window != 0) & (window != around))
+        if others < MIN_BOX_INK_INSIDE * np.count_nonzero(inside):
+            continue  # A digit's loop, two digits touching, or an empty box: no box to remove.
+        boxes.add(int(around))
+        cv2.fillPoly(insides, [corners], 1)
+        cv2.polylines(band, [corners], True, 1, max(3, round(BOX_BAND_FRACTION * min(width, height))))
+    if not boxes:
+        return mask
+    drawn_in_boxes = np.isin(labels, list(boxes))
+    return mask & ~(drawn_in_boxes & ~(insides & ~band).astype(bool))
 
 
 def _line_thickness(lines: np.ndarray) -> int:
@@ -584,7 +635,9 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     size = (gray.shape[1], gray.shape[0])
     small, scale = working_copy(gray, working_side)
     ink = ink_strength(small, light=True if light else None)
-    mask = remove_vertical_rules(remove_ruled_lines(binarise(ink)))
+    # Boxes first: a row of boxes has long top and bottom edges, which as ruled lines would go
+    # first and leave the boxes' sides standing, to be read as 1s.
+    mask = remove_vertical_rules(remove_ruled_lines(remove_form_boxes(binarise(ink))))
     pieces = find_pieces(mask)
     groups = group_pieces(pieces)
     joined = join_fragments(digits_of(pieces, groups), judge)
