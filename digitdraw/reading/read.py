@@ -82,10 +82,11 @@ LINE_SHRINK = 2
 VERTICAL_LINE_FRACTION = 0.85
 # A form's box: a hole in the ink at least MIN_BOX_SIDE pixels across whose outline is a
 # quadrilateral (corners found within BOX_CORNER_TOLERANCE of its perimeter); the band removed
-# along it is BOX_BAND_FRACTION of its shorter side wide, at least 3 pixels.
+# along it is BOX_BAND_FRACTION of its shorter side wide, at least 3 pixels: wider than the
+# box's line seen at any angle, narrower than the paper between a box and its digit.
 BOX_CORNER_TOLERANCE = 0.04
 MIN_BOX_SIDE = 12
-BOX_BAND_FRACTION = 0.08
+BOX_BAND_FRACTION = 0.15
 MIN_BOX_INK_INSIDE = 0.05
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
@@ -251,14 +252,16 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
     quadrilateral, holding ink of another piece (the digit), at least
     ``MIN_BOX_INK_INSIDE`` of its area. A digit's own loop (a 0, a 6) holds at
     most a speck, and the loop two touching digits close holds their own ink.
-    The piece the boxes are drawn in goes, but for what of it lies inside a box
-    clear of its edge: a digit's stroke touching its box from inside stays.
+    Along each box's outline, a band ``BOX_BAND_FRACTION`` of its shorter side
+    wide goes, of the piece the box is drawn in only: the box's sides, shared ones
+    included, and no more of a digit than touches them. (Taking the whole piece
+    took, with it, the digits that touched their box all round.)
     """
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return mask
     labels = None
-    boxes, insides, band = set(), np.zeros_like(mask), np.zeros_like(mask)
+    boxes, band = set(), np.zeros_like(mask)
     for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
         x, y, width, height = cv2.boundingRect(contour)
         if parent == -1 or min(width, height) < MIN_BOX_SIDE:
@@ -276,12 +279,10 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
         if others < MIN_BOX_INK_INSIDE * np.count_nonzero(inside):
             continue  # A digit's loop, two digits touching, or an empty box: no box to remove.
         boxes.add(int(around))
-        cv2.fillPoly(insides, [corners], 1)
         cv2.polylines(band, [corners], True, 1, max(3, round(BOX_BAND_FRACTION * min(width, height))))
     if not boxes:
         return mask
-    drawn_in_boxes = np.isin(labels, list(boxes))
-    return mask & ~(drawn_in_boxes & ~(insides & ~band).astype(bool))
+    return mask & ~(band.astype(bool) & np.isin(labels, list(boxes)))
 
 
 def _line_thickness(lines: np.ndarray) -> int:
