@@ -152,11 +152,28 @@ def test_a_digits_own_loop_is_no_box_even_with_a_speck_inside():
     assert (read.remove_form_boxes(mask) == mask).all()
 
 
-def test_the_loop_two_touching_digits_close_is_no_box():
-    mask = np.zeros((120, 200), np.uint8)
-    cv2.rectangle(mask, (20, 20), (180, 100), 1, 6)  # Two digits whose strokes close a loop...
-    mask[20:100, 98:104] = 1  # ...and whose own ink crosses it.
+def test_a_digits_loop_holding_a_short_stray_stroke_is_no_box():
+    mask = np.zeros((120, 120), np.uint8)
+    cv2.rectangle(mask, (20, 20), (100, 100), 1, 6)  # A boxy 0...
+    mask[50:70, 40:80] = 1  # ...holding a blot of its own, a quarter of its height.
     assert (read.remove_form_boxes(mask) == mask).all()
+
+
+def test_a_box_its_digit_touches_stays_whole_with_its_digit():
+    mask = np.zeros((200, 160), np.uint8)
+    cv2.rectangle(mask, (20, 20), (140, 180), 1, 4)
+    mask[40:182, 78:86] = 1  # A 1 whose foot runs into the box's bottom edge.
+    assert (read.remove_form_boxes(mask) == mask).all()
+
+
+def test_a_box_with_a_thick_line_and_bowed_sides_goes_whole():
+    mask = np.zeros((220, 200), np.uint8)
+    outline = np.array([[30, 30], [170, 30], [176, 110], [170, 190], [30, 190]], np.int32)  # Bowed right.
+    cv2.polylines(mask, [outline], True, 1, 7)
+    mask[60:160, 80:110] = 1  # The digit inside, on its own.
+    cleaned = read.remove_form_boxes(mask)
+    assert cleaned[60:160, 80:110].all(), "the digit lost ink"
+    assert cleaned.sum() == mask[60:160, 80:110].sum(), "some of the box stayed"
 
 
 # --- 4. pieces, edges and specks --------------------------------------------------------------

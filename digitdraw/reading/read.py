@@ -43,8 +43,7 @@ were read, 8 pixels tall were lost). Digits are assumed upright and
 about the same height, as in one written number; several lines of numbers
 are read in order, line by line, and ``text`` puts a space between lines.
 A vertical rule shorter than the image (a margin line) is not removed, nor a
-box with a digit touching it from inside all round: they read as 1s unless
-they touch the image's edge.
+box that its digit touches: they read as 1s unless they touch the image's edge.
 """
 
 from __future__ import annotations
@@ -81,13 +80,14 @@ LINE_SHRINK = 2
 # A vertical run this fraction of the image's height is a rule: a digit's stroke is never that long.
 VERTICAL_LINE_FRACTION = 0.85
 # A form's box: a hole in the ink at least MIN_BOX_SIDE pixels across whose outline is a
-# quadrilateral (corners found within BOX_CORNER_TOLERANCE of its perimeter); the band removed
-# along it is BOX_BAND_FRACTION of its shorter side wide, at least 3 pixels: wider than the
-# box's line seen at any angle, narrower than the paper between a box and its digit.
+# quadrilateral (corners found within BOX_CORNER_TOLERANCE of its perimeter), holding a digit
+# (see remove_form_boxes); the band removed along it reaches BOX_BAND_FRACTION of its shorter
+# side to either side, at least 2 pixels: past the box's line, of the box's own piece only.
 BOX_CORNER_TOLERANCE = 0.04
 MIN_BOX_SIDE = 12
 BOX_BAND_FRACTION = 0.15
 MIN_BOX_INK_INSIDE = 0.05
+MIN_BOX_DIGIT_HEIGHT = 0.4
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
@@ -249,19 +249,19 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
     a side, and boxes seen in perspective.
 
     A box is known by its inside: a hole in the ink whose outline is a convex
-    quadrilateral, holding ink of another piece (the digit), at least
-    ``MIN_BOX_INK_INSIDE`` of its area. A digit's own loop (a 0, a 6) holds at
-    most a speck, and the loop two touching digits close holds their own ink.
-    Along each box's outline, a band ``BOX_BAND_FRACTION`` of its shorter side
-    wide goes, of the piece the box is drawn in only: the box's sides, shared ones
-    included, and no more of a digit than touches them. (Taking the whole piece
-    took, with it, the digits that touched their box all round.)
+    quadrilateral, holding a piece of ink of its own (the digit) at least
+    ``MIN_BOX_INK_INSIDE`` of its area and ``MIN_BOX_DIGIT_HEIGHT`` of its height.
+    A digit's own loop (a 0, a 6) holds at most a speck or a short stray stroke.
+    Along the hole's outline, the band that reaches ``BOX_BAND_FRACTION`` of its
+    shorter side to either side goes, of the piece the box is drawn in only: the
+    box's sides, shared ones included, and none of the digit inside. A box that a
+    digit touches is not a quadrilateral hole and stays. (Taking the whole piece
+    the boxes were drawn in took the digits that touched their box with it.)
     """
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return mask
-    labels = None
-    boxes, band = set(), np.zeros_like(mask)
+    labels, result = None, mask
     for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
         x, y, width, height = cv2.boundingRect(contour)
         if parent == -1 or min(width, height) < MIN_BOX_SIDE:
@@ -269,20 +269,26 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
         corners = cv2.approxPolyDP(contour, BOX_CORNER_TOLERANCE * cv2.arcLength(contour, True), True)
         if len(corners) != 4 or not cv2.isContourConvex(corners):
             continue
-        if labels is None:  # Only for an image with a quadrilateral hole, most have none.
+        if labels is None:  # Only for an image with a quadrilateral hole: most have none.
             labels = cv2.connectedComponents(mask, connectivity=8)[1]
         inside = np.zeros((height, width), np.uint8)
-        cv2.fillPoly(inside, [corners - np.array([x, y])], 1)
-        around = labels[tuple(contours[parent][0][0][::-1])]  # The piece the hole is in.
+        cv2.fillPoly(inside, [contour - np.array([x, y])], 1)
+        around = labels[tuple(contours[parent][0][0][::-1])]  # The piece the hole is in, at (row, column).
         window = labels[y : y + height, x : x + width]
-        others = np.count_nonzero(inside.astype(bool) & (window != 0) & (window != around))
-        if others < MIN_BOX_INK_INSIDE * np.count_nonzero(inside):
-            continue  # A digit's loop, two digits touching, or an empty box: no box to remove.
-        boxes.add(int(around))
-        cv2.polylines(band, [corners], True, 1, max(3, round(BOX_BAND_FRACTION * min(width, height))))
-    if not boxes:
-        return mask
-    return mask & ~(band.astype(bool) & np.isin(labels, list(boxes)))
+        held = inside.astype(bool) & (window != 0) & (window != around)
+        rows = np.flatnonzero(held.any(axis=1))
+        if held.sum() < MIN_BOX_INK_INSIDE * inside.sum() or np.ptp(rows) + 1 < MIN_BOX_DIGIT_HEIGHT * height:
+            continue  # A digit's loop (perhaps with a speck or a stray stroke in it), or an empty box.
+        # The band along the hole's own outline, not its four corners: a box's sides are not quite straight.
+        reach = max(2, round(BOX_BAND_FRACTION * min(width, height)))
+        left, top = max(0, x - reach), max(0, y - reach)
+        right, bottom = min(mask.shape[1], x + width + reach), min(mask.shape[0], y + height + reach)
+        band = np.zeros((bottom - top, right - left), np.uint8)
+        cv2.drawContours(band, [contour - np.array([left, top])], -1, 1, 2 * reach + 1)
+        if result is mask:
+            result = mask.copy()
+        result[top:bottom, left:right] &= ~(band.astype(bool) & (labels[top:bottom, left:right] == around))
+    return result
 
 
 def _line_thickness(lines: np.ndarray) -> int:
@@ -389,7 +395,7 @@ def group_pieces(pieces: Pieces) -> list[list[int]]:
 def left_out(pieces: Pieces, groups: list[list[int]]) -> np.ndarray:
     """The boxes of the marks segmentation set aside, for a reader to see why: pieces along the image's
     edge, and pieces in no digit (too short beside the digits) that are no mere specks; at most
-    ``MAX_LEFT_OUT``, the largest."""
+    ``MAX_LEFT_OUT``, the largest. Digits beyond ``MAX_DIGITS`` are not among them."""
     in_a_digit = np.zeros(len(pieces.boxes), bool)
     in_a_digit[[i for members in groups for i in members]] = True
     speck = SPECK_FRACTION * _digit_height(pieces.boxes, pieces.areas)
