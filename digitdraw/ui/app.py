@@ -268,16 +268,23 @@ _TOOLBAR_ABOVE_CANVAS = """
 <script>
 (() => {
   const rule = ".dc-toolbar { top: auto !important; bottom: 100%; }";
+  let retries = 0;
   const apply = () => {
+    let waiting = false;
     for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
       const root = host.shadowRoot;
-      if (root && !root.querySelector("style[data-digitdraw]")) {
+      if (!root || !root.querySelector(".dc-toolbar")) {
+        waiting = true;  // Mounted, but its shadow root or toolbar is not there yet.
+      } else if (!root.querySelector("style[data-digitdraw]")) {
         const style = document.createElement("style");
         style.dataset.digitdraw = "toolbar";
         style.textContent = rule;
         root.appendChild(style);
       }
     }
+    // A component fills its shadow root after its host joins the page, and nothing in the page
+    // changes then for the observer below to see: look again a little later, for a while.
+    if (waiting && retries++ < 100) setTimeout(apply, 100);
   };
   apply();
   if (!window.digitdrawToolbarObserver) {
