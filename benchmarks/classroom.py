@@ -238,12 +238,9 @@ async def protocol_student(
 async def stroke_cpu(target: Target, messages: Messages, rounds: int) -> list[float]:
     """Server CPU seconds of each drawing alone: one protocol student, no pauses, the servers' CPU read
     just before the drawing is sent and just after its run finished (Clear in between, not counted)."""
-    import websockets
-
     spent = []
-    stream = target.url.replace("http://", "ws://", 1) + "/_stcore/stream"
-    async with websockets.connect(stream, subprotocols=["streamlit"], max_size=None) as socket:
-        await send_step(socket, messages.opening)
+    socket = await protocol_session(target.url, messages)
+    async with socket:
         for round_number in range(rounds):
             digit = round_number % 10
             before = cpu_seconds(target.pids)

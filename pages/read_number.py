@@ -82,11 +82,11 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
         border=True,
     )
     if doubtful is not None:
-        other = reading.second_opinions.get(model_id)
+        other = reading.second_opinion(model_id)
         guess, confidence = reading.digits(model_id)[doubtful], reading.confidences(model_id)[doubtful]
         second = (
             f"; {app.model_name(other)} reads it as a {reading.digits(other)[doubtful]}"
-            if other in reading.probabilities and reading.digits(other)[doubtful] != guess
+            if other is not None and reading.digits(other)[doubtful] != guess
             else ""
         )
         st.warning(

@@ -38,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"the proxy's address (default {cluster.DEFAULT_HOST}); 0.0.0.0 for phones on the network",
     )
     for option, default, lowest, highest, what in (
-        ("--port", cluster.DEFAULT_PORT, 1, 65535, "the proxy's port"),
+        ("--port", cluster.DEFAULT_PORT, *cluster.PORTS, "the proxy's port"),
         ("--replicas", cluster.DEFAULT_REPLICAS, 1, cluster.MAX_REPLICAS, "app servers"),
         ("--workers", cluster.DEFAULT_WORKERS, 0, cluster.MAX_WORKERS, "training workers"),
     ):

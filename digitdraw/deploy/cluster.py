@@ -56,6 +56,7 @@ DEFAULT_REPLICAS = 2
 DEFAULT_WORKERS = 2
 MAX_REPLICAS = 16
 MAX_WORKERS = 16
+PORTS = (1, 65535)  # The proxy's port: any a TCP port can be.
 STARTUP_SECONDS = 120.0  # Two replicas and two workers starting at once on two busy cores.
 STOP_SECONDS = 15.0
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -89,8 +90,8 @@ class ClusterSettings:
             raise ValueError(f"replicas must be 1 to {MAX_REPLICAS}, not {self.replicas}")
         if not 0 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be 0 to {MAX_WORKERS}, not {self.workers}")
-        if not 1 <= self.port <= 65535:
-            raise ValueError(f"the port must be 1 to 65535, not {self.port}")
+        if not PORTS[0] <= self.port <= PORTS[1]:
+            raise ValueError(f"the port must be {PORTS[0]} to {PORTS[1]}, not {self.port}")
 
 
 def _boot_id() -> str:

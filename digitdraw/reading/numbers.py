@@ -63,10 +63,13 @@ class PageStyle:
     rules: float = 0.0  # Vertical rules between the digits, or a form's box around each.
     table_edge: float = 0.0  # A dark band along one side of the photo.
     perspective_degrees: float = 0.0  # The page tilted away by up to this much.
+    overlap: float = 0.04  # Touching neighbours overlap by up to this fraction of the digits' height.
 
 
 EASY = PageStyle()
-HARD = PageStyle(touching=1 / 7, pen_skip=0.2, rules=0.25, table_edge=0.2, perspective_degrees=10.0)
+HARD = PageStyle(
+    touching=1 / 7, pen_skip=0.2, rules=0.25, table_edge=0.2, perspective_degrees=10.0, overlap=0.1
+)
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,11 @@ def _compose(
 ) -> tuple[np.ndarray, list[Box]]:
     """Place digits' alphas left to right on one alpha plane; their boxes."""
     gaps = []
-    overlap = 0.04 if style is EASY else 0.1
     for _ in alphas[1:]:
         touching = rng.random() < style.touching
-        gaps.append(round(height * (rng.uniform(-overlap, 0.0) if touching else rng.uniform(0.08, 0.5))))
+        gaps.append(
+            round(height * (rng.uniform(-style.overlap, 0.0) if touching else rng.uniform(0.08, 0.5)))
+        )
     left_margin = round(height * rng.uniform(*margin))
     width = left_margin * 2 + sum(a.shape[1] for a in alphas) + sum(gaps)
     page_height = round(height * rng.uniform(1.5, 2.6))

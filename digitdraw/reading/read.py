@@ -709,14 +709,14 @@ class NumberReading:
         if not len(self):
             return 0.0
         sure = float(np.prod(self._probabilities(model_id).max(axis=1)))
-        other = self._second_opinion(model_id)
+        other = self.second_opinion(model_id)
         if other is None:
             return sure
         if self.digits(other) != self.digits(model_id):
             return 0.0
         return sure * float(np.prod(self.probabilities[other].max(axis=1)))
 
-    def _second_opinion(self, model_id: int) -> int | None:
+    def second_opinion(self, model_id: int) -> int | None:
         """The model this one is checked against, if it answered here."""
         other = self.second_opinions.get(model_id)
         return other if other in self.probabilities else None
@@ -724,7 +724,7 @@ class NumberReading:
     def is_sure(self, model_id: int) -> bool:
         """Whether the whole number is read surely enough to be trusted (``SURE_NUMBER``); never without a
         second opinion, since a model's own product alone was not enough (see ``SURE_NUMBER``)."""
-        return self._second_opinion(model_id) is not None and self.number_confidence(model_id) >= SURE_NUMBER
+        return self.second_opinion(model_id) is not None and self.number_confidence(model_id) >= SURE_NUMBER
 
     def doubtful_digit(self, model_id: int) -> int | None:
         """The index of the digit that keeps the number from being sure: the first one the second opinion
@@ -732,7 +732,7 @@ class NumberReading:
         if not len(self) or self.is_sure(model_id):
             return None
         sure = self._probabilities(model_id).max(axis=1)
-        other = self._second_opinion(model_id)
+        other = self.second_opinion(model_id)
         if other is not None:
             differ = np.flatnonzero(np.array(self.digits(other)) != np.array(self.digits(model_id)))
             if differ.size:
@@ -786,13 +786,13 @@ def read_digits(
         image = images.load_image(image)
     found = segment(image, network_judge(root), working_side)
     ids = None if model_ids is None else list(model_ids)
-    opinions = second_opinions(inference.available_model_ids(root) if ids is None else ids, root)
+    asked = inference.available_model_ids(root) if ids is None else ids
+    opinions = second_opinions(asked, root)
     if ids is not None:  # The second opinions read the digits too, after the models asked for.
         ids += [m for m in dict.fromkeys(opinions.values()) if m not in ids]
     if not found.crops:
         _, errors = inference.load_classifiers(ids, root)
-        models = inference.available_model_ids(root) if ids is None else ids
-        empty = {m: np.zeros((0, NUM_CLASSES), np.float32) for m in models if m not in errors}
+        empty = {m: np.zeros((0, NUM_CLASSES), np.float32) for m in asked if m not in errors}
         return NumberReading(
             boxes=[], lines=[], images=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32), probabilities=empty,
             errors=errors, size=found.size, raw_probabilities=dict(empty), second_opinions=opinions,

@@ -389,12 +389,14 @@ def remember_browser_ui() -> None:
         st.html(_remember_browser_script(identifier), unsafe_allow_javascript=True)
 
 
-def _with_store(action: Callable[[store.Store], T], failed: T) -> T:
-    """Run one action on the drawings store; ``failed`` after one calm warning when it cannot be done."""
+def _with_store(action: Callable[[store.Store], T], failed: T, warn: bool = True) -> T:
+    """Run one action on the drawings store; ``failed`` when it cannot be done, after one calm warning
+    if ``warn``."""
     try:
         return action(store.open_store())
     except (store.StoreError, ValueError) as error:
-        store_warning_ui(error)
+        if warn:
+            store_warning_ui(error)
         return failed
 
 
@@ -458,10 +460,7 @@ def image_file_ui(data: bytes | None) -> np.ndarray | None:
 def kept_before(classification: inference.Classification) -> tuple[int, int] | None:
     """The (id, label) under which this browser already kept this very drawing, or None; None too when
     the store is out of reach, without a word: nobody asked to keep anything yet."""
-    try:
-        return store.open_store().kept_as(browser_id(), classification.image)
-    except (store.StoreError, ValueError):
-        return None
+    return _with_store(lambda kept: kept.kept_as(browser_id(), classification.image), None, warn=False)
 
 
 def forget_drawing(drawing_id: int) -> None:

@@ -314,10 +314,10 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
     values = _confusion_values(matrix, normalise)
     if normalise:
         text = [[f"{v:.1%}" if v >= 0.001 else "" for v in row] for row in values]
-        hover = "true %{y}, predicted %{x}: %{z:.2%}<extra></extra>"
+        hover = "true %{y}, predicted %{x}: %{customdata:.2%}<extra></extra>"
     else:
         text = [[f"{int(v)}" if v else "" for v in row] for row in values]
-        hover = "true %{y}, predicted %{x}: %{z:.0f} images<extra></extra>"
+        hover = "true %{y}, predicted %{x}: %{customdata:.0f} images<extra></extra>"
     # A square-root colour scale lets the few errors show beside the large diagonal.
     figure = go.Figure(
         go.Heatmap(
@@ -343,7 +343,7 @@ def confusion_heatmap(matrix: np.ndarray, normalise: bool) -> go.Figure:
             marker={"size": 24, "opacity": 0},
             selected={"marker": {"opacity": 0}},
             unselected={"marker": {"opacity": 0}},
-            hovertemplate=hover.replace("%{z", "%{customdata"),
+            hovertemplate=hover,
             showlegend=False,
         )
     )
@@ -702,7 +702,7 @@ def boxed_picture(
     if scale < 1:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    colour, doubt = rgb(ACCENT), rgb(DOUBTFUL)
+    colour, doubt, faint = rgb(ACCENT), rgb(DOUBTFUL), rgb(MUTED)
     line = max(2, round(max(image.shape[:2]) / 400))
     placed = []
     for number, (x, y, width, height) in enumerate(boxes, start=1):
@@ -718,7 +718,7 @@ def boxed_picture(
     for x, y, width, height in left_out:  # Under the digits' boxes: they matter more.
         top_left = (round(x * scale), round(y * scale) + band)
         bottom_right = (round((x + width) * scale), round((y + height) * scale) + band)
-        cv2.rectangle(picture, top_left, bottom_right, rgb(MUTED), max(1, line // 2))
+        cv2.rectangle(picture, top_left, bottom_right, faint, max(1, line // 2))
     for number, left, top, right, bottom, font, text_width, text_height in placed:
         top, bottom = top + band, bottom + band
         shade, thickness = (doubt, 2 * line) if number - 1 == doubtful else (colour, line)
