@@ -158,10 +158,11 @@ def phone_pages(page, url: str) -> None:
 
 
 def read_page_with_a_photo(browser, url: str, photo: Path):
-    """A new session on the Read a number page with a photo of a handwritten number uploaded and read."""
+    """A new session on the Read a number page with a photo of a handwritten number, written at a slant,
+    uploaded and read."""
     from playwright.sync_api import expect
 
-    number = number_photo(photo)
+    number = number_photo(photo, slant=12.0)  # A slanted line, to show it straightened too.
     context = browser.new_context(**LAPTOP)
     page = context.new_page()
     page.goto(f"{url}/read_number")

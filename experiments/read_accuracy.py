@@ -4,13 +4,15 @@ Run from the repository root: ``.venv/bin/python -m experiments.read_accuracy``.
 ``digitdraw.reading.numbers`` in a *tuning* part (the one segmentation may be tuned on) and a *held-out*
 part (never tuned on): numbers of MNIST test digits, which flatter (the networks learned from MNIST's
 hands), and numbers of digits by other hands (scikit-learn's 43 people and Hershey fonts) on harder
-pages: touching neighbours, pen skips, rules and form boxes, table edges, perspective.
+pages: touching neighbours, pen skips, rules and form boxes, table edges, perspective; and the same
+numbers written at a slant of up to 20 degrees either way ("slanted").
 
 "count" is the share of numbers in which as many digits were found as the number has. Per digit: a
 true digit counts as right when a found box overlaps it (intersection over union at
 least 0.3, one box per digit) and that box reads as the true digit. Whole number: the digits read,
 in order, are exactly the number. Segmentation is the same for every model (its judge is all of
 them together), so each model's figures differ only in how it reads the digits found.
+"turned" is the share of numbers whose line was straightened before it was cut.
 "sure" is the share of numbers the reading calls sure (``NumberReading.is_sure``: the model and its
 second opinion agree, and surely enough), "right if sure" the share of those read exactly right.
 """
@@ -34,6 +36,9 @@ def sets(count: int, which: list[str]) -> dict[str, list[numbers.NumberSample]]:
     if "other-hands" in which:
         for part in numbers.PARTS:
             built[f"other hands / {part}"] = numbers.other_hands_number_set(count, part)
+    if "slanted" in which:
+        for part in numbers.PARTS:
+            built[f"slanted / {part}"] = numbers.other_hands_number_set(count, part, numbers.SLANTED)
     return built
 
 
@@ -42,7 +47,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="numbers per part (default 500)")
     parser.add_argument(
-        "--sets", nargs="+", default=["mnist", "other-hands"], choices=["mnist", "other-hands"]
+        "--sets",
+        nargs="+",
+        default=["mnist", "other-hands", "slanted"],
+        choices=["mnist", "other-hands", "slanted"],
     )
     parser.add_argument("--models", type=int, nargs="+", default=list(MODEL_IDS))
     args = parser.parse_args()
@@ -83,7 +91,11 @@ def main() -> None:
                 f"{sure / len(samples):>8.1%}{sure_right / max(sure, 1):>15.1%}"
                 f"   whole by kind: {kinds}"
             )
-        print(f"{name:<24} {seconds / len(samples) * 1e3:.1f} ms per number, all models\n")
+        turned = sum(reading.straightening is not None for reading in readings)
+        print(
+            f"{name:<24} {seconds / len(samples) * 1e3:.1f} ms per number, all models; "
+            f"turned {turned / len(samples):.1%}\n"
+        )
 
 
 if __name__ == "__main__":

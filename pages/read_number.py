@@ -107,6 +107,20 @@ def left_out_ui(reading: digitdraw.NumberReading) -> None:
         )
 
 
+def straightened_ui(reading: digitdraw.NumberReading, image: np.ndarray, doubtful: int | None) -> None:
+    """The slanted line turned level, as its digits were cut from it, when it was."""
+    straightening = reading.straightening
+    if straightening is None:
+        return
+    turn = "anticlockwise" if straightening.degrees > 0 else "clockwise"
+    st.image(
+        charts.boxed_picture(straightening.picture(image), straightening.boxes, doubtful=doubtful),
+        caption=f"The line straightened: turned {abs(straightening.degrees):.0f}° {turn}, so that its digits "
+        "stand upright, before they were cut apart and read.",
+        width="stretch",
+    )
+
+
 def every_model_ui(reading: digitdraw.NumberReading, chosen: int) -> None:
     """Every model's number side by side."""
     answers = {m: reading.text(m) for m in reading.probabilities}
@@ -199,6 +213,7 @@ else:
                 width="stretch",
             )
             left_out_ui(reading)
+            straightened_ui(reading, image, doubtful)
         with right, answer:
             number_ui(reading, model_id, doubtful)
             every_model_ui(reading, model_id)

@@ -87,3 +87,4 @@ def test_json_says_whether_each_model_is_sure_of_the_number(number_png, capsys):
     # The second opinion read the digits too, but only the model asked for is reported.
     assert result["numbers"] == {"4": "407"}
     assert all(set(digit["probabilities"]) == {"4"} for digit in result["digits"])
+    assert result["slant"] == 0.0  # A level line, not turned.

@@ -121,6 +121,26 @@ def test_marks_not_read_as_digits_are_explained_under_the_picture(inputs):
     assert any("Grey box: 1 mark not read as a digit, lying along" in caption for caption in captions)
 
 
+def test_a_number_written_at_a_slant_is_shown_straightened(inputs):
+    import cv2
+
+    from digitdraw.reading import read
+
+    level = np.pad(255 - _number(4, 0, 7, 1)[:, :, 3], 40, constant_values=255)
+    matrix, size = read.turning(level.shape, -18.0)  # The line falls to the right by 18 degrees.
+    inputs.upload = _png(cv2.warpAffine(level, matrix, size, borderValue=255))
+    app = _run()
+    assert app.metric[0].value == "4071"
+    captions = [caption for image in app.get("image") for caption in image.captions]
+    assert any(re.fullmatch(r"The line straightened: turned 1[5-9]° anticlockwise, .*", c) for c in captions)
+
+
+def test_a_level_number_is_shown_once(inputs):
+    inputs.upload = _png(255 - _number(4, 0, 7)[:, :, 3])
+    app = _run()
+    assert len(app.get("image")) == 1
+
+
 def test_a_camera_photo_is_read(inputs):
     inputs.camera = _png(np.dstack([255 - _number(1, 7)[:, :, 3]] * 3))
     app = _run()

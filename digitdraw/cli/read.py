@@ -51,6 +51,8 @@ def reading_json(path: Path, reading, wanted: list[int]) -> dict:
         ],
         "errors": {str(m): message for m, message in reading.errors.items() if m in wanted},
         "left_out": [list(box) for box in reading.left_out],
+        # The slant of the line, in degrees, where it was turned level before it was cut; else 0.
+        "slant": 0.0 if reading.straightening is None else round(reading.straightening.degrees, 2),
     }  # fmt: skip
 
 

@@ -20,11 +20,13 @@ MNIST never saw (the 43 people of scikit-learn's scans and Hershey-font
 digits, ``learning.evalsets``), on harder pages (``HARD``): neighbours
 touching or overlapping one gap in seven, a pen skip across one digit in five
 numbers, vertical rules and form boxes, a dark table edge, and perspective up
-to about 10 degrees. Its parts split each source in halves as well.
+to about 10 degrees; ``SLANTED`` writes the same numbers at a slant of up to
+20 degrees either way. Its parts split each source in halves as well.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -64,12 +66,15 @@ class PageStyle:
     table_edge: float = 0.0  # A dark band along one side of the photo.
     perspective_degrees: float = 0.0  # The page tilted away by up to this much.
     overlap: float = 0.04  # Touching neighbours overlap by up to this fraction of the digits' height.
+    slant_degrees: float = 0.0  # The line of digits written at a slant of up to this much, either way.
 
 
 EASY = PageStyle()
 HARD = PageStyle(
     touching=1 / 7, pen_skip=0.2, rules=0.25, table_edge=0.2, perspective_degrees=10.0, overlap=0.1
 )
+# The hard pages with every line written at a slant, as on a phone held askew or a page turned.
+SLANTED = dataclasses.replace(HARD, slant_degrees=20.0)
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,26 @@ def _tilted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degre
     return tilted, new_boxes
 
 
+def _slanted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
+    """The plane turned by up to ``degrees`` either way, on a canvas grown to hold it, and the box around
+    each turned box."""
+    height, width = plane.shape
+    angle = rng.uniform(-degrees, degrees)
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
+    matrix[:, 2] += (new_width - width) / 2, (new_height - height) / 2
+    turned = cv2.warpAffine(plane, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR)
+    new_boxes = []
+    for x, y, w, h in boxes:
+        corners = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+        mapped = corners @ matrix[:, :2].T + matrix[:, 2]
+        left, top = np.floor(mapped.min(axis=0)).astype(int)
+        right, bottom = np.ceil(mapped.max(axis=0)).astype(int)
+        new_boxes.append((int(left), int(top), int(right - left), int(bottom - top)))
+    return turned, new_boxes
+
+
 def _rules(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, ink: np.ndarray) -> None:
     """Vertical rules between the digits, or a form's box around each, in place."""
     colour = (ink * rng.uniform(0.6, 1.0) + 255 * 0.3).clip(0, 255).tolist()
@@ -284,6 +309,8 @@ def number_sample(
             for order, i in enumerate(chosen)
         ]
         plane, boxes = _compose(alphas, rng, height, (0.1, 0.4), style)
+        if style.slant_degrees:
+            plane, boxes = _slanted(plane, boxes, rng, style.slant_degrees)
         image = np.zeros((*plane.shape, 4), np.uint8)
         image[:, :, 3] = np.rint(plane * 255).astype(np.uint8)
     else:
@@ -293,6 +320,8 @@ def number_sample(
             alpha_of(order, i, pen, round(height * rng.uniform(0.9, 1.1))) for order, i in enumerate(chosen)
         ]
         plane, boxes = _compose(alphas, rng, height, (0.3, 1.5), style)
+        if style.slant_degrees:
+            plane, boxes = _slanted(plane, boxes, rng, style.slant_degrees)
         if style.perspective_degrees:
             plane, boxes = _tilted(plane, boxes, rng, style.perspective_degrees)
         baseline = max(box[1] + box[3] for box in boxes)
@@ -333,16 +362,16 @@ def other_hands_digits(part: str) -> tuple[list[np.ndarray], np.ndarray]:
     return images, np.concatenate([scan_labels[source], glyph_labels])
 
 
-def other_hands_number_set(count: int, part: str = "tuning") -> list[NumberSample]:
-    """``count`` numbers of one part from digits by other hands, on hard pages (``HARD``): photos and wide
-    canvases in the same shares as ``number_set``."""
+def other_hands_number_set(count: int, part: str = "tuning", style: PageStyle = HARD) -> list[NumberSample]:
+    """``count`` numbers of one part from digits by other hands, on hard pages (``HARD``, or ``SLANTED``):
+    photos and wide canvases in the same shares as ``number_set``."""
     if count < 1:
         raise ValueError(f"expected at least one number, got {count}")
     images, labels = other_hands_digits(part)
     rng = np.random.default_rng(PARTS[part][0] + OTHER_HANDS_SEED_OFFSET)
     kinds, shares = list(KINDS), list(KINDS.values())
     return [
-        number_sample(images, labels, rng, str(rng.choice(kinds, p=shares)), HARD, redraw=False)
+        number_sample(images, labels, rng, str(rng.choice(kinds, p=shares)), style, redraw=False)
         for _ in range(count)
     ]
 

@@ -25,7 +25,11 @@ each tested on its own:
    (a 5's hat, a broken 4); specks and pieces much shorter than a digit go.
    ``left_out`` reports what was set aside here and in step 4, so that a
    reader can see why a mark was not read.
-6. ``join_fragments`` and ``split_wide``: neighbours that overlap in x are
+6. ``line_slant`` and ``turning``: a line of digits written at a slant (the
+   median slope between neighbouring digits' centres) is turned level, and
+   steps 4 and 5 run again on it, so that digits are cut upright and the
+   line is read as one line; the boxes are carried back to the input.
+7. ``join_fragments`` and ``split_wide``: neighbours that overlap in x are
    joined, and a group wide enough for touching digits is cut at the columns
    crossing the fewest strokes, each only where the saved networks (the
    *judge*) read the result better.
@@ -39,8 +43,10 @@ Trade-offs. Everything runs on a copy scaled so its longer side is at most
 ``WORKING_SIDE`` pixels: a 12-megapixel photo costs what a 1,000-pixel one
 does, and a digit must be at least about 1/90 of the image's longer side
 tall to be read (11 pixels of the working copy: drawn digits 11 pixels tall
-were read, 8 pixels tall were lost). Digits are assumed upright and
-about the same height, as in one written number; several lines of numbers
+were read, 8 pixels tall were lost). Digits are assumed about the same
+height, as in one written number, and every line of an image at one slant
+(up to ``MAX_SLANT_DEGREES``; a slant under ``MIN_SLANT_DEGREES`` is left,
+as two digits' centres alone wander by as much); several lines of numbers
 are read in order, line by line, and ``text`` puts a space between lines.
 A vertical rule shorter than the image (a margin line) is not removed, nor a
 box that its digit touches: they read as 1s unless they touch the image's edge.
@@ -48,6 +54,7 @@ box that its digit touches: they read as 1s unless they touch the image's edge.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -127,6 +134,12 @@ MAX_PARTS = 6
 MAX_DIGITS = 200
 # At most this many marks set aside are reported (``left_out``), the largest.
 MAX_LEFT_OUT = 50
+# A line of digits slanting at least this much (``line_slant``) is turned level before it is cut; a
+# slighter slant is read as it is, since two digits' centres alone wander by a few degrees.
+MIN_SLANT_DEGREES = 4.0
+# Neighbours further apart than this many digits' heights, or steeper than this, are not one line's.
+SLANT_REACH = 2.5
+MAX_SLANT_DEGREES = 45.0
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
 # its digits is at least this. A model's own product alone was not enough: numbers it read
@@ -416,6 +429,69 @@ def _belong_together(a: np.ndarray, b: np.ndarray, height: float) -> bool:
     return gap <= MERGE_GAP_FRACTION * height and joined <= MERGE_HEIGHT * max(height, a[3], b[3])
 
 
+def line_slant(pieces: Pieces, groups: list[list[int]]) -> float:
+    """How steeply the lines of digits slant, in degrees: positive where a line falls to the right (the
+    image's rows count downwards), 0 with fewer than two digits. The median slope from each digit's
+    centre to that of its nearest neighbour on the right, so that one odd digit moves nothing."""
+    boxes = np.array([_union_box(pieces.boxes[members]) for members in groups]).reshape(-1, 4)
+    if len(boxes) < 2:
+        return 0.0
+    reach = SLANT_REACH * float(np.median(boxes[:, 3]))
+    steepest = np.tan(np.radians(MAX_SLANT_DEGREES))
+    centres_x, centres_y = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    slopes = []
+    for index in range(len(boxes)):
+        across, down = centres_x - centres_x[index], centres_y - centres_y[index]
+        right = (across > 0) & (across <= reach) & (np.abs(down) <= steepest * across)
+        if right.any():
+            nearest = np.flatnonzero(right)[np.argmin(np.hypot(across[right], down[right]))]
+            slopes.append(down[nearest] / across[nearest])
+    return float(np.degrees(np.arctan(np.median(slopes)))) if slopes else 0.0
+
+
+def turning(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2x3 affine map that turns an image of ``shape`` (height, width) so that a line slanting by
+    ``degrees`` lies level, onto a canvas grown to hold all of it; and that canvas's (width, height)."""
+    height, width = shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(np.ceil(width * cos + height * sin)), int(np.ceil(width * sin + height * cos)))
+    matrix[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
+    return matrix, size
+
+
+def _mapped_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The box (x, y, width, height) around a box's four corners carried by a 2x3 affine map; floats."""
+    x, y, width, height = (float(v) for v in box)
+    corners = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]])
+    mapped = corners @ matrix[:, :2].T + matrix[:, 2]
+    low, high = mapped.min(axis=0), mapped.max(axis=0)
+    return np.array([low[0], low[1], high[0] - low[0], high[1] - low[1]])
+
+
+@dataclass(frozen=True)
+class Straightening:
+    """How a slanted line of digits was turned level before it was cut, so that a reader can see it."""
+
+    degrees: float  # The line's slant (``line_slant``); the picture was turned back by as much.
+    scale: float  # The working copy's scale: the input's pixels times this.
+    rotation: np.ndarray  # 2x3 affine map from the working copy to the straightened picture.
+    size: tuple[int, int]  # The straightened picture's width and height.
+    boxes: list[Box]  # Each digit's box in the straightened picture, in reading order.
+
+    def picture(self, image: np.ndarray) -> np.ndarray:
+        """The image the reading was made from (as ``read_digits`` takes it), turned level at working scale:
+        what the digits were cut from. Past the image's edges it is white, or transparent for RGBA."""
+        image = check_image(image)
+        if self.scale < 1.0:
+            size = (max(1, round(image.shape[1] * self.scale)), max(1, round(image.shape[0] * self.scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        border = (0,) * 4 if channels == 4 else (255 if image.dtype == np.uint8 else 1.0,) * 4
+        turned = cv2.warpAffine(image, self.rotation, self.size, flags=cv2.INTER_LINEAR, borderValue=border)
+        return turned.reshape(self.size[1], self.size[0], *image.shape[2:])
+
+
 @dataclass(frozen=True)
 class Digit:
     """One digit found at working scale: its box and its pixels (a mask the size of the box)."""
@@ -629,6 +705,7 @@ class Segmentation:
     lines: list[int]  # Which line of the image each digit is on, 0 first.
     size: tuple[int, int]  # The input's width and height.
     left_out: list[Box] = field(default_factory=list)  # Marks set aside (``left_out``), input pixels.
+    straightening: Straightening | None = None  # How a slanted line was turned level, if it was.
 
 
 def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = WORKING_SIDE) -> Segmentation:
@@ -647,24 +724,51 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     mask = remove_vertical_rules(remove_ruled_lines(remove_form_boxes(binarise(ink))))
     pieces = find_pieces(mask)
     groups = group_pieces(pieces)
+    slant = line_slant(pieces, groups)
+    # Working-copy coordinates to the ones digits are cut in: the same, or the straightened picture's.
+    rotation, turned_size = turning(mask.shape, slant) if abs(slant) >= MIN_SLANT_DEGREES else (None, None)
+    aside = np.zeros((0, 4))
+    if rotation is not None:
+        # Edges and frames are judged before turning, while they still lie along a side of the image.
+        aside = pieces.edge_boxes.astype(np.float64)
+        kept = np.zeros(int(pieces.labels.max()) + 1, np.uint8)
+        kept[pieces.ids] = 1
+        turned = cv2.warpAffine(kept[pieces.labels], rotation, turned_size, flags=cv2.INTER_NEAREST)
+        pieces = find_pieces(turned)
+        groups = group_pieces(pieces)
     joined = join_fragments(digits_of(pieces, groups), judge)
     found = [part for digit in joined for part in split_wide(digit, judge)]
     if len(found) > MAX_DIGITS:
         found = sorted(found, key=lambda d: -int(d.mask.sum()))[:MAX_DIGITS]
     order = reading_order([digit.box for digit in found])
+    boxes = [found[index].box for index, _ in order]
+    stray = left_out(pieces, groups)
+    straightening = None
+    if rotation is not None:
+        back = cv2.invertAffineTransform(rotation)
+        straightening = Straightening(
+            degrees=slant, scale=scale, rotation=rotation, size=turned_size,
+            boxes=[tuple(int(v) for v in box) for box in boxes],
+        )  # fmt: skip
+        boxes = [_mapped_box(box, back) for box in boxes]
+        stray = np.concatenate([aside, *(_mapped_box(box, back)[None] for box in stray)])
+        stray = stray[np.argsort(-(stray[:, 2] * stray[:, 3]), kind="stable")[:MAX_LEFT_OUT]]
     return Segmentation(
-        boxes=[_to_input(found[index].box, scale, size) for index, _ in order],
+        boxes=[_to_input(box, scale, size) for box in boxes],
         crops=[digit_image(found[index]) for index, _ in order],
         lines=[line for _, line in order],
         size=size,
-        left_out=[_to_input(box, scale, size) for box in left_out(pieces, groups)],
+        left_out=[_to_input(box, scale, size) for box in stray],
+        straightening=straightening,
     )
 
 
 def _to_input(box: np.ndarray, scale: float, size: tuple[int, int]) -> Box:
     """A working-copy box in the input's pixel coordinates, inside the image."""
     x, y, width, height = (float(v) / scale for v in box)
-    left, top = min(int(np.floor(x)), size[0] - 1), min(int(np.floor(y)), size[1] - 1)
+    # A box carried back from a straightened picture may reach a little past the image's edges.
+    left = min(max(0, int(np.floor(x))), size[0] - 1)
+    top = min(max(0, int(np.floor(y))), size[1] - 1)
     right, bottom = min(int(np.ceil(x + width)), size[0]), min(int(np.ceil(y + height)), size[1])
     return (left, top, max(1, right - left), max(1, bottom - top))
 
@@ -684,6 +788,7 @@ class NumberReading:
     # Model id -> the model whose reading it is checked against for the whole number (``SURE_NUMBER``).
     second_opinions: dict[int, int] = field(default_factory=dict)
     left_out: list[Box] = field(default_factory=list)  # Marks set aside, not digits: (x, y, width, height).
+    straightening: Straightening | None = None  # How a slanted line was turned level, if it was.
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -796,10 +901,14 @@ def read_digits(
         return NumberReading(
             boxes=[], lines=[], images=np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32), probabilities=empty,
             errors=errors, size=found.size, raw_probabilities=dict(empty), second_opinions=opinions,
-            left_out=found.left_out,
+            left_out=found.left_out, straightening=found.straightening,
         )  # fmt: skip
     batch = inference.classify_batch(found.crops, ids, root)
     keep = ~batch.blank  # A crop is never blank, but to_mnist is the judge of that.
+    straightening = found.straightening
+    if straightening is not None:
+        kept_boxes = [box for box, k in zip(straightening.boxes, keep, strict=True) if k]
+        straightening = dataclasses.replace(straightening, boxes=kept_boxes)
     return NumberReading(
         boxes=[box for box, k in zip(found.boxes, keep, strict=True) if k],
         lines=[line for line, k in zip(found.lines, keep, strict=True) if k],
@@ -810,6 +919,7 @@ def read_digits(
         raw_probabilities={m: p[keep] for m, p in batch.raw_probabilities.items()},
         second_opinions=opinions,
         left_out=found.left_out,
+        straightening=straightening,
     )
 
 
