@@ -113,8 +113,9 @@ def straightened_ui(reading: digitdraw.NumberReading, image: np.ndarray, doubtfu
     if straightening is None:
         return
     turn = "anticlockwise" if straightening.degrees > 0 else "clockwise"
+    line, boxes = straightening.line(image)
     st.image(
-        charts.boxed_picture(straightening.picture(image), straightening.boxes, doubtful=doubtful),
+        charts.boxed_picture(line, boxes, doubtful=doubtful),
         caption=f"The line straightened: turned {abs(straightening.degrees):.0f}° {turn}, so that its digits "
         "stand upright, before they were cut apart and read.",
         width="stretch",

@@ -291,8 +291,11 @@ def test_a_number_written_at_a_slant_is_turned_level_and_read():
     for (x, y, w, h), (sx, sy, sw, sh) in zip(reading.boxes, straightening.boxes, strict=True):
         assert 0 <= x <= x + w <= slanted.shape[1] and 0 <= y <= y + h <= slanted.shape[0]
         assert sx + sw <= straightening.size[0] and sy + sh <= straightening.size[1]
-        # The straightened picture is dark where its boxes are: the digits are there.
-        assert picture[sy : sy + sh, sx : sx + sw].min() < 100
+    line, boxes = straightening.line(slanted)
+    assert line.shape[0] < picture.shape[0] and len(boxes) == 4
+    for x, y, w, h in boxes:  # The line holds every digit, dark where its box is.
+        assert 0 <= x <= x + w <= line.shape[1] and 0 <= y <= y + h <= line.shape[0]
+        assert line[y : y + h, x : x + w].min() < 100
     # Level in the straightened picture: the boxes' middles lie within a digit's height of one another.
     middles = [sy + sh / 2 for _, sy, _, sh in straightening.boxes]
     assert max(middles) - min(middles) < min(sh for *_, sh in straightening.boxes) / 2

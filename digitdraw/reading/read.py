@@ -491,6 +491,20 @@ class Straightening:
         turned = cv2.warpAffine(image, self.rotation, self.size, flags=cv2.INTER_LINEAR, borderValue=border)
         return turned.reshape(self.size[1], self.size[0], *image.shape[2:])
 
+    def line(self, image: np.ndarray) -> tuple[np.ndarray, list[Box]]:
+        """The straightened picture cut to its digits, with half a digit's height of it around them, and each
+        digit's box in that cut: the straightened line, as a page shows it."""
+        picture = self.picture(image)
+        if not self.boxes:
+            return picture, []
+        boxes = np.array(self.boxes)
+        margin = int(np.median(boxes[:, 3])) // 2
+        left, top = np.maximum(0, boxes[:, :2].min(axis=0) - margin)
+        right = min(self.size[0], int((boxes[:, 0] + boxes[:, 2]).max()) + margin)
+        bottom = min(self.size[1], int((boxes[:, 1] + boxes[:, 3]).max()) + margin)
+        shifted = [(x - int(left), y - int(top), w, h) for x, y, w, h in self.boxes]
+        return picture[top:bottom, left:right], shifted
+
 
 @dataclass(frozen=True)
 class Digit:
