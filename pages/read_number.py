@@ -110,8 +110,8 @@ def left_out_ui(reading: digitdraw.NumberReading) -> None:
 def straightened_ui(reading: digitdraw.NumberReading, image: np.ndarray, doubtful: int | None) -> None:
     """The slanted line turned level, as its digits were cut from it, when it was."""
     straightening = reading.straightening
-    if straightening is None:
-        return
+    if straightening is None or round(abs(straightening.degrees)) == 0:
+        return  # A page turned by a fraction of a degree to lay its rules level looks as it was.
     turn = "anticlockwise" if straightening.degrees > 0 else "clockwise"
     line, boxes = straightening.line(image)
     st.image(

@@ -270,6 +270,44 @@ def test_turning_lays_a_slanted_line_level_on_a_canvas_that_holds_every_corner(d
     assert mapped.min() >= -1e-9 and np.all(mapped.max(axis=0) <= [new_width, new_height])
 
 
+def _ruled(width: int, height: int, degrees: float, thickness: int = 1) -> tuple[np.ndarray, float]:
+    """A mask of rules every 60 pixels slanting by about ``degrees``, and the slant their pixel ends give."""
+    mask = np.zeros((height, width), np.uint8)
+    rise = round(np.tan(np.radians(degrees)) * (width - 1))
+    for y in range(40, height - 40 - max(0, rise), 60):
+        cv2.line(mask, (0, y), (width - 1, y + rise), 1, thickness)
+    return mask, float(np.degrees(np.arctan2(rise, width - 1)))
+
+
+@pytest.mark.parametrize("degrees", [-12.0, 0.7, 3.0])
+def test_ruled_slant_is_the_slant_of_the_rules_even_one_pixel_thin(degrees):
+    mask, truth = _ruled(800, 400, degrees)
+    mask[150:250, 300:320] = 1  # A stroke across the rules.
+    # A drawn line strays half a pixel from its ideal: over 800 pixels, well under 1/800 of a radian.
+    assert read.ruled_slant(mask) == pytest.approx(truth, abs=np.degrees(1 / 800))
+
+
+def test_a_page_without_rules_or_with_only_steep_lines_has_no_ruled_slant():
+    mask = np.zeros((400, 800), np.uint8)
+    mask[100:200, 100:120] = 1
+    assert read.ruled_slant(mask) == 0.0
+    cv2.line(mask, (100, 0), (330, 399), 1, 2)  # 60 degrees: a frame's side, not a rule.
+    assert read.ruled_slant(mask) == 0.0
+
+
+def test_a_photo_of_a_ruled_page_turned_a_little_is_laid_level_and_read_without_its_rules():
+    digits = 255 - np.concatenate([draw_digit(d) for d in (4, 0, 7, 1)], axis=1)[:, :, 3]
+    page = np.pad(digits, ((60, 60), (80, 80)), constant_values=235)
+    for y in (40, 320):  # Rules above and below the digits, touching them.
+        page[y : y + 2, :] = 60
+    matrix, size = read.turning(page.shape, -2.0)
+    photo = cv2.warpAffine(page, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    reading = digitdraw.read_digits(photo, [4])
+    assert reading.text(4) == "4071"
+    # The rules are about a thousand pixels long: their slant is found to a small fraction of a degree.
+    assert reading.straightening is not None and reading.straightening.degrees == pytest.approx(2.0, abs=0.1)
+
+
 def _on_a_slant(image: np.ndarray, degrees: float) -> np.ndarray:
     """A grey image of a level line turned so that the line falls to the right by ``degrees``."""
     matrix, size = read.turning(image.shape, -degrees)

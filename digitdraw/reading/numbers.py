@@ -21,7 +21,8 @@ digits, ``learning.evalsets``), on harder pages (``HARD``): neighbours
 touching or overlapping one gap in seven, a pen skip across one digit in five
 numbers, vertical rules and form boxes, a dark table edge, and perspective up
 to about 10 degrees; ``SLANTED`` writes the same numbers at a slant of up to
-20 degrees either way. Its parts split each source in halves as well.
+20 degrees either way, or turns the whole page, rules and edges with it.
+Its parts split each source in halves as well.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ EASY = PageStyle()
 HARD = PageStyle(
     touching=1 / 7, pen_skip=0.2, rules=0.25, table_edge=0.2, perspective_degrees=10.0, overlap=0.1
 )
-# The hard pages with every line written at a slant, as on a phone held askew or a page turned.
+# The hard pages with every number at a slant: written so on a level page, or the photo's whole page
+# turned, as by a phone held askew.
 SLANTED = dataclasses.replace(HARD, slant_degrees=20.0)
 
 
@@ -230,16 +232,18 @@ def _tilted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degre
     return tilted, new_boxes
 
 
-def _slanted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
-    """The plane turned by up to ``degrees`` either way, on a canvas grown to hold it, and the box around
-    each turned box."""
-    height, width = plane.shape
+def _slanted(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
+    """The image turned by up to ``degrees`` either way, on a canvas grown to hold it, and the box around
+    each turned box. An ink plane grows with no ink; a photo with its own edges carried on, as if the
+    paper were larger."""
+    height, width = image.shape[:2]
     angle = rng.uniform(-degrees, degrees)
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
     cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
     new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
     matrix[:, 2] += (new_width - width) / 2, (new_height - height) / 2
-    turned = cv2.warpAffine(plane, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR)
+    border = cv2.BORDER_REPLICATE if image.ndim == 3 else cv2.BORDER_CONSTANT
+    turned = cv2.warpAffine(image, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=border)
     new_boxes = []
     for x, y, w, h in boxes:
         corners = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
@@ -320,12 +324,17 @@ def number_sample(
             alpha_of(order, i, pen, round(height * rng.uniform(0.9, 1.1))) for order, i in enumerate(chosen)
         ]
         plane, boxes = _compose(alphas, rng, height, (0.3, 1.5), style)
-        if style.slant_degrees:
+        # Half the slanted photos are of a page turned, its rules and edges with it; half of a number
+        # written at a slant on a level page.
+        page_turned = bool(style.slant_degrees) and rng.random() < 0.5
+        if style.slant_degrees and not page_turned:
             plane, boxes = _slanted(plane, boxes, rng, style.slant_degrees)
         if style.perspective_degrees:
             plane, boxes = _tilted(plane, boxes, rng, style.perspective_degrees)
         baseline = max(box[1] + box[3] for box in boxes)
         image = _photograph(plane, rng, height, baseline, style, boxes)
+        if page_turned:
+            image, boxes = _slanted(image, boxes, rng, style.slant_degrees)
     text = "".join(str(int(digit_labels[i])) for i in chosen)
     return NumberSample(image=image, text=text, boxes=boxes, kind=kind)
 

@@ -140,6 +140,14 @@ MIN_SLANT_DEGREES = 4.0
 # Neighbours further apart than this many digits' heights, or steeper than this, are not one line's.
 SLANT_REACH = 2.5
 MAX_SLANT_DEGREES = 45.0
+# A page whose rules slant at least this much is turned level first: ``remove_ruled_lines`` follows a
+# rule along one row of pixels, which a 2-pixel rule leaves within some 500 pixels at 0.2 degrees.
+MIN_RULE_SLANT_DEGREES = 0.1
+# Rules are searched for on a copy this many times smaller, then fitted to the ink within this many
+# pixels of each rule found, at most this many rules.
+RULE_SHRINK = 4
+RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
+MAX_RULES = 20
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
 # its digits is at least this. A model's own product alone was not enough: numbers it read
@@ -237,6 +245,9 @@ def remove_ruled_lines(mask: np.ndarray, fraction: float = LINE_FRACTION) -> np.
         mask * np.uint8(2), (max(1, width // LINE_SHRINK), height), interpolation=cv2.INTER_AREA
     )
     narrow = (narrow > 0).astype(np.uint8)
+    # A pixel up or down joins a row: a rule laid level by turning the page (``ruled_slant``) wobbles by
+    # a pixel along its length.
+    narrow = cv2.dilate(narrow, np.ones((3, 1), np.uint8))
     gap, run = max(1, LINE_GAP // LINE_SHRINK), max(1, length // LINE_SHRINK)
     bridged = cv2.morphologyEx(narrow, cv2.MORPH_CLOSE, np.ones((1, gap), np.uint8))
     found = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
@@ -249,6 +260,52 @@ def remove_ruled_lines(mask: np.ndarray, fraction: float = LINE_FRACTION) -> np.
     thickness = _line_thickness(lines)
     crossing = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((thickness + 3, 1), np.uint8))
     return mask & ~(lines & ~crossing)
+
+
+def ruled_slant(mask: np.ndarray) -> float:
+    """The slant of a page's rules in degrees, as ``line_slant`` counts it; 0 where it has none.
+
+    Straight lines at least ``LINE_FRACTION`` of the width long are found on a copy ``RULE_SHRINK`` times
+    smaller (a probabilistic Hough transform, cheap there), and each is then fitted to the ink within
+    ``RULE_REACH`` pixels of it at full size, for the precision ``remove_ruled_lines`` needs; the median
+    of their slants.
+    """
+    height, width = mask.shape
+    size = (max(1, width // RULE_SHRINK), max(1, height // RULE_SHRINK))
+    length = int(size[0] * LINE_FRACTION)
+    if length < 2 * LINE_GAP // RULE_SHRINK or mask.sum(dtype=np.int64) < LINE_FRACTION * width:
+        return 0.0
+    # Any ink in a block of the smaller copy sets it, so that a rule one pixel thin stays whole there.
+    shrunk = (cv2.resize(mask * np.uint8(255), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    # And a pixel up or down joins a row, so that a rule's steps do not break it where it slants.
+    shrunk = cv2.dilate(shrunk, np.ones((3, 1), np.uint8))
+    segments = cv2.HoughLinesP(
+        shrunk,
+        1,
+        np.pi / 360,
+        threshold=length // 2,
+        minLineLength=length,
+        maxLineGap=LINE_GAP // RULE_SHRINK,
+    )
+    if segments is None:
+        return 0.0
+    ys, xs = np.nonzero(mask)
+    slants = []
+    for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
+        run = np.hypot(x2 - x1, y2 - y1)
+        along_x, along_y = (x2 - x1) / run, (y2 - y1) / run
+        if abs(along_y) > np.sin(np.radians(MAX_SLANT_DEGREES)):
+            continue  # Steeper than any slant read: a vertical rule, a frame's side.
+        along = (xs - x1) * along_x + (ys - y1) * along_y
+        across = (ys - y1) * along_x - (xs - x1) * along_y
+        near = (np.abs(across) <= RULE_REACH) & (along >= 0) & (along <= run)
+        if np.count_nonzero(near) < 2:
+            continue
+        points = np.column_stack([xs[near], ys[near]]).astype(np.float32)
+        direction_x, direction_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()[:2]
+        slants.append(np.degrees(np.arctan(direction_y / direction_x)) if direction_x else 90.0)
+    slants = [slant for slant in slants if abs(slant) <= MAX_SLANT_DEGREES]
+    return float(np.median(slants)) if slants else 0.0
 
 
 def remove_vertical_rules(mask: np.ndarray) -> np.ndarray:
@@ -467,6 +524,20 @@ def _mapped_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     mapped = corners @ matrix[:, :2].T + matrix[:, 2]
     low, high = mapped.min(axis=0), mapped.max(axis=0)
     return np.array([low[0], low[1], high[0] - low[0], high[1] - low[1]])
+
+
+def _turned(pieces: Pieces, degrees: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The mask of the kept pieces alone (no edges, frames or specks), turned so that a line slanting by
+    ``degrees`` lies level; the map (``turning``) and the turned mask's size."""
+    kept = np.zeros(int(pieces.labels.max()) + 1, np.uint8)
+    kept[pieces.ids] = 1
+    rotation, size = turning(pieces.labels.shape, degrees)
+    return cv2.warpAffine(kept[pieces.labels], rotation, size, flags=cv2.INTER_NEAREST), rotation, size
+
+
+def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The 2x3 affine map that applies ``first``, then ``second``."""
+    return (np.vstack([second, [0, 0, 1]]) @ np.vstack([first, [0, 0, 1]]))[:2]
 
 
 @dataclass(frozen=True)
@@ -735,20 +806,34 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     ink = ink_strength(small, light=True if light else None)
     # Boxes first: a row of boxes has long top and bottom edges, which as ruled lines would go
     # first and leave the boxes' sides standing, to be read as 1s.
-    mask = remove_vertical_rules(remove_ruled_lines(remove_form_boxes(binarise(ink))))
+    mask = remove_form_boxes(binarise(ink))
+    # Digits are cut in a frame turned level, if the page or the line slants: its map from the working
+    # copy, its size and its slant; marks set aside before a turn, in the working copy's pixels.
+    rotation, turned_size, degrees = None, None, 0.0
+    aside = np.zeros((0, 4))
+    rules = ruled_slant(mask)
+    if abs(rules) >= MIN_RULE_SLANT_DEGREES:
+        # A page turned: its rules are laid level before they are removed, and the digits with them.
+        pieces = find_pieces(mask)
+        aside = pieces.edge_boxes.astype(np.float64)
+        mask, rotation, turned_size = _turned(pieces, rules)
+        degrees = rules
+    mask = remove_vertical_rules(remove_ruled_lines(mask))
     pieces = find_pieces(mask)
     groups = group_pieces(pieces)
     slant = line_slant(pieces, groups)
-    # Working-copy coordinates to the ones digits are cut in: the same, or the straightened picture's.
-    rotation, turned_size = turning(mask.shape, slant) if abs(slant) >= MIN_SLANT_DEGREES else (None, None)
-    aside = np.zeros((0, 4))
-    if rotation is not None:
-        # Edges and frames are judged before turning, while they still lie along a side of the image.
-        aside = pieces.edge_boxes.astype(np.float64)
-        kept = np.zeros(int(pieces.labels.max()) + 1, np.uint8)
-        kept[pieces.ids] = 1
-        turned = cv2.warpAffine(kept[pieces.labels], rotation, turned_size, flags=cv2.INTER_NEAREST)
-        pieces = find_pieces(turned)
+    if abs(slant) >= MIN_SLANT_DEGREES:
+        # A line written at a slant. Edges and frames were judged before turning, while they still lay
+        # along a side of the image.
+        edges = pieces.edge_boxes.astype(np.float64)
+        if rotation is not None:
+            back = cv2.invertAffineTransform(rotation)
+            edges = np.array([_mapped_box(box, back) for box in edges]).reshape(-1, 4)
+        aside = np.concatenate([aside, edges])
+        mask, second, turned_size = _turned(pieces, slant)
+        rotation = second if rotation is None else _then(rotation, second)
+        degrees += slant
+        pieces = find_pieces(mask)
         groups = group_pieces(pieces)
     joined = join_fragments(digits_of(pieces, groups), judge)
     found = [part for digit in joined for part in split_wide(digit, judge)]
@@ -761,7 +846,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     if rotation is not None:
         back = cv2.invertAffineTransform(rotation)
         straightening = Straightening(
-            degrees=slant, scale=scale, rotation=rotation, size=turned_size,
+            degrees=degrees, scale=scale, rotation=rotation, size=turned_size,
             boxes=[tuple(int(v) for v in box) for box in boxes],
         )  # fmt: skip
         boxes = [_mapped_box(box, back) for box in boxes]
