@@ -147,6 +147,12 @@ MIN_RULE_SLANT_DEGREES = 0.1
 # pixels of each rule found, at most this many rules.
 RULE_SHRINK = 4
 RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
+# The second fit takes the ink within this many pixels of the first: a rule's own thickness.
+RULE_TIGHT = 2
+# A rule has ink within RULE_TIGHT of its line along at least this share of its length.
+RULE_COVERAGE = 0.8
+# A rule's two ends lie within this fraction of the image's longer side of its edges.
+RULE_EDGE_FRACTION = 0.1
 MAX_RULES = 20
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
@@ -290,22 +296,58 @@ def ruled_slant(mask: np.ndarray) -> float:
     if segments is None:
         return 0.0
     ys, xs = np.nonzero(mask)
+    reach = RULE_EDGE_FRACTION * max(width, height)
     slants = []
     for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
         run = np.hypot(x2 - x1, y2 - y1)
         along_x, along_y = (x2 - x1) / run, (y2 - y1) / run
         if abs(along_y) > np.sin(np.radians(MAX_SLANT_DEGREES)):
             continue  # Steeper than any slant read: a vertical rule, a frame's side.
-        along = (xs - x1) * along_x + (ys - y1) * along_y
-        across = (ys - y1) * along_x - (xs - x1) * along_y
-        near = (np.abs(across) <= RULE_REACH) & (along >= 0) & (along <= run)
-        if np.count_nonzero(near) < 2:
+        if max(_from_the_edge(x1, y1, width, height), _from_the_edge(x2, y2, width, height)) > reach:
+            continue  # A rule runs from edge to edge; strokes of digits side by side may line up.
+        line = (np.array([x1, y1]), np.array([along_x, along_y]))
+        # Fitted to the ink near the segment found, then again to the ink near that fit alone: digits
+        # standing on a rule pull the first fit a little their way.
+        for near in (RULE_REACH, RULE_TIGHT):
+            line = _fitted(xs, ys, *line, run, near) if line is not None else None
+        if line is None:
             continue
-        points = np.column_stack([xs[near], ys[near]]).astype(np.float32)
-        direction_x, direction_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()[:2]
-        slants.append(np.degrees(np.arctan(direction_y / direction_x)) if direction_x else 90.0)
+        # A rule is ink all along: a line through the feet of digits and a piece of rule is not.
+        near, along = _near(xs, ys, *line, run, RULE_TIGHT)
+        if np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * run:
+            slants.append(float(np.degrees(np.arctan2(line[1][1], line[1][0]))))
     slants = [slant for slant in slants if abs(slant) <= MAX_SLANT_DEGREES]
     return float(np.median(slants)) if slants else 0.0
+
+
+def _near(
+    xs: np.ndarray, ys: np.ndarray, start: np.ndarray, direction: np.ndarray, length: float, reach: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which ink pixels lie within ``reach`` of a segment (from ``start`` along the unit ``direction`` for
+    ``length``), and how far along it each pixel lies."""
+    along = (xs - start[0]) * direction[0] + (ys - start[1]) * direction[1]
+    across = (ys - start[1]) * direction[0] - (xs - start[0]) * direction[1]
+    return (np.abs(across) <= reach) & (along >= 0) & (along <= length), along
+
+
+def _fitted(
+    xs: np.ndarray, ys: np.ndarray, start: np.ndarray, direction: np.ndarray, length: float, reach: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The straight line fitted (robustly) to the ink pixels within ``reach`` of a segment: its point
+    nearest ``start`` and its unit direction, pointing right; None where fewer than two pixels are near."""
+    near, _ = _near(xs, ys, start, direction, length, reach)
+    if np.count_nonzero(near) < 2:
+        return None
+    points = np.column_stack([xs[near], ys[near]]).astype(np.float32)
+    fitted_x, fitted_y, origin_x, origin_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    unit = np.array([fitted_x, fitted_y], np.float64) * (1 if fitted_x >= 0 else -1)
+    origin = np.array([origin_x, origin_y], np.float64)
+    return origin + float((start - origin) @ unit) * unit, unit
+
+
+def _from_the_edge(x: float, y: float, width: int, height: int) -> float:
+    """How far a point lies from the nearest side of an image of the given size."""
+    return min(x, y, width - x, height - y)
 
 
 def remove_vertical_rules(mask: np.ndarray) -> np.ndarray:
