@@ -287,12 +287,24 @@ def test_ruled_slant_is_the_slant_of_the_rules_even_one_pixel_thin(degrees):
     assert read.ruled_slant(mask) == pytest.approx(truth, abs=np.degrees(1 / 800))
 
 
-def test_a_page_without_rules_or_with_only_steep_lines_has_no_ruled_slant():
+def test_a_page_without_rules_has_no_ruled_slant_and_a_column_down_it_slants_it_too():
     mask = np.zeros((400, 800), np.uint8)
     mask[100:200, 100:120] = 1
+    cv2.line(mask, (300, 60), (360, 340), 1, 3)  # A long stroke, but from no edge to another.
     assert read.ruled_slant(mask) == 0.0
-    cv2.line(mask, (100, 0), (330, 399), 1, 2)  # 60 degrees: a frame's side, not a rule.
-    assert read.ruled_slant(mask) == 0.0
+    cv2.line(mask, (100, 0), (330, 399), 1, 2)  # A form's column, down a page turned by 30 degrees.
+    # The line runs 400 pixels: its drawn pixels stray from it by well under 1/400 of a radian.
+    assert read.ruled_slant(mask) == pytest.approx(-np.degrees(np.arctan2(230, 399)), abs=np.degrees(1 / 400))
+
+
+def test_digits_standing_on_a_level_rule_do_not_tilt_it():
+    mask = np.zeros((123, 449), np.uint8)
+    mask[106, :] = 1  # A level rule, one pixel thin.
+    for index, x in enumerate(range(25, 420, 80)):
+        bottom = 101 - index  # Their feet line up, falling to the left, just above the rule.
+        mask[bottom - 60 : bottom, x : x + 8] = 1
+        mask[bottom - 6 : bottom, x : x + 40] = 1
+    assert abs(read.ruled_slant(mask)) < read.MIN_RULE_SLANT_DEGREES
 
 
 def test_a_photo_of_a_ruled_page_turned_a_little_is_laid_level_and_read_without_its_rules():

@@ -15,7 +15,8 @@ each tested on its own:
 2. ``binarise``: a threshold relative to the strongest ink, never below a
    floor, so that blank paper gives nothing rather than its noise.
 3. ``remove_form_boxes``: a form's boxes around the digits go (found by
-   their insides, quadrilateral holes holding a digit); then
+   their insides, quadrilateral holes holding a digit); a page whose rules
+   slant (``ruled_slant``, a photo taken askew) is turned level; then
    ``remove_ruled_lines``: long thin horizontal runs go, except where a
    stroke crosses them; ``remove_vertical_rules`` does the same for runs
    nearly the image's whole height (a form's columns), which no digit has.
@@ -149,10 +150,8 @@ RULE_SHRINK = 4
 RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
 # The second fit takes the ink within this many pixels of the first: a rule's own thickness.
 RULE_TIGHT = 2
-# A rule has ink within RULE_TIGHT of its line along at least this share of its length.
+# A rule has ink within RULE_TIGHT of its line along at least this share of its way across the image.
 RULE_COVERAGE = 0.8
-# A rule's two ends lie within this fraction of the image's longer side of its edges.
-RULE_EDGE_FRACTION = 0.1
 MAX_RULES = 20
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
@@ -235,11 +234,14 @@ def binarise(ink: np.ndarray) -> np.ndarray:
     return (ink >= threshold).astype(np.uint8)
 
 
-def remove_ruled_lines(mask: np.ndarray, fraction: float = LINE_FRACTION) -> np.ndarray:
-    """The mask without horizontal rules at least ``fraction`` of its width long; where a stroke crosses a
-    rule, the stroke stays whole."""
+def remove_ruled_lines(
+    mask: np.ndarray, fraction: float = LINE_FRACTION, page: int | None = None
+) -> np.ndarray:
+    """The mask without horizontal rules at least ``fraction`` of the page's width long (``page``; the
+    mask's own width unless the page was turned onto a wider one); where a stroke crosses a rule, the
+    stroke stays whole."""
     height, width = mask.shape
-    length = int(width * fraction)
+    length = int((width if page is None else page) * fraction)
     # Only a row holding ink along at least half a rule's length can be part of one: most
     # images have none, and the long morphology below is then skipped.
     if length < 2 * LINE_GAP or mask.sum(axis=1, dtype=np.int32).max() < length // 2:
@@ -271,20 +273,21 @@ def remove_ruled_lines(mask: np.ndarray, fraction: float = LINE_FRACTION) -> np.
 def ruled_slant(mask: np.ndarray) -> float:
     """The slant of a page's rules in degrees, as ``line_slant`` counts it; 0 where it has none.
 
-    Straight lines at least ``LINE_FRACTION`` of the width long are found on a copy ``RULE_SHRINK`` times
-    smaller (a probabilistic Hough transform, cheap there), and each is then fitted to the ink within
-    ``RULE_REACH`` pixels of it at full size, for the precision ``remove_ruled_lines`` needs; the median
-    of their slants.
+    Rules across the page, or down it (a form's columns), at least ``LINE_FRACTION`` of its width or
+    height long, are found on a copy ``RULE_SHRINK`` times smaller (a probabilistic Hough transform,
+    cheap there); each is then fitted to the ink near it at full size, for the precision
+    ``remove_ruled_lines`` needs. A rule runs from edge to edge with ink nearly all along it. The
+    median of their slants.
     """
     height, width = mask.shape
     size = (max(1, width // RULE_SHRINK), max(1, height // RULE_SHRINK))
-    length = int(size[0] * LINE_FRACTION)
-    if length < 2 * LINE_GAP // RULE_SHRINK or mask.sum(dtype=np.int64) < LINE_FRACTION * width:
+    length = int(min(size) * LINE_FRACTION)
+    if length < 2 * LINE_GAP // RULE_SHRINK or mask.sum(dtype=np.int64) < LINE_FRACTION * min(width, height):
         return 0.0
-    # Any ink in a block of the smaller copy sets it, so that a rule one pixel thin stays whole there.
+    # Any ink in a block of the smaller copy sets it, so that a rule one pixel thin stays whole there,
+    # and a pixel to either side joins it, so that a rule's steps do not break it where it slants.
     shrunk = (cv2.resize(mask * np.uint8(255), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    # And a pixel up or down joins a row, so that a rule's steps do not break it where it slants.
-    shrunk = cv2.dilate(shrunk, np.ones((3, 1), np.uint8))
+    shrunk = cv2.dilate(shrunk, np.ones((3, 3), np.uint8))
     segments = cv2.HoughLinesP(
         shrunk,
         1,
@@ -296,26 +299,33 @@ def ruled_slant(mask: np.ndarray) -> float:
     if segments is None:
         return 0.0
     ys, xs = np.nonzero(mask)
-    reach = RULE_EDGE_FRACTION * max(width, height)
+    steepest = np.tan(np.radians(MAX_SLANT_DEGREES))
     slants = []
     for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
+        across_the_page = abs(y2 - y1) <= steepest * abs(x2 - x1)
+        if not across_the_page and abs(x2 - x1) > steepest * abs(y2 - y1):
+            continue  # Neither across the page nor down it: no rule of a page turned by a slant we read.
+        if (x2 < x1) if across_the_page else (y2 < y1):  # Rightwards across the page, downwards down it.
+            x1, y1, x2, y2 = x2, y2, x1, y1
         run = np.hypot(x2 - x1, y2 - y1)
-        along_x, along_y = (x2 - x1) / run, (y2 - y1) / run
-        if abs(along_y) > np.sin(np.radians(MAX_SLANT_DEGREES)):
-            continue  # Steeper than any slant read: a vertical rule, a frame's side.
-        if max(_from_the_edge(x1, y1, width, height), _from_the_edge(x2, y2, width, height)) > reach:
-            continue  # A rule runs from edge to edge; strokes of digits side by side may line up.
-        line = (np.array([x1, y1]), np.array([along_x, along_y]))
+        line = (np.array([x1, y1]), np.array([x2 - x1, y2 - y1]) / run)
         # Fitted to the ink near the segment found, then again to the ink near that fit alone: digits
         # standing on a rule pull the first fit a little their way.
         for near in (RULE_REACH, RULE_TIGHT):
             line = _fitted(xs, ys, *line, run, near) if line is not None else None
         if line is None:
             continue
-        # A rule is ink all along: a line through the feet of digits and a piece of rule is not.
-        near, along = _near(xs, ys, *line, run, RULE_TIGHT)
-        if np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * run:
-            slants.append(float(np.degrees(np.arctan2(line[1][1], line[1][0]))))
+        # A rule runs from edge to edge with ink all along: a line through the feet of digits side by
+        # side, or through them and a piece of rule, does not.
+        start, chord = _chord(*line, width, height)
+        if chord < LINE_FRACTION * (width if across_the_page else height):
+            continue
+        near, along = _near(xs, ys, start, line[1], chord, RULE_TIGHT)
+        if np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * chord:
+            along_x, along_y = line[1]
+            # A page turned by a slant turns a rule down it as much as one across it.
+            slant = np.arctan2(along_y, along_x) if across_the_page else np.arctan2(-along_x, along_y)
+            slants.append(float(np.degrees(slant)))
     slants = [slant for slant in slants if abs(slant) <= MAX_SLANT_DEGREES]
     return float(np.median(slants)) if slants else 0.0
 
@@ -334,26 +344,36 @@ def _fitted(
     xs: np.ndarray, ys: np.ndarray, start: np.ndarray, direction: np.ndarray, length: float, reach: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The straight line fitted (robustly) to the ink pixels within ``reach`` of a segment: its point
-    nearest ``start`` and its unit direction, pointing right; None where fewer than two pixels are near."""
+    nearest ``start`` and its unit direction, the segment's way; None where fewer than two pixels are near."""
     near, _ = _near(xs, ys, start, direction, length, reach)
     if np.count_nonzero(near) < 2:
         return None
     points = np.column_stack([xs[near], ys[near]]).astype(np.float32)
     fitted_x, fitted_y, origin_x, origin_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-    unit = np.array([fitted_x, fitted_y], np.float64) * (1 if fitted_x >= 0 else -1)
+    unit = np.array([fitted_x, fitted_y], np.float64)
+    unit *= 1 if unit @ direction >= 0 else -1
     origin = np.array([origin_x, origin_y], np.float64)
     return origin + float((start - origin) @ unit) * unit, unit
 
 
-def _from_the_edge(x: float, y: float, width: int, height: int) -> float:
-    """How far a point lies from the nearest side of an image of the given size."""
-    return min(x, y, width - x, height - y)
+def _chord(point: np.ndarray, direction: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+    """Where a straight line (through ``point`` along the unit ``direction``) enters an image of the
+    given size, going its way, and how long it runs inside it."""
+    low, high = -np.inf, np.inf
+    for origin, step, size in zip(point, direction, (width, height), strict=True):
+        if abs(step) < 1e-12:
+            continue  # Parallel to this pair of sides: the other pair bounds it.
+        ends = sorted(((0 - origin) / step, (size - origin) / step))
+        low, high = max(low, ends[0]), min(high, ends[1])
+    return point + low * direction, max(0.0, float(high - low))
 
 
-def remove_vertical_rules(mask: np.ndarray) -> np.ndarray:
-    """The mask without vertical rules running nearly its whole height (a form's columns, a margin):
-    a digit never does, since a photo holds some paper above and below its digits."""
-    return np.ascontiguousarray(remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION).T)
+def remove_vertical_rules(mask: np.ndarray, page: int | None = None) -> np.ndarray:
+    """The mask without vertical rules running nearly the page's whole height (``page``; the mask's own
+    height unless the page was turned onto a taller one): a form's columns, a margin. A digit never
+    does, since a photo holds some paper above and below its digits."""
+    turned = remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION, page)
+    return np.ascontiguousarray(turned.T)
 
 
 def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
@@ -860,7 +880,8 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         aside = pieces.edge_boxes.astype(np.float64)
         mask, rotation, turned_size = _turned(pieces, rules)
         degrees = rules
-    mask = remove_vertical_rules(remove_ruled_lines(mask))
+    # A turned page's rules are as long as they were: measured against the page, not the larger canvas.
+    mask = remove_vertical_rules(remove_ruled_lines(mask, page=small.shape[1]), page=small.shape[0])
     pieces = find_pieces(mask)
     groups = group_pieces(pieces)
     slant = line_slant(pieces, groups)
