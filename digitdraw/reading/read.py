@@ -143,15 +143,17 @@ SLANT_REACH = 2.5
 MAX_SLANT_DEGREES = 45.0
 # A page whose rules slant at least this much is turned level first: ``remove_ruled_lines`` follows a
 # rule along one row of pixels, which a 2-pixel rule leaves within some 500 pixels at 0.2 degrees.
-MIN_RULE_SLANT_DEGREES = 0.1
+MIN_RULE_SLANT_DEGREES = 0.3
 # Rules are searched for on a copy this many times smaller, then fitted to the ink within this many
 # pixels of each rule found, at most this many rules.
 RULE_SHRINK = 4
 RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
 # The second fit takes the ink within this many pixels of the first: a rule's own thickness.
 RULE_TIGHT = 2
-# A rule has ink within RULE_TIGHT of its line along at least this share of its way across the image.
+# A rule has ink within RULE_TIGHT of its line along at least this share of its way across the image,
+# and that is at least this share of the ink within RULE_REACH of it.
 RULE_COVERAGE = 0.8
+RULE_THIN = 0.6
 MAX_RULES = 20
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
@@ -321,7 +323,11 @@ def ruled_slant(mask: np.ndarray) -> float:
         if chord < LINE_FRACTION * (width if across_the_page else height):
             continue
         near, along = _near(xs, ys, start, line[1], chord, RULE_TIGHT)
-        if np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * chord:
+        around, _ = _near(xs, ys, start, line[1], chord, RULE_REACH)
+        # And it is thin: the edge of a dark band (a table past the paper) is straight but thick, and
+        # its slant is as uncertain as it is thick.
+        thin = np.count_nonzero(near) >= RULE_THIN * np.count_nonzero(around)
+        if thin and np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * chord:
             along_x, along_y = line[1]
             # A page turned by a slant turns a rule down it as much as one across it.
             slant = np.arctan2(along_y, along_x) if across_the_page else np.arctan2(-along_x, along_y)
