@@ -144,14 +144,14 @@ MAX_SLANT_DEGREES = 45.0
 # A page whose rules slant at least this much is turned level first: ``remove_ruled_lines`` follows a
 # rule along one row of pixels, which a 2-pixel rule leaves within some 500 pixels at 0.2 degrees.
 MIN_RULE_SLANT_DEGREES = 0.3
-# Rules are searched for on a copy this many times smaller, then fitted to the ink within this many
-# pixels of each rule found, at most this many rules.
+# Rules are searched for on a copy this many times smaller, then fitted to the ink within at least this
+# many pixels of each rule found, at most this many rules.
 RULE_SHRINK = 4
 RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
-# The second fit takes the ink within this many pixels of the first: a rule's own thickness.
+# The second fit takes the ink within at least this many pixels of the first: a rule's own thickness.
 RULE_TIGHT = 2
-# A rule has ink within RULE_TIGHT of its line along at least this share of its way across the image,
-# and that is at least this share of the ink within RULE_REACH of it.
+# A rule has ink near its line along at least this share of its way across the image, and that is at
+# least this share of the ink around it (``ruled_slant`` says how near and how far around).
 RULE_COVERAGE = 0.8
 RULE_THIN = 0.6
 MAX_RULES = 20
@@ -301,6 +301,10 @@ def ruled_slant(mask: np.ndarray) -> float:
     if segments is None:
         return 0.0
     ys, xs = np.nonzero(mask)
+    # A rule is as thick as the strokes, which a close-up makes thick: near a rule is within half a
+    # stroke of its middle (and a pixel); around it, a stroke to either side (and the smaller copy's pixel).
+    stroke = stroke_width(mask)
+    tight, reach = max(RULE_TIGHT, stroke / 2 + 1), max(RULE_REACH, 2 * stroke)
     steepest = np.tan(np.radians(MAX_SLANT_DEGREES))
     slants = []
     for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
@@ -313,7 +317,7 @@ def ruled_slant(mask: np.ndarray) -> float:
         line = (np.array([x1, y1]), np.array([x2 - x1, y2 - y1]) / run)
         # Fitted to the ink near the segment found, then again to the ink near that fit alone: digits
         # standing on a rule pull the first fit a little their way.
-        for near in (RULE_REACH, RULE_TIGHT):
+        for near in (reach, tight):
             line = _fitted(xs, ys, *line, run, near) if line is not None else None
         if line is None:
             continue
@@ -322,8 +326,8 @@ def ruled_slant(mask: np.ndarray) -> float:
         start, chord = _chord(*line, width, height)
         if chord < LINE_FRACTION * (width if across_the_page else height):
             continue
-        near, along = _near(xs, ys, start, line[1], chord, RULE_TIGHT)
-        around, _ = _near(xs, ys, start, line[1], chord, RULE_REACH)
+        near, along = _near(xs, ys, start, line[1], chord, tight)
+        around, _ = _near(xs, ys, start, line[1], chord, reach)
         # And it is thin: the edge of a dark band (a table past the paper) is straight but thick, and
         # its slant is as uncertain as it is thick.
         thin = np.count_nonzero(near) >= RULE_THIN * np.count_nonzero(around)
@@ -334,6 +338,13 @@ def ruled_slant(mask: np.ndarray) -> float:
             slants.append(float(np.degrees(slant)))
     slants = [slant for slant in slants if abs(slant) <= MAX_SLANT_DEGREES]
     return float(np.median(slants)) if slants else 0.0
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The strokes' typical width in pixels: twice the ink's area over its outline (the ink pixels beside
+    paper), as for a long stroke; 0 without ink."""
+    outline = np.count_nonzero(mask & ~cv2.erode(mask, np.ones((3, 3), np.uint8)))
+    return 2.0 * np.count_nonzero(mask) / outline if outline else 0.0
 
 
 def _near(
