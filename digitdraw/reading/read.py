@@ -155,6 +155,7 @@ RULE_TIGHT = 2
 RULE_COVERAGE = 0.8
 RULE_THIN = 0.6
 MAX_RULES = 20
+MAX_FIT_POINTS = 2000
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
 # model on MNIST's test set) read the same number and the product of both models' probabilities for
 # its digits is at least this. A model's own product alone was not enough: numbers it read
@@ -306,28 +307,37 @@ def ruled_slant(mask: np.ndarray) -> float:
     stroke = stroke_width(mask)
     tight, reach = max(RULE_TIGHT, stroke / 2 + 1), max(RULE_REACH, 2 * stroke)
     steepest = np.tan(np.radians(MAX_SLANT_DEGREES))
-    slants = []
+    slants: list[float] = []
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
     for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
         across_the_page = abs(y2 - y1) <= steepest * abs(x2 - x1)
         if not across_the_page and abs(x2 - x1) > steepest * abs(y2 - y1):
             continue  # Neither across the page nor down it: no rule of a page turned by a slant we read.
         if (x2 < x1) if across_the_page else (y2 < y1):  # Rightwards across the page, downwards down it.
             x1, y1, x2, y2 = x2, y2, x1, y1
+        ends = np.array([[x1, y1], [x2, y2]])
+        if any(_distances(ends, point, unit).max() <= reach for point, unit in fitted):
+            continue  # Another piece of a line already fitted: Hough finds a thick line many times.
         run = np.hypot(x2 - x1, y2 - y1)
         line = (np.array([x1, y1]), np.array([x2 - x1, y2 - y1]) / run)
+        # One pass over all the ink for the pixels in a band along the whole line; the fits need no more.
+        entry, way = _chord(*line, width, height)
+        band, _ = _near(xs, ys, entry, line[1], way, 2 * reach)
+        band_xs, band_ys = xs[band], ys[band]
         # Fitted to the ink near the segment found, then again to the ink near that fit alone: digits
         # standing on a rule pull the first fit a little their way.
         for near in (reach, tight):
-            line = _fitted(xs, ys, *line, run, near) if line is not None else None
+            line = _fitted(band_xs, band_ys, *line, run, near) if line is not None else None
         if line is None:
             continue
+        fitted.append(line)
         # A rule runs from edge to edge with ink all along: a line through the feet of digits side by
         # side, or through them and a piece of rule, does not.
         start, chord = _chord(*line, width, height)
         if chord < LINE_FRACTION * (width if across_the_page else height):
             continue
-        near, along = _near(xs, ys, start, line[1], chord, tight)
-        around, _ = _near(xs, ys, start, line[1], chord, reach)
+        near, along = _near(band_xs, band_ys, start, line[1], chord, tight)
+        around, _ = _near(band_xs, band_ys, start, line[1], chord, reach)
         # And it is thin: the edge of a dark band (a table past the paper) is straight but thick, and
         # its slant is as uncertain as it is thick.
         thin = np.count_nonzero(near) >= RULE_THIN * np.count_nonzero(around)
@@ -360,17 +370,27 @@ def _near(
 def _fitted(
     xs: np.ndarray, ys: np.ndarray, start: np.ndarray, direction: np.ndarray, length: float, reach: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The straight line fitted (robustly) to the ink pixels within ``reach`` of a segment: its point
+    """The straight line fitted (least squares) to the ink pixels within ``reach`` of a segment: its point
     nearest ``start`` and its unit direction, the segment's way; None where fewer than two pixels are near."""
     near, _ = _near(xs, ys, start, direction, length, reach)
     if np.count_nonzero(near) < 2:
         return None
-    points = np.column_stack([xs[near], ys[near]]).astype(np.float32)
-    fitted_x, fitted_y, origin_x, origin_y = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    # Evenly thinned to at most MAX_FIT_POINTS: the fit is as good, and a large blob costs no more.
+    chosen = np.flatnonzero(near)
+    chosen = chosen[:: max(1, chosen.size // MAX_FIT_POINTS)]
+    points = np.column_stack([xs[chosen], ys[chosen]]).astype(np.float32)
+    fitted_x, fitted_y, origin_x, origin_y = cv2.fitLine(points, cv2.DIST_L2, 0, 0.01, 0.01).ravel()
     unit = np.array([fitted_x, fitted_y], np.float64)
     unit *= 1 if unit @ direction >= 0 else -1
     origin = np.array([origin_x, origin_y], np.float64)
     return origin + float((start - origin) @ unit) * unit, unit
+
+
+def _distances(points: np.ndarray, point: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """How far each of the (N, 2) points lies from the straight line through ``point`` along the unit
+    ``direction``."""
+    offsets = points - point
+    return np.abs(offsets[:, 1] * direction[0] - offsets[:, 0] * direction[1])
 
 
 def _chord(point: np.ndarray, direction: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
@@ -890,7 +910,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     # copy, its size and its slant; marks set aside before a turn, in the working copy's pixels.
     rotation, turned_size, degrees = None, None, 0.0
     aside = np.zeros((0, 4))
-    rules = ruled_slant(mask)
+    rules = 0.0 if light else ruled_slant(mask)  # A canvas has no rules, nor a page to turn.
     if abs(rules) >= MIN_RULE_SLANT_DEGREES:
         # A page turned: its rules are laid level before they are removed, and the digits with them.
         pieces = find_pieces(mask)
