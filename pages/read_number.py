@@ -89,9 +89,13 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
             if other is not None and reading.digits(other)[doubtful] != guess
             else ""
         )
+        why = (
+            ", though it stands much taller than the others: it may be a line, not a digit"
+            if doubtful in reading.tall_ones(model_id)
+            else f" at {confidence:.0%}{second}"
+        )
         st.warning(
-            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess} "
-            f"at {confidence:.0%}{second}.",
+            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess}{why}.",
             icon=":material/help:",
         )
 

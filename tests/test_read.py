@@ -3,6 +3,7 @@ properties over any image, hostile image files, and the evaluation set's bookkee
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 
@@ -533,6 +534,24 @@ def test_a_number_both_models_read_alike_and_surely_is_sure():
     reading = _reading([(2, 0.99), (0, 0.995)], [(2, 0.998), (0, 0.99)])
     assert reading.number_confidence(4) == pytest.approx(0.99 * 0.995 * 0.998 * 0.99)
     assert reading.is_sure(4) and reading.doubtful_digit(4) is None
+
+
+@pytest.mark.parametrize("height, sure", [(12, True), (14, False)])
+def test_a_1_much_taller_than_its_neighbours_keeps_the_number_from_being_sure(height, sure):
+    answers = [(2, 0.999), (1, 0.999), (7, 0.999)]
+    reading = dataclasses.replace(
+        _reading(answers, answers), boxes=[(0, 0, 8, 10), (10, 0, 3, height), (20, 0, 8, 10)]
+    )
+    # TALL_ONE is 1.3: a 1 of 12 pixels beside digits of 10 may be a digit, one of 14 is more likely a line.
+    assert reading.tall_ones(4) == ([] if sure else [1])
+    assert reading.is_sure(4) is sure
+    assert reading.doubtful_digit(4) == (None if sure else 1)
+
+
+def test_a_tall_digit_that_is_no_1_is_no_line():
+    answers = [(2, 0.999), (7, 0.999)]
+    reading = dataclasses.replace(_reading(answers, answers), boxes=[(0, 0, 8, 10), (10, 0, 8, 20)])
+    assert reading.tall_ones(4) == [] and reading.is_sure(4)
 
 
 def test_a_number_read_unsurely_points_at_its_least_sure_digit():

@@ -111,6 +111,17 @@ def test_a_number_read_surely_says_so_and_an_unsure_one_boxes_its_doubtful_digit
     assert len(re.findall(r"<figcaption[^>]*>[^<]*, doubtful", pictures)) == 1
 
 
+def test_a_1_taller_than_the_other_digits_is_named_as_maybe_a_line(inputs):
+    photo = np.pad(255 - _number(4, 0, 7)[:, :, 3], 60, constant_values=255)
+    photo[40:-70, 345:357] = 0  # A line between the 4 and the 0, far taller than the digits.
+    inputs.upload = _png(photo)
+    app = _run()
+    assert app.metric[0].value == "4107" and app.metric[0].delta == "4 digits, not sure"
+    assert (
+        "check digit 2 (boxed in orange), read as a 1, though it stands much taller" in app.warning[0].value
+    )
+
+
 def test_marks_not_read_as_digits_are_explained_under_the_picture(inputs):
     photo = 255 - _number(4, 0, 7)[:, :, 3]
     photo[:, -12:] = 20  # A dark table edge.

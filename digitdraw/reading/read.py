@@ -163,6 +163,9 @@ MAX_FIT_POINTS = 2000
 # both evaluation sets with model 4: the lowest of 0.9, 0.95, 0.98 and 0.99 at which at least 98.5%
 # of the numbers called sure were right on each (docs/reading-numbers.md).
 SURE_NUMBER = 0.95
+# A 1 this many times taller than the other digits on its line (their median) is more likely a line (a
+# rule, a box's side, a table's edge) than a digit: a number holding one is never sure.
+TALL_ONE = 1.3
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels.
 
@@ -1025,14 +1028,33 @@ class NumberReading:
         other = self.second_opinions.get(model_id)
         return other if other in self.probabilities else None
 
+    def tall_ones(self, model_id: int) -> list[int]:
+        """The digits this model reads as 1 that stand much taller than the others on their line
+        (``TALL_ONE``), measured where the digits were cut (in the straightened picture, if any)."""
+        boxes = self.boxes if self.straightening is None else self.straightening.boxes
+        heights, lines = np.array([box[3] for box in boxes], np.float64), np.array(self.lines)
+        tall = []
+        for index, digit in enumerate(self.digits(model_id)):
+            others = lines == lines[index]
+            others[index] = False
+            if digit == 1 and others.any() and heights[index] > TALL_ONE * np.median(heights[others]):
+                tall.append(index)
+        return tall
+
     def is_sure(self, model_id: int) -> bool:
         """Whether the whole number is read surely enough to be trusted (``SURE_NUMBER``); never without a
-        second opinion, since a model's own product alone was not enough (see ``SURE_NUMBER``)."""
-        return self.second_opinion(model_id) is not None and self.number_confidence(model_id) >= SURE_NUMBER
+        second opinion, since a model's own product alone was not enough (see ``SURE_NUMBER``), nor with a
+        1 that may be a line (``tall_ones``)."""
+        return (
+            self.second_opinion(model_id) is not None
+            and self.number_confidence(model_id) >= SURE_NUMBER
+            and not self.tall_ones(model_id)
+        )
 
     def doubtful_digit(self, model_id: int) -> int | None:
         """The index of the digit that keeps the number from being sure: the first one the second opinion
-        reads otherwise, else the least sure by both; None when the number is sure or empty."""
+        reads otherwise, else the first 1 that may be a line, else the least sure by both; None when the
+        number is sure or empty."""
         if not len(self) or self.is_sure(model_id):
             return None
         sure = self._probabilities(model_id).max(axis=1)
@@ -1042,7 +1064,8 @@ class NumberReading:
             if differ.size:
                 return int(differ[0])
             sure = sure * self.probabilities[other].max(axis=1)
-        return int(np.argmin(sure))
+        tall = self.tall_ones(model_id)
+        return tall[0] if tall else int(np.argmin(sure))
 
     def classification(self, index: int) -> inference.Classification:
         """One digit as a ``Classification``, as the Draw page gives one drawing (to keep it, say)."""
