@@ -38,7 +38,8 @@ each tested on its own:
 A reading is *sure* of the whole number (``NumberReading.is_sure``) when the
 chosen model and a second opinion, the most accurate other model, read the
 same number and the product of both models' probabilities for its digits
-reaches ``SURE_NUMBER``; otherwise it names the digit to check.
+reaches ``SURE_NUMBER``, and no 1 stands much taller than the digits beside it
+(``TALL_ONE``: a line left standing); otherwise it names the digit to check.
 
 Trade-offs. Everything runs on a copy scaled so its longer side is at most
 ``WORKING_SIDE`` pixels: a 12-megapixel photo costs what a 1,000-pixel one
