@@ -36,6 +36,7 @@ import numpy as np
 
 from digitdraw.learning import evalsets
 from digitdraw.learning.drawn import DrawnStyle, draw_like_canvas
+from digitdraw.reading.read import mapped_box, turning
 from digitdraw.serving.preprocess import IMAGE_SIZE
 
 TUNING_SEED = 0
@@ -236,21 +237,14 @@ def _slanted(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, degr
     """The image turned by up to ``degrees`` either way, on a canvas grown to hold it, and the box around
     each turned box. An ink plane grows with no ink; a photo with its own edges carried on, as if the
     paper were larger."""
-    height, width = image.shape[:2]
-    angle = rng.uniform(-degrees, degrees)
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_width, new_height = round(width * cos + height * sin), round(width * sin + height * cos)
-    matrix[:, 2] += (new_width - width) / 2, (new_height - height) / 2
+    matrix, size = turning(image.shape[:2], rng.uniform(-degrees, degrees))
     border = cv2.BORDER_REPLICATE if image.ndim == 3 else cv2.BORDER_CONSTANT
-    turned = cv2.warpAffine(image, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderMode=border)
+    turned = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=border)
     new_boxes = []
-    for x, y, w, h in boxes:
-        corners = np.float32([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
-        mapped = corners @ matrix[:, :2].T + matrix[:, 2]
-        left, top = np.floor(mapped.min(axis=0)).astype(int)
-        right, bottom = np.ceil(mapped.max(axis=0)).astype(int)
-        new_boxes.append((int(left), int(top), int(right - left), int(bottom - top)))
+    for box in boxes:
+        x, y, width, height = mapped_box(np.array(box), matrix)
+        left, top = int(np.floor(x)), int(np.floor(y))
+        new_boxes.append((left, top, int(np.ceil(x + width)) - left, int(np.ceil(y + height)) - top))
     return turned, new_boxes
 
 

@@ -620,7 +620,7 @@ def turning(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[i
     return matrix, size
 
 
-def _mapped_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+def mapped_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The box (x, y, width, height) around a box's four corners carried by a 2x3 affine map; floats."""
     x, y, width, height = (float(v) for v in box)
     corners = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]])
@@ -645,9 +645,10 @@ def _then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Straightening:
-    """How a slanted line of digits was turned level before it was cut, so that a reader can see it."""
+    """How a slanted page or line of digits was turned level before it was cut, so that a reader can see
+    it: by ``degrees``, back the other way."""
 
-    degrees: float  # The line's slant (``line_slant``); the picture was turned back by as much.
+    degrees: float  # The slant of the page's rules and of the line (``ruled_slant``, ``line_slant``).
     scale: float  # The working copy's scale: the input's pixels times this.
     rotation: np.ndarray  # 2x3 affine map from the working copy to the straightened picture.
     size: tuple[int, int]  # The straightened picture's width and height.
@@ -932,7 +933,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         edges = pieces.edge_boxes.astype(np.float64)
         if rotation is not None:
             back = cv2.invertAffineTransform(rotation)
-            edges = np.array([_mapped_box(box, back) for box in edges]).reshape(-1, 4)
+            edges = np.array([mapped_box(box, back) for box in edges]).reshape(-1, 4)
         aside = np.concatenate([aside, edges])
         mask, second, turned_size = _turned(pieces, slant)
         rotation = second if rotation is None else _then(rotation, second)
@@ -953,8 +954,8 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
             degrees=degrees, scale=scale, rotation=rotation, size=turned_size,
             boxes=[tuple(int(v) for v in box) for box in boxes],
         )  # fmt: skip
-        boxes = [_mapped_box(box, back) for box in boxes]
-        stray = np.concatenate([aside, *(_mapped_box(box, back)[None] for box in stray)])
+        boxes = [mapped_box(box, back) for box in boxes]
+        stray = np.concatenate([aside, *(mapped_box(box, back)[None] for box in stray)])
         stray = stray[np.argsort(-(stray[:, 2] * stray[:, 3]), kind="stable")[:MAX_LEFT_OUT]]
     return Segmentation(
         boxes=[_to_input(box, scale, size) for box in boxes],
