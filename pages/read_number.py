@@ -89,13 +89,14 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
             if other is not None and reading.digits(other)[doubtful] != guess
             else ""
         )
-        why = (
-            ", though it stands much taller than the others: it may be a line, not a digit"
+        tall = (
+            ", and it stands much taller than the others: it may be a line, not a digit"
             if doubtful in reading.tall_ones(model_id)
-            else f" at {confidence:.0%}{second}"
+            else ""
         )
         st.warning(
-            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess}{why}.",
+            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess} "
+            f"at {confidence:.0%}{second}{tall}.",
             icon=":material/help:",
         )
 

@@ -352,6 +352,30 @@ def test_a_number_written_at_a_slant_is_turned_level_and_read():
     assert max(middles) - min(middles) < min(sh for *_, sh in straightening.boxes) / 2
 
 
+def test_a_straightened_picture_is_only_made_from_the_image_read():
+    level = np.pad(255 - np.concatenate([draw_digit(d) for d in (4, 0, 7, 1)], axis=1)[:, :, 3], 40,
+                   constant_values=255)  # fmt: skip
+    slanted = _on_a_slant(level, 18.0)
+    straightening = digitdraw.read_digits(slanted, [4]).straightening
+    assert straightening is not None
+    with pytest.raises(ValueError, match=r"expected the \d+x\d+ image this reading was made from"):
+        straightening.picture(slanted[:-1])
+
+
+# A 7 cropped this tightly reads as a 1, as it did before pages were turned: a close-up's thick strokes
+# are wider than the window that tells ink from paper (docs/reading-numbers.md, Limits).
+@pytest.mark.parametrize("digits, read_as", [((4,), "4"), ((7,), None), ((4, 0, 7, 1), "4071")])
+def test_a_tightly_cropped_number_has_no_rules_and_is_not_turned(digits, read_as):
+    ink = np.concatenate([draw_digit(d) for d in digits], axis=1)[:, :, 3]
+    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = 255 - ink[rows[0] - 4 : rows[-1] + 5, columns[0] - 4 : columns[-1] + 5]
+    # A digit's long stroke that nearly fills the picture is no rule: it stops short of the edges, and
+    # is as thick as the strokes.
+    reading = digitdraw.read_digits(crop, [4])
+    assert reading.straightening is None
+    assert read_as is None or reading.text(4) == read_as
+
+
 def test_a_level_number_is_not_turned():
     reading = digitdraw.read_digits(
         255 - np.concatenate([draw_digit(d) for d in (4, 0, 7)], axis=1)[:, :, 3], [4]

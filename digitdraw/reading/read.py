@@ -146,15 +146,22 @@ MAX_SLANT_DEGREES = 45.0
 # rule along one row of pixels, which a 2-pixel rule leaves within some 500 pixels at 0.2 degrees.
 MIN_RULE_SLANT_DEGREES = 0.3
 # Rules are searched for on a copy this many times smaller, then fitted to the ink within at least this
-# many pixels of each rule found, at most this many rules.
+# many pixels of each rule found (the smaller copy's pixel, and its row above or below).
 RULE_SHRINK = 4
-RULE_REACH = 2 * RULE_SHRINK  # The smaller copy's pixel, and its row above or below.
+RULE_REACH = 2 * RULE_SHRINK
 # The second fit takes the ink within at least this many pixels of the first: a rule's own thickness.
 RULE_TIGHT = 2
 # A rule has ink near its line along at least this share of its way across the image, and that is at
 # least this share of the ink around it (``ruled_slant`` says how near and how far around).
 RULE_COVERAGE = 0.8
 RULE_THIN = 0.6
+# A rule runs off the picture: its ink reaches within this share of its way across of its ends (see
+# ``ruled_slant``); a digit's stroke in a tightly cropped photo stops short of both.
+RULE_END = 0.01
+# A rule down the page is at most this share of the strokes' width thick.
+RULE_STROKE = 0.75
+# The longest this many of the straight lines found are fitted; each fit takes at most this many of the
+# pixels near it, evenly spaced (the fit is as good, and a large blob costs no more).
 MAX_RULES = 20
 MAX_FIT_POINTS = 2000
 # A whole number is called sure when the chosen model and its second opinion (the most accurate other
@@ -242,11 +249,11 @@ def binarise(ink: np.ndarray) -> np.ndarray:
 
 
 def remove_ruled_lines(
-    mask: np.ndarray, fraction: float = LINE_FRACTION, page: int | None = None
+    mask: np.ndarray, fraction: float = LINE_FRACTION, page: int | None = None, wobble: bool = False
 ) -> np.ndarray:
     """The mask without horizontal rules at least ``fraction`` of the page's width long (``page``; the
-    mask's own width unless the page was turned onto a wider one); where a stroke crosses a rule, the
-    stroke stays whole."""
+    mask's own width unless the page was turned onto a wider one), followed a pixel up or down where they
+    ``wobble`` (a page turned level); where a stroke crosses a rule, the stroke stays whole."""
     height, width = mask.shape
     length = int((width if page is None else page) * fraction)
     # Only a row holding ink along at least half a rule's length can be part of one: most
@@ -260,9 +267,10 @@ def remove_ruled_lines(
         mask * np.uint8(2), (max(1, width // LINE_SHRINK), height), interpolation=cv2.INTER_AREA
     )
     narrow = (narrow > 0).astype(np.uint8)
-    # A pixel up or down joins a row: a rule laid level by turning the page (``ruled_slant``) wobbles by
-    # a pixel along its length.
-    narrow = cv2.dilate(narrow, np.ones((3, 1), np.uint8))
+    if wobble:
+        # A rule laid level by turning the page wobbles by a pixel along its length. Only then: on a
+        # textured photo, rows joined up and down make rules of the texture and shatter its ink.
+        narrow = cv2.dilate(narrow, np.ones((3, 1), np.uint8))
     gap, run = max(1, LINE_GAP // LINE_SHRINK), max(1, length // LINE_SHRINK)
     bridged = cv2.morphologyEx(narrow, cv2.MORPH_CLOSE, np.ones((1, gap), np.uint8))
     found = cv2.morphologyEx(bridged, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
@@ -283,8 +291,8 @@ def ruled_slant(mask: np.ndarray) -> float:
     Rules across the page, or down it (a form's columns), at least ``LINE_FRACTION`` of its width or
     height long, are found on a copy ``RULE_SHRINK`` times smaller (a probabilistic Hough transform,
     cheap there); each is then fitted to the ink near it at full size, for the precision
-    ``remove_ruled_lines`` needs. A rule runs from edge to edge with ink nearly all along it. The
-    median of their slants.
+    ``remove_ruled_lines`` needs. A rule runs off the picture, with ink nearly all along it, and is
+    thin. The slant returned is the median of the rules' slants.
     """
     height, width = mask.shape
     size = (max(1, width // RULE_SHRINK), max(1, height // RULE_SHRINK))
@@ -313,14 +321,16 @@ def ruled_slant(mask: np.ndarray) -> float:
     steepest = np.tan(np.radians(MAX_SLANT_DEGREES))
     slants: list[float] = []
     fitted: list[tuple[np.ndarray, np.ndarray]] = []
-    for x1, y1, x2, y2 in (segments.reshape(-1, 4)[:MAX_RULES] * RULE_SHRINK).astype(np.float64):
+    segments = segments.reshape(-1, 4).astype(np.float64) * RULE_SHRINK
+    longest = np.argsort(-np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1]))
+    for x1, y1, x2, y2 in segments[longest[:MAX_RULES]]:
         across_the_page = abs(y2 - y1) <= steepest * abs(x2 - x1)
         if not across_the_page and abs(x2 - x1) > steepest * abs(y2 - y1):
             continue  # Neither across the page nor down it: no rule of a page turned by a slant we read.
         if (x2 < x1) if across_the_page else (y2 < y1):  # Rightwards across the page, downwards down it.
             x1, y1, x2, y2 = x2, y2, x1, y1
         ends = np.array([[x1, y1], [x2, y2]])
-        if any(_distances(ends, point, unit).max() <= reach for point, unit in fitted):
+        if any(np.abs(_across(ends[:, 0], ends[:, 1], point, unit)).max() <= reach for point, unit in fitted):
             continue  # Another piece of a line already fitted: Hough finds a thick line many times.
         run = np.hypot(x2 - x1, y2 - y1)
         line = (np.array([x1, y1]), np.array([x2 - x1, y2 - y1]) / run)
@@ -330,8 +340,8 @@ def ruled_slant(mask: np.ndarray) -> float:
         band_xs, band_ys = xs[band], ys[band]
         # Fitted to the ink near the segment found, then again to the ink near that fit alone: digits
         # standing on a rule pull the first fit a little their way.
-        for near in (reach, tight):
-            line = _fitted(band_xs, band_ys, *line, run, near) if line is not None else None
+        line = _fitted(band_xs, band_ys, *line, run, reach)
+        line = _fitted(band_xs, band_ys, *line, run, tight) if line is not None else None
         if line is None:
             continue
         fitted.append(line)
@@ -345,7 +355,14 @@ def ruled_slant(mask: np.ndarray) -> float:
         # And it is thin: the edge of a dark band (a table past the paper) is straight but thick, and
         # its slant is as uncertain as it is thick.
         thin = np.count_nonzero(near) >= RULE_THIN * np.count_nonzero(around)
-        if thin and np.unique(along[near].astype(np.int64)).size >= RULE_COVERAGE * chord:
+        covered = np.unique(along[near].astype(np.int64))
+        # A rule across may fade at one end with the light. One down the page, which a tall digit's
+        # stroke can seem, must run off both ends, and be thinner than the strokes (a printed column).
+        ends = (covered[0], chord - covered[-1]) if covered.size else (chord, chord)
+        runs_off = (min(ends) if across_the_page else max(ends)) <= RULE_END * chord
+        if not across_the_page and np.count_nonzero(near) > RULE_STROKE * stroke * max(covered.size, 1):
+            continue
+        if thin and runs_off and covered.size >= RULE_COVERAGE * chord:
             along_x, along_y = line[1]
             # A page turned by a slant turns a rule down it as much as one across it.
             slant = np.arctan2(along_y, along_x) if across_the_page else np.arctan2(-along_x, along_y)
@@ -367,7 +384,7 @@ def _near(
     """Which ink pixels lie within ``reach`` of a segment (from ``start`` along the unit ``direction`` for
     ``length``), and how far along it each pixel lies."""
     along = (xs - start[0]) * direction[0] + (ys - start[1]) * direction[1]
-    across = (ys - start[1]) * direction[0] - (xs - start[0]) * direction[1]
+    across = _across(xs, ys, start, direction)
     return (np.abs(across) <= reach) & (along >= 0) & (along <= length), along
 
 
@@ -390,11 +407,10 @@ def _fitted(
     return origin + float((start - origin) @ unit) * unit, unit
 
 
-def _distances(points: np.ndarray, point: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """How far each of the (N, 2) points lies from the straight line through ``point`` along the unit
-    ``direction``."""
-    offsets = points - point
-    return np.abs(offsets[:, 1] * direction[0] - offsets[:, 0] * direction[1])
+def _across(xs: np.ndarray, ys: np.ndarray, point: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """How far each point (``xs``, ``ys``) lies to one side (+) or the other of the straight line through
+    ``point`` along the unit ``direction``."""
+    return (ys - point[1]) * direction[0] - (xs - point[0]) * direction[1]
 
 
 def _chord(point: np.ndarray, direction: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
@@ -409,11 +425,12 @@ def _chord(point: np.ndarray, direction: np.ndarray, width: int, height: int) ->
     return point + low * direction, max(0.0, float(high - low))
 
 
-def remove_vertical_rules(mask: np.ndarray, page: int | None = None) -> np.ndarray:
+def remove_vertical_rules(mask: np.ndarray, page: int | None = None, wobble: bool = False) -> np.ndarray:
     """The mask without vertical rules running nearly the page's whole height (``page``; the mask's own
-    height unless the page was turned onto a taller one): a form's columns, a margin. A digit never
-    does, since a photo holds some paper above and below its digits."""
-    turned = remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION, page)
+    height unless the page was turned onto a taller one; ``wobble`` as for ``remove_ruled_lines``): a
+    form's columns, a margin. A digit never does, since a photo holds some paper above and below its
+    digits."""
+    turned = remove_ruled_lines(np.ascontiguousarray(mask.T), VERTICAL_LINE_FRACTION, page, wobble)
     return np.ascontiguousarray(turned.T)
 
 
@@ -573,7 +590,11 @@ def left_out(pieces: Pieces, groups: list[list[int]]) -> np.ndarray:
     in_a_digit[[i for members in groups for i in members]] = True
     speck = SPECK_FRACTION * _digit_height(pieces.boxes, pieces.areas)
     stray = ~in_a_digit & (np.maximum(pieces.boxes[:, 2], pieces.boxes[:, 3]) >= max(speck, MIN_DIGIT_PIXELS))
-    boxes = np.concatenate([pieces.edge_boxes, pieces.boxes[stray]]).reshape(-1, 4)
+    return _largest(np.concatenate([pieces.edge_boxes, pieces.boxes[stray]]).reshape(-1, 4))
+
+
+def _largest(boxes: np.ndarray) -> np.ndarray:
+    """The ``MAX_LEFT_OUT`` largest of some (N, 4) boxes by area, the largest first."""
     return boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")[:MAX_LEFT_OUT]]
 
 
@@ -649,6 +670,7 @@ class Straightening:
     it: by ``degrees``, back the other way."""
 
     degrees: float  # The slant of the page's rules and of the line (``ruled_slant``, ``line_slant``).
+    input_size: tuple[int, int]  # The width and height of the image the reading was made from.
     scale: float  # The working copy's scale: the input's pixels times this.
     rotation: np.ndarray  # 2x3 affine map from the working copy to the straightened picture.
     size: tuple[int, int]  # The straightened picture's width and height.
@@ -657,14 +679,20 @@ class Straightening:
     def picture(self, image: np.ndarray) -> np.ndarray:
         """The image the reading was made from (as ``read_digits`` takes it), turned level at working scale:
         what the digits were cut from. Past the image's edges it is white, or transparent for RGBA."""
-        image = check_image(image)
+        image = check_image(image)  # uint8
+        if (image.shape[1], image.shape[0]) != self.input_size:
+            width, height = self.input_size
+            raise ValueError(
+                f"expected the {width}x{height} image this reading was made from, "
+                f"got one of {image.shape[1]}x{image.shape[0]}"
+            )
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
         if self.scale < 1.0:
             size = (max(1, round(image.shape[1] * self.scale)), max(1, round(image.shape[0] * self.scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        border = (0,) * 4 if channels == 4 else (255 if image.dtype == np.uint8 else 1.0,) * 4
-        turned = cv2.warpAffine(image, self.rotation, self.size, flags=cv2.INTER_LINEAR, borderValue=border)
-        return turned.reshape(self.size[1], self.size[0], *image.shape[2:])
+        border = (0, 0, 0, 0) if image.ndim == 3 and image.shape[2] == 4 else (255, 255, 255, 255)
+        return cv2.warpAffine(image, self.rotation, self.size, flags=cv2.INTER_LINEAR, borderValue=border)
 
     def line(self, image: np.ndarray) -> tuple[np.ndarray, list[Box]]:
         """The straightened picture cut to its digits, with half a digit's height of it around them, and each
@@ -923,7 +951,9 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         mask, rotation, turned_size = _turned(pieces, rules)
         degrees = rules
     # A turned page's rules are as long as they were: measured against the page, not the larger canvas.
-    mask = remove_vertical_rules(remove_ruled_lines(mask, page=small.shape[1]), page=small.shape[0])
+    turned = rotation is not None
+    mask = remove_ruled_lines(mask, page=small.shape[1], wobble=turned)
+    mask = remove_vertical_rules(mask, page=small.shape[0], wobble=turned)
     pieces = find_pieces(mask)
     groups = group_pieces(pieces)
     slant = line_slant(pieces, groups)
@@ -951,12 +981,11 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     if rotation is not None:
         back = cv2.invertAffineTransform(rotation)
         straightening = Straightening(
-            degrees=degrees, scale=scale, rotation=rotation, size=turned_size,
+            degrees=degrees, input_size=size, scale=scale, rotation=rotation, size=turned_size,
             boxes=[tuple(int(v) for v in box) for box in boxes],
         )  # fmt: skip
         boxes = [mapped_box(box, back) for box in boxes]
-        stray = np.concatenate([aside, *(mapped_box(box, back)[None] for box in stray)])
-        stray = stray[np.argsort(-(stray[:, 2] * stray[:, 3]), kind="stable")[:MAX_LEFT_OUT]]
+        stray = _largest(np.concatenate([aside, *(mapped_box(box, back)[None] for box in stray)]))
     return Segmentation(
         boxes=[_to_input(box, scale, size) for box in boxes],
         crops=[digit_image(found[index]) for index, _ in order],
