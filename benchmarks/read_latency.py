@@ -18,7 +18,7 @@ import numpy as np
 
 from digitdraw import load_mnist, read_digits
 from digitdraw.reading import numbers
-from digitdraw.reading.read import WORKING_SIDE, turning
+from digitdraw.reading.read import WORKING_SIDE
 
 SLANT = 12.0  # Degrees the slanted rows' lines fall to the right.
 
@@ -33,12 +33,6 @@ def photo_of_size(image: np.ndarray, width: int, height: int) -> np.ndarray:
         image, pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2, cv2.BORDER_REPLICATE
     )
     return cv2.resize(padded, (width, height), interpolation=cv2.INTER_CUBIC)
-
-
-def slanted(image: np.ndarray, degrees: float = SLANT) -> np.ndarray:
-    """The photo turned so that its line falls to the right by ``degrees``, its edges carried on."""
-    matrix, size = turning(image.shape[:2], -degrees)
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def timings(image: np.ndarray, repeats: int, **options) -> tuple[list[float], str]:
@@ -74,7 +68,7 @@ def main() -> None:
         # Full-size segmentation is slow: a quarter of the calls keeps the run short.
         repeats = max(3, args.repeats // 4) if working_side > WORKING_SIDE else args.repeats
         for sample in samples:
-            image = slanted(sample.image) if slant else sample.image
+            image = numbers.turned(sample.image, SLANT)[0] if slant else sample.image
             times, text = timings(photo_of_size(image, width, height), repeats, working_side=working_side)
             all_times += times
             texts.append(f"{text} ({sample.text})")

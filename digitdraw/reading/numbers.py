@@ -233,19 +233,24 @@ def _tilted(plane: np.ndarray, boxes: list[Box], rng: np.random.Generator, degre
     return tilted, new_boxes
 
 
-def _slanted(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
-    """The image turned by up to ``degrees`` either way, on a canvas grown to hold it, and the box around
-    each turned box. An ink plane grows with no ink; a photo with its own edges carried on, as if the
-    paper were larger."""
-    matrix, size = turning(image.shape[:2], rng.uniform(-degrees, degrees))
+def turned(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned so that a level line in it slants by ``degrees`` (positive: falling to the right),
+    on a canvas grown to hold it, and the 2x3 map that turned it. An ink plane (2-D) grows with no ink;
+    a photo with its own edges carried on, as if the paper were larger."""
+    matrix, size = turning(image.shape[:2], -degrees)
     border = cv2.BORDER_REPLICATE if image.ndim == 3 else cv2.BORDER_CONSTANT
-    turned = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=border)
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=border), matrix
+
+
+def _slanted(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, degrees: float):
+    """The image turned by up to ``degrees`` either way (``turned``), and the box around each turned box."""
+    image, matrix = turned(image, -rng.uniform(-degrees, degrees))
     new_boxes = []
     for box in boxes:
         x, y, width, height = mapped_box(np.array(box), matrix)
         left, top = int(np.floor(x)), int(np.floor(y))
         new_boxes.append((left, top, int(np.ceil(x + width)) - left, int(np.ceil(y + height)) - top))
-    return turned, new_boxes
+    return image, new_boxes
 
 
 def _rules(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, ink: np.ndarray) -> None:

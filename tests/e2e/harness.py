@@ -417,23 +417,17 @@ def number_photo(path: Path, min_digits: int = 4, slant: float = 0.0) -> str:
     that Model 4 reads right), its line falling to the right by ``slant`` degrees, and return the number."""
     import io
 
-    import cv2
     import numpy as np
     from PIL import Image
 
     import digitdraw
-    from digitdraw.reading import numbers, read
+    from digitdraw.reading import numbers
 
     _, (x_test, y_test) = digitdraw.load_mnist()
     for sample in numbers.number_set(x_test, y_test, 60, "held-out"):
         if sample.kind != "photo" or len(sample.text) < min_digits or sample.image.shape[1] < 500:
             continue
-        image = sample.image
-        if slant:  # The paper's edges carried on past the corners, as if the page were larger.
-            matrix, size = read.turning(image.shape[:2], -slant)
-            image = cv2.warpAffine(
-                image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
+        image = numbers.turned(sample.image, slant)[0] if slant else sample.image
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, "JPEG", quality=90)
         decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
