@@ -950,8 +950,9 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         aside = pieces.edge_boxes.astype(np.float64)
         mask, rotation, turned_size = _turned(pieces, rules)
         degrees = rules
-    # A turned page's rules are as long as they were: measured against the page, not the larger canvas.
     turned = rotation is not None
+    # A turned page's rules are as long as they were (measured against the page, not the larger canvas)
+    # and wobble by a pixel where they were laid level.
     mask = remove_ruled_lines(mask, page=small.shape[1], wobble=turned)
     mask = remove_vertical_rules(mask, page=small.shape[0], wobble=turned)
     pieces = find_pieces(mask)
