@@ -36,7 +36,7 @@ import numpy as np
 
 from digitdraw.learning import evalsets
 from digitdraw.learning.drawn import DrawnStyle, draw_like_canvas
-from digitdraw.reading.read import mapped_box, turning
+from digitdraw.reading.read import mapped_boxes, turning
 from digitdraw.serving.preprocess import IMAGE_SIZE
 
 TUNING_SEED = 0
@@ -246,8 +246,7 @@ def _slanted(image: np.ndarray, boxes: list[Box], rng: np.random.Generator, degr
     """The image turned by up to ``degrees`` either way (``turned``), and the box around each turned box."""
     image, matrix = turned(image, -rng.uniform(-degrees, degrees))
     new_boxes = []
-    for box in boxes:
-        x, y, width, height = mapped_box(np.array(box), matrix)
+    for x, y, width, height in mapped_boxes(np.array(boxes), matrix):
         left, top = int(np.floor(x)), int(np.floor(y))
         new_boxes.append((left, top, int(np.ceil(x + width)) - left, int(np.ceil(y + height)) - top))
     return image, new_boxes

@@ -641,13 +641,14 @@ def turning(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[i
     return matrix, size
 
 
-def mapped_box(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """The box (x, y, width, height) around a box's four corners carried by a 2x3 affine map; floats."""
-    x, y, width, height = (float(v) for v in box)
-    corners = np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]])
-    mapped = corners @ matrix[:, :2].T + matrix[:, 2]
+def mapped_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The box around each box's four corners carried by a 2x3 affine map: (N, 4) x, y, width, height
+    in, (N, 4) floats out."""
+    x, y, width, height = np.asarray(boxes, np.float64).reshape(-1, 4).T
+    corners = np.stack([[x, y], [x + width, y], [x + width, y + height], [x, y + height]])  # (4, 2, N)
+    mapped = np.einsum("ij,cjn->cin", matrix[:, :2], corners) + matrix[:, 2, None]
     low, high = mapped.min(axis=0), mapped.max(axis=0)
-    return np.array([low[0], low[1], high[0] - low[0], high[1] - low[1]])
+    return np.stack([low[0], low[1], high[0] - low[0], high[1] - low[1]], axis=1)
 
 
 def _turned(pieces: Pieces, degrees: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
@@ -964,7 +965,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         edges = pieces.edge_boxes.astype(np.float64)
         if rotation is not None:
             back = cv2.invertAffineTransform(rotation)
-            edges = np.array([mapped_box(box, back) for box in edges]).reshape(-1, 4)
+            edges = mapped_boxes(edges, back)
         aside = np.concatenate([aside, edges])
         mask, second, turned_size = _turned(pieces, slant)
         rotation = second if rotation is None else _then(rotation, second)
@@ -985,8 +986,8 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
             degrees=degrees, input_size=size, scale=scale, rotation=rotation, size=turned_size,
             boxes=[tuple(int(v) for v in box) for box in boxes],
         )  # fmt: skip
-        boxes = [mapped_box(box, back) for box in boxes]
-        stray = _largest(np.concatenate([aside, *(mapped_box(box, back)[None] for box in stray)]))
+        boxes = list(mapped_boxes(np.array(boxes), back))
+        stray = _largest(np.concatenate([aside, mapped_boxes(stray, back)]))
     return Segmentation(
         boxes=[_to_input(box, scale, size) for box in boxes],
         crops=[digit_image(found[index]) for index, _ in order],
