@@ -259,8 +259,8 @@ async def clear(page) -> None:
     await page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
 
 
-async def wait_until_idle(server: Server, quiet: float = 0.3, limit: float = 30) -> None:
-    """Wait until the server has started no script run for ``quiet`` seconds."""
+def wait_until_quiet(server: Server, quiet: float = 0.3, limit: float = 30) -> None:
+    """Wait until the server has started no script run for ``quiet`` seconds (at most ``limit``)."""
     deadline = time.monotonic() + limit
     seen = -1
     while time.monotonic() < deadline:
@@ -268,7 +268,12 @@ async def wait_until_idle(server: Server, quiet: float = 0.3, limit: float = 30)
         if size == seen:
             return
         seen = size
-        await asyncio.sleep(quiet)
+        time.sleep(quiet)
+
+
+async def wait_until_idle(server: Server, quiet: float = 0.3, limit: float = 30) -> None:
+    """``wait_until_quiet`` for asyncio code: the event loop runs on meanwhile."""
+    await asyncio.to_thread(wait_until_quiet, server, quiet, limit)
 
 
 @dataclass
