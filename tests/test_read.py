@@ -448,6 +448,35 @@ def test_fragments_side_by_side_join_when_the_judge_reads_them_better_as_one():
     assert len(read.join_fragments(found, None)) == 2
 
 
+def _touching(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two MNIST digits' ink side by side, the second's left edge two pixels into the first's right edge,
+    blown up four times: white ink on black, as ``digit_image`` gives a group."""
+    masks = []
+    for digit in (first, second):
+        columns = np.flatnonzero((digit > 64).any(axis=0))
+        masks.append((digit[:, columns[0] : columns[-1] + 1] > 64).astype(np.uint8) * 255)
+    pair = np.zeros((28, masks[0].shape[1] + masks[1].shape[1] - 2), np.uint8)
+    pair[:, : masks[0].shape[1]] = masks[0]
+    np.maximum(pair[:, -masks[1].shape[1] :], masks[1], out=pair[:, -masks[1].shape[1] :])
+    return cv2.resize(np.pad(pair, 4), None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
+
+
+def test_the_network_judge_doubts_two_touching_digits_read_as_one(mnist, monkeypatch):
+    """The digit score lowers the judge's value for a touching pair (often read surely as one digit) and
+    leaves single digits as they were: every pair's crop is lowered, and most singles are not."""
+    _, (x_test, _) = mnist
+    singles = [cv2.resize(np.pad(x_test[i], 4), None, fx=4, fy=4) for i in range(20)]
+    pairs = [_touching(x_test[i], x_test[i + 1]) for i in range(20, 40, 2)]
+    judge = read.network_judge()
+    judged = judge(singles + pairs)
+    monkeypatch.setattr(read, "DIGIT_SCORE_WEIGHT", 0.0)
+    unweighted = read.network_judge()(singles + pairs)
+    lowered = judged < unweighted * (1 - 1e-6)
+    assert lowered[len(singles) :].all(), lowered
+    assert lowered[: len(singles)].sum() <= 2, lowered
+    assert (judged <= unweighted * (1 + 1e-6)).all()  # The score only ever lowers.
+
+
 # --- the whole pipeline -----------------------------------------------------------------------
 
 
