@@ -224,6 +224,21 @@ def test_pieces_lose_paper_edges_and_tiny_specks_but_keep_a_digit_touching_the_e
     assert np.array_equal(pieces.labels == pieces.ids[0], one)
 
 
+def test_a_digit_touching_a_tables_edge_keeps_all_but_the_edges_band():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[:12] = 1  # A table's edge along the top...
+    mask[10:80, 100:106] = 1  # ...and a 1 whose top touches it.
+    mask[20:, 190:] = 1  # Another edge along the right side: the 1's tall columns are no such band.
+    pieces = read.find_pieces(mask)
+    margin = round(read.EDGE_BAND_MARGIN * 200)
+    assert pieces.boxes.tolist() == [[100, 12 + margin, 6, 80 - 12 - margin]]
+    # What is set aside is the two bands, not the 1 with them.
+    assert sorted(pieces.edge_boxes.tolist()) == [
+        [0, 0, 200, 12 + margin],
+        [190, 20, 10, 80],
+    ]
+
+
 # --- 5. grouping pieces into digits -----------------------------------------------------------
 
 

@@ -111,6 +111,9 @@ MIN_BOX_INK_INSIDE = 0.05
 MIN_BOX_DIGIT_HEIGHT = 0.4
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
+# Digits touching such a piece are kept, less the piece's band and this fraction of the image's longer
+# side beyond it (the band's ragged border).
+EDGE_BAND_MARGIN = 0.01
 # Relative to the height of a typical digit (see _digit_height): pieces smaller than this in both
 # directions are specks; groups shorter than this are not digits (a dash, a dot, a lost stroke).
 SPECK_FRACTION = 0.15
@@ -529,18 +532,56 @@ class Pieces:
 
 
 def find_pieces(mask: np.ndarray) -> Pieces:
-    """The mask's connected pieces, without specks of a few pixels and without paper edges and frames."""
+    """The mask's connected pieces, without specks of a few pixels and without paper edges and frames;
+    what a digit touching an edge loses is only the edge's band (``without_edge_bands``)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    edge = _along_an_edge(labels, count, mask.shape)
+    bands = np.zeros((0, 4), np.int64)
+    if edge.any():
+        # Digits touching a table's edge hang off its band: they are kept once the band is gone.
+        kept = without_edge_bands(mask, labels, np.flatnonzero(edge) + 1)
+        _, _, band_stats, _ = cv2.connectedComponentsWithStats(mask - kept, connectivity=8)
+        bands = band_stats[1:, :4][band_stats[1:, 4] >= MIN_PIECE_PIXELS].astype(np.int64)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, connectivity=8)
+        edge = _along_an_edge(labels, count, mask.shape)
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
     large_enough = areas >= MIN_PIECE_PIXELS
-    edge = _along_an_edge(labels, count, mask.shape)
     keep = large_enough & ~edge
     # The label image stays as it is (relabelling it costs a pass over every pixel); each digit
     # picks its own pieces' labels out of its box.
     ids = np.flatnonzero(keep) + 1
     return Pieces(
-        labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep], edge_boxes=boxes[large_enough & edge]
-    )
+        labels=labels, ids=ids, boxes=boxes[keep], areas=areas[keep],
+        edge_boxes=np.concatenate([bands, boxes[large_enough & edge]]),
+    )  # fmt: skip
+
+
+def without_edge_bands(mask: np.ndarray, labels: np.ndarray, edge_ids: np.ndarray) -> np.ndarray:
+    """The mask without the bands of the pieces that lie along a side: from each side inwards, the rows
+    (columns) where those pieces cover ``EDGE_CONTACT_FRACTION`` of the image's width (height), and
+    ``EDGE_BAND_MARGIN`` more. What hangs off a band, a digit touching a table's edge, stays."""
+    height, width = mask.shape
+    on_edge = np.isin(labels, edge_ids)
+    margin = max(1, round(EDGE_BAND_MARGIN * max(height, width)))
+    band = np.zeros(mask.shape, bool)
+    rows = np.count_nonzero(on_edge, axis=1) >= EDGE_CONTACT_FRACTION * width
+    columns = np.count_nonzero(on_edge, axis=0) >= EDGE_CONTACT_FRACTION * height
+    top, bottom = _run_from_start(rows), _run_from_start(rows[::-1])
+    left, right = _run_from_start(columns), _run_from_start(columns[::-1])
+    if top:
+        band[: top + margin] = True
+    if bottom:
+        band[height - bottom - margin :] = True
+    if left:
+        band[:, : left + margin] = True
+    if right:
+        band[:, width - right - margin :] = True
+    return np.where(on_edge & band, 0, mask).astype(np.uint8)
+
+
+def _run_from_start(flags: np.ndarray) -> int:
+    """How many of the first flags are all True."""
+    return int(np.argmin(flags)) if not flags.all() else len(flags)
 
 
 def _along_an_edge(labels: np.ndarray, count: int, shape: tuple[int, int]) -> np.ndarray:
