@@ -239,6 +239,16 @@ def test_a_digit_touching_a_tables_edge_keeps_all_but_the_edges_band():
     ]
 
 
+def test_what_is_left_of_an_edge_and_reaches_a_side_is_no_digit():
+    mask = np.zeros((100, 200), np.uint8)
+    mask[:, :10] = 1  # A table's edge along the left side...
+    mask[60:, 10:16] = 1  # ...ragged where it meets the paper, down to the bottom.
+    mask[30:70, 100:106] = 1  # A 1 on the paper.
+    pieces = read.find_pieces(mask)
+    assert pieces.boxes.tolist() == [[100, 30, 6, 40]]
+    assert len(pieces.edge_boxes) == 2  # The band and its ragged remains.
+
+
 # --- 5. grouping pieces into digits -----------------------------------------------------------
 
 

@@ -539,11 +539,18 @@ def find_pieces(mask: np.ndarray) -> Pieces:
     bands = np.zeros((0, 4), np.int64)
     if edge.any():
         # Digits touching a table's edge hang off its band: they are kept once the band is gone.
-        kept = without_edge_bands(mask, labels, np.flatnonzero(edge) + 1)
+        on_edge = np.isin(labels, np.flatnonzero(edge) + 1)
+        kept = without_edge_bands(mask, on_edge)
         _, _, band_stats, _ = cv2.connectedComponentsWithStats(mask - kept, connectivity=8)
         bands = band_stats[1:, :4][band_stats[1:, 4] >= MIN_PIECE_PIXELS].astype(np.int64)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, connectivity=8)
         edge = _along_an_edge(labels, count, mask.shape)
+        # What is left of an edge's piece and still reaches a side is more of the edge (a slanted
+        # one's ragged border), not a digit hanging off it.
+        sides = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        remains = np.zeros(count, bool)
+        remains[np.intersect1d(np.unique(labels[on_edge]), sides)] = True
+        edge |= remains[1:]
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
     large_enough = areas >= MIN_PIECE_PIXELS
     keep = large_enough & ~edge
@@ -556,12 +563,12 @@ def find_pieces(mask: np.ndarray) -> Pieces:
     )  # fmt: skip
 
 
-def without_edge_bands(mask: np.ndarray, labels: np.ndarray, edge_ids: np.ndarray) -> np.ndarray:
-    """The mask without the bands of the pieces that lie along a side: from each side inwards, the rows
-    (columns) where those pieces cover ``EDGE_CONTACT_FRACTION`` of the image's width (height), and
-    ``EDGE_BAND_MARGIN`` more. What hangs off a band, a digit touching a table's edge, stays."""
+def without_edge_bands(mask: np.ndarray, on_edge: np.ndarray) -> np.ndarray:
+    """The mask without the bands of the pieces that lie along a side (``on_edge``, their pixels): from
+    each side inwards, the rows (columns) where those pieces cover ``EDGE_CONTACT_FRACTION`` of the
+    image's width (height), and ``EDGE_BAND_MARGIN`` more. What hangs off a band, a digit touching a
+    table's edge, stays."""
     height, width = mask.shape
-    on_edge = np.isin(labels, edge_ids)
     margin = max(1, round(EDGE_BAND_MARGIN * max(height, width)))
     band = np.zeros(mask.shape, bool)
     rows = np.count_nonzero(on_edge, axis=1) >= EDGE_CONTACT_FRACTION * width
