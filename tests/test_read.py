@@ -141,6 +141,23 @@ def test_vertical_rules_go_but_a_one_and_a_stroke_across_a_rule_stay():
     assert cleaned[100:104, 120:190].all()
 
 
+def test_a_column_rule_seen_in_perspective_goes_when_it_may_wander():
+    mask = np.zeros((400, 300), np.uint8)
+    cv2.line(mask, (148, 0), (153, 399), 1, 2)  # A column slanting by under a degree: 5 pixels in 400.
+    assert read.remove_vertical_rules(mask).sum() > 0.5 * mask.sum()  # Straight runs only: stubs stay.
+    assert not read.remove_vertical_rules(mask, wobble=True).any()
+
+
+def test_a_noisy_photos_grain_is_not_taken_for_rules_that_wander():
+    """Joined up and down, noise makes "rules" of a third of the picture; removing them would shatter it
+    into thousands of pieces (seconds of work), so they are searched for again without the wobble."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (400, 400), dtype=np.uint8)
+    mask = read.binarise(read.ink_strength(noise))
+    wandering = read.remove_vertical_rules(mask, wobble=True)
+    assert np.array_equal(wandering, read.remove_vertical_rules(mask))
+
+
 def test_a_number_between_a_forms_column_rules_is_read_without_them(mnist):
     _, (x_test, y_test) = mnist
     sample = next(s for s in numbers.number_set(x_test, y_test, 20, "held-out") if s.kind == "photo")
@@ -247,6 +264,23 @@ def test_what_is_left_of_an_edge_and_reaches_a_side_is_no_digit():
     pieces = read.find_pieces(mask)
     assert pieces.boxes.tolist() == [[100, 30, 6, 40]]
     assert len(pieces.edge_boxes) == 2  # The band and its ragged remains.
+
+
+@pytest.mark.parametrize("degrees", [0, 2, 4])
+def test_paper_turned_on_a_dark_table_gives_no_extra_digits(degrees):
+    """The table shows as a wedge along each side; one side's band must not cut another's wedge off the
+    image's border, or its thin end is left standing and read as a 1."""
+    paper = np.full((600, 800), 225, np.uint8)
+    ink = cv2.resize(
+        np.concatenate([draw_digit(d) for d in (4, 0, 7, 1)], axis=1)[:, :, 3], None, fx=0.6, fy=0.6
+    )
+    top, left = (600 - ink.shape[0]) // 2, (800 - ink.shape[1]) // 2
+    alpha = ink.astype(np.float32) / 255
+    region = paper[top : top + ink.shape[0], left : left + ink.shape[1]].astype(np.float32)
+    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + 30 * alpha
+    turn = cv2.getRotationMatrix2D((400, 300), degrees, 0.97)  # Paper a little smaller than the photo.
+    photo = cv2.warpAffine(paper, turn, (800, 600), borderValue=40)
+    assert digitdraw.read_digits(photo, [4]).text(4) == "4071"
 
 
 # --- 5. grouping pieces into digits -----------------------------------------------------------
@@ -421,7 +455,18 @@ def test_a_straightened_picture_is_only_made_from_the_image_read():
 # A single 4 or 7 cropped this tightly is misread: a close-up's strokes are as thick as the window that
 # estimates the paper (docs/reading-numbers.md, Limits). The 4 read right only while its polarity was
 # misjudged, its paper taken for ink.
-@pytest.mark.parametrize("digits, read_as", [((4,), None), ((7,), None), ((4, 0, 7, 1), "4071")])
+@pytest.mark.parametrize(
+    "digits, read_as",
+    [
+        pytest.param(
+            (4,), "4", marks=pytest.mark.xfail(strict=True, reason="a close-up's strokes, see Limits")
+        ),
+        pytest.param(
+            (7,), "7", marks=pytest.mark.xfail(strict=True, reason="a close-up's strokes, see Limits")
+        ),
+        ((4, 0, 7, 1), "4071"),
+    ],
+)
 def test_a_tightly_cropped_number_has_no_rules_and_is_not_turned(digits, read_as):
     ink = np.concatenate([draw_digit(d) for d in digits], axis=1)[:, :, 3]
     rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
@@ -430,7 +475,7 @@ def test_a_tightly_cropped_number_has_no_rules_and_is_not_turned(digits, read_as
     # is as thick as the strokes.
     reading = digitdraw.read_digits(crop, [4])
     assert reading.straightening is None
-    assert read_as is None or reading.text(4) == read_as
+    assert reading.text(4) == read_as
 
 
 def test_a_level_number_is_not_turned():
@@ -531,7 +576,6 @@ def test_the_network_judge_doubts_two_touching_digits_read_as_one(mnist, monkeyp
     lowered = judged < unweighted * (1 - 1e-6)
     assert lowered[len(singles) :].all(), lowered
     assert lowered[: len(singles)].sum() <= 2, lowered
-    assert (judged <= unweighted * (1 + 1e-6)).all()  # The score only ever lowers.
 
 
 # --- the whole pipeline -----------------------------------------------------------------------
