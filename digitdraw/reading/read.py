@@ -309,8 +309,8 @@ def remove_ruled_lines(
     narrow = (narrow > 0).astype(np.uint8)
     if wobble:
         # A rule laid level by turning the page, or a column in perspective, wanders along its length
-        # (RULE_WOBBLE). Only then: on a textured photo, rows joined up and down make rules of the
-        # texture and shatter its ink.
+        # (RULE_WOBBLE). Only where asked, and checked below: on a textured photo, rows joined up and
+        # down make rules of the texture and shatter its ink.
         narrow = cv2.dilate(narrow, np.ones((2 * RULE_WOBBLE + 1, 1), np.uint8))
     gap, run = max(1, LINE_GAP // LINE_SHRINK), max(1, length // LINE_SHRINK)
     bridged = cv2.morphologyEx(narrow, cv2.MORPH_CLOSE, np.ones((1, gap), np.uint8))
@@ -1057,7 +1057,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         degrees = rules
     turned = rotation is not None
     # A turned page's rules are as long as they were (measured against the page, not the larger canvas)
-    # and wobble by a pixel where they were laid level.
+    # and wobble where they were laid level; a form's columns may wobble anyway, seen in perspective.
     mask = remove_ruled_lines(mask, page=small.shape[1], wobble=turned)
     mask = remove_vertical_rules(mask, page=small.shape[0], wobble=True)
     pieces = find_pieces(mask)
