@@ -266,11 +266,10 @@ def test_what_is_left_of_an_edge_and_reaches_a_side_is_no_digit():
     assert len(pieces.edge_boxes) == 2  # The band and its ragged remains.
 
 
-@pytest.mark.parametrize("degrees", [0, 2, 4, 8, 12])
+@pytest.mark.parametrize("degrees", [0, 2, 4])
 def test_paper_turned_on_a_dark_table_gives_no_extra_digits(degrees):
     """The table shows as a wedge along each side; one side's band must not cut another's wedge off the
-    image's border, or its thin end is left standing and read as a 1. Turned further, the paper's edge
-    cuts across the photo's corners, a line and no digit."""
+    image's border, or its thin end is left standing and read as a 1."""
     paper = np.full((600, 800), 225, np.uint8)
     ink = cv2.resize(
         np.concatenate([draw_digit(d) for d in (4, 0, 7, 1)], axis=1)[:, :, 3], None, fx=0.6, fy=0.6
@@ -282,16 +281,6 @@ def test_paper_turned_on_a_dark_table_gives_no_extra_digits(degrees):
     turn = cv2.getRotationMatrix2D((400, 300), degrees, 0.97)  # Paper a little smaller than the photo.
     photo = cv2.warpAffine(paper, turn, (800, 600), borderValue=40)
     assert digitdraw.read_digits(photo, [4]).text(4) == "4071"
-
-
-def test_a_piece_across_a_corner_goes_in_a_photo_but_not_on_a_canvas():
-    mask = np.zeros((100, 200), np.uint8)
-    cv2.line(mask, (0, 40), (60, 0), 1, 5)  # A paper's edge across the top left corner.
-    mask[30:80, 100:106] = 1  # A 1.
-    cv2.line(mask, (199, 0), (185, 99), 1, 3)  # A 1 cropped to its ink: it touches the top, the bottom too.
-    kept = sorted(read.find_pieces(mask, corners=True).boxes.tolist())
-    assert kept[0] == [100, 30, 6, 50] and kept[1][0] >= 180 and len(kept) == 2
-    assert len(read.find_pieces(mask).boxes) == 3
 
 
 # --- 5. grouping pieces into digits -----------------------------------------------------------

@@ -548,10 +548,9 @@ class Pieces:
     edge_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
 
 
-def find_pieces(mask: np.ndarray, corners: bool = False) -> Pieces:
+def find_pieces(mask: np.ndarray) -> Pieces:
     """The mask's connected pieces, without specks of a few pixels and without paper edges and frames;
-    what a digit touching an edge loses is only the edge's band (``without_edge_bands``). With
-    ``corners`` (a photo, not a canvas), a piece cutting across a corner of the picture goes too."""
+    what a digit touching an edge loses is only the edge's band (``without_edge_bands``)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     sides = _sides_along(labels, count)
     edge = sides.any(axis=0)
@@ -571,14 +570,6 @@ def find_pieces(mask: np.ndarray, corners: bool = False) -> Pieces:
         remains[np.intersect1d(labels[on_edge], border)] = True
         edge |= remains[1:]
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
-    if corners:
-        top, bottom, left, right = _sides_along(labels, count, 0.0)
-        # Across a corner: two adjacent sides touched and neither pair of opposite ones (a digit in a
-        # photo cropped to its ink touches the top and bottom). It is a paper's edge on a table, seen at
-        # a slant: on the slanted tuning part, count right 87.4% -> 88.2%, whole numbers 66.4% -> 67.0%
-        # (67.8% without sparing what touches three sides, but a digit cropped to its ink may), and no
-        # other part changed. Never on a canvas, where a large digit may reach a corner.
-        edge |= (top ^ bottom) & (left ^ right)
     large_enough = areas >= MIN_PIECE_PIXELS
     keep = large_enough & ~edge
     # The label image stays as it is (relabelling it costs a pass over every pixel); each digit
@@ -625,15 +616,14 @@ def _run_from_start(flags: np.ndarray) -> int:
     return int(np.argmin(flags)) if not flags.all() else len(flags)
 
 
-def _sides_along(labels: np.ndarray, count: int, fraction: float = EDGE_CONTACT_FRACTION) -> np.ndarray:
-    """(4, pieces): whether each piece lies along more than ``fraction`` of the image's top, bottom, left
-    and right side (by default an edge, a frame; with 0, whether it touches the side at all)."""
+def _sides_along(labels: np.ndarray, count: int) -> np.ndarray:
+    """(4, pieces): whether each piece lies along a good part of the image's top, bottom, left and right
+    side (``EDGE_CONTACT_FRACTION``): an edge, a frame."""
     height, width = labels.shape
     sides = ((labels[0], width), (labels[-1], width), (labels[:, 0], height), (labels[:, -1], height))
-    contacts = [(np.bincount(side, minlength=count)[1:], length) for side, length in sides]
-    if fraction == 0:
-        return np.stack([contact > 0 for contact, _ in contacts])
-    return np.stack([contact >= fraction * length for contact, length in contacts])
+    return np.stack(
+        [np.bincount(side, minlength=count)[1:] >= EDGE_CONTACT_FRACTION * length for side, length in sides]
+    )
 
 
 def _digit_height(boxes: np.ndarray, areas: np.ndarray) -> float:
@@ -1061,7 +1051,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     rules = 0.0 if light else ruled_slant(mask)  # A canvas has no rules, nor a page to turn.
     if abs(rules) >= MIN_RULE_SLANT_DEGREES:
         # A page turned: its rules are laid level before they are removed, and the digits with them.
-        pieces = find_pieces(mask, corners=not light)
+        pieces = find_pieces(mask)
         aside = pieces.edge_boxes.astype(np.float64)
         mask, rotation, turned_size = _turned(pieces, rules)
         degrees = rules
@@ -1070,7 +1060,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     # and wobble where they were laid level; a form's columns may wobble anyway, seen in perspective.
     mask = remove_ruled_lines(mask, page=small.shape[1], wobble=turned)
     mask = remove_vertical_rules(mask, page=small.shape[0], wobble=True)
-    pieces = find_pieces(mask, corners=not light)
+    pieces = find_pieces(mask)
     groups = group_pieces(pieces)
     slant = line_slant(pieces, groups)
     if abs(slant) >= MIN_SLANT_DEGREES:
@@ -1084,7 +1074,7 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
         mask, second, turned_size = _turned(pieces, slant)
         rotation = second if rotation is None else _then(rotation, second)
         degrees += slant
-        pieces = find_pieces(mask, corners=not light)
+        pieces = find_pieces(mask)
         groups = group_pieces(pieces)
     joined = join_fragments(digits_of(pieces, groups), judge)
     found = [part for digit in joined for part in split_wide(digit, judge)]
