@@ -292,8 +292,9 @@ def remove_ruled_lines(
     mask: np.ndarray, fraction: float = LINE_FRACTION, page: int | None = None, wobble: bool = False
 ) -> np.ndarray:
     """The mask without horizontal rules at least ``fraction`` of the page's width long (``page``; the
-    mask's own width unless the page was turned onto a wider one), followed a pixel up or down where they
-    ``wobble`` (a page turned level); where a stroke crosses a rule, the stroke stays whole."""
+    mask's own width unless the page was turned onto a wider one), followed ``RULE_WOBBLE`` pixels up or
+    down where they ``wobble`` (a page turned level, a column in perspective); where a stroke crosses a
+    rule, the stroke stays whole."""
     height, width = mask.shape
     length = int((width if page is None else page) * fraction)
     # Only a row holding ink along at least half a rule's length can be part of one: most
@@ -557,17 +558,17 @@ def find_pieces(mask: np.ndarray) -> Pieces:
     bands = np.zeros((0, 4), np.int64)
     if edge.any():
         # Digits touching a table's edge hang off its band: they are kept once the band is gone.
-        on_edge = np.concatenate([[False], edge])[labels]
+        was_edge = np.concatenate([[False], edge])[_border(labels)]
         kept = without_edge_bands(mask, labels, sides)
         _, _, band_stats, _ = cv2.connectedComponentsWithStats(mask - kept, connectivity=8)
         bands = band_stats[1:, :4][band_stats[1:, 4] >= MIN_PIECE_PIXELS].astype(np.int64)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, connectivity=8)
         edge = _sides_along(labels, count).any(axis=0)
         # What is left of an edge's piece and still reaches a side is more of the edge (a slanted
-        # one's ragged border, the thin end of a wedge of table), not a digit hanging off it.
-        border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        # one's ragged border, the thin end of a wedge of table), not a digit hanging off it. A new
+        # piece lies within one old piece, so its pixels on the border tell: read there alone.
         remains = np.zeros(count, bool)
-        remains[np.intersect1d(labels[on_edge], border)] = True
+        remains[_border(labels)[was_edge]] = True
         edge |= remains[1:]
     boxes, areas = stats[1:, :4].astype(np.int64), stats[1:, 4].astype(np.int64)
     large_enough = areas >= MIN_PIECE_PIXELS
@@ -601,14 +602,15 @@ def without_edge_bands(mask: np.ndarray, labels: np.ndarray, sides: np.ndarray) 
         run = _run_from_start(cover[::-1] if side % 2 else cover)
         if not run:
             continue
-        reach = min(run + margin, len(cover))
         band = np.zeros(len(cover), bool)
-        if side % 2:
-            band[len(cover) - reach :] = True
-        else:
-            band[:reach] = True
+        band[slice(-(run + margin), None) if side % 2 else slice(run + margin)] = True
         removed |= on_side & (band[:, None] if across else band[None, :])
     return np.where(removed, 0, mask).astype(np.uint8)
+
+
+def _border(labels: np.ndarray) -> np.ndarray:
+    """The labels along the image's four sides: top, bottom, left and right, in that order."""
+    return np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
 
 
 def _run_from_start(flags: np.ndarray) -> int:
