@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import cv2
 import numpy as np
 
@@ -45,3 +48,22 @@ def draw_digit(
     else:
         raise ValueError(f"no drawing for {digit}")
     return _ink(blank_canvas(), mask)
+
+
+def canvas_value(image: np.ndarray | None, width: int, height: int) -> dict:
+    """What the canvas component reports for a drawing on a ``width`` by ``height`` canvas (the drawing in
+    its top left corner, scaled down if it is larger): its strokes (one object stands for them all) and
+    its picture as a PNG data URL; no strokes for None or a drawing without ink."""
+    if image is None or not image[..., 3].any():
+        return {"drawing": {"raw": {"objects": []}, "data": None}}
+    scale = min(1.0, width / image.shape[1], height / image.shape[0])
+    if scale < 1:  # Drawn smaller, as a person would on a smaller canvas.
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    picture = np.zeros((height, width, 4), np.uint8)
+    picture[: image.shape[0], : image.shape[1]] = image
+    png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGBA2BGRA))[1].tobytes()
+    # The object is told apart by the picture, as the canvas's strokes are by their paths.
+    path = hashlib.sha256(png).hexdigest()
+    data = "data:image/png;base64," + base64.b64encode(png).decode()
+    return {"drawing": {"raw": {"objects": [{"type": "path", "path": path}]}, "data": data}}

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import streamlit as st
-from drawings import blank_canvas, draw_digit
+from drawings import blank_canvas, canvas_value, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
@@ -82,15 +82,14 @@ def canvas(monkeypatch):
 
     def fake_st_canvas(**kwargs):
         state.calls.append(kwargs)
-        # Like the component: a drawing it has not sent before calls on_change.
-        if state.image is not state.sent:
+        # Like the component: a drawing it has not sent before is reported, and calls on_change; a new
+        # session (its server restarted) is handed the drawing the canvas holds, without a callback.
+        report = state.image is not state.sent
+        if report or kwargs["key"] not in st.session_state:
             state.sent = state.image
-            if kwargs.get("on_change"):
+            st.session_state[kwargs["key"]] = canvas_value(state.image, kwargs["width"], kwargs["height"])
+            if report:
                 kwargs["on_change"]()
-        png = None if state.image is None else cv2.imencode(".png", state.image)[1].tobytes()
-        # Like the component, one object per stroke in its drawing: none on an empty canvas.
-        strokes = [] if state.image is None or not state.image[..., 3].any() else [{"type": "path"}]
-        return SimpleNamespace(image_data=state.image, image_bytes=png, json_data={"objects": strokes})
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas
@@ -175,6 +174,52 @@ def test_clear_empties_the_canvas_in_place_and_the_next_drawing_is_read(canvas):
     canvas.image = draw_digit(7)
     app.run()
     assert app.metric[0].value == "7"
+
+
+def test_a_report_sent_before_clear_that_comes_after_it_does_not_bring_the_drawing_back(canvas):
+    canvas.image = draw_digit(4)
+    app = _run("pages/draw.py")
+    assert app.metric[0].value == "4"
+    app.button(key="canvas_clear").click().run()
+    # The canvas reports its drawing again (a stroke's report, sent before the Clear reached it, whose
+    # drawing still holds the 4's strokes): it is stale, and the page stays empty.
+    canvas.image = draw_digit(4).copy()
+    app.run()
+    assert app.info and not app.metric
+    canvas.image = None  # The emptied canvas reports back.
+    app.run()
+    assert app.info and not app.metric
+    canvas.image = draw_digit(4)  # The same 4 drawn afresh, after the canvas was emptied, is read.
+    app.run()
+    assert app.metric[0].value == "4"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "a drawing",
+        {"drawing": {"raw": {"objects": "strokes"}, "data": None}},
+        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": None}},
+        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": "data:image/png;base64,@@@"}},
+        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": "data:image/png;base64," + "A" * 3 * 2**20}},
+    ],
+    ids=["none", "text", "strokes not a list", "no picture", "not base64", "too long"],
+)
+def test_a_canvas_report_that_is_not_the_canvas_s_is_a_value_error(value):
+    with pytest.raises(ValueError, match="expected"):
+        ui_app.canvas_report(value, 280, 280)
+
+
+def test_a_canvas_report_s_picture_must_be_the_canvas_s_size():
+    value = canvas_value(draw_digit(7), 280, 280)
+    objects, (image, png) = ui_app.canvas_report(value, 280, 280)
+    assert len(objects) == 1 and image.shape == (280, 280, 4) and png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="320x320"):
+        ui_app.canvas_report(value, 320, 320)
+    with pytest.raises(ValueError, match="at most"):  # Larger than the canvas: refused from the header.
+        ui_app.canvas_report(value, 200, 200)
+    assert ui_app.canvas_report(canvas_value(None, 280, 280), 280, 280) == ([], None)
 
 
 def _run_fragments_only(app: AppTest, monkeypatch) -> AppTest:

@@ -12,7 +12,7 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 import streamlit as st
-from drawings import draw_digit
+from drawings import canvas_value, draw_digit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -58,13 +58,14 @@ def inputs(monkeypatch):
 
     def fake_st_canvas(**kwargs):
         state.canvas_calls.append(kwargs)
-        # Like the component: a drawing it has not sent before calls on_change.
-        if state.canvas is not state.sent:
+        # Like the component: a drawing it has not sent before is reported, and calls on_change; a new
+        # session (its server restarted) is handed the drawing the canvas holds, without a callback.
+        report = state.canvas is not state.sent
+        if report or kwargs["key"] not in st.session_state:
             state.sent = state.canvas
-            kwargs["on_change"]()
-        # Like the component, one object per stroke in its drawing: none on an empty canvas.
-        strokes = [] if state.canvas is None or not state.canvas[..., 3].any() else [{"type": "path"}]
-        return SimpleNamespace(image_data=state.canvas, image_bytes=None, json_data={"objects": strokes})
+            st.session_state[kwargs["key"]] = canvas_value(state.canvas, kwargs["width"], kwargs["height"])
+            if report:
+                kwargs["on_change"]()
 
     module = ModuleType("streamlit_drawable_canvas")
     module.st_canvas = fake_st_canvas

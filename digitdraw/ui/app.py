@@ -17,6 +17,8 @@ an exception.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import functools
 import json
@@ -57,6 +59,9 @@ PHONE_CANVAS_SIZE = 320
 # (about three digits' width), on a phone the screen's width and tall enough for a finger's digits.
 WIDE_CANVAS_SIZE = (800, CANVAS_SIZE)
 PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, 220)
+# A canvas's report carries its picture as a PNG in base64: the widest canvas's pixels, uncompressed,
+# are 0.9 MB, 1.2 million characters, so a longer report is not the canvas's.
+MAX_CANVAS_REPORT_CHARACTERS = 2 * 2**20
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
 # Uploads, in megabytes: a photo of a number, and a network to open (four million float32 weights; the
@@ -189,23 +194,26 @@ def drawing_canvas_ui(
 
     Clear does not mount a new canvas under a new key: with remounting, drawings
     vanished when several sessions cleared and drew again at once (docs/performance.md).
+    The session keeps a record of the drawing, written from each of the canvas's reports
+    (``_record_report``): in the report's callback, which Streamlit runs before whatever run
+    the report comes with, on this page or another, so that a report that arrives as the
+    user leaves the page still counts; and from the canvas's value as the page runs, which
+    is how a new session (after a server's restart) learns what its canvas shows.
     The strokes survive a visit to another page: the canvas is mounted afresh on the
     way back (its value is gone from the session then), so it is given them as its
-    initial drawing, and until it reports, the drawing it last sent stands for it.
+    initial drawing, and the picture they made stands for it until it reports again.
     """
     # Imported here: the component registers its frontend on import, which needs a running server.
     from streamlit_drawable_canvas import st_canvas
 
     state = st.session_state
-    clears, cleared = f"{key}_clears", f"{key}_cleared"
-    strokes, last, initial = f"{key}_strokes", f"{key}_last", f"{key}_initial"
+    clears, strokes, initial = f"{key}_clears", f"{key}_strokes", f"{key}_initial"
     state.setdefault(clears, 0)
-    state.setdefault(cleared, False)
     if key not in state and state.get(strokes):  # Back from another page with a drawing.
         # A new value each time: the canvas loads a drawing whenever its initial drawing changes.
         restores = state.get(initial, {}).get("restores", 0) + 1
         state[initial] = {"objects": state[strokes], "clears": state[clears], "restores": restores}
-    result = st_canvas(
+    st_canvas(
         stroke_width=stroke_width,
         stroke_color="#111111",
         background_color="#FFFFFF",
@@ -214,25 +222,11 @@ def drawing_canvas_ui(
         drawing_mode="freedraw",
         initial_drawing=state.get(initial) or empty_drawing(state[clears]),
         return_image_data=True,
-        on_change=functools.partial(_canvas_drawn_on, cleared),
+        on_change=functools.partial(_canvas_reported, key, width, height),
         key=key,
     )
-    # Until the emptied canvas reports back, the component still holds the old drawing.
-    if state[cleared]:
-        return None
-    # A canvas without a single stroke is empty, and its picture need not be decoded: that is the run
-    # after every Clear, when the emptied canvas reports back.
-    if not (result.json_data or {}).get("objects"):
-        state.pop(strokes, None)
-        state.pop(last, None)
-        return None
-    image = result.image_data
-    if image is None:  # Mounted with the restored strokes, and not reported yet: the drawing they made.
-        return state.get(last)
-    if not image[:, :, 3].any():
-        return None
-    state[strokes], state[last] = result.json_data["objects"], (image, result.image_bytes)
-    return image, result.image_bytes
+    _record_report(key, state.get(key), width, height)
+    return state.get(f"{key}_last")
 
 
 def clear_canvas_ui(key: str, then: Callable[[], None] | None = None) -> None:
@@ -246,15 +240,82 @@ def clear_canvas_ui(key: str, then: Callable[[], None] | None = None) -> None:
     )
 
 
-def _canvas_drawn_on(cleared: str) -> None:
-    st.session_state[cleared] = False
+def _stroke_mark(stroke: Any) -> str:
+    """What tells one stroke from another: its path, which the canvas reports back unchanged."""
+    path = stroke.get("path", stroke) if isinstance(stroke, dict) else stroke
+    return json.dumps(path, sort_keys=True, separators=(",", ":"))
+
+
+def canvas_report(value: Any, width: int, height: int) -> tuple[list[Any], tuple[np.ndarray, bytes] | None]:
+    """A canvas report's strokes and the picture they make (RGBA, PNG), None without ink; ValueError for a
+    report that is not the canvas's: malformed, or a picture that is not ``width`` by ``height``."""
+    drawing = value.get("drawing") if isinstance(value, dict) else None
+    raw = drawing.get("raw") if isinstance(drawing, dict) else None
+    objects = raw.get("objects", []) if isinstance(raw, dict) else None
+    if not isinstance(objects, list):
+        raise ValueError("expected a canvas report with a list of strokes")
+    data = drawing.get("data")
+    if not objects:
+        return objects, None
+    if data is None:
+        raise ValueError("expected the picture of the strokes with them")
+    if not isinstance(data, str) or ";base64," not in data or len(data) > MAX_CANVAS_REPORT_CHARACTERS:
+        limit = MAX_CANVAS_REPORT_CHARACTERS
+        raise ValueError(f"expected the canvas's picture as a PNG data URL of at most {limit:,} characters")
+    from digitdraw.serving.images import load_image
+
+    try:
+        png = base64.b64decode(data.split(";base64,", 1)[1], validate=True)
+    except binascii.Error as error:
+        raise ValueError("expected the canvas's picture in base64") from error
+    image = load_image(png, max_pixels=width * height)
+    if image.shape == (height, width, 3):  # Opaque: the canvas paints its white background.
+        image = np.dstack([image, np.full((height, width), 255, np.uint8)])
+    if image.shape != (height, width, 4):
+        raise ValueError(f"expected the canvas's picture as {width}x{height} RGBA, not {image.shape}")
+    return objects, ((image, png) if image[:, :, 3].any() else None)
+
+
+def _canvas_reported(key: str, width: int, height: int) -> None:
+    _record_report(key, st.session_state.get(key), width, height)
+
+
+def _record_report(key: str, value: Any, width: int, height: int) -> None:
+    """Record what a canvas report holds: its strokes, and the picture they make.
+
+    A report from before a Clear can come in after it (the canvas sends a stroke a
+    fifth of a second after the pen lifts), and the canvas's value is the old drawing
+    until the emptied canvas reports: a report that still holds a stroke the Clear took
+    away is stale, and goes unrecorded. So is a report that is not the canvas's, and the
+    value a canvas mounted with restored strokes has before it reports (no picture).
+    """
+    state = st.session_state
+    data = value.get("drawing", {}).get("data") if isinstance(value, dict) else None
+    if data is not None and data == state.get(f"{key}_recorded"):
+        return  # Recorded already: the callback and the page's run see the same report.
+    try:
+        objects, picture = canvas_report(value, width, height)
+    except ValueError:
+        return
+    cleared = state.get(f"{key}_cleared_strokes", set())
+    if any(_stroke_mark(stroke) in cleared for stroke in objects):
+        return
+    state.pop(f"{key}_cleared_strokes", None)
+    state[f"{key}_recorded"] = data
+    if picture is None:
+        for kept in (f"{key}_strokes", f"{key}_last"):
+            state.pop(kept, None)
+    else:
+        state[f"{key}_strokes"], state[f"{key}_last"] = objects, picture
 
 
 def _clear_canvas(key: str, then: Callable[[], None] | None) -> None:
-    st.session_state[f"{key}_clears"] += 1
-    st.session_state[f"{key}_cleared"] = True
-    for kept in (f"{key}_strokes", f"{key}_last", f"{key}_initial"):
-        st.session_state.pop(kept, None)
+    state = st.session_state
+    state[f"{key}_clears"] += 1
+    gone = {_stroke_mark(stroke) for stroke in state.get(f"{key}_strokes") or []}
+    state[f"{key}_cleared_strokes"] = gone | state.get(f"{key}_cleared_strokes", set())
+    for kept in (f"{key}_strokes", f"{key}_last", f"{key}_initial", f"{key}_recorded"):
+        state.pop(kept, None)
     if then is not None:
         then()
 
