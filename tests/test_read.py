@@ -213,10 +213,42 @@ def test_a_digits_loop_holding_a_short_stray_stroke_is_no_box():
     assert (read.remove_form_boxes(mask) == mask).all()
 
 
-def test_a_box_its_digit_touches_stays_whole_with_its_digit():
+def test_a_box_its_digit_touches_goes_and_the_digit_stays_whole():
     mask = np.zeros((200, 160), np.uint8)
-    cv2.rectangle(mask, (20, 20), (140, 180), 1, 4)
-    mask[40:182, 78:86] = 1  # A 1 whose foot runs into the box's bottom edge.
+    mask[20:180, 20:140] = 1  # A box drawn 3 pixels thick, thinner than the digit in it.
+    mask[23:177, 23:137] = 0
+    mask[40:182, 76:86] = 1  # A 1 whose foot runs into the box's bottom edge.
+    cleaned = read.remove_form_boxes(mask)
+    assert cleaned[40:182, 76:86].all(), "the 1 lost ink"
+    assert cleaned.sum() == mask[40:182, 76:86].sum(), "some of the box stayed"
+
+
+def _overlapping_boxes(text: str) -> np.ndarray:
+    """Dark digits on light paper, each in a box drawn around it that overlaps its neighbours' and that
+    the digit touches: no box leaves a four-sided hole."""
+    image = np.full((260, 140 + 96 * len(text)), 235, np.uint8)
+    for index, digit in enumerate(text):
+        left = 60 + 96 * index
+        cv2.putText(image, digit, (left + 8, 196), cv2.FONT_HERSHEY_SIMPLEX, 4.2, 30, 14)
+        cv2.rectangle(image, (left, 64 + 6 * (index % 2)), (left + 112, 200 + 4 * (index % 2)), 60, 2)
+    return image
+
+
+def test_boxes_that_overlap_and_that_the_digits_touch_go_and_the_digits_are_read():
+    image = _overlapping_boxes("4709")
+    ink = read.binarise(read.ink_strength(image))
+    assert read.remove_form_boxes(ink).sum() < 0.85 * ink.sum()  # The boxes' lines are gone...
+    assert digitdraw.read_digits(image, [4]).text(4) == "4709"  # ...and the digits, cut apart, are read.
+
+
+@pytest.mark.parametrize("thickness", [2, 3])
+def test_a_thin_square_0_and_thin_digits_beside_it_are_no_box(thickness):
+    mask = np.zeros((140, 360), np.uint8)
+    cv2.rectangle(mask, (20, 20), (100, 120), 1, thickness)  # A 0 drawn square, with a thin pen.
+    cv2.line(mask, (160, 20), (160, 120), 1, thickness)  # A 1 beside it...
+    cv2.line(mask, (300, 20), (300, 120), 1, thickness)  # ...and a 4: its stem, its bar, its arm.
+    cv2.line(mask, (240, 80), (320, 80), 1, thickness)
+    cv2.line(mask, (240, 80), (280, 20), 1, thickness)
     assert (read.remove_form_boxes(mask) == mask).all()
 
 

@@ -15,7 +15,9 @@ each tested on its own:
 2. ``binarise``: a threshold relative to the strongest ink, never below a
    floor, so that blank paper gives nothing rather than its noise.
 3. ``remove_form_boxes``: a form's boxes around the digits go (found by
-   their insides, quadrilateral holes holding a digit); a page whose rules
+   their insides, quadrilateral holes holding a digit, or where a digit
+   touches its box, by the box's thin sides and the lines joining their
+   ends: ``remove_touched_boxes``); a page whose rules
    slant (``ruled_slant``, a photo taken askew) is turned level; then
    ``remove_ruled_lines``: long thin horizontal runs go, except where a
    stroke crosses them; ``remove_vertical_rules`` does the same for runs
@@ -55,7 +57,8 @@ height, as in one written number, and every line of an image at one slant
 as two digits' centres alone wander by as much); several lines of numbers
 are read in order, line by line, and ``text`` puts a space between lines.
 A vertical rule shorter than the image (a margin line) is not removed, nor a
-box that its digit touches: they read as 1s unless they touch the image's edge.
+box drawn as thick as its digit's strokes: they read as 1s unless they touch
+the image's edge.
 """
 
 from __future__ import annotations
@@ -120,6 +123,23 @@ MIN_BOX_SIDE = 12
 BOX_BAND_FRACTION = 0.15
 MIN_BOX_INK_INSIDE = 0.05
 MIN_BOX_DIGIT_HEIGHT = 0.4
+# A box its digit touches leaves no such hole, and is found by its lines instead (remove_touched_boxes):
+# lines at most BOX_LINE_THICKNESS pixels thick, or half the strokes' width where that is more (a box
+# is drawn thinner than the digits written in it); a side broken where a digit crosses it is bridged
+# over BOX_SIDE_BRIDGE stroke widths, and over a longer break where ink runs along at least BOX_INKED
+# of it (a digit lying along the side). Two sides of about one height (their ends within BOX_SKEW of
+# it, for perspective), BOX_ASPECT_RANGE heights apart, are a box where a line at least
+# BOX_LINE_COVERED of the way joins their tops and their bottoms, ink covers BOX_INKED of it, and ink
+# fills at least MIN_BOX_INK_INSIDE of the inside (a digit's loop holds none). Lines are looked for
+# BOX_LINE_REACH pixels either side of where the sides end. At most MAX_BOX_SIDES sides are paired.
+BOX_LINE_THICKNESS = 4
+BOX_SIDE_BRIDGE = 2.0
+BOX_INKED = 0.9
+BOX_SKEW = 0.1
+BOX_ASPECT_RANGE = (0.3, 3.0)
+BOX_LINE_COVERED = 0.5
+BOX_LINE_REACH = 3
+MAX_BOX_SIDES = 64
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Digits touching such a piece are kept, less the piece's band and this fraction of the image's longer
@@ -491,8 +511,8 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
     Along the hole's outline, the band that reaches ``BOX_BAND_FRACTION`` of its
     shorter side to either side goes, of the piece the box is drawn in only: the
     box's sides, shared ones included, and none of the digit inside. A box that a
-    digit touches is not a quadrilateral hole and stays. (Taking the whole piece
-    the boxes were drawn in took the digits that touched their box with it.)
+    digit touches is not a quadrilateral hole: ``remove_touched_boxes`` finds it by its lines. (Taking
+    the whole piece the boxes were drawn in took the digits that touched their box with it.)
     """
     contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
@@ -524,7 +544,134 @@ def remove_form_boxes(mask: np.ndarray) -> np.ndarray:
         if result is mask:
             result = mask.copy()
         result[top:bottom, left:right] &= ~(band.astype(bool) & (labels[top:bottom, left:right] == around))
-    return result
+    return remove_touched_boxes(result)
+
+
+def _thin_lines(mask: np.ndarray, length: int, thickness: int) -> np.ndarray:
+    """The mask's horizontal lines: ink in rows at least ``length`` long (allowing ``RULE_WOBBLE`` pixels
+    up or down), in vertical runs at most ``thickness`` pixels: where a stroke crosses, no line."""
+    band = cv2.dilate(mask, np.ones((2 * RULE_WOBBLE + 1, 1), np.uint8))
+    long = cv2.morphologyEx(band, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((thickness + 1, 1), np.uint8))
+    return long & mask & ~thick
+
+
+def _coverage(near: np.ndarray, start: tuple[float, float], end: tuple[float, float]) -> float:
+    """The share of the points from ``start`` to ``end`` (x, y) that ``near`` holds, one per column."""
+    count = max(2, round(abs(end[0] - start[0])) + 1)
+    xs = np.linspace(start[0], end[0], count).round().astype(int)
+    ys = np.linspace(start[1], end[1], count).round().astype(int)
+    return float(near[ys, xs].mean())
+
+
+def _box_sides(vertical: np.ndarray, mask: np.ndarray, bridge: int) -> tuple[np.ndarray, list[list]]:
+    """The vertical lines' pieces, labelled, and the sides they make, each [top x, top y, bottom x,
+    bottom y, its pieces' labels]: breaks bridged where a stroke crosses or a digit lies along it."""
+    bridged = cv2.morphologyEx(vertical, cv2.MORPH_CLOSE, np.ones((bridge, 1), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bridged, connectivity=8)
+    tall = [label for label in range(1, count) if stats[label, cv2.CC_STAT_HEIGHT] >= MIN_BOX_SIDE]
+    if len(tall) > MAX_BOX_SIDES:  # A texture's grain, not a form: no page has so many boxes.
+        return labels, []
+    sides = []
+    for label in tall:
+        x, y, width, height = stats[label, :4]
+        ys, xs = np.nonzero(labels[y : y + height, x : x + width] == label)
+        top, bottom = ys.min(), ys.max()
+        sides.append([xs[ys == top].mean() + x, y + top, xs[ys == bottom].mean() + x, y + bottom, [label]])
+    # A side broken over a longer stretch where a digit lies along it: one column, ink all along the break.
+    inked = cv2.dilate(mask, np.ones((1, 2 * BOX_LINE_REACH + 1), np.uint8)).T.astype(bool)
+    joined = True
+    while joined:
+        joined = False
+        for upper, lower in itertools.permutations(sides, 2):
+            if lower[1] <= upper[3] or abs(lower[0] - upper[2]) > BOX_LINE_REACH + 1:
+                continue
+            # Along the break, column by column of the turned mask: (y, x) pairs from one end to the other.
+            if _coverage(inked, (upper[3], upper[2]), (lower[1], lower[0])) < BOX_INKED:
+                continue
+            upper[2:5] = [lower[2], lower[3], upper[4] + lower[4]]
+            sides.remove(lower)
+            joined = True
+            break
+    return labels, sides
+
+
+def remove_touched_boxes(mask: np.ndarray) -> np.ndarray:
+    """The mask without the boxes of a form that its digits touch (or that overlap where they do): their
+    thin lines go, and the digits' strokes where they cross or touch them stay.
+
+    Two thin vertical sides of about one height, a box's width apart, whose tops
+    and whose bottoms are joined by thin lines, with a digit's ink inside, are a
+    box (see the constants above). A digit's own strokes are as thick as its pen,
+    and never make such a rectangle with ink inside; a thin 0 drawn square holds none.
+    """
+    stroke = stroke_width(mask)
+    thickness = max(BOX_LINE_THICKNESS, round(stroke / 2))
+    vertical = np.ascontiguousarray(_thin_lines(np.ascontiguousarray(mask.T), MIN_BOX_SIDE, thickness).T)
+    if not vertical.any():
+        return mask
+    labels, sides = _box_sides(vertical, mask, max(1, round(BOX_SIDE_BRIDGE * stroke)))
+    sides = sorted((side for side in sides if side[3] - side[1] >= 2 * MIN_BOX_SIDE), key=lambda s: s[0])
+    if len(sides) < 2:
+        return mask
+    horizontal = _thin_lines(mask, MIN_BOX_SIDE, thickness)
+    reach = np.ones((2 * (BOX_LINE_REACH + thickness) + 1, 1), np.uint8)
+    near_line = cv2.dilate(horizontal, reach).astype(bool)
+    near_ink = cv2.dilate(mask, reach).astype(bool)
+    filled = cv2.integral(mask)
+    found = np.zeros(labels.max() + 1, bool)
+    edges_found = np.zeros_like(mask)
+    for index, (top_x, top_y, bottom_x, bottom_y, first) in enumerate(sides):
+        height = bottom_y - top_y
+        skew = BOX_LINE_REACH + BOX_SKEW * height
+        for other_top_x, other_top_y, other_bottom_x, other_bottom_y, second in sides[index + 1 :]:
+            width = other_top_x - top_x
+            if width > BOX_ASPECT_RANGE[1] * height:
+                break  # Sides are in order of x: every later one is farther.
+            if (
+                width < BOX_ASPECT_RANGE[0] * height
+                or max(abs(other_top_y - top_y), abs(other_bottom_y - bottom_y)) > skew
+            ):
+                continue
+            edges = (
+                ((top_x, top_y), (other_top_x, other_top_y)),
+                ((bottom_x, bottom_y), (other_bottom_x, other_bottom_y)),
+            )
+            if any(
+                _coverage(near_line, start, end) < BOX_LINE_COVERED
+                or _coverage(near_ink, start, end) < BOX_INKED
+                for start, end in edges
+            ):
+                continue
+            # The inside, within the lines: a digit's ink fills some of it.
+            left = round(max(top_x, bottom_x)) + thickness
+            right = round(min(other_top_x, other_bottom_x)) - thickness
+            upper = round(max(top_y, other_top_y)) + thickness
+            lower = round(min(bottom_y, other_bottom_y)) - thickness
+            if right <= left or lower <= upper:
+                continue
+            inside = filled[lower, right] - filled[upper, right] - filled[lower, left] + filled[upper, left]
+            if inside < MIN_BOX_INK_INSIDE * (right - left) * (lower - upper):
+                continue
+            found[first + second] = True
+            for start, end in edges:
+                cv2.line(
+                    edges_found,
+                    (round(start[0]), round(start[1])),
+                    (round(end[0]), round(end[1])),
+                    1,
+                    2 * (BOX_LINE_REACH + thickness) + 1,
+                )
+    if not found.any():
+        return mask
+    gone = (
+        (found[labels] & vertical.astype(bool)) | (edges_found.astype(bool) & horizontal.astype(bool))
+    ).view(np.uint8)
+    # The corners, in neither a thin row nor a thin column, and the lines' frayed edges go with them; of
+    # the digits' strokes, as thick as their pens in both directions, nothing.
+    square = np.ones((2 * thickness + 1, 2 * thickness + 1), np.uint8)
+    strokes = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((thickness + 1, thickness + 1), np.uint8))
+    return mask & ~(cv2.dilate(gone, square) & ~strokes)
 
 
 def _line_thickness(lines: np.ndarray) -> int:
