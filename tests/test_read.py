@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -239,6 +240,49 @@ def test_boxes_that_overlap_and_that_the_digits_touch_go_and_the_digits_are_read
     ink = read.binarise(read.ink_strength(image))
     assert read.remove_form_boxes(ink).sum() < 0.85 * ink.sum()  # The boxes' lines are gone...
     assert digitdraw.read_digits(image, [4]).text(4) == "4709"  # ...and the digits, cut apart, are read.
+
+
+def _thin_pen_page(draw: Callable[[np.ndarray], None], width: int = 360) -> np.ndarray:
+    """Light paper with what ``draw`` puts on it in a thin dark pen."""
+    page = np.full((200, width), 235, np.uint8)
+    draw(page)
+    return page
+
+
+def _between_rules(page: np.ndarray) -> None:
+    for y in (40, 150):
+        cv2.line(page, (0, y), (359, y), 60, 2)
+    cv2.line(page, (90, 40), (90, 150), 30, 2)
+    cv2.ellipse(page, (130, 95), (22, 55), 0, 0, 360, 30, 2)
+    cv2.ellipse(page, (190, 95), (22, 55), 0, 0, 360, 30, 2)
+    cv2.line(page, (250, 40), (250, 150), 30, 2)
+
+
+def _over_and_underlined(page: np.ndarray) -> None:
+    cv2.line(page, (40, 40), (320, 40), 30, 2)
+    cv2.line(page, (40, 150), (320, 150), 30, 2)
+    for x in range(70, 300, 32):
+        cv2.line(page, (x, 40), (x, 150), 30, 2)
+
+
+def _seven_and_slashed_square_0(page: np.ndarray) -> None:
+    cv2.line(page, (40, 40), (110, 40), 30, 2)
+    cv2.line(page, (110, 40), (65, 160), 30, 2)
+    cv2.rectangle(page, (160, 40), (240, 160), 30, 2)
+    cv2.line(page, (165, 155), (235, 45), 30, 2)
+
+
+@pytest.mark.parametrize(
+    ("draw", "text"),
+    [(_between_rules, "1001"), (_over_and_underlined, "11111111"), (_seven_and_slashed_square_0, "70")],
+    ids=["1001 touching two rules", "1s over- and underlined", "a 7 and a slashed square 0"],
+)
+def test_thin_digits_between_lines_are_no_boxes(draw, text):
+    # Their strokes are as thin as the lines: nothing makes a box with a thicker digit inside.
+    image = _thin_pen_page(draw)
+    ink = read.binarise(read.ink_strength(image))
+    assert np.array_equal(read.remove_touched_boxes(ink), ink)
+    assert digitdraw.read_digits(image, [4]).text(4) == text
 
 
 @pytest.mark.parametrize("thickness", [2, 3])

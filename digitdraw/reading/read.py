@@ -130,8 +130,11 @@ MIN_BOX_DIGIT_HEIGHT = 0.4
 # of it (a digit lying along the side). Two sides of about one height (their ends within BOX_SKEW of
 # it, for perspective), BOX_ASPECT_RANGE heights apart, are a box where a line at least
 # BOX_LINE_COVERED of the way joins their tops and their bottoms, ink covers BOX_INKED of it, and ink
-# fills at least MIN_BOX_INK_INSIDE of the inside (a digit's loop holds none). Lines are looked for
-# BOX_LINE_REACH pixels either side of where the sides end. At most MAX_BOX_SIDES sides are paired.
+# fills at least MIN_BOX_INK_INSIDE of the inside, in strokes BOX_DIGIT_STROKE times as wide as the
+# box's lines at least (a digit's loop holds none; thin 1s between two rules, or a square 0's slash,
+# are no thicker than the lines). Lines are looked for BOX_LINE_REACH pixels either side of where the
+# sides end. A mask with more than MAX_BOX_SIDES pieces of thin vertical line is a texture or a grid,
+# and keeps its lines.
 BOX_LINE_THICKNESS = 4
 BOX_SIDE_BRIDGE = 2.0
 BOX_INKED = 0.9
@@ -139,6 +142,7 @@ BOX_SKEW = 0.1
 BOX_ASPECT_RANGE = (0.3, 3.0)
 BOX_LINE_COVERED = 0.5
 BOX_LINE_REACH = 3
+BOX_DIGIT_STROKE = 1.5
 MAX_BOX_SIDES = 64
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
@@ -579,21 +583,44 @@ def _box_sides(vertical: np.ndarray, mask: np.ndarray, bridge: int) -> tuple[np.
         top, bottom = ys.min(), ys.max()
         sides.append([xs[ys == top].mean() + x, y + top, xs[ys == bottom].mean() + x, y + bottom, [label]])
     # A side broken over a longer stretch where a digit lies along it: one column, ink all along the break.
+    # Taken from the top down, each piece joins the side above it whose bottom is nearest.
     inked = cv2.dilate(mask, np.ones((1, 2 * BOX_LINE_REACH + 1), np.uint8)).T.astype(bool)
-    joined = True
-    while joined:
-        joined = False
-        for upper, lower in itertools.permutations(sides, 2):
-            if lower[1] <= upper[3] or abs(lower[0] - upper[2]) > BOX_LINE_REACH + 1:
-                continue
-            # Along the break, column by column of the turned mask: (y, x) pairs from one end to the other.
-            if _coverage(inked, (upper[3], upper[2]), (lower[1], lower[0])) < BOX_INKED:
-                continue
-            upper[2:5] = [lower[2], lower[3], upper[4] + lower[4]]
-            sides.remove(lower)
-            joined = True
-            break
-    return labels, sides
+    chains: list[list] = []
+    for piece in sorted(sides, key=lambda side: side[1]):
+        above = [
+            chain
+            for chain in chains
+            if chain[3] < piece[1]
+            and abs(piece[0] - chain[2]) <= BOX_LINE_REACH + 1
+            # Along the break, column by column of the turned mask: from one end to the other as (y, x).
+            and _coverage(inked, (chain[3], chain[2]), (piece[1], piece[0])) >= BOX_INKED
+        ]
+        if above:
+            chain = max(above, key=lambda chain: chain[3])
+            chain[2:5] = [piece[2], piece[3], chain[4] + piece[4]]
+        else:
+            chains.append(piece)
+    return labels, chains
+
+
+def _draw_edge(
+    edges: np.ndarray, lines: np.ndarray, start: tuple[float, float], end: tuple[float, float], reach: int
+) -> None:
+    """Mark, in place, the band along the line of ``lines`` that runs from ``start`` to ``end`` (x, y), found
+    within ``reach`` pixels above or below: the sides' ends stop short of the line they meet."""
+    shifts = range(-reach, reach + 1)
+    inside = [
+        shift
+        for shift in shifts
+        if min(start[1], end[1]) + shift >= 0 and max(start[1], end[1]) + shift < len(lines)
+    ]
+    best = max(
+        inside, key=lambda shift: _coverage(lines, (start[0], start[1] + shift), (end[0], end[1] + shift))
+    )
+    width = 2 * RULE_WOBBLE + 1 + reach - BOX_LINE_REACH  # The line's own thickness, and its wobble.
+    cv2.line(
+        edges, (round(start[0]), round(start[1] + best)), (round(end[0]), round(end[1] + best)), 1, width
+    )
 
 
 def remove_touched_boxes(mask: np.ndarray) -> np.ndarray:
@@ -611,14 +638,29 @@ def remove_touched_boxes(mask: np.ndarray) -> np.ndarray:
     if not vertical.any():
         return mask
     labels, sides = _box_sides(vertical, mask, max(1, round(BOX_SIDE_BRIDGE * stroke)))
-    sides = sorted((side for side in sides if side[3] - side[1] >= 2 * MIN_BOX_SIDE), key=lambda s: s[0])
+    # A box's side is straight: its line runs along most of the way between its ends (a loop's side bows).
+    along = np.ones((1, 2 * RULE_WOBBLE + 1), np.uint8)
+    near_side = cv2.dilate(vertical, along).T.astype(bool)
+    near_stroke = cv2.dilate(mask, along).T.astype(bool)
+    sides = sorted(
+        (
+            side
+            for side in sides
+            if side[3] - side[1] >= 2 * MIN_BOX_SIDE
+            and _coverage(near_side, side[1::-1], side[3:1:-1]) >= BOX_LINE_COVERED
+            and _coverage(near_stroke, side[1::-1], side[3:1:-1]) >= BOX_INKED
+        ),
+        key=lambda side: side[0],
+    )
     if len(sides) < 2:
         return mask
     horizontal = _thin_lines(mask, MIN_BOX_SIDE, thickness)
     reach = np.ones((2 * (BOX_LINE_REACH + thickness) + 1, 1), np.uint8)
     near_line = cv2.dilate(horizontal, reach).astype(bool)
     near_ink = cv2.dilate(mask, reach).astype(bool)
-    filled = cv2.integral(mask)
+    digits = mask & ~(vertical | horizontal)  # What may be a digit: all but the thin lines.
+    filled = cv2.integral(digits)
+    line_pixels = np.bincount(labels[vertical.astype(bool)], minlength=labels.max() + 1)
     found = np.zeros(labels.max() + 1, bool)
     edges_found = np.zeros_like(mask)
     for index, (top_x, top_y, bottom_x, bottom_y, first) in enumerate(sides):
@@ -653,15 +695,12 @@ def remove_touched_boxes(mask: np.ndarray) -> np.ndarray:
             inside = filled[lower, right] - filled[upper, right] - filled[lower, left] + filled[upper, left]
             if inside < MIN_BOX_INK_INSIDE * (right - left) * (lower - upper):
                 continue
+            line = line_pixels[first + second].sum() / (height + other_bottom_y - other_top_y)
+            if stroke_width(digits[upper:lower, left:right]) < BOX_DIGIT_STROKE * line:
+                continue
             found[first + second] = True
             for start, end in edges:
-                cv2.line(
-                    edges_found,
-                    (round(start[0]), round(start[1])),
-                    (round(end[0]), round(end[1])),
-                    1,
-                    2 * (BOX_LINE_REACH + thickness) + 1,
-                )
+                _draw_edge(edges_found, horizontal, start, end, BOX_LINE_REACH + thickness)
     if not found.any():
         return mask
     gone = (
