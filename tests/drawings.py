@@ -50,12 +50,13 @@ def draw_digit(
     return _ink(blank_canvas(), mask)
 
 
-def canvas_value(image: np.ndarray | None, width: int, height: int) -> dict:
+def canvas_value(image: np.ndarray | None, width: int, height: int, marker: dict) -> dict:
     """What the canvas component reports for a drawing on a ``width`` by ``height`` canvas (the drawing in
-    its top left corner, scaled down if it is larger): its strokes (one object stands for them all) and
-    its picture as a PNG data URL; no strokes for None or a drawing without ink."""
+    its top left corner, scaled down if it is larger): its objects, the ``marker`` of its Clears it was
+    given and one stroke standing for all, and its picture as a PNG data URL; no stroke for None or a
+    drawing without ink."""
     if image is None or not image[..., 3].any():
-        return {"drawing": {"raw": {"objects": []}, "data": None}}
+        return {"drawing": {"raw": {"objects": [marker]}, "data": None}}
     scale = min(1.0, width / image.shape[1], height / image.shape[0])
     if scale < 1:  # Drawn smaller, as a person would on a smaller canvas.
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
@@ -63,7 +64,12 @@ def canvas_value(image: np.ndarray | None, width: int, height: int) -> dict:
     picture = np.zeros((height, width, 4), np.uint8)
     picture[: image.shape[0], : image.shape[1]] = image
     png = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGBA2BGRA))[1].tobytes()
-    # The object is told apart by the picture, as the canvas's strokes are by their paths.
-    path = hashlib.sha256(png).hexdigest()
+    # The stroke is told apart by the picture, as the canvas's strokes are by their paths.
+    stroke = {"type": "Path", "path": hashlib.sha256(png).hexdigest()}
     data = "data:image/png;base64," + base64.b64encode(png).decode()
-    return {"drawing": {"raw": {"objects": [{"type": "path", "path": path}]}, "data": data}}
+    return {"drawing": {"raw": {"objects": [marker, stroke]}, "data": data}}
+
+
+def clear_marker_of(initial_drawing: dict) -> dict:
+    """The canvas's mark of its Clears in the initial drawing it was given: the hidden object."""
+    return next(item for item in initial_drawing["objects"] if item.get("visible") is False)

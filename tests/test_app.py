@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import streamlit as st
-from drawings import blank_canvas, canvas_value, draw_digit
+from drawings import blank_canvas, canvas_value, clear_marker_of, draw_digit
 from saved import save_constant_model
 from streamlit.testing.v1 import AppTest
 
@@ -78,7 +78,7 @@ def canvas(monkeypatch):
     The real package registers its frontend when imported, which only works
     inside a running server, so the whole module is replaced.
     """
-    state = SimpleNamespace(image=None, calls=[], sent=None)
+    state = SimpleNamespace(image=None, calls=[], sent=None, marker=None)
 
     def fake_st_canvas(**kwargs):
         state.calls.append(kwargs)
@@ -87,7 +87,11 @@ def canvas(monkeypatch):
         report = state.image is not state.sent
         if report or kwargs["key"] not in st.session_state:
             state.sent = state.image
-            st.session_state[kwargs["key"]] = canvas_value(state.image, kwargs["width"], kwargs["height"])
+            # Marked with the Clears of the drawing it was given, or of an earlier one (a stale report).
+            marker = state.marker or clear_marker_of(kwargs["initial_drawing"])
+            st.session_state[kwargs["key"]] = canvas_value(
+                state.image, kwargs["width"], kwargs["height"], marker
+            )
             if report:
                 kwargs["on_change"]()
 
@@ -180,18 +184,50 @@ def test_a_report_sent_before_clear_that_comes_after_it_does_not_bring_the_drawi
     canvas.image = draw_digit(4)
     app = _run("pages/draw.py")
     assert app.metric[0].value == "4"
+    before_clear = clear_marker_of(canvas.calls[-1]["initial_drawing"])
     app.button(key="canvas_clear").click().run()
-    # The canvas reports its drawing again (a stroke's report, sent before the Clear reached it, whose
-    # drawing still holds the 4's strokes): it is stale, and the page stays empty.
-    canvas.image = draw_digit(4).copy()
+    # A stroke's report, sent before the Clear reached the canvas, comes in after it: it is stale (marked
+    # with the Clears before), and the page stays empty, whether the drawing was recorded before or not.
+    canvas.image, canvas.marker = draw_digit(7), before_clear
     app.run()
     assert app.info and not app.metric
-    canvas.image = None  # The emptied canvas reports back.
+    assert "canvas_strokes" not in app.session_state, "nothing to restore after a visit to another page"
+    canvas.image, canvas.marker = None, None  # The emptied canvas reports back...
     app.run()
     assert app.info and not app.metric
-    canvas.image = draw_digit(4)  # The same 4 drawn afresh, after the canvas was emptied, is read.
+    canvas.image = draw_digit(4)  # ...and the same 4 drawn again afterwards is read.
     app.run()
     assert app.metric[0].value == "4"
+
+
+def _report_on_another_page() -> None:
+    """A script that is not the Draw page, run when a canvas report comes with a visit to another page:
+    Streamlit calls the canvas's callback first, which is what this script does."""
+    import streamlit as st
+
+    from digitdraw.ui import app
+
+    st.session_state.setdefault("canvas_clears", 0)
+    if "report" in st.session_state:
+        st.session_state["canvas"] = st.session_state.pop("report")
+        app._canvas_reported("canvas", 280, 280)
+
+
+def test_a_canvas_report_that_comes_with_a_visit_to_another_page_is_recorded():
+    script = AppTest.from_function(_report_on_another_page, default_timeout=TIMEOUT)
+    script.run()
+    marker = ui_app.clear_marker(0)
+    script.session_state["report"] = canvas_value(draw_digit(7), 280, 280, marker)
+    script.run()
+    image, png = script.session_state["canvas_last"]
+    assert image.shape == (280, 280, 4) and png.startswith(b"\x89PNG")
+    assert ui_app.clears_marked(script.session_state["canvas_strokes"]) == 0
+    script.session_state["report"] = canvas_value(None, 280, 280, marker)  # Emptied, then the page left.
+    script.run()
+    assert "canvas_strokes" not in script.session_state and "canvas_last" not in script.session_state
+
+
+_MARK = {"type": "Rect", "left": -10, "top": -10, "width": 1, "height": 1, "visible": False}
 
 
 @pytest.mark.parametrize(
@@ -199,27 +235,55 @@ def test_a_report_sent_before_clear_that_comes_after_it_does_not_bring_the_drawi
     [
         None,
         "a drawing",
+        0,
+        [],
+        {"drawing": None},
+        {"drawing": []},
+        {"drawing": {"raw": None}},
         {"drawing": {"raw": {"objects": "strokes"}, "data": None}},
-        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": None}},
-        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": "data:image/png;base64,@@@"}},
-        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": "data:image/png;base64," + "A" * 3 * 2**20}},
+        {"drawing": {"raw": {"objects": [{"path": []}]}, "data": None}},  # No mark of its Clears.
+        {"drawing": {"raw": {"objects": [_MARK, {"path": []}]}, "data": None}},
+        {"drawing": {"raw": {"objects": [_MARK, {"path": []}]}, "data": "data:image/png;base64,@@@"}},
+        {"drawing": {"raw": {"objects": [_MARK, {"path": []}]}, "data": "data:," + "A" * 3 * 2**20}},
+        {"drawing": {"raw": {"objects": [_MARK] * 5_000}, "data": None}},
     ],
-    ids=["none", "text", "strokes not a list", "no picture", "not base64", "too long"],
-)
+    ids=[
+        "none", "text", "number", "list", "drawing none", "drawing list", "raw none", "strokes not a list",
+        "no mark", "no picture", "not base64", "too long", "too many strokes",
+    ],
+)  # fmt: skip
 def test_a_canvas_report_that_is_not_the_canvas_s_is_a_value_error(value):
     with pytest.raises(ValueError, match="expected"):
         ui_app.canvas_report(value, 280, 280)
 
 
+def test_a_hostile_canvas_report_is_ignored_without_an_exception():
+    script = AppTest.from_function(_report_on_another_page, default_timeout=TIMEOUT)
+    for value in (
+        None,
+        0,
+        [],
+        {"drawing": None},
+        {"drawing": {"raw": [], "data": 3}},
+        {"drawing": {"data": {}}},
+    ):
+        script.session_state["report"] = value
+        script.run()
+        assert not script.exception, value
+        assert "canvas_strokes" not in script.session_state
+
+
 def test_a_canvas_report_s_picture_must_be_the_canvas_s_size():
-    value = canvas_value(draw_digit(7), 280, 280)
+    value = canvas_value(draw_digit(7), 280, 280, ui_app.clear_marker(0))
     objects, (image, png) = ui_app.canvas_report(value, 280, 280)
-    assert len(objects) == 1 and image.shape == (280, 280, 4) and png.startswith(b"\x89PNG")
+    assert len(objects) == 2 and image.shape == (280, 280, 4) and png.startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="320x320"):
         ui_app.canvas_report(value, 320, 320)
     with pytest.raises(ValueError, match="at most"):  # Larger than the canvas: refused from the header.
         ui_app.canvas_report(value, 200, 200)
-    assert ui_app.canvas_report(canvas_value(None, 280, 280), 280, 280) == ([], None)
+    empty = canvas_value(None, 280, 280, ui_app.clear_marker(3))
+    assert ui_app.canvas_report(empty, 280, 280) == ([ui_app.clear_marker(3)], None)
+    assert ui_app.clears_marked(ui_app.empty_drawing(3)["objects"]) == 3
 
 
 def _run_fragments_only(app: AppTest, monkeypatch) -> AppTest:

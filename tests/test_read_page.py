@@ -12,7 +12,7 @@ from types import ModuleType, SimpleNamespace
 import numpy as np
 import pytest
 import streamlit as st
-from drawings import canvas_value, draw_digit
+from drawings import canvas_value, clear_marker_of, draw_digit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -48,7 +48,7 @@ def fresh_caches():
 @pytest.fixture
 def inputs(monkeypatch):
     """Stand-ins for what needs a browser: the file uploader, the camera and the canvas component."""
-    state = SimpleNamespace(upload=None, camera=None, canvas=None, sent=None, canvas_calls=[])
+    state = SimpleNamespace(upload=None, camera=None, canvas=None, sent=None, canvas_calls=[], marker=None)
 
     def file(data):
         return None if data is None else SimpleNamespace(getvalue=lambda: data, name="number.png")
@@ -63,7 +63,11 @@ def inputs(monkeypatch):
         report = state.canvas is not state.sent
         if report or kwargs["key"] not in st.session_state:
             state.sent = state.canvas
-            st.session_state[kwargs["key"]] = canvas_value(state.canvas, kwargs["width"], kwargs["height"])
+            # Marked with the Clears of the drawing it was given, or of an earlier one (a stale report).
+            marker = state.marker or clear_marker_of(kwargs["initial_drawing"])
+            st.session_state[kwargs["key"]] = canvas_value(
+                state.canvas, kwargs["width"], kwargs["height"], marker
+            )
             if report:
                 kwargs["on_change"]()
 

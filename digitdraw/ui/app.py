@@ -62,6 +62,10 @@ PHONE_WIDE_CANVAS_SIZE = (PHONE_CANVAS_SIZE, 220)
 # A canvas's report carries its picture as a PNG in base64: the widest canvas's pixels, uncompressed,
 # are 0.9 MB, 1.2 million characters, so a longer report is not the canvas's.
 MAX_CANVAS_REPORT_CHARACTERS = 2 * 2**20
+# A drawing of more strokes than this is no digit, nor a number.
+MAX_CANVAS_OBJECTS = 2_000
+# The canvas's mark of its Clears lies this far above and left of it, out of sight (see clear_marker).
+MARKER_TOP = -10
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
 # Uploads, in megabytes: a photo of a number, and a network to open (four million float32 weights; the
@@ -177,13 +181,44 @@ def wide_canvas_size() -> tuple[int, int]:
     return PHONE_WIDE_CANVAS_SIZE if on_phone() else WIDE_CANVAS_SIZE
 
 
-def empty_drawing(clears: int) -> dict[str, Any]:
-    """An empty drawing for the canvas's ``initial_drawing``, different after each Clear.
+def clear_marker(clears: int) -> dict[str, Any]:
+    """The canvas object that says how many Clears a drawing has seen: a hidden one-pixel rectangle off
+    the canvas, which the canvas keeps, and reports back, with every stroke drawn after it."""
+    return {
+        "type": "Rect",
+        "left": MARKER_TOP - clears,
+        "top": MARKER_TOP,
+        "width": 1,
+        "height": 1,
+        "visible": False,
+        "selectable": False,
+        "evented": False,
+    }
 
-    The canvas reloads itself whenever this value changes, so counting clears
-    in it empties the canvas without mounting a new one.
+
+def clears_marked(objects: list[Any]) -> int | None:
+    """How many Clears the canvas objects' marker says they have seen; None without a marker."""
+    for item in objects:
+        if (
+            isinstance(item, dict)
+            and str(item.get("type")).lower() == "rect"
+            and item.get("visible") is False
+            and item.get("top") == MARKER_TOP
+            and isinstance(item.get("left"), int | float)
+        ):
+            return round(MARKER_TOP - item["left"])
+    return None
+
+
+def empty_drawing(clears: int) -> dict[str, Any]:
+    """An empty drawing for the canvas's ``initial_drawing``, marked with the number of Clears.
+
+    The canvas reloads itself whenever this value changes, so marking clears in
+    it empties the canvas without mounting a new one; and every report the
+    canvas sends afterwards carries the mark, so a report sent before a Clear,
+    which can arrive after it, is known for what it is.
     """
-    return {"objects": [], "clears": clears}
+    return {"objects": [clear_marker(clears)]}
 
 
 def drawing_canvas_ui(
@@ -198,7 +233,8 @@ def drawing_canvas_ui(
     (``_record_report``): in the report's callback, which Streamlit runs before whatever run
     the report comes with, on this page or another, so that a report that arrives as the
     user leaves the page still counts; and from the canvas's value as the page runs, which
-    is how a new session (after a server's restart) learns what its canvas shows.
+    is how a new session (after a server's restart) learns what its canvas shows. Only a
+    report marked with the session's number of Clears is recorded (``clear_marker``).
     The strokes survive a visit to another page: the canvas is mounted afresh on the
     way back (its value is gone from the session then), so it is given them as its
     initial drawing, and the picture they made stands for it until it reports again.
@@ -208,11 +244,14 @@ def drawing_canvas_ui(
 
     state = st.session_state
     clears, strokes, initial = f"{key}_clears", f"{key}_strokes", f"{key}_initial"
-    state.setdefault(clears, 0)
+    if clears not in state:
+        # A new session, after its server restarted, counts on from the Clears its canvas has seen.
+        shown = _report_objects(state.get(key))
+        state[clears] = (shown and clears_marked(shown)) or 0
     if key not in state and state.get(strokes):  # Back from another page with a drawing.
         # A new value each time: the canvas loads a drawing whenever its initial drawing changes.
         restores = state.get(initial, {}).get("restores", 0) + 1
-        state[initial] = {"objects": state[strokes], "clears": state[clears], "restores": restores}
+        state[initial] = {"objects": state[strokes], "restores": restores}
     st_canvas(
         stroke_width=stroke_width,
         stroke_color="#111111",
@@ -240,23 +279,27 @@ def clear_canvas_ui(key: str, then: Callable[[], None] | None = None) -> None:
     )
 
 
-def _stroke_mark(stroke: Any) -> str:
-    """What tells one stroke from another: its path, which the canvas reports back unchanged."""
-    path = stroke.get("path", stroke) if isinstance(stroke, dict) else stroke
-    return json.dumps(path, sort_keys=True, separators=(",", ":"))
+def _report_objects(value: Any) -> list[Any] | None:
+    """A canvas report's objects, or None if it is not shaped like one."""
+    drawing = value.get("drawing") if isinstance(value, dict) else None
+    raw = drawing.get("raw") if isinstance(drawing, dict) else None
+    objects = raw.get("objects") if isinstance(raw, dict) else None
+    return objects if isinstance(objects, list) else None
 
 
 def canvas_report(value: Any, width: int, height: int) -> tuple[list[Any], tuple[np.ndarray, bytes] | None]:
-    """A canvas report's strokes and the picture they make (RGBA, PNG), None without ink; ValueError for a
-    report that is not the canvas's: malformed, or a picture that is not ``width`` by ``height``."""
-    drawing = value.get("drawing") if isinstance(value, dict) else None
-    raw = drawing.get("raw") if isinstance(drawing, dict) else None
-    objects = raw.get("objects", []) if isinstance(raw, dict) else None
-    if not isinstance(objects, list):
+    """A canvas report's objects and the picture they make (RGBA, PNG), None without a stroke; ValueError
+    for a report that is not the canvas's: malformed, or a picture that is not ``width`` by ``height``."""
+    objects = _report_objects(value)
+    if objects is None:
         raise ValueError("expected a canvas report with a list of strokes")
-    data = drawing.get("data")
-    if not objects:
+    if len(objects) > MAX_CANVAS_OBJECTS:
+        raise ValueError(f"expected at most {MAX_CANVAS_OBJECTS:,} strokes on the canvas")
+    if clears_marked(objects) is None:
+        raise ValueError("expected the canvas's mark of how many times it was cleared")
+    if len(objects) == 1:  # The mark alone: an empty canvas.
         return objects, None
+    data = value["drawing"].get("data")
     if data is None:
         raise ValueError("expected the picture of the strokes with them")
     if not isinstance(data, str) or ";base64," not in data or len(data) > MAX_CANVAS_REPORT_CHARACTERS:
@@ -283,24 +326,24 @@ def _canvas_reported(key: str, width: int, height: int) -> None:
 def _record_report(key: str, value: Any, width: int, height: int) -> None:
     """Record what a canvas report holds: its strokes, and the picture they make.
 
-    A report from before a Clear can come in after it (the canvas sends a stroke a
-    fifth of a second after the pen lifts), and the canvas's value is the old drawing
-    until the emptied canvas reports: a report that still holds a stroke the Clear took
-    away is stale, and goes unrecorded. So is a report that is not the canvas's, and the
-    value a canvas mounted with restored strokes has before it reports (no picture).
+    A report sent before a Clear can come in after it (the canvas sends a stroke
+    a fifth of a second after the pen lifts), and the canvas's value is the old
+    drawing until the emptied canvas reports: a report marked with fewer Clears
+    than the session has seen is stale, and goes unrecorded. So is a report that
+    is not the canvas's, and the value a canvas mounted with restored strokes
+    has before it reports (no picture).
     """
     state = st.session_state
-    data = value.get("drawing", {}).get("data") if isinstance(value, dict) else None
+    drawing = value.get("drawing") if isinstance(value, dict) else None
+    data = drawing.get("data") if isinstance(drawing, dict) else None
     if data is not None and data == state.get(f"{key}_recorded"):
         return  # Recorded already: the callback and the page's run see the same report.
     try:
         objects, picture = canvas_report(value, width, height)
     except ValueError:
         return
-    cleared = state.get(f"{key}_cleared_strokes", set())
-    if any(_stroke_mark(stroke) in cleared for stroke in objects):
+    if clears_marked(objects) != state.get(f"{key}_clears", 0):
         return
-    state.pop(f"{key}_cleared_strokes", None)
     state[f"{key}_recorded"] = data
     if picture is None:
         for kept in (f"{key}_strokes", f"{key}_last"):
@@ -312,8 +355,6 @@ def _record_report(key: str, value: Any, width: int, height: int) -> None:
 def _clear_canvas(key: str, then: Callable[[], None] | None) -> None:
     state = st.session_state
     state[f"{key}_clears"] += 1
-    gone = {_stroke_mark(stroke) for stroke in state.get(f"{key}_strokes") or []}
-    state[f"{key}_cleared_strokes"] = gone | state.get(f"{key}_cleared_strokes", set())
     for kept in (f"{key}_strokes", f"{key}_last", f"{key}_initial", f"{key}_recorded"):
         state.pop(kept, None)
     if then is not None:
