@@ -144,6 +144,9 @@ BOX_LINE_COVERED = 0.5
 BOX_LINE_REACH = 3
 BOX_DIGIT_STROKE = 1.5
 MAX_BOX_SIDES = 64
+# The paper kept around the ink when boxes are looked for: more than a box's line and its reach, for
+# strokes up to 40 pixels wide.
+BOX_MARGIN = 32
 # A piece lying along this fraction of one side of the image is a paper edge or a frame, not ink.
 EDGE_CONTACT_FRACTION = 0.5
 # Digits touching such a piece are kept, less the piece's band and this fraction of the image's longer
@@ -632,6 +635,27 @@ def remove_touched_boxes(mask: np.ndarray) -> np.ndarray:
     box (see the constants above). A digit's own strokes are as thick as its pen,
     and never make such a rectangle with ink inside; a thin 0 drawn square holds none.
     """
+    # Only where there is ink, and a margin of paper (the steps below treat the picture's edge as ink): a
+    # photo is mostly paper, and every step costs by the pixel.
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return mask
+    margin = BOX_MARGIN
+    window = np.s_[
+        max(0, rows[0] - margin) : rows[-1] + 1 + margin,
+        max(0, columns[0] - margin) : columns[-1] + 1 + margin,
+    ]
+    crop = mask[window]
+    cleaned = _without_touched_boxes(crop)
+    if cleaned is crop:
+        return mask
+    result = mask.copy()
+    result[window] = cleaned
+    return result
+
+
+def _without_touched_boxes(mask: np.ndarray) -> np.ndarray:
+    """``remove_touched_boxes`` on a mask cropped to its ink; the very mask where nothing goes."""
     stroke = stroke_width(mask)
     thickness = max(BOX_LINE_THICKNESS, round(stroke / 2))
     vertical = np.ascontiguousarray(_thin_lines(np.ascontiguousarray(mask.T), MIN_BOX_SIDE, thickness).T)
