@@ -266,11 +266,18 @@ def test_a_hostile_canvas_report_is_ignored_without_an_exception():
         {"drawing": None},
         {"drawing": {"raw": [], "data": 3}},
         {"drawing": {"data": {}}},
+        {"drawing": {"raw": {"objects": [{**_MARK, "left": float("nan")}]}, "data": None}},
     ):
         script.session_state["report"] = value
         script.run()
         assert not script.exception, value
         assert "canvas_strokes" not in script.session_state
+
+
+@pytest.mark.parametrize("left", [float("nan"), float("inf"), -1e300, -9, "-10", None])
+def test_a_clear_marker_that_is_not_the_canvas_s_marks_nothing(left):
+    assert ui_app.clears_marked([{**_MARK, "left": left}]) is None
+    assert ui_app.clears_marked([{**_MARK, "left": -13}]) == 3
 
 
 def test_a_canvas_report_s_picture_must_be_the_canvas_s_size():

@@ -66,6 +66,8 @@ MAX_CANVAS_REPORT_CHARACTERS = 2 * 2**20
 MAX_CANVAS_OBJECTS = 2_000
 # The canvas's mark of its Clears lies this far above and left of it, out of sight (see clear_marker).
 MARKER_TOP = -10
+# Clears a session counts: a marker past this is not the canvas's.
+MAX_CLEARS = 10**9
 # The preprocessing steps and the pixel grid are shown this wide: five pixels per input pixel.
 STEP_IMAGE_WIDTH = 5 * IMAGE_SIZE
 # Uploads, in megabytes: a photo of a number, and a network to open (four million float32 weights; the
@@ -205,6 +207,7 @@ def clears_marked(objects: list[Any]) -> int | None:
             and item.get("visible") is False
             and item.get("top") == MARKER_TOP
             and isinstance(item.get("left"), int | float)
+            and MARKER_TOP - MAX_CLEARS <= item["left"] <= MARKER_TOP  # Neither NaN nor infinite.
         ):
             return round(MARKER_TOP - item["left"])
     return None
