@@ -607,20 +607,21 @@ def _box_sides(vertical: np.ndarray, mask: np.ndarray, bridge: int) -> tuple[np.
 
 
 def _draw_edge(
-    edges: np.ndarray, lines: np.ndarray, start: tuple[float, float], end: tuple[float, float], reach: int
+    edges: np.ndarray, lines: np.ndarray, start: tuple[float, float], end: tuple[float, float], thickness: int
 ) -> None:
-    """Mark, in place, the band along the line of ``lines`` that runs from ``start`` to ``end`` (x, y), found
-    within ``reach`` pixels above or below: the sides' ends stop short of the line they meet."""
-    shifts = range(-reach, reach + 1)
-    inside = [
+    """Mark, in place, the line of ``lines`` that runs from ``start`` to ``end`` (x, y), ``thickness`` thick
+    and wobbling: it is looked for ``BOX_LINE_REACH`` and a thickness above or below, since the sides'
+    ends stop short of the line they meet."""
+    reach = BOX_LINE_REACH + thickness
+    shifts = [
         shift
-        for shift in shifts
+        for shift in range(-reach, reach + 1)
         if min(start[1], end[1]) + shift >= 0 and max(start[1], end[1]) + shift < len(lines)
-    ]
+    ]  # Never empty: the ends lie in the picture, so a shift of 0 is one of them.
     best = max(
-        inside, key=lambda shift: _coverage(lines, (start[0], start[1] + shift), (end[0], end[1] + shift))
+        shifts, key=lambda shift: _coverage(lines, (start[0], start[1] + shift), (end[0], end[1] + shift))
     )
-    width = 2 * RULE_WOBBLE + 1 + reach - BOX_LINE_REACH  # The line's own thickness, and its wobble.
+    width = thickness + 2 * RULE_WOBBLE + 1
     cv2.line(
         edges, (round(start[0]), round(start[1] + best)), (round(end[0]), round(end[1] + best)), 1, width
     )
@@ -724,7 +725,7 @@ def _without_touched_boxes(mask: np.ndarray) -> np.ndarray:
                 continue
             found[first + second] = True
             for start, end in edges:
-                _draw_edge(edges_found, horizontal, start, end, BOX_LINE_REACH + thickness)
+                _draw_edge(edges_found, horizontal, start, end, thickness)
     if not found.any():
         return mask
     gone = (
