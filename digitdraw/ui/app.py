@@ -237,7 +237,9 @@ def drawing_canvas_ui(
     the report comes with, on this page or another, so that a report that arrives as the
     user leaves the page still counts; and from the canvas's value as the page runs, which
     is how a new session (after a server's restart) learns what its canvas shows. Only a
-    report marked with the session's number of Clears is recorded (``clear_marker``).
+    report marked with the session's number of Clears is recorded (``clear_marker``). A new
+    session counts from 0, and Streamlit hands it the canvas's value only once the canvas is
+    drawn: a canvas cleared before its server restarted is emptied by the new one.
     The strokes survive a visit to another page: the canvas is mounted afresh on the
     way back (its value is gone from the session then), so it is given them as its
     initial drawing, and the picture they made stands for it until it reports again.
@@ -247,10 +249,7 @@ def drawing_canvas_ui(
 
     state = st.session_state
     clears, strokes, initial = f"{key}_clears", f"{key}_strokes", f"{key}_initial"
-    if clears not in state:
-        # A new session, after its server restarted, counts on from the Clears its canvas has seen.
-        shown = _report_objects(state.get(key))
-        state[clears] = (shown and clears_marked(shown)) or 0
+    state.setdefault(clears, 0)
     if key not in state and state.get(strokes):  # Back from another page with a drawing.
         # A new value each time: the canvas loads a drawing whenever its initial drawing changes.
         restores = state.get(initial, {}).get("restores", 0) + 1
@@ -305,9 +304,12 @@ def canvas_report(value: Any, width: int, height: int) -> tuple[list[Any], tuple
     data = value["drawing"].get("data")
     if data is None:
         raise ValueError("expected the picture of the strokes with them")
-    if not isinstance(data, str) or ";base64," not in data or len(data) > MAX_CANVAS_REPORT_CHARACTERS:
-        limit = MAX_CANVAS_REPORT_CHARACTERS
-        raise ValueError(f"expected the canvas's picture as a PNG data URL of at most {limit:,} characters")
+    if not isinstance(data, str) or ";base64," not in data:
+        raise ValueError("expected the canvas's picture as a PNG data URL")
+    if len(data) > MAX_CANVAS_REPORT_CHARACTERS:
+        raise ValueError(
+            f"expected the canvas's picture in at most {MAX_CANVAS_REPORT_CHARACTERS:,} characters"
+        )
     from digitdraw.serving.images import load_image
 
     try:
