@@ -664,17 +664,20 @@ def _without_touched_boxes(mask: np.ndarray) -> np.ndarray:
         return mask
     labels, sides = _box_sides(vertical, mask, max(1, round(BOX_SIDE_BRIDGE * stroke)))
     # A box's side is straight: its line runs along most of the way between its ends (a loop's side bows).
+    # Measured row by row on the turned masks, whose points are (y, x).
     along = np.ones((1, 2 * RULE_WOBBLE + 1), np.uint8)
     near_side = cv2.dilate(vertical, along).T.astype(bool)
     near_stroke = cv2.dilate(mask, along).T.astype(bool)
+
+    def straight(side: list) -> bool:
+        top, bottom = (side[1], side[0]), (side[3], side[2])
+        return (
+            _coverage(near_side, top, bottom) >= BOX_LINE_COVERED
+            and _coverage(near_stroke, top, bottom) >= BOX_INKED
+        )
+
     sides = sorted(
-        (
-            side
-            for side in sides
-            if side[3] - side[1] >= 2 * MIN_BOX_SIDE
-            and _coverage(near_side, side[1::-1], side[3:1:-1]) >= BOX_LINE_COVERED
-            and _coverage(near_stroke, side[1::-1], side[3:1:-1]) >= BOX_INKED
-        ),
+        (side for side in sides if side[3] - side[1] >= 2 * MIN_BOX_SIDE and straight(side)),
         key=lambda side: side[0],
     )
     if len(sides) < 2:

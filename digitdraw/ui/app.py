@@ -339,15 +339,15 @@ def _record_report(key: str, value: Any, width: int, height: int) -> None:
     has before it reports (no picture).
     """
     state = st.session_state
-    drawing = value.get("drawing") if isinstance(value, dict) else None
-    data = drawing.get("data") if isinstance(drawing, dict) else None
+    objects = _report_objects(value)
+    if objects is None or clears_marked(objects) != state.get(f"{key}_clears", 0):
+        return  # Not the canvas's, or stale: its picture need not be decoded.
+    data = value["drawing"].get("data")
     if data is not None and data == state.get(f"{key}_recorded"):
         return  # Recorded already: the callback and the page's run see the same report.
     try:
         objects, picture = canvas_report(value, width, height)
     except ValueError:
-        return
-    if clears_marked(objects) != state.get(f"{key}_clears", 0):
         return
     state[f"{key}_recorded"] = data
     if picture is None:
