@@ -763,11 +763,24 @@ def model_picker_ui(
 ) -> ModelId:
     """A model selector whose options show architecture and activation; returns the model id."""
     options = model_ids()
-    # A trained network chosen earlier may have been deleted since (here or in another session).
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
+    chosen = st.session_state.get(key)
+    if chosen is not None and chosen not in options:
+        # A trained network chosen earlier may have been deleted since (here or in another session).
+        del st.session_state[key]
+        chosen = None
+    if chosen is None:
+        chosen = default if default in options else options[0]
+    # The widget's own default is the model chosen, not the first option: the browser falls back to it
+    # when it mounts the selector afresh, as it did on the Read page after a third photo, which
+    # otherwise switched the page to Model 1 on its own.
     return st.selectbox(
-        label, options, key=key, format_func=model_label, label_visibility=label_visibility, width=width
+        label,
+        options,
+        index=options.index(chosen),
+        key=key,
+        format_func=model_label,
+        label_visibility=label_visibility,
+        width=width,
     )
 
 

@@ -58,3 +58,23 @@ def test_the_wide_canvas_fits_its_column_and_gives_a_finger_room(width, browser,
         assert box["height"] >= 200, "tall enough to write four digits with a finger"
     finally:
         context.close()
+
+
+def test_the_model_stays_the_one_chosen_photo_after_photo(browser, server, tmp_path):
+    # The browser once fell back to the picker's first option after a third photo: the page switched to
+    # Model 1 on its own and read its (worse) number.
+    photos = []
+    for slant in (0.0, 3.0, 6.0):
+        photos.append(tmp_path / f"number-{slant:.0f}.jpg")
+        number_photo(photos[-1], slant=slant)
+    context = browser.new_context(**LAPTOP)
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/read_number")
+        expect(page.get_by_text("Upload a photo of a number")).to_be_visible(timeout=60_000)
+        for photo in photos:
+            upload(page, photo)
+            page.wait_for_timeout(1500)
+            expect(page.get_by_test_id("stMetricLabel").first).to_have_text("Model 4 reads", timeout=30_000)
+    finally:
+        context.close()
