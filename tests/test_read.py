@@ -362,6 +362,22 @@ def test_paper_turned_on_a_dark_table_gives_no_extra_digits(degrees):
     assert digitdraw.read_digits(photo, [4]).text(4) == "4071"
 
 
+def test_a_wide_dark_table_at_a_slant_is_no_digit():
+    """A table wider than the paper estimate's window reads as paper inside: only a strip along its
+    border stood out, reached no side for half its length and was read as a 1."""
+    paper = np.full((600, 900), 215, np.uint8)
+    ink = cv2.resize(_row_ink((4, 7, 0)), None, fx=0.7, fy=0.7)
+    top, left = 200, 120
+    alpha = ink.astype(np.float32) / 255
+    region = paper[top : top + ink.shape[0], left : left + ink.shape[1]].astype(np.float32)
+    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + 40 * alpha
+    # The table: from a sliver at the top right to a fifth of the width at the bottom, its edge soft.
+    table = np.zeros(paper.shape, np.uint8)
+    cv2.fillPoly(table, [np.array([[880, 0], [899, 0], [899, 599], [700, 599]])], 1)
+    paper[cv2.GaussianBlur(table * 255, (9, 9), 0) > 127] = 35
+    assert digitdraw.read_digits(cv2.GaussianBlur(paper, (3, 3), 0), [4]).text(4) == "470"
+
+
 # --- 5. grouping pieces into digits -----------------------------------------------------------
 
 

@@ -93,6 +93,12 @@ LIGHT_INK_WINDOW_FRACTIONS = (1 / 8, 1 / 2)
 # two are noise of one size, and light ink's amplified noise would make specks (with 1.0, 2 of 12 blank
 # test pages were called light; with 1.25 none, and 3 tuning photos rather than 6 were misjudged).
 LIGHT_TAIL = 1.25
+# Paper estimated darker than this fraction of the page's usual paper, over a region wider than the
+# estimate's window, is a table or a board beside the paper, not paper in shadow. Its inside would read as
+# paper and leave a strip of "ink" along its border, read as a 1; it is taken as ink instead, so that the
+# band goes whole with the page's edges (``find_pieces``). Chosen on the tuning parts (0.4, 0.5 and 0.6;
+# 0.6 took shadows for tables).
+TABLE_DARKNESS = 0.5
 # Paper darker than this (out of 255) is taken as this bright: noise on black is not ink.
 MIN_PAPER_BRIGHTNESS = 64
 # Ink is anything this far (out of 255) from the paper's brightness, relative to the paper...
@@ -295,14 +301,25 @@ def ink_strength(gray: np.ndarray, light: bool | None = None) -> np.ndarray:
     window = _odd(max(small_size) * BACKGROUND_WINDOW_FRACTION)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
     # Opening takes the ink away and keeps the paper's slow changes; the blur smooths its blocks.
-    paper = cv2.blur(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), (window, window))
+    opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel)
+    paper = cv2.blur(opened, (window, window))
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     # A 3x3 blur first: pixel noise, amplified below where the paper is dim, must not read as ink.
     contrast = cv2.subtract(cv2.GaussianBlur(ink, (3, 3), 0), paper)
+    table = _table(opened)
+    if table.any():
+        contrast[cv2.resize(table, (width, height), interpolation=cv2.INTER_NEAREST) > 0] = 255
     # Relative to how bright the paper is: ink on paper in shadow counts as much as in full light.
     # (In uint8 with OpenCV's saturating, rounding divide: a third of the time of float arithmetic.)
     brightness = cv2.max(cv2.bitwise_not(paper), MIN_PAPER_BRIGHTNESS)
     return cv2.divide(contrast, brightness, scale=255.0)
+
+
+def _table(opened: np.ndarray) -> np.ndarray:
+    """Where the paper estimate (``opened``, ink bright) is far darker than most of the page's paper:
+    a table or a board beside the paper, wider than any stroke, as a 0/1 uint8 mask of the same size."""
+    level = float(np.median(opened))  # The paper: most of the picture.
+    return ((255.0 - opened) < TABLE_DARKNESS * (255.0 - level)).astype(np.uint8)
 
 
 def binarise(ink: np.ndarray) -> np.ndarray:
