@@ -379,6 +379,46 @@ def _fifty_million_weights_file(path):
             rewritten.writestr(name, content)
 
 
+def _rewritten_config(path, change) -> None:
+    """A small real .keras file whose config.json ``change`` rewrites; its weights stay the 7,850 stored."""
+    keras.Sequential([keras.Input((784,)), layers.Dense(10, activation="softmax")]).save(path)
+    with zipfile.ZipFile(path) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    config = json.loads(members["config.json"])
+    change(config)
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as rewritten:
+        for name, content in members.items():
+            rewritten.writestr(name, content)
+
+
+def _huge_declared_input_file(path):
+    """Its config declares 100 million inputs: Keras would build a Dense kernel of a billion weights (4 GB)
+    before it found the stored weights do not fit."""
+
+    def declare(config):
+        for layer in config["config"]["layers"]:
+            for holder in (layer["config"], layer.get("build_config", {})):
+                for key in ("batch_shape", "input_shape"):
+                    if key in holder:
+                        holder[key] = [None, 100_000_000]
+
+    _rewritten_config(path, declare)
+
+
+def _huge_declared_hidden_layer_file(path):
+    """Its config adds a hidden layer of two million units, which no stored weights back."""
+
+    def declare(config):
+        dense = config["config"]["layers"][-1]
+        hidden = json.loads(json.dumps(dense))
+        hidden["config"].update(name="hidden", units=2_000_000, activation="relu")
+        hidden.pop("build_config", None)
+        config["config"]["layers"].insert(-1, hidden)
+
+    _rewritten_config(path, declare)
+
+
 def _truncated_file(path, example_files):
     content = example_files["convnet"][0].read_bytes()
     path.write_bytes(content[: len(content) // 2])
@@ -402,6 +442,14 @@ HOSTILE = {
         "holds 50,000,000 weights; DigitDraw opens networks of at most 10,000,000",
     ),
     "ten sigmoid outputs": (_sigmoid_outputs_file, "gives sigmoid outputs"),
+    "a config declaring 100 million inputs": (
+        _huge_declared_input_file,
+        "layers declare 1,000,000,010 weights; DigitDraw opens networks of at most 10,000,000",
+    ),
+    "a config declaring a hidden layer of 2 million units": (
+        _huge_declared_hidden_layer_file,
+        "layers declare 1,590,000,010 weights; DigitDraw opens networks of at most 10,000,000",
+    ),
 }
 
 

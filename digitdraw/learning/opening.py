@@ -29,7 +29,8 @@ random images before anything is written (the tolerance of two float32 paths,
 and the same answers), measured on MNIST and the drawn digits, and saved
 atomically under ``custom/<name>/`` with no history (it was not trained here).
 Limits, each checked before what it guards: the file's and its arrays' bytes,
-ten million weights, twenty million multiply-adds a digit.
+ten million weights (those stored, and those its layers declare, which Keras
+allocates before it reads any), twenty million multiply-adds a digit.
 """
 
 from __future__ import annotations
@@ -207,11 +208,95 @@ def _check_keras_file(content: bytes, name: str) -> None:
                     f"layer {label!r} is a {_clean(kind)}, which DigitDraw cannot run; it opens "
                     f"{SUPPORTED_TEXT}"
                 )
+        declared = declared_weights(config)
+        if declared > MAX_OPEN_WEIGHTS:
+            raise OpenError(
+                f"{name}'s layers declare {declared:,} weights; DigitDraw opens networks of at most "
+                f"{MAX_OPEN_WEIGHTS:,}"
+            )
     except OpenError:
         raise
     except _UNREADABLE:
         raise OpenError(f"{name} is not a Keras model file (.keras) that can be read") from None
     _check_weights(weights, name)
+
+
+def _shape(value: object) -> tuple[int, ...] | None:
+    """A shape declared in a Keras config, without its batch axis (an unknown size counts as 1)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or len(value) > 8:
+        raise OpenError("its config.json declares a shape that is not a list of sizes")
+    sizes = [1 if size is None else size for size in value[1:]]
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in sizes):
+        raise OpenError("its config.json declares a shape that is not a list of sizes")
+    return tuple(sizes)
+
+
+def _pair(value: object) -> tuple[int, int]:
+    """A kernel's, stride's or pool's two sizes, as a Keras config gives them (one number or two)."""
+    pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, list) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair):
+        raise OpenError("its config.json declares a kernel, stride or pool size that is not one or two sizes")
+    return pair
+
+
+def _spatial(size: int, window: int, stride: int, padding: object) -> int:
+    return -(-size // stride) if padding == "same" else max(0, (size - window) // stride + 1)
+
+
+def declared_weights(config: dict) -> int:
+    """How many weights Keras allocates to build the model a config declares, before any weight is read.
+
+    Keras builds every layer as its config says (a layer's ``build_config`` may declare an input of its
+    own) and only then compares the stored weights: a file of a few kilobytes can declare a Dense layer
+    of a billion weights. The shapes are followed from the input through the supported layers; where a
+    layer declares its own input, the larger of the two counts.
+    """
+    shape: tuple[int, ...] | None = None
+    total = 0
+    for layer in _keras_layers(config):
+        kind, settings = layer.get("class_name"), layer.get("config")
+        settings = settings if isinstance(settings, dict) else {}
+        built = layer.get("build_config")
+        declared = _shape(built.get("input_shape")) if isinstance(built, dict) else None
+        if kind == "InputLayer":
+            shape = _shape(settings.get("batch_shape", settings.get("batch_input_shape")))
+            continue
+        shapes = [given for given in (shape, declared) if given]
+        last = max((given[-1] for given in shapes), default=1)
+        if kind == "Dense":
+            units = settings.get("units")
+            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+                raise OpenError("its config.json declares a Dense layer without a number of units")
+            total += last * units + units
+            shape = (*shape[:-1], units) if shape else (units,)
+        elif kind == "Conv2D":
+            filters = settings.get("filters")
+            if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
+                raise OpenError("its config.json declares a Conv2D layer without a number of filters")
+            kernel, strides = _pair(settings.get("kernel_size")), _pair(settings.get("strides", 1))
+            total += kernel[0] * kernel[1] * last * filters + filters
+            if shape and len(shape) == 3:
+                padding = settings.get("padding")
+                shape = (
+                    *(_spatial(shape[i], kernel[i], strides[i], padding) for i in range(2)),
+                    filters,
+                )
+            else:
+                shape = None
+        elif kind in POOL_LAYERS and shape and len(shape) == 3:
+            pool = _pair(settings.get("pool_size", 2))
+            strides = _pair(settings.get("strides") or pool)
+            padding = settings.get("padding")
+            shape = (*(_spatial(shape[i], pool[i], strides[i], padding) for i in range(2)), shape[2])
+        elif kind == "Flatten" and shape:
+            shape = (math.prod(shape),)
+        elif kind == "Reshape":
+            shape = _shape([None, *settings.get("target_shape", [])]) or shape
+        elif kind == "BatchNormalization":
+            total += 4 * last
+    return total
 
 
 def _check_weights(weights: bytes, name: str) -> None:
