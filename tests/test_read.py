@@ -385,6 +385,28 @@ def _pieces(mask: np.ndarray) -> read.Pieces:
     return read.find_pieces(mask)
 
 
+def test_thousands_of_marks_are_grouped_as_their_largest_few_hundred(monkeypatch):
+    """Grouping compares pairs of pieces: 12,000 specks once took two minutes to read."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((600, 1000), np.uint8)
+    for x, y in zip(rng.integers(0, 995, 3000), rng.integers(0, 598, 3000), strict=True):
+        mask[y : y + 2, x : x + 5] = 1
+    calls = 0
+    belong_together = read._belong_together
+
+    def counted(*args):
+        nonlocal calls
+        calls += 1
+        return belong_together(*args)
+
+    monkeypatch.setattr(read, "_belong_together", counted)
+    pieces = read.find_pieces(mask)
+    assert len(pieces.boxes) > read.MAX_PIECES
+    grouped = [piece for group in read.group_pieces(pieces) for piece in group]
+    assert calls <= read.MAX_PIECES * (read.MAX_PIECES - 1) // 2
+    assert 0 < len(grouped) <= read.MAX_PIECES
+
+
 def test_a_fives_hat_joins_its_body_and_neighbours_stay_apart():
     mask = np.zeros((120, 300), np.uint8)
     mask[20:26, 40:80] = 1  # A 5's hat, apart from its body.
