@@ -1002,6 +1002,40 @@ def test_a_16_bit_png_is_scaled_to_8_bits():
     assert digitdraw.read_digits(pixels).text(4) == "7"
 
 
+def test_every_16_bit_value_rounds_to_the_nearest_8_bit_one():
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    pixels = images.load_image(_png_bytes(Image.fromarray(values)))
+    assert np.array_equal(pixels, np.rint(values / 257.0).astype(np.uint8))
+
+
+def test_a_float_image_spans_its_finite_range_and_nan_is_its_darkest():
+    values = np.linspace(-2.0, 6.0, 64 * 64, dtype=np.float32).reshape(64, 64)
+    values[0, :8] = np.nan
+    pixels = images.load_image(_png_bytes(Image.fromarray(values, mode="F"), "TIFF"))
+    assert pixels.min() == 0 and pixels.max() == 255 and (pixels[0, :8] == 0).all()
+
+
+def test_an_upload_is_decoded_only_as_the_formats_it_may_be_and_says_which():
+    tiff = _png_bytes(_digit_image(), "TIFF")
+    assert images.load_image(tiff).shape[:2] == (280, 280)  # The library reads it...
+    with pytest.raises(ValueError, match=r"not an image that can be read \(expected PNG, JPEG, WEBP, BMP\)"):
+        images.load_image(tiff, formats=images.UPLOAD_FORMATS)  # ...an upload may not be one.
+    with pytest.raises(ValueError) as refused:
+        images.load_image(b"not an image at all")
+    assert "object at 0x" not in str(refused.value)
+
+
+def test_a_decoder_failing_in_its_own_way_is_a_damaged_file(monkeypatch):
+    from PIL import PngImagePlugin
+
+    def unimplemented(self):
+        raise NotImplementedError("Unimplemented pixel format 0")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", unimplemented)
+    with pytest.raises(ValueError, match=r"is truncated or damaged \(NotImplementedError\)"):
+        images.load_image(_png_bytes(_digit_image()))
+
+
 def test_a_cmyk_jpeg_becomes_rgb():
     pixels = images.load_image(_png_bytes(_digit_image().convert("CMYK"), "JPEG", quality=95))
     assert pixels.shape == (280, 280, 3)

@@ -27,14 +27,23 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # About 50 megapixels: a 48-megapixel phone photo decodes, a decompression bomb does not.
 MAX_PIXELS = 50_000_000
-# The formats the app's upload widget offers; the library reads whatever Pillow reads.
+# The formats the app's upload widget offers, by name and as Pillow knows them: an upload is decoded
+# only as one of these, whatever its name says. The library reads whatever Pillow reads.
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "bmp")
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
 
 _KEEP_MODES = {"L", "RGB", "RGBA"}
 
 
-def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A file's first frame, upright, as uint8 (H, W), (H, W, 3) or (H, W, 4); ValueError if it cannot be."""
+def load_image(
+    source: bytes | str | Path | BinaryIO,
+    max_pixels: int = MAX_PIXELS,
+    formats: tuple[str, ...] | None = None,
+) -> np.ndarray:
+    """A file's first frame, upright, as uint8 (H, W), (H, W, 3) or (H, W, 4); ValueError if it cannot be.
+
+    ``formats`` names the only formats (Pillow's names) it may be decoded as; None: any Pillow reads.
+    """
     name = str(source) if isinstance(source, str | Path) else "the image"
     if isinstance(source, bytes):
         source = io.BytesIO(source)
@@ -42,7 +51,7 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
         with warnings.catch_warnings():
             # Our own limit below decides; Pillow's warning for large images would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
+            with Image.open(source, formats=formats) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     size = f"{width}x{height} pixels"
@@ -60,7 +69,9 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
         # Pillow refuses images twice its own limit in open(), before ours is checked.
         raise ValueError(f"{name} is too large; expected at most {max_pixels:,} pixels ({error})") from error
     except UnidentifiedImageError as error:
-        raise ValueError(f"{name} is not an image that can be read ({error})") from error
+        # Pillow's own message names the file object it was given, which means nothing to a person.
+        expected = f"expected {', '.join(formats)}" if formats else "its format is not one Pillow reads"
+        raise ValueError(f"{name} is not an image that can be read ({expected})") from error
     except ValueError as error:
         if str(error).startswith(name):
             raise  # Ours: too many pixels.
@@ -69,6 +80,10 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
     except (OSError, SyntaxError, EOFError) as error:
         # Pillow reports truncated and corrupt data as OSError (and a few decoders as SyntaxError).
         raise ValueError(f"{name} is truncated or damaged ({error})") from error
+    except Exception as error:
+        # A damaged file can make a rarer decoder fail in its own way (a DDS's NotImplementedError, a
+        # TIFF tag's TypeError): whatever it is, it is the file's fault.
+        raise ValueError(f"{name} is truncated or damaged ({type(error).__name__})") from error
     if pixels.size == 0:
         raise ValueError(f"{name} has no pixels")
     return pixels
@@ -77,15 +92,25 @@ def load_image(source: bytes | str | Path | BinaryIO, max_pixels: int = MAX_PIXE
 def _to_array(image: Image.Image) -> np.ndarray:
     """The decoded image as an 8-bit array in one of the three kept modes."""
     mode = image.mode
-    if mode.startswith("I") or mode == "F":
-        # 16- and 32-bit grayscale: scale the type's range (a float image its own range) to 0-255.
-        values = np.asarray(image, dtype=np.float64)
-        if mode == "F":
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            values = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
-        else:
-            values = values / 257.0
-        return np.clip(np.rint(np.nan_to_num(values)), 0, 255).astype(np.uint8)
+    if mode == "F":
+        # 32-bit float grayscale: its own range to 0-255, in place (a 50-megapixel image is 200 MB).
+        values = np.array(image, dtype=np.float32)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return np.zeros(values.shape, np.uint8)
+        low, high = float(values[finite].min()), float(values[finite].max())
+        values[~finite] = low
+        values -= low
+        values *= 255 / (high - low) if high > low else 0.0
+        return np.rint(values, out=values).astype(np.uint8)
+    if mode.startswith("I"):
+        # 16- and 32-bit integer grayscale: 0-65535 to 0-255, rounded (v * 255 / 65535 never ties), in
+        # integers rather than in float64 copies of the picture.
+        values = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+        values *= 255
+        values += 32767
+        values //= 65535
+        return values.astype(np.uint8)
     if mode in ("1", "LA", "La") or mode.startswith("L;"):
         image = image.convert("LA" if "A" in mode else "L")
         if image.mode == "LA":

@@ -541,9 +541,9 @@ def keep_drawing(
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _decoded(data: bytes) -> np.ndarray:
-    from digitdraw.serving.images import load_image
+    from digitdraw.serving.images import UPLOAD_FORMATS, load_image
 
-    return load_image(data)
+    return load_image(data, formats=UPLOAD_FORMATS)
 
 
 def image_file_ui(data: bytes | None) -> np.ndarray | None:
