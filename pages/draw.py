@@ -100,9 +100,10 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
 def not_a_digit_ui(result: digitdraw.Classification, model_id: int) -> None:
     """What "That doesn't look like a digit" means, under the answer and Clear, where it has room."""
     if model_id in result.probabilities and not result.is_digit(model_id):
+        guess = result.digit(model_id)
         st.caption(
-            f"{app.model_name(model_id)} would guess a {result.digit(model_id)}, but this drawing looks less "
-            "like a digit than almost every real drawn digit does. Draw one digit, 0 to 9."
+            f"{app.model_name(model_id)} would guess {app.article(guess)} {guess}, but this drawing looks "
+            "less like a digit than almost every real drawn digit does. Draw one digit, 0 to 9."
         )
 
 
@@ -133,7 +134,7 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
             guess is not None
             and not flagged
             and st.button(
-                f"Right, it is a {guess}",
+                f"Right, it is {app.article(guess)} {guess}",
                 icon=":material/check:",
                 key="keep_right",
                 # A phone has no Enter key to press: its hint would only crowd the button.
@@ -170,7 +171,7 @@ def _correction_picked() -> None:
 def _kept_ui(slot, drawing_id: int, label: int) -> bool:
     """Show that the drawing is kept, with Undo; returns True when Undo was pressed."""
     with slot.container(horizontal=True, vertical_alignment="center"):
-        st.markdown(f":material/check_circle: Kept as a **{label}**. Thank you!")
+        st.markdown(f":material/check_circle: Kept as {app.article(label)} **{label}**. Thank you!")
         return st.button("Undo", key=f"undo_keep_{drawing_id}")
 
 
@@ -197,8 +198,9 @@ def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
     if len(set(answers.values())) > 1:
         agreement = charts.note("The models disagree on this drawing.", "disagree")
     elif answers:
+        agreed = next(iter(answers.values()))
         agreement = charts.note(
-            f"All {len(answers)} models read a <b>{next(iter(answers.values()))}</b>.", "agree"
+            f"All {len(answers)} models read {app.article(agreed)} <b>{agreed}</b>.", "agree"
         )
     rows = [
         (

@@ -50,7 +50,11 @@ def source_ui() -> tuple[np.ndarray | None, np.ndarray | None, str]:
         return None, None, ""
     index = int(st.number_input("Test image", 0, len(test_set[0]) - 1, 0, key="inside_index"))
     raw = test_set[0][index]
-    return to_mnist(raw), raw, f"MNIST test image {index} (a {test_set[1][index]})"
+    return (
+        to_mnist(raw),
+        raw,
+        f"MNIST test image {index} ({app.article(test_set[1][index])} {test_set[1][index]})",
+    )
 
 
 def _quiet_caption(kind: str, activations: np.ndarray, dead: np.ndarray | None, what: str) -> str | None:
@@ -226,7 +230,7 @@ OWN_ANSWER, NOTHING_ELSE = "its own answer", "nothing else"
 
 
 def _digit_label(choice: object) -> str:
-    return choice if isinstance(choice, str) else f"a {choice}"
+    return choice if isinstance(choice, str) else f"{app.article(choice)} {choice}"
 
 
 def models_ui() -> dict[object, saved_models.SavedModel]:
@@ -306,7 +310,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
         "Make it read", range(10), index=(answer + 1) % 10, key="flip_target", format_func=_digit_label
     )
     if target == answer:
-        st.info(f"Model {model_id} already reads a {answer}; pick another digit.")
+        st.info(f"Model {model_id} already reads {app.article(answer)} {answer}; pick another digit.")
         return
     result = counterfactual.flip(network, image, target)
     cell, change_scale = CELL, result.largest_change
@@ -329,18 +333,19 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     elif result.stopped == counterfactual.NO_GRADIENT:
         st.warning(
             f"The search stopped after {result.steps} steps: no pixel it could still move would make "
-            f"Model {model_id} lean further towards a {target} (its gradient there is zero)."
+            f"Model {model_id} lean further towards {app.article(target)} {target} (its gradient there is "
+            "zero)."
         )
     elif result.reads_target:
         st.warning(
             f"After {result.steps} steps, the most the search takes, Model {model_id} reads the edited image "
-            f"as a {target} ({result.probabilities[target]:.0%}), but not by the clear lead the search asks "
-            "for, so the change was not shrunk."
+            f"as {app.article(target)} {target} ({result.probabilities[target]:.0%}), but not by the clear "
+            "lead the search asks for, so the change was not shrunk."
         )
     else:
         st.warning(
             f"No change within {result.steps} steps, the most the search takes, made Model {model_id} "
-            f"read a {target}."
+            f"read {app.article(target)} {target}."
         )
     st.markdown("**What every model reads**")
     rows = answer_rows(models, [image, result.edited])

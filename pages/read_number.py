@@ -84,9 +84,10 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
     if doubtful is not None:
         other = reading.second_opinion(model_id)
         guess, confidence = reading.digits(model_id)[doubtful], reading.confidences(model_id)[doubtful]
+        other_guess = reading.digits(other)[doubtful] if other is not None else guess
         second = (
-            f"; {app.model_name(other)} reads it as a {reading.digits(other)[doubtful]}"
-            if other is not None and reading.digits(other)[doubtful] != guess
+            f"; {app.model_name(other)} reads it as {app.article(other_guess)} {other_guess}"
+            if other_guess != guess
             else ""
         )
         tall = (
@@ -95,8 +96,8 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
             else ""
         )
         st.warning(
-            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as a {guess} "
-            f"at {confidence:.0%}{second}{tall}.",
+            f"Not sure of this number: check digit {doubtful + 1} (boxed in orange), read as "
+            f"{app.article(guess)} {guess} at {confidence:.0%}{second}{tall}.",
             icon=":material/help:",
         )
 
@@ -181,7 +182,10 @@ def keep_ui(reading: digitdraw.NumberReading, image: np.ndarray, model_id: int) 
             state.read_kept[(digest, index)] = (drawing_id, label)
     if (digest, index) in state.read_kept:
         kept_as = state.read_kept[(digest, index)][1]
-        st.markdown(f":material/check_circle: Digit {index + 1} is kept as a **{kept_as}**. Thank you!")
+        st.markdown(
+            f":material/check_circle: Digit {index + 1} is kept as {app.article(kept_as)} **{kept_as}**. "
+            "Thank you!"
+        )
     st.caption(
         "Keeping stores this digit's picture, what the models saw, your answer and every model's, with an "
         "anonymous id for this browser, as the Draw page does. Nothing is kept unless you tap Keep."

@@ -58,9 +58,10 @@ def misses_ui(drawings, answers: dict[int, np.ndarray], model_id: int) -> None:
         for index in misses[:GALLERY_SIZE]:
             drawing = drawings[index]
             said = " ".join(f"{m}:{answers[m][index]}" for m in answers)
+            label = f"{app.article(drawing.label)} {drawing.label}"
             st.image(
                 charts.display_image(drawing.model_input, size=app.STEP_IMAGE_WIDTH),
-                caption=f"a {drawing.label}, read {answers[model_id][index]} · models {said}",
+                caption=f"{label}, read {answers[model_id][index]} · models {said}",
                 width=app.STEP_IMAGE_WIDTH,
             )
 

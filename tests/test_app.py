@@ -1595,3 +1595,7 @@ def test_what_the_model_sees_shows_the_cropped_strokes_with_a_margin(canvas):
             and ink[:, 0].max() < picture.shape[0] - 1
             and ink[:, 1].max() < picture.shape[1] - 1
         )
+
+
+def test_an_eight_takes_an_not_a():
+    assert [f"{ui_app.article(digit)} {digit}" for digit in (7, 8, "8")] == ["a 7", "an 8", "an 8"]

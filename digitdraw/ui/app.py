@@ -736,6 +736,11 @@ CURRENT_DRAWING_KEY = "current_drawing"
 CURRENT_CANVAS_KEY = "current_canvas"
 
 
+def article(digit: object) -> str:
+    """The article a digit's name takes: "an" for an 8 (an eight), "a" for any other."""
+    return "an" if str(digit) == "8" else "a"
+
+
 def model_name(model_id: ModelId) -> str:
     """A model's short name, for narrow tables whose page has a picker with the full label: 'Model 4', or
     the name someone gave their network."""
