@@ -9,6 +9,8 @@ where every job stands.
 
 from __future__ import annotations
 
+import datetime
+
 import streamlit as st
 
 from digitdraw.jobs import queue as jobs
@@ -28,6 +30,9 @@ from digitdraw.serving.networks import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDD
 from digitdraw.ui import app, charts
 
 POLL_SECONDS = 2.0
+# An idle worker takes a queued job within a second or so: a job left queued this long, with no other
+# job running, has no worker to take it.
+NO_WORKER_AFTER = datetime.timedelta(seconds=30)
 NEW_JOB = "train_new_job"  # The job just queued from this page, whose card is scrolled into view once.
 # Scrolls the new job's card into view once it is on the page (it is drawn by the jobs fragment).
 _SHOW_JOB = """<script>
@@ -172,6 +177,9 @@ def form_ui() -> NetworkSettings | None:
         )
     if not start:
         return None
+    if not name.strip():
+        st.error(f"Give the network a name first: {CUSTOM_NAME_RULE}.", icon=":material/edit:")
+        return None
     try:
         return NetworkSettings(
             name=name.strip(),
@@ -211,14 +219,23 @@ def describe(settings: NetworkSettings) -> str:
         f"{settings.architecture.summary} · {ACTIVATION_LABELS[settings.activation]} · "
         f"{OPTIMIZERS[settings.optimizer]}, rate {settings.resolved_learning_rate:g} · "
         f"batch {settings.batch_size} · {images} images · "
-        f"augmentation {'on' if settings.augmentation else 'off'} · seed {settings.seed}"
+        f"augmentation {'on' if settings.augmentation else 'off'} · seed {settings.seed} · "
+        f"{settings.epochs} epoch{'s' if settings.epochs != 1 else ''}"
         + ("" if settings.kept_repeats is None else f" · kept drawings {settings.kept_repeats}× an epoch")
     )
 
 
-def progress_text(job: jobs.Job) -> str:
-    """Where a job stands, in words."""
+def progress_text(job: jobs.Job, none_running: bool = False) -> str:
+    """Where a job stands, in words; ``none_running``: no job of the queue is running."""
     if job.state == jobs.JobState.QUEUED:
+        waited = datetime.datetime.now(datetime.UTC) - job.created_at
+        if none_running and waited > NO_WORKER_AFTER:
+            # Workers are not listed anywhere while idle; a job left queued this long, with nothing else
+            # training, means none is running.
+            return (
+                f"Waiting for a worker for {waited.total_seconds() / 60:.0f} min: none seems to be running. "
+                "make run starts one beside the app; python -m digitdraw worker starts one on its own"
+            )
         return "Waiting for a worker"
     if job.state == jobs.JobState.RUNNING and job.epoch == 0 and job.batches == 0:
         return "Preparing the data"
@@ -233,8 +250,8 @@ def _stop(job: jobs.Job) -> None:
     st.toast(f"Stopping {job.name}: it keeps its best epoch so far.", icon=":material/stop_circle:")
 
 
-def job_ui(job: jobs.Job, expanded: bool) -> None:
-    """One job: its state, settings, progress, curves and Stop."""
+def job_ui(job: jobs.Job, expanded: bool, none_running: bool = False) -> None:
+    """One job: its state, settings, progress, curves and Stop; ``none_running``: no job is running."""
     with st.container(border=True, key=f"job_{job.id}"):
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(f"**{job.name}** {STATE_BADGES[job.state]}")
@@ -251,7 +268,7 @@ def job_ui(job: jobs.Job, expanded: bool) -> None:
         st.caption(describe(job.settings) if job.settings is not None else "Settings that cannot be trained.")
         if job.active:
             stopping = " · stopping after this batch" if job.stop_requested else ""
-            st.progress(job.fraction_done, text=progress_text(job) + stopping)
+            st.progress(job.fraction_done, text=progress_text(job, none_running) + stopping)
         elif job.message:
             st.caption(job.message)
         if job.history is not None and expanded:
@@ -336,8 +353,9 @@ def jobs_ui() -> None:
         return
     if not listed:
         st.info("No jobs yet: design a network, then press Start.", icon=":material/school:")
+    none_running = not any(job.state == jobs.JobState.RUNNING for job in listed)
     for index, job in enumerate(listed):
-        job_ui(job, expanded=index < 2 or job.active)
+        job_ui(job, expanded=index < 2 or job.active, none_running=none_running)
     new_job = st.session_state.pop(NEW_JOB, None)
     if new_job is not None:
         st.html(_SHOW_JOB.replace("JOB", str(int(new_job))), unsafe_allow_javascript=True)

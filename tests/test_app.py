@@ -1174,6 +1174,36 @@ def test_start_queues_the_designed_network(drawings_store, models_copy):
     assert job.settings.kept_repeats is None, "MNIST alone unless asked"
 
 
+def test_a_job_left_queued_with_nothing_running_says_how_to_start_a_worker(drawings_store, models_copy):
+    import datetime
+
+    from sqlalchemy import update
+
+    from digitdraw.jobs.queue import JobRow
+
+    app = _train_page()
+    app.text_input(key="train_name").set_value("lonely-net")
+    app.button(key="train_start").click().run()
+    queue = _queue(drawings_store)
+    assert app.get("progress")[0].proto.text == "Waiting for a worker"
+    two_minutes_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=2)
+    with queue._engine.begin() as connection:
+        connection.execute(update(JobRow).values(created_at=two_minutes_ago))
+    app.run()
+    waiting = app.get("progress")[0].proto.text
+    assert waiting.startswith("Waiting for a worker for 2 min: none seems to be running.")
+    assert "make run starts one beside the app" in waiting
+
+
+def test_start_without_a_name_asks_for_one(drawings_store, models_copy):
+    app = _train_page()
+    app.button(key="train_start").click().run()
+    assert [error.value for error in app.error] == [
+        "Give the network a name first: 1 to 40 letters, digits and dashes, starting with a letter."
+    ]
+    assert _queue(drawings_store).jobs() == []
+
+
 def _keep_drawings(url: str, count: int) -> list[str]:
     """Keep ``count`` distinct drawings (one dot each, in its own place); their digests, which the Train
     page counts the parts by."""
