@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import os
 from collections.abc import Callable
 
 import cv2
@@ -991,6 +992,26 @@ def test_a_file_that_is_no_image_and_a_missing_file_are_clear_errors(tmp_path):
         images.load_image(tmp_path / "missing.png")
     with pytest.raises(ValueError, match="is a folder"):
         images.load_image(tmp_path)
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_it(tmp_path):
+    pipe = tmp_path / "photo.png"
+    os.mkfifo(pipe)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        images.load_image(pipe)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"working_side": 0}, "expected working_side as a whole number of pixels, at least 1"),
+        ({"working_side": "1000"}, "expected working_side as a whole number of pixels"),
+        ({"model_ids": 4}, "expected model_ids as a list of model ids"),
+    ],
+)
+def test_read_digits_says_what_it_expected_of_its_other_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        digitdraw.read_digits(np.full((50, 50), 255, np.uint8), **arguments)
 
 
 def test_a_16_bit_png_is_scaled_to_8_bits():

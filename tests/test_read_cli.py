@@ -32,6 +32,12 @@ def test_the_number_is_printed_per_image_for_one_model(number_png, tmp_path, cap
     assert out.splitlines() == [f"{number_png}: 407", f"{blank}: (no digits)"] and not err
 
 
+def test_a_model_named_twice_answers_once(number_png, capsys):
+    assert main(["read", str(number_png), "--model", "4", "4"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines() == [f"{number_png}: 407"]
+
+
 def test_every_model_answers_by_default(number_png, capsys):
     assert main(["read", str(number_png)]) == 0
     out, _ = capsys.readouterr()

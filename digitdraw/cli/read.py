@@ -20,7 +20,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     parser.add_argument(
-        "--model", nargs="+", default=["all"], metavar="ID", help="model ids, or 'all' (default)"
+        "--model",
+        nargs="+",
+        default=["all"],
+        metavar="ID",
+        help="model ids, or 'all' (default); after the images, since it takes every word that follows",
     )
     parser.add_argument(
         "--json",
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from digitdraw.reading.read import read_digits
 
     try:
-        wanted = model_ids(args.model)
+        wanted = list(dict.fromkeys(model_ids(args.model)))  # Each model once, however often it is named.
     except ValueError as error:
         args.parser.error(str(error))
     status, results = 0, []

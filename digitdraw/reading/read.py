@@ -1481,6 +1481,12 @@ def read_digits(
     of the whole number. ``working_side`` trades speed for small digits
     (see the module's docstring).
     """
+    if isinstance(working_side, bool) or not isinstance(working_side, int | np.integer) or working_side < 1:
+        raise ValueError(
+            f"expected working_side as a whole number of pixels, at least 1, got {working_side!r}"
+        )
+    if model_ids is not None and (isinstance(model_ids, str | bytes) or not isinstance(model_ids, Iterable)):
+        raise ValueError(f"expected model_ids as a list of model ids, or None for all, got {model_ids!r}")
     if not isinstance(image, np.ndarray):
         if not (isinstance(image, bytes | str | Path) or hasattr(image, "read")):
             raise ValueError(

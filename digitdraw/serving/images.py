@@ -45,6 +45,10 @@ def load_image(
     ``formats`` names the only formats (Pillow's names) it may be decoded as; None: any Pillow reads.
     """
     name = str(source) if isinstance(source, str | Path) else "the image"
+    special = isinstance(source, str | Path) and Path(source).exists() and not Path(source).is_file()
+    if special and not Path(source).is_dir():  # A folder has its own sentence below.
+        # A named pipe or a device would be read until it ends, which it may never do.
+        raise ValueError(f"{name} is not a regular file")
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
