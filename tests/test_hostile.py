@@ -81,6 +81,23 @@ def test_a_declared_size_beyond_the_limit_is_refused_from_the_header_before_allo
     assert peak < 2**20  # Refused from the header: not one of the 5 GB declared was allocated.
 
 
+def test_too_many_drawings_or_arrays_are_refused_from_the_headers(database, tmp_path, capsys):
+    """318,000 blank drawings zip to 245 KB: their count is in the header, and refused there."""
+    many = tmp_path / "many.npz"
+    np.savez_compressed(many, x=np.zeros((120_000, 1, 1), np.uint8), y=np.zeros(120_000, np.uint8))
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="holds 120,000 drawings; one import takes at most 100,000"):
+        collect.read_npz(many)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # Not one drawing was read.
+    members = tmp_path / "members.npz"
+    np.savez(members, x=np.zeros((1, 28, 28), np.uint8), y=np.zeros(1, np.uint8),
+             **{f"extra{i}": np.zeros(1, np.uint8) for i in range(files.MAX_NPZ_ARRAYS)})  # fmt: skip
+    code, _, err = _run(["drawings", "--database", database, "import", str(members)], capsys)
+    assert code == 1 and _one_line(err) and "holds 1,002 files, more than the 1,000 arrays" in err
+
+
 def test_a_database_whose_driver_is_not_installed_is_one_sentence(capsys):
     code, _, err = _run(["drawings", "--database", "mysql://u@127.0.0.1/x", "stats"], capsys)
     assert code == 1 and _one_line(err) and "needs a database driver that is not installed" in err

@@ -10,6 +10,7 @@ a file with one bad drawing is refused with a message naming it.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from digitdraw.drawings.store import Drawing, NewDrawing, Store, export_arrays
 from digitdraw.serving import inference
-from digitdraw.serving.files import npz_declared_bytes
+from digitdraw.serving.files import npz_headers
 from digitdraw.serving.networks import MODEL_IDS, is_custom
 from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
 
@@ -109,14 +110,21 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise ValueError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        declared = npz_declared_bytes(path)
+        headers = npz_headers(path)
     except ValueError as error:
         raise ValueError(f"{path} is not a readable .npz file ({error})") from error
     except OSError as error:
         raise ValueError(f"{path} cannot be read ({error.strerror})") from error
-    missing = {"x", "y"} - set(declared)
+    missing = {"x", "y"} - set(headers)
     if missing:
         raise ValueError(f"{path} has no array named {' or '.join(sorted(missing))}")
+    count = headers["x"][0][0] if headers["x"][0] else 0
+    if count > MAX_IMPORT_DRAWINGS:
+        raise ValueError(
+            f"{path} holds {count:,} drawings; one import takes at most {MAX_IMPORT_DRAWINGS:,} drawings "
+            f"and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
+        )
+    declared = {name: math.prod(shape) * dtype.itemsize for name, (shape, dtype) in headers.items()}
     if sum(declared.values()) > MAX_IMPORT_BYTES:
         raise ValueError(
             f"{path} declares {sum(declared.values()) / 2**20:,.0f} MiB of arrays; one import takes at most "
@@ -127,11 +135,6 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             x, y = archive["x"], archive["y"]
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as error:
         raise ValueError(f"{path} is not a readable .npz file ({error})") from error
-    if x.ndim and len(x) > MAX_IMPORT_DRAWINGS:
-        raise ValueError(
-            f"{path} holds {len(x):,} drawings; one import takes at most {MAX_IMPORT_DRAWINGS:,} drawings "
-            f"and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
-        )
     return x, y
 
 

@@ -46,13 +46,23 @@ def sha256_file(path: str | os.PathLike) -> str:
         return sha256(*iter(lambda: handle.read(_CHUNK), b""))
 
 
-def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
-    """The bytes each array of an .npz file declares, by name, from the headers alone (nothing is
-    allocated for the data). ValueError for a file that is not an .npz archive of .npy arrays."""
+# An .npz read here holds at most this many arrays: a saved network has a few dozen, an import two.
+MAX_NPZ_ARRAYS = 1_000
+
+
+def npz_headers(source: str | os.PathLike | IO[bytes]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype each array of an .npz file declares, by name, from the headers alone (nothing is
+    allocated for the data). ValueError for a file that is not an .npz archive of .npy arrays, or that
+    holds more than ``MAX_NPZ_ARRAYS``."""
     try:
         with zipfile.ZipFile(source) as archive:
+            names = archive.namelist()
+            if len(names) > MAX_NPZ_ARRAYS:
+                raise ValueError(
+                    f"it holds {len(names):,} files, more than the {MAX_NPZ_ARRAYS:,} arrays allowed"
+                )
             declared = {}
-            for name in archive.namelist():
+            for name in names:
                 if not name.endswith(".npy"):
                     raise ValueError(f"{name} is not an array")
                 with archive.open(name) as member:
@@ -63,10 +73,18 @@ def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
                         else np.lib.format.read_array_header_2_0
                     )
                     shape, _, dtype = read_header(member)
-                declared[name.removesuffix(".npy")] = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                declared[name.removesuffix(".npy")] = (tuple(shape), dtype)
             return declared
     except (zipfile.BadZipFile, EOFError, KeyError) as error:
         raise ValueError(f"not an .npz archive of arrays ({error})") from error
+
+
+def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
+    """The bytes each array of an .npz file declares, by name, from the headers alone (``npz_headers``)."""
+    return {
+        name: int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        for name, (shape, dtype) in npz_headers(source).items()
+    }
 
 
 class DeclaredTooLarge(ValueError):
