@@ -419,6 +419,15 @@ def _huge_declared_hidden_layer_file(path):
     _rewritten_config(path, declare)
 
 
+def _weights_that_do_not_fit_file(path):
+    """Its config declares twelve outputs; the weights stored are for ten."""
+
+    def declare(config):
+        config["config"]["layers"][-1]["config"]["units"] = 12
+
+    _rewritten_config(path, declare)
+
+
 def _truncated_file(path, example_files):
     content = example_files["convnet"][0].read_bytes()
     path.write_bytes(content[: len(content) // 2])
@@ -442,6 +451,8 @@ HOSTILE = {
         "holds 50,000,000 weights; DigitDraw opens networks of at most 10,000,000",
     ),
     "ten sigmoid outputs": (_sigmoid_outputs_file, "gives sigmoid outputs"),
+    # Keras's own reason, its first line that says why (not its count of objects that failed to load).
+    "weights that do not fit the config": (_weights_that_do_not_fit_file, "variable.shape=(784, 12)"),
     "a config declaring 100 million inputs": (
         _huge_declared_input_file,
         "layers declare 1,000,000,010 weights; DigitDraw opens networks of at most 10,000,000",

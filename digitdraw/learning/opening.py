@@ -355,8 +355,17 @@ def _load_keras(content: bytes, name: str):
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as error:  # Whatever Keras objects to: the file is not one we can open.
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            raise OpenError(f"Keras cannot load {name} in safe mode ({reason})") from None
+            raise OpenError(f"Keras cannot load {name} in safe mode ({_keras_reason(error)})") from None
+
+
+def _keras_reason(error: Exception) -> str:
+    """What Keras objected to, in one short line: the first line that says why, not the count of objects
+    that failed to load, and none of the weights it prints after it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("A total of")] or lines
+    if not reasons:
+        return type(error).__name__
+    return reasons[0].split(" Target variable:")[0][:200]
 
 
 def _activation(layer) -> tuple[str, float | None]:
