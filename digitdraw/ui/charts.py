@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -296,8 +297,30 @@ def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     if metric == "accuracy":
         figure.update_yaxes(title="accuracy", tickformat=".1%")
     else:
-        figure.update_yaxes(title="cross-entropy loss", type="log")
+        # Plotly labels a log axis's minor ticks with their first digit alone ("3, 2, 0.1, 9, 8"): every
+        # tick is given its whole value instead.
+        ticks = log_ticks([v for trace in figure.data for v in (trace.y if trace.y is not None else ())])
+        figure.update_yaxes(
+            title="cross-entropy loss", type="log", tickvals=ticks, ticktext=[f"{tick:g}" for tick in ticks]
+        )
     return _layout(figure, height=height, hovermode="x unified")
+
+
+def log_ticks(values: Sequence[float | None]) -> list[float]:
+    """Ticks at 1, 2, 3 and 5 times the powers of ten within the positive values' range, and the nearest
+    either side of it, for a log axis."""
+    positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not positive:
+        return []
+    low, high = min(positive), max(positive)
+    ticks = [
+        float(f"{step * 10.0**power:.12g}")
+        for power in range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 2)
+        for step in (1, 2, 3, 5)
+    ]
+    # And one either side, so that a narrow range has ticks too; Plotly shows none outside the axis.
+    below, above = [t for t in ticks if t < low], [t for t in ticks if t > high]
+    return [*below[-1:], *(tick for tick in ticks if low <= tick <= high), *above[:1]]
 
 
 def _confusion_values(matrix: np.ndarray, normalise: bool) -> np.ndarray:
