@@ -197,6 +197,14 @@ def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
     agreement = ""
     if len(set(answers.values())) > 1:
         agreement = charts.note("The models disagree on this drawing.", "disagree")
+    elif answers and chosen in answers and not result.is_digit(chosen):
+        # They agree on a guess, for a drawing the chosen model takes for no digit: no green "read" here.
+        agreed = answers[chosen]
+        agreement = charts.note(
+            f"All {len(answers)} models would guess {app.article(agreed)} <b>{agreed}</b>, for a drawing "
+            "that does not look like a digit.",
+            "disagree",
+        )
     elif answers:
         agreed = next(iter(answers.values()))
         agreement = charts.note(

@@ -32,15 +32,16 @@ def whose_ui() -> str:
     return choice or "mine"
 
 
-def accuracy_table(scores: dict[int, float]) -> pd.DataFrame:
-    """Per model: accuracy on the kept drawings beside its MNIST test accuracy, and the gap."""
+def accuracy_table(scores: dict[int, float], kept_label: str) -> pd.DataFrame:
+    """Per model: accuracy on the kept drawings (the column ``kept_label``) beside its MNIST test accuracy,
+    and the gap."""
     models, _ = app.loaded_models()
     rows = []
     for model_id, kept in scores.items():
         if model_id not in models:  # Deleted (a network someone trained) since the answers were computed.
             continue
         mnist = models[model_id].metrics.accuracy["test"]
-        rows.append({"Model": app.model_name(model_id), "Your drawings": kept, "MNIST test": mnist,
+        rows.append({"Model": app.model_name(model_id), kept_label: kept, "MNIST test": mnist,
                      "Gap (points)": 100 * (kept - mnist)})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -139,13 +140,14 @@ if scores:
     name = app.model_name(best[0]) if len(best) == 1 else f"{len(best)} models tie"
     counts[2].metric("Best here", name, f"{top:.1%}", delta_arrow="off")
 
-st.subheader("Accuracy: your drawings against MNIST")
+kept_label = "Your drawings" if mine else "Everyone's drawings"
+st.subheader(f"Accuracy: {kept_label.lower()} against MNIST")
 if answers:
     st.dataframe(
-        accuracy_table(scores),
+        accuracy_table(scores, kept_label),
         hide_index=True,
         column_config={
-            "Your drawings": st.column_config.NumberColumn(format="percent"),
+            kept_label: st.column_config.NumberColumn(format="percent"),
             "MNIST test": st.column_config.NumberColumn(format="percent"),
             "Gap (points)": st.column_config.NumberColumn(format="%+.1f"),
         },

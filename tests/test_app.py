@@ -637,6 +637,8 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     assert len(app.get("download_button")) == 2
     app.segmented_control(key="whose").set_value("everyone").run()
     assert app.metric[0].value == "6"
+    assert "Accuracy: everyone's drawings against MNIST" in [header.value for header in app.subheader]
+    assert "Everyone's drawings" in app.dataframe[0].value.columns
 
 
 def test_your_drawings_counts_every_drawing_and_measures_the_newest_sample(drawings_store, mnist):
@@ -997,6 +999,7 @@ def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
         app
     ) and "guesses, for something that does not look like a digit" in _html(app)
     assert not app.metric  # No digit and percentage under the canvas.
+    assert "models read" not in _html(app)  # Nor a green note that every model read it.
     # Nothing to confirm, but the digits stay: the model may be wrong that it is no digit.
     assert not any(button.label.startswith("Right") for button in app.button)
     assert app.button_group(key="keep_as").label == "A digit after all? It is a"
@@ -1005,6 +1008,15 @@ def test_a_symbol_is_not_read_as_a_confident_digit(canvas):
     assert app.metric[0].value == "7" and "raw" not in app.metric[0].label
     assert "Right, it is a 7" in [button.label for button in app.button]
     assert not any("look like a digit" in w.value for w in app.warning)
+
+
+def test_models_agreeing_on_a_guess_for_no_digit_do_not_say_they_read_it(canvas):
+    canvas.image = _symbol_canvas("X")  # Every model guesses 8; model 4 takes it for no digit.
+    app = _run("pages/draw.py")
+    assert "That doesn't look like a digit" in app.warning[0].value
+    assert "would guess an 8, but" in _text(app)
+    assert "would guess an <b>8</b>, for a drawing that does not look like a digit" in _html(app)
+    assert "models read" not in _html(app)
 
 
 def test_the_compare_page_shows_calibration_raw_and_calibrated(canvas):
