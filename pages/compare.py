@@ -9,12 +9,6 @@ from digitdraw.learning import opening
 from digitdraw.learning.evalsets import OTHER_HANDS
 from digitdraw.ui import app, charts
 
-# Wide enough for "6 (beyond the study)" and the CNN's architecture, which the default width cuts.
-NAME_COLUMNS = {
-    "Model": st.column_config.TextColumn(width="medium"),
-    "Architecture": st.column_config.TextColumn(width=240),
-}
-
 
 def study_table(rows: list[dict]) -> pd.DataFrame:
     """The study's table reproduced, our numbers beside its numbers, plus test and drawn accuracy, and the
@@ -244,15 +238,28 @@ if rows:
     other_hands_ui(calibration_rows)
     if any(row["baseline"] is not None for row in rows):
         st.subheader("Two training recipes")
-        st.dataframe(recipe_table(rows), hide_index=True)
+        # Static tables, as the study's: a phone shows the columns that matter, the rest a tap away, and
+        # no table toolbar sits over the heading above (a dataframe's shows on a touch screen).
+        app.narrow_table_ui(
+            recipe_table(rows),
+            ["Model", "Test (MNIST)", "Test: baseline"],
+            lambda table: st.table(table, hide_index=True, border="horizontal"),
+        )
         st.caption(
-            "The study's recipe trains on MNIST with mild augmentation; the improved one changes how the "
-            "training images are made (docs/research/training-recipes.md measures each technique). The "
-            "training command trained every network by the study's recipe too, from the same seed, and "
-            "kept its figures beside the model's own; the app uses the model's own weights."
+            "The study's recipe trains on MNIST with mild augmentation; the improved one thickens or thins "
+            "strokes by up to two pixels. It was chosen as the best on digits drawn from MNIST's validation "
+            "images, keeping validation accuracy within 0.3 points (docs/research/training-recipes.md); on "
+            "the test and drawn test digits above it is better for some networks and worse for others. "
+            "The training command trained every network by the study's recipe "
+            "too, from the same seed, and kept its figures beside the model's own; the app uses the "
+            "model's own weights."
         )
     st.subheader("What each model costs")
-    st.dataframe(cost_table(rows), hide_index=True, column_config=NAME_COLUMNS)
+    app.narrow_table_ui(
+        cost_table(rows),
+        ["Model", "Parameters", "One prediction"],
+        lambda table: st.table(table, hide_index=True, border="horizontal"),
+    )
     st.subheader("Ranking")
     app.chart_ui(charts.ranking_chart(rows), key="ranking")
 calibration_ui(calibration_rows)

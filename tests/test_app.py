@@ -1088,7 +1088,7 @@ def test_the_compare_page_reports_both_recipes_where_a_baseline_was_measured(can
     app.run()
     assert not app.exception
     assert "Two training recipes" in [s.value for s in app.subheader]
-    (table,) = [frame.value for frame in app.dataframe if "Test: baseline" in frame.value]
+    (table,) = [frame.value for frame in app.table if "Test: baseline" in frame.value]
     assert list(table["Model"]) == ["2"] and list(table["Baseline recipe"]) == ["study"]
     assert table["Test: baseline"][0] == "50.00%" and table["Drawn: baseline"][0] == "25.00%"
     saved = saved_models.load(2, models_copy)
@@ -1546,7 +1546,7 @@ def test_the_train_page_lists_an_opened_network_with_downloads_and_compare_downl
     ]
     compare.selectbox(key="compare_download_model").set_value(opened_network).run()
     assert not compare.exception
-    models_in_tables = [list(frame.value.iloc[:, 0]) for frame in compare.dataframe]
+    models_in_tables = [list(frame.value.iloc[:, 0]) for frame in [*compare.dataframe, *compare.table]]
     assert any("course-net" in models for models in models_in_tables)
 
 
@@ -1608,6 +1608,7 @@ def test_your_drawings_lists_each_with_its_picture_and_second_newest_first(kept_
     ("page", "columns"),
     [
         ("pages/compare.py", ["Model", "Validation: ours", "Test (MNIST)", "Drawn digits"]),
+        ("pages/compare.py", ["Model", "Parameters", "One prediction"]),
         ("pages/confusion_matrix.py", ["digit", "recall", "F1"]),
     ],
 )
