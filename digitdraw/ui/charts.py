@@ -307,20 +307,22 @@ def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
 
 
 def log_ticks(values: Sequence[float | None]) -> list[float]:
-    """Ticks at 1, 2, 3 and 5 times the powers of ten within the positive values' range, and the nearest
-    either side of it, for a log axis."""
+    """Ticks for a log axis over the positive values: at 1, 2, 3 and 5 times the powers of ten within
+    their range, or at every digit times them where that gives fewer than three; and the nearest
+    either side of the range."""
     positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
     if not positive:
         return []
     low, high = min(positive), max(positive)
-    ticks = [
-        float(f"{step * 10.0**power:.12g}")
-        for power in range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 2)
-        for step in (1, 2, 3, 5)
-    ]
-    # And one either side, so that a narrow range has ticks too; Plotly shows none outside the axis.
+    powers = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 2)
+    for steps in ((1, 2, 3, 5), range(1, 10)):
+        ticks = [float(f"{step * 10.0**power:.12g}") for power in powers for step in steps]
+        inside = [tick for tick in ticks if low <= tick <= high]
+        if len(inside) >= 3:
+            break
+    # Plotly shows no tick outside the axis's range: the nearest either side only serve a narrow one.
     below, above = [t for t in ticks if t < low], [t for t in ticks if t > high]
-    return [*below[-1:], *(tick for tick in ticks if low <= tick <= high), *above[:1]]
+    return [*below[-1:], *inside, *above[:1]]
 
 
 def _confusion_values(matrix: np.ndarray, normalise: bool) -> np.ndarray:
