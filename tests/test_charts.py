@@ -298,6 +298,7 @@ def test_a_loss_axis_labels_every_tick_with_its_whole_value():
     assert charts.log_ticks([0.07, 0.14]) == [0.06, 0.07, 0.08, 0.09, 0.1, 0.2]  # Narrow: every digit.
     assert charts.log_ticks([0.045, 0.047]) == [0.04, 0.05]  # Narrower still: the ticks either side.
     assert charts.log_ticks([0.0, None]) == []
+    assert charts.log_ticks([1e-7, 2.3]) == [10.0**power for power in range(-7, 2)]  # The powers alone.
     curves = {"accuracy": [0.9, 0.95, 0.97], "loss": [0.4, 0.15, 0.06]}
     history = History(epoch=[1, 2, 3], train=curves, validation=curves, test=curves, best_epoch=3)
     axis = charts.training_curves(history, "loss").layout.yaxis

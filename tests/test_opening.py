@@ -406,6 +406,20 @@ def _huge_declared_input_file(path):
     _rewritten_config(path, declare)
 
 
+def _input_declared_under_another_key_file(path):
+    """Its input layer gives its size as ``shape``, with no batch shape and no layer's build_config."""
+
+    def declare(config):
+        for layer in config["config"]["layers"]:
+            layer.pop("build_config", None)
+            if layer["class_name"] == "InputLayer":
+                del layer["config"]["batch_shape"]
+                layer["config"]["shape"] = [1_000_000]
+        config["config"].pop("build_input_shape", None)
+
+    _rewritten_config(path, declare)
+
+
 def _huge_declared_hidden_layer_file(path):
     """Its config adds a hidden layer of two million units, which no stored weights back."""
 
@@ -455,7 +469,11 @@ HOSTILE = {
     "weights that do not fit the config": (_weights_that_do_not_fit_file, "variable.shape=(784, 12)"),
     "a config declaring 100 million inputs": (
         _huge_declared_input_file,
-        "layers declare 1,000,000,010 weights; DigitDraw opens networks of at most 10,000,000",
+        "upload.keras's config.json declares an input of 100,000,000 values; a digit is 28x28",
+    ),
+    "a config declaring its input under another key": (
+        _input_declared_under_another_key_file,
+        "upload.keras's config.json declares an input of 1,000,000 values; a digit is 28x28",
     ),
     "a config declaring a hidden layer of 2 million units": (
         _huge_declared_hidden_layer_file,

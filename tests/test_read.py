@@ -379,6 +379,18 @@ def test_a_wide_dark_table_at_a_slant_is_no_digit():
     assert digitdraw.read_digits(cv2.GaussianBlur(paper, (3, 3), 0), [4]).text(4) == "470"
 
 
+def test_faint_ink_beside_a_dark_table_is_still_ink():
+    """The table is ink, but not the strongest ink: faint pencil beside it keeps its threshold."""
+    paper = np.full((600, 900), 215, np.uint8)
+    ink = cv2.resize(_row_ink((4, 7, 0)), None, fx=0.7, fy=0.7)
+    top, left = 200, 120
+    alpha = ink.astype(np.float32) / 255
+    region = paper[top : top + ink.shape[0], left : left + ink.shape[1]].astype(np.float32)
+    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + 145 * alpha
+    paper[:, 720:] = 35  # A dark table along the right side.
+    assert digitdraw.read_digits(paper, [4]).text(4) == "470"
+
+
 # --- 5. grouping pieces into digits -----------------------------------------------------------
 
 
@@ -999,6 +1011,18 @@ def test_a_named_pipe_is_refused_without_waiting_for_it(tmp_path):
     os.mkfifo(pipe)
     with pytest.raises(ValueError, match="is not a regular file"):
         images.load_image(pipe)
+    with pytest.raises(ValueError):  # A name the file system refuses (too long) is no OSError either.
+        images.load_image(tmp_path / ("x" * 300 + ".png"))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([-3e38, 0.0, 3e38], [0, 128, 255]), ([0.0, 1e-45, 1e-45], [0, 255, 255])],
+    ids=["the widest range", "the narrowest"],
+)
+def test_a_float_image_at_the_limits_of_float32_spans_0_to_255(values, expected):
+    picture = Image.fromarray(np.array([values], np.float32), mode="F")
+    assert images.load_image(_png_bytes(picture, "TIFF")).tolist() == [expected]
 
 
 @pytest.mark.parametrize(

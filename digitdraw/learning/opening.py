@@ -36,6 +36,7 @@ allocates before it reads any), twenty million multiply-adds a digit.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
@@ -208,7 +209,10 @@ def _check_keras_file(content: bytes, name: str) -> None:
                     f"layer {label!r} is a {_clean(kind)}, which DigitDraw cannot run; it opens "
                     f"{SUPPORTED_TEXT}"
                 )
-        declared = declared_weights(config)
+        try:
+            declared = declared_weights(config)
+        except _Undeclared as error:
+            raise OpenError(f"{name}'s config.json {error}") from None
         if declared > MAX_OPEN_WEIGHTS:
             raise OpenError(
                 f"{name}'s layers declare {declared:,} weights; DigitDraw opens networks of at most "
@@ -221,23 +225,32 @@ def _check_keras_file(content: bytes, name: str) -> None:
     _check_weights(weights, name)
 
 
-def _shape(value: object) -> tuple[int, ...] | None:
+class _Undeclared(ValueError):
+    """A config.json whose layers' sizes cannot be told before Keras builds them; the message follows
+    "<file>'s config.json"."""
+
+
+def _size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _shape(value: object, batch: bool = True) -> tuple[int, ...] | None:
     """A shape declared in a Keras config, without its batch axis (an unknown size counts as 1)."""
     if value is None:
         return None
-    if not isinstance(value, list) or not value or len(value) > 8:
-        raise OpenError("its config.json declares a shape that is not a list of sizes")
-    sizes = [1 if size is None else size for size in value[1:]]
-    if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in sizes):
-        raise OpenError("its config.json declares a shape that is not a list of sizes")
+    if not isinstance(value, list) or len(value) > 8 or (batch and not value):
+        raise _Undeclared("declares a shape that is not a list of sizes")
+    sizes = [1 if size is None else size for size in (value[1:] if batch else value)]
+    if not all(_size(size) for size in sizes):
+        raise _Undeclared("declares a shape that is not a list of sizes")
     return tuple(sizes)
 
 
 def _pair(value: object) -> tuple[int, int]:
     """A kernel's, stride's or pool's two sizes, as a Keras config gives them (one number or two)."""
     pair = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, list) else ()
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair):
-        raise OpenError("its config.json declares a kernel, stride or pool size that is not one or two sizes")
+    if len(pair) != 2 or not all(_size(v) for v in pair):
+        raise _Undeclared("declares a kernel, stride or pool size that is not one or two sizes")
     return pair
 
 
@@ -245,14 +258,56 @@ def _spatial(size: int, window: int, stride: int, padding: object) -> int:
     return -(-size // stride) if padding == "same" else max(0, (size - window) // stride + 1)
 
 
+def _input_shape(settings: dict) -> tuple[int, ...]:
+    """The shape an InputLayer's config declares, under whichever key, without the batch axis."""
+    for key, batch in (("batch_shape", True), ("batch_input_shape", True), ("shape", False)):
+        if settings.get(key) is not None:
+            return _shape(settings[key], batch)
+    raise _Undeclared("declares an input without its shape")
+
+
+def _inbound(layer: dict) -> set[str]:
+    """The names of the layers a functional model's layer takes its inputs from."""
+    names: set[str] = set()
+    stack: list[object] = [layer.get("inbound_nodes", [])]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            history = item.get("keras_history")
+            if isinstance(history, list) and history and isinstance(history[0], str):
+                names.add(history[0])
+            else:
+                stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return names
+
+
+def _check_chain(config: dict) -> None:
+    """Refuse a functional model whose layers do not run one after another, each on the one before."""
+    if config.get("class_name") not in ("Functional", "Model"):
+        return
+    layers = config.get("config", {}).get("layers", [])
+    for before, layer in itertools.pairwise(layers):
+        name = before.get("config", {}).get("name") if isinstance(before.get("config"), dict) else None
+        if _inbound(layer) != {name}:
+            raise _Undeclared("declares layers that do not run one after another, each on the one before")
+    for layer in layers:
+        if isinstance(layer, dict) and layer.get("class_name") in CONTAINERS:
+            _check_chain(layer)
+
+
 def declared_weights(config: dict) -> int:
     """How many weights Keras allocates to build the model a config declares, before any weight is read.
 
     Keras builds every layer as its config says (a layer's ``build_config`` may declare an input of its
     own) and only then compares the stored weights: a file of a few kilobytes can declare a Dense layer
-    of a billion weights. The shapes are followed from the input through the supported layers; where a
-    layer declares its own input, the larger of the two counts.
+    of a billion weights. So the input must be a digit's size at most, the layers a chain, each on the
+    one before (as DigitDraw runs them), in channels-last order, and their shapes are followed from the
+    input; where a layer declares its own input, the larger of the two counts. ``_Undeclared`` where the
+    sizes cannot be told.
     """
+    _check_chain(config)
     shape: tuple[int, ...] | None = None
     total = 0
     for layer in _keras_layers(config):
@@ -261,42 +316,68 @@ def declared_weights(config: dict) -> int:
         built = layer.get("build_config")
         declared = _shape(built.get("input_shape")) if isinstance(built, dict) else None
         if kind == "InputLayer":
-            shape = _shape(settings.get("batch_shape", settings.get("batch_input_shape")))
+            shape = _input_shape(settings)
+            if math.prod(shape) > IMAGE_SIZE * IMAGE_SIZE:
+                raise _Undeclared(
+                    f"declares an input of {math.prod(shape):,} values; a digit is {IMAGE_SIZE}x{IMAGE_SIZE}"
+                )
             continue
-        shapes = [given for given in (shape, declared) if given]
-        last = max((given[-1] for given in shapes), default=1)
+        if shape is None:
+            raise _Undeclared(f"declares a {_clean(kind)} layer before any input")
+        if settings.get("data_format") not in (None, "channels_last"):
+            raise _Undeclared(f"declares a {_clean(kind)} layer with its channels first")
+        last = max(shape[-1], declared[-1] if declared else 1)
         if kind == "Dense":
             units = settings.get("units")
-            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-                raise OpenError("its config.json declares a Dense layer without a number of units")
+            if not _size(units):
+                raise _Undeclared("declares a Dense layer without a number of units")
             total += last * units + units
-            shape = (*shape[:-1], units) if shape else (units,)
+            shape = (*shape[:-1], units)
         elif kind == "Conv2D":
             filters = settings.get("filters")
-            if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-                raise OpenError("its config.json declares a Conv2D layer without a number of filters")
+            if not _size(filters):
+                raise _Undeclared("declares a Conv2D layer without a number of filters")
             kernel, strides = _pair(settings.get("kernel_size")), _pair(settings.get("strides", 1))
             total += kernel[0] * kernel[1] * last * filters + filters
-            if shape and len(shape) == 3:
-                padding = settings.get("padding")
-                shape = (
-                    *(_spatial(shape[i], kernel[i], strides[i], padding) for i in range(2)),
-                    filters,
+            if len(shape) != 3:
+                raise _Undeclared(
+                    "declares a Conv2D layer on an input that is not height, width and channels"
                 )
-            else:
-                shape = None
-        elif kind in POOL_LAYERS and shape and len(shape) == 3:
+            padding = settings.get("padding")
+            shape = (*(_spatial(shape[i], kernel[i], strides[i], padding) for i in range(2)), filters)
+        elif kind in POOL_LAYERS:
+            if len(shape) != 3:
+                raise _Undeclared(
+                    "declares a pooling layer on an input that is not height, width and channels"
+                )
             pool = _pair(settings.get("pool_size", 2))
             strides = _pair(settings.get("strides") or pool)
             padding = settings.get("padding")
             shape = (*(_spatial(shape[i], pool[i], strides[i], padding) for i in range(2)), shape[2])
-        elif kind == "Flatten" and shape:
+        elif kind == "Flatten":
             shape = (math.prod(shape),)
         elif kind == "Reshape":
-            shape = _shape([None, *settings.get("target_shape", [])]) or shape
+            shape = _reshaped(shape, settings.get("target_shape"))
         elif kind == "BatchNormalization":
+            if settings.get("axis", -1) not in (-1, [-1], len(shape), [len(shape)]):
+                raise _Undeclared("declares a BatchNormalization over another axis than the last")
             total += 4 * last
     return total
+
+
+def _reshaped(shape: tuple[int, ...], target: object) -> tuple[int, ...]:
+    """The shape a Reshape layer makes of ``shape``; one size of its target may be -1, the rest."""
+    if not isinstance(target, list) or not target or len(target) > 8:
+        raise _Undeclared("declares a Reshape without a target shape")
+    known = [size for size in target if size != -1]
+    if len(target) - len(known) > 1 or not all(_size(size) for size in known):
+        raise _Undeclared("declares a Reshape whose target shape is not a list of sizes")
+    if len(known) == len(target):
+        return tuple(known)
+    rest, whole = math.prod(known), math.prod(shape)
+    if whole % rest:
+        raise _Undeclared("declares a Reshape whose target shape does not fit its input")
+    return tuple(whole // rest if size == -1 else size for size in target)
 
 
 def _check_weights(weights: bytes, name: str) -> None:

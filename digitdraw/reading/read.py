@@ -294,7 +294,18 @@ def _lighter_tail(residual: np.ndarray) -> bool:
 
 
 def ink_strength(gray: np.ndarray, light: bool | None = None) -> np.ndarray:
-    """Ink as uint8 contrast against the local paper, 0 (paper) to 255; ``light`` None means detect it."""
+    """Ink as uint8 contrast against the local paper, 0 (paper) to 255; ``light`` None means detect it.
+    A table beside the paper is no ink here (``ink_and_table``)."""
+    return ink_and_table(gray, light)[0]
+
+
+def ink_and_table(gray: np.ndarray, light: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``ink_strength``, and where a table or a board lies beside the paper (a 0/1 uint8 mask of the
+    image's size; None where there is none), which segmentation takes as ink, whole.
+
+    The table is kept out of the contrast: as ink there, it would be the strongest ink in the picture,
+    and ``binarise`` would raise its threshold over faint strokes beside it.
+    """
     if light is None:
         light = light_ink(gray)
     ink = gray if light else cv2.bitwise_not(gray)  # Ink bright, paper dark, from here on.
@@ -311,11 +322,12 @@ def ink_strength(gray: np.ndarray, light: bool | None = None) -> np.ndarray:
     contrast = cv2.subtract(cv2.GaussianBlur(ink, (3, 3), 0), paper)
     table = _table(opened)
     if table.any():
-        contrast[cv2.resize(table, (width, height), interpolation=cv2.INTER_NEAREST) > 0] = 255
+        table = cv2.resize(table, (width, height), interpolation=cv2.INTER_NEAREST)
+        contrast[table > 0] = 0
     # Relative to how bright the paper is: ink on paper in shadow counts as much as in full light.
     # (In uint8 with OpenCV's saturating, rounding divide: a third of the time of float arithmetic.)
     brightness = cv2.max(cv2.bitwise_not(paper), MIN_PAPER_BRIGHTNESS)
-    return cv2.divide(contrast, brightness, scale=255.0)
+    return cv2.divide(contrast, brightness, scale=255.0), (table if table.any() else None)
 
 
 def _table(opened: np.ndarray) -> np.ndarray:
@@ -1280,10 +1292,13 @@ def segment(image: np.ndarray, judge: Judge | None = None, working_side: int = W
     gray, light = to_gray(image)
     size = (gray.shape[1], gray.shape[0])
     small, scale = working_copy(gray, working_side)
-    ink = ink_strength(small, light=True if light else None)
+    ink, table = ink_and_table(small, light=True if light else None)
+    mask = binarise(ink)
+    if table is not None:  # A table is ink, whole, so that it goes with the page's edges (find_pieces).
+        mask |= table
     # Boxes first: a row of boxes has long top and bottom edges, which as ruled lines would go
     # first and leave the boxes' sides standing, to be read as 1s.
-    mask = remove_form_boxes(binarise(ink))
+    mask = remove_form_boxes(mask)
     # Digits are cut in a frame turned level, if the page or the line slants: its map from the working
     # copy, its size and its slant; marks set aside before a turn, in the working copy's pixels.
     rotation, turned_size, degrees = None, None, 0.0

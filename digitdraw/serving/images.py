@@ -45,13 +45,13 @@ def load_image(
     ``formats`` names the only formats (Pillow's names) it may be decoded as; None: any Pillow reads.
     """
     name = str(source) if isinstance(source, str | Path) else "the image"
-    special = isinstance(source, str | Path) and Path(source).exists() and not Path(source).is_file()
-    if special and not Path(source).is_dir():  # A folder has its own sentence below.
-        # A named pipe or a device would be read until it ends, which it may never do.
-        raise ValueError(f"{name} is not a regular file")
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
+        special = isinstance(source, str | Path) and Path(source).exists() and not Path(source).is_file()
+        if special and not Path(source).is_dir():  # A folder has its own sentence below.
+            # A named pipe or a device would be read until it ends, which it may never do.
+            raise ValueError(f"{name} is not a regular file")
         with warnings.catch_warnings():
             # Our own limit below decides; Pillow's warning for large images would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -84,6 +84,8 @@ def load_image(
     except (OSError, SyntaxError, EOFError) as error:
         # Pillow reports truncated and corrupt data as OSError (and a few decoders as SyntaxError).
         raise ValueError(f"{name} is truncated or damaged ({error})") from error
+    except MemoryError:
+        raise
     except Exception as error:
         # A damaged file can make a rarer decoder fail in its own way (a DDS's NotImplementedError, a
         # TIFF tag's TypeError): whatever it is, it is the file's fault.
@@ -97,8 +99,9 @@ def _to_array(image: Image.Image) -> np.ndarray:
     """The decoded image as an 8-bit array in one of the three kept modes."""
     mode = image.mode
     if mode == "F":
-        # 32-bit float grayscale: its own range to 0-255, in place (a 50-megapixel image is 200 MB).
-        values = np.array(image, dtype=np.float32)
+        # 32-bit float grayscale: its own range to 0-255, in place, in float64: a float32 range can
+        # overflow (3e38 - -3e38) or be too small to divide by (1e-45).
+        values = np.array(image, dtype=np.float64)
         finite = np.isfinite(values)
         if not finite.any():
             return np.zeros(values.shape, np.uint8)

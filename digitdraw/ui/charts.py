@@ -306,20 +306,29 @@ def _axes(figure: go.Figure, metric: str, height: int = 420) -> go.Figure:
     return _layout(figure, height=height, hovermode="x unified")
 
 
+# A log axis labels at most about this many ticks; more would crowd a chart's height.
+MAX_LOG_TICKS = 12
+
+
 def log_ticks(values: Sequence[float | None]) -> list[float]:
     """Ticks for a log axis over the positive values: at 1, 2, 3 and 5 times the powers of ten within
-    their range, or at every digit times them where that gives fewer than three; and the nearest
-    either side of the range."""
+    their range; at every digit times them where that gives fewer than three, at the powers alone where
+    it gives more than ``MAX_LOG_TICKS``; and the nearest either side of the range."""
     positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
     if not positive:
         return []
     low, high = min(positive), max(positive)
     powers = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 2)
-    for steps in ((1, 2, 3, 5), range(1, 10)):
+
+    def spaced(steps: Sequence[int]) -> tuple[list[float], list[float]]:
         ticks = [float(f"{step * 10.0**power:.12g}") for power in powers for step in steps]
-        inside = [tick for tick in ticks if low <= tick <= high]
-        if len(inside) >= 3:
-            break
+        return ticks, [tick for tick in ticks if low <= tick <= high]
+
+    ticks, inside = spaced((1, 2, 3, 5))
+    if len(inside) < 3:
+        ticks, inside = spaced(range(1, 10))
+    elif len(inside) > MAX_LOG_TICKS:  # A range of many powers of ten: the powers alone.
+        ticks, inside = spaced((1,))
     # Plotly shows no tick outside the axis's range: the nearest either side only serve a narrow one.
     below, above = [t for t in ticks if t < low], [t for t in ticks if t > high]
     return [*below[-1:], *inside, *above[:1]]
