@@ -30,8 +30,8 @@ from digitdraw.serving.networks import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDD
 from digitdraw.ui import app, charts
 
 POLL_SECONDS = 2.0
-# An idle worker takes a queued job within a second or so: a job left queued this long, with no other
-# job running, has no worker to take it.
+# An idle worker takes a queued job within a second or so: a job left queued this long, while no job ran,
+# started or finished, has no worker to take it.
 NO_WORKER_AFTER = datetime.timedelta(seconds=30)
 NEW_JOB = "train_new_job"  # The job just queued from this page, whose card is scrolled into view once.
 # Scrolls the new job's card into view once it is on the page (it is drawn by the jobs fragment).
@@ -225,13 +225,11 @@ def describe(settings: NetworkSettings) -> str:
     )
 
 
-def progress_text(job: jobs.Job, none_running: bool = False) -> str:
-    """Where a job stands, in words; ``none_running``: no job of the queue is running."""
+def progress_text(job: jobs.Job, no_worker: bool = False) -> str:
+    """Where a job stands, in words; ``no_worker``: no worker has been seen for ``NO_WORKER_AFTER``."""
     if job.state == jobs.JobState.QUEUED:
         waited = datetime.datetime.now(datetime.UTC) - job.created_at
-        if none_running and waited > NO_WORKER_AFTER:
-            # Workers are not listed anywhere while idle; a job left queued this long, with nothing else
-            # training, means none is running.
+        if no_worker and waited > NO_WORKER_AFTER:
             return (
                 f"Waiting for a worker for {waited.total_seconds() / 60:.0f} min: none seems to be running. "
                 "make run starts one beside the app; python -m digitdraw worker starts one on its own"
@@ -250,8 +248,8 @@ def _stop(job: jobs.Job) -> None:
     st.toast(f"Stopping {job.name}: it keeps its best epoch so far.", icon=":material/stop_circle:")
 
 
-def job_ui(job: jobs.Job, expanded: bool, none_running: bool = False) -> None:
-    """One job: its state, settings, progress, curves and Stop; ``none_running``: no job is running."""
+def job_ui(job: jobs.Job, expanded: bool, no_worker: bool = False) -> None:
+    """One job: its state, settings, progress, curves and Stop; ``no_worker``: none seen for a while."""
     with st.container(border=True, key=f"job_{job.id}"):
         with st.container(horizontal=True, vertical_alignment="center"):
             st.markdown(f"**{job.name}** {STATE_BADGES[job.state]}")
@@ -268,7 +266,7 @@ def job_ui(job: jobs.Job, expanded: bool, none_running: bool = False) -> None:
         st.caption(describe(job.settings) if job.settings is not None else "Settings that cannot be trained.")
         if job.active:
             stopping = " · stopping after this batch" if job.stop_requested else ""
-            st.progress(job.fraction_done, text=progress_text(job, none_running) + stopping)
+            st.progress(job.fraction_done, text=progress_text(job, no_worker) + stopping)
         elif job.message:
             st.caption(job.message)
         if job.history is not None and expanded:
@@ -353,9 +351,11 @@ def jobs_ui() -> None:
         return
     if not listed:
         st.info("No jobs yet: design a network, then press Start.", icon=":material/school:")
-    none_running = not any(job.state == jobs.JobState.RUNNING for job in listed)
+    no_worker = any(job.state == jobs.JobState.QUEUED for job in listed) and not app.with_queue(
+        lambda queue: queue.worker_seen_since(datetime.datetime.now(datetime.UTC) - NO_WORKER_AFTER), True
+    )
     for index, job in enumerate(listed):
-        job_ui(job, expanded=index < 2 or job.active, none_running=none_running)
+        job_ui(job, expanded=index < 2 or job.active, no_worker=no_worker)
     new_job = st.session_state.pop(NEW_JOB, None)
     if new_job is not None:
         st.html(_SHOW_JOB.replace("JOB", str(int(new_job))), unsafe_allow_javascript=True)

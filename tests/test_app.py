@@ -1205,6 +1205,14 @@ def test_a_job_left_queued_with_nothing_running_says_how_to_start_a_worker(drawi
     waiting = app.get("progress")[0].proto.text
     assert waiting.startswith("Waiting for a worker for 2 min: none seems to be running.")
     assert "make run starts one beside the app" in waiting
+    # With another job running (a worker busy with it), the queued one only waits its turn.
+    app.text_input(key="train_name").set_value("busy-net")
+    app.button(key="train_start").click().run()
+    queue.claim("host-a:1")
+    with queue._engine.begin() as connection:
+        connection.execute(update(JobRow).values(created_at=two_minutes_ago))
+    app.run()
+    assert [bar.proto.text for bar in app.get("progress")].count("Waiting for a worker") == 1
 
 
 def test_start_without_a_name_asks_for_one(drawings_store, models_copy):

@@ -66,6 +66,20 @@ def test_jobs_are_claimed_oldest_first_and_only_once(queue, tmp_path):
     assert queue.claim("host-a:1") is None
 
 
+def test_a_worker_is_seen_while_a_job_runs_and_for_a_while_after_it_starts_or_ends(queue, tmp_path):
+    a_minute_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    queue.submit(tiny("net-0"), tmp_path)
+    assert not queue.worker_seen_since(a_minute_ago)  # Queued only: no worker has shown itself.
+    job = queue.claim("host-a:1")
+    assert queue.worker_seen_since(a_minute_ago)  # Running.
+    queue.finish(job.id, "host-a:1", jobs.JobState.DONE, "trained")
+    assert queue.worker_seen_since(a_minute_ago)  # Finished a moment ago.
+    with queue._engine.begin() as connection:
+        long_ago = a_minute_ago - datetime.timedelta(hours=1)
+        connection.execute(update(JobRow).values(started_at=long_ago, finished_at=long_ago))
+    assert not queue.worker_seen_since(a_minute_ago)
+
+
 def test_workers_claiming_at_once_each_get_a_different_job(queue, tmp_path):
     ids = {queue.submit(tiny(f"net-{n}"), tmp_path) for n in range(6)}
     claimed: list[int] = []

@@ -228,6 +228,17 @@ class JobQueue:
             rows = session.scalars(select(JobRow).order_by(JobRow.id.desc()).limit(limit))
             return [_job(row) for row in rows]
 
+    def worker_seen_since(self, moment: datetime.datetime) -> bool:
+        """Whether a worker has shown it is alive since ``moment``: a job is running, or one started or
+        finished since. Workers are listed nowhere while idle, so this is all there is to tell by."""
+        with self._failures("read"), Session(self._engine) as session:
+            seen = select(JobRow.id).where(
+                (JobRow.state == JobState.RUNNING)
+                | (JobRow.started_at > moment)
+                | (JobRow.finished_at > moment)
+            )
+            return session.scalars(seen.limit(1)).first() is not None
+
     def job(self, job_id: int) -> Job | None:
         """One job, or None if there is no such job."""
         with self._failures("read"), Session(self._engine) as session:
