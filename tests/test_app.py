@@ -470,10 +470,10 @@ def test_the_dashboard_reproduces_the_study_table(canvas):
     assert list(table["Model"]) == ["1", "2", "3", "4", "5", "6 (beyond the study)"]
     assert list(table["Validation: study"]) == ["94.79%", "95.14%", "97.29%", "97.47%", "–", "–"]
     assert list(table["Train: study"]) == ["96.35%", "96.79%", "99.84%", "99.65%", "99.26%", "–"]
-    (costs,) = [frame.value for frame in app.dataframe if "Parameters" in frame.value]
+    (costs,) = [frame.value for frame in app.table if "Parameters" in frame.value]
     assert list(costs["Parameters"]) == ["13,002", "13,002", "55,050", "55,050", "101,770", "56,714"]
     # The study's models were trained by the improved recipe, with the study's measured beside them.
-    (recipes,) = [frame.value for frame in app.dataframe if "Test: baseline" in frame.value]
+    (recipes,) = [frame.value for frame in app.table if "Test: baseline" in frame.value]
     assert set(recipes["Recipe"]) == {"improved"} and set(recipes["Baseline recipe"]) == {"study"}
 
 
