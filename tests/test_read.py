@@ -363,15 +363,21 @@ def test_paper_turned_on_a_dark_table_gives_no_extra_digits(degrees):
     assert digitdraw.read_digits(photo, [4]).text(4) == "4071"
 
 
-def test_a_wide_dark_table_at_a_slant_is_no_digit():
-    """A table wider than the paper estimate's window reads as paper inside: only a strip along its
-    border stood out, reached no side for half its length and was read as a 1."""
+def _470_on_paper(shade: int) -> np.ndarray:
+    """470 written in grey ``shade`` on a 900x600 page of paper 215 bright, with room on its right."""
     paper = np.full((600, 900), 215, np.uint8)
     ink = cv2.resize(_row_ink((4, 7, 0)), None, fx=0.7, fy=0.7)
     top, left = 200, 120
     alpha = ink.astype(np.float32) / 255
     region = paper[top : top + ink.shape[0], left : left + ink.shape[1]].astype(np.float32)
-    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + 40 * alpha
+    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + shade * alpha
+    return paper
+
+
+def test_a_wide_dark_table_at_a_slant_is_no_digit():
+    """A table wider than the paper estimate's window reads as paper inside: only a strip along its
+    border stood out, reached no side for half its length and was read as a 1."""
+    paper = _470_on_paper(40)
     # The table: from a sliver at the top right to a fifth of the width at the bottom, its edge soft.
     table = np.zeros(paper.shape, np.uint8)
     cv2.fillPoly(table, [np.array([[880, 0], [899, 0], [899, 599], [700, 599]])], 1)
@@ -381,12 +387,7 @@ def test_a_wide_dark_table_at_a_slant_is_no_digit():
 
 def test_faint_ink_beside_a_dark_table_is_still_ink():
     """The table is ink, but not the strongest ink: faint pencil beside it keeps its threshold."""
-    paper = np.full((600, 900), 215, np.uint8)
-    ink = cv2.resize(_row_ink((4, 7, 0)), None, fx=0.7, fy=0.7)
-    top, left = 200, 120
-    alpha = ink.astype(np.float32) / 255
-    region = paper[top : top + ink.shape[0], left : left + ink.shape[1]].astype(np.float32)
-    paper[top : top + ink.shape[0], left : left + ink.shape[1]] = region * (1 - alpha) + 145 * alpha
+    paper = _470_on_paper(145)
     paper[:, 720:] = 35  # A dark table along the right side.
     assert digitdraw.read_digits(paper, [4]).text(4) == "470"
 
