@@ -68,6 +68,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from digitdraw.deploy import cluster as deploy
 from digitdraw.deploy.network import free_port
 from digitdraw.drawings import store
+from digitdraw.ui.app import article
 
 PAUSE_SECONDS = (1.0, 3.0)
 KEEP_EVERY = 3  # A student keeps one drawing in three.
@@ -169,8 +170,8 @@ async def capture(url: str) -> Messages:
             assert drawing.shown == str(digit), f"the witness's {digit} was read as {drawing.shown}"
             await asyncio.sleep(0.5)
             messages.drawing[digit] = taken()
-            await page.get_by_role("button", name=f"Right, it is a {digit}").click()
-            await page.get_by_text(f"Kept as a {digit}").wait_for(timeout=30_000)
+            await page.get_by_role("button", name=f"Right, it is {article(digit)} {digit}").click()
+            await page.get_by_text(f"Kept as {article(digit)} {digit}").wait_for(timeout=30_000)
             await asyncio.sleep(0.5)
             messages.keep[digit] = taken()
             await clear(page)
@@ -258,8 +259,10 @@ async def student(page, index: int, rounds: int, chance: random.Random, outcome:
         drawing = await draw_and_time(page, digit)
         outcome.drawings.append(drawing)
         if drawing.shown == str(digit) and (index + round_number) % KEEP_EVERY == 0:
-            await page.get_by_role("button", name=f"Right, it is a {digit}").click(timeout=30_000)
-            await page.get_by_text(f"Kept as a {digit}").wait_for(timeout=30_000)
+            await page.get_by_role("button", name=f"Right, it is {article(digit)} {digit}").click(
+                timeout=30_000
+            )
+            await page.get_by_text(f"Kept as {article(digit)} {digit}").wait_for(timeout=30_000)
             outcome.kept_on_page += 1
         await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
         await clear(page)

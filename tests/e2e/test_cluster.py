@@ -31,6 +31,7 @@ from digitdraw.jobs.queue import JobQueue, JobState
 from digitdraw.learning.config import NetworkSettings
 from digitdraw.serving import saved_models
 from digitdraw.serving.networks import saved_models_dir
+from digitdraw.ui.app import article
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cluster")]
 SESSIONS = 10
@@ -88,8 +89,8 @@ def keep(page, digit: int) -> None:
     """Draw a digit, confirm the answer, and wait until the page says it is kept."""
     expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=60_000)
     draw(page, STROKES[digit])
-    page.get_by_role("button", name=f"Right, it is a {digit}").click(timeout=30_000)
-    expect(page.get_by_text(f"Kept as a {digit}")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name=f"Right, it is {article(digit)} {digit}").click(timeout=30_000)
+    expect(page.get_by_text(f"Kept as {article(digit)} {digit}")).to_be_visible(timeout=30_000)
 
 
 def clear(page, tries: int = 4) -> None:
