@@ -391,3 +391,32 @@ def test_ctrl_c_ends_a_command_with_status_130_and_one_line(database, monkeypatc
         ["drawings", "--database", database, "import", database.removeprefix("sqlite:///") + ".npz"], capsys
     )
     assert code == 130 and err.strip() == "python -m digitdraw drawings import: interrupted"
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        # A label of 300 digits is refused in a short sentence, not printed whole.
+        (np.full((2, 28, 28), 255, np.uint8), np.array([1.0, 1e300]), "found 1 to 1e+300"),
+        (
+            np.full((2, 28, 28), 0.5, np.float32) + np.array([0, np.nan])[:, None, None],
+            [1, 2],
+            "drawing 1 of x",
+        ),
+        (np.full((2, 40, 40), 300, np.int64), [1, 2], "drawing 0 of x has values outside 0-255"),
+    ],
+    ids=["a huge label", "a NaN image", "an int64 canvas out of range"],
+)
+def test_an_import_s_refusal_names_the_drawing_and_stays_short(x, y, message, database, tmp_path, capsys):
+    path = tmp_path / "drawings.npz"
+    np.savez(path, x=x, y=np.asarray(y))
+    code, _, err = _run(["drawings", "--database", database, "import", str(path)], capsys)
+    assert code == 1 and _one_line(err) and message in err and len(err) < 300
+
+
+def test_whole_numbers_of_any_width_import_alike_for_28x28_images_and_canvases(database, tmp_path, capsys):
+    canvases = draw_digit(7)[None, :, :, 3].astype(np.int64)  # A canvas's ink, as int64.
+    path = tmp_path / "drawings.npz"
+    np.savez(path, x=canvases, y=np.array([7]))
+    code, _, err = _run(["drawings", "--database", database, "import", str(path)], capsys)
+    assert code == 0 and not err, err

@@ -73,17 +73,33 @@ def model_inputs(x: np.ndarray, first_index: int = 0) -> np.ndarray:
     floats in [0, 1]), larger ones (grayscale or RGBA canvases) go through ``to_mnist``. A refusal names
     the drawing by its place in the file: ``first_index`` is the place of ``x``'s first."""
     x = check_images(x)
+    if x.dtype.kind in "ui" and x.dtype != np.uint8:
+        # Whole numbers of any width, as long as they are 0-255: the same for 28x28 images and canvases.
+        outside = np.flatnonzero(((x < 0) | (x > 255)).reshape(len(x), -1).any(axis=1))
+        if len(outside):
+            raise ValueError(f"drawing {first_index + outside[0]} of x has values outside 0-255")
+        x = x.astype(np.uint8)
     if x.ndim == 3 and x.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         images = x.astype(np.float32) / (255.0 if x.dtype.kind in "ui" else 1.0)
-        if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
-            raise ValueError("28x28 images in x must be uint8 0-255 or floats in [0, 1]")
+        flat = images.reshape(len(images), -1)
+        wrong = np.flatnonzero(
+            ~np.isfinite(flat).all(axis=1) | (flat < 0).any(axis=1) | (flat > 1).any(axis=1)
+        )
+        if len(wrong):
+            raise ValueError(
+                f"drawing {first_index + wrong[0]} of x is not uint8 0-255 or floats in [0, 1], as 28x28 "
+                "images must be"
+            )
         blank = np.flatnonzero(images.reshape(len(images), -1).max(axis=1) == 0)
         if len(blank):
             raise ValueError(f"drawing {first_index + blank[0]} of x is blank")
         return images
     inputs = np.zeros((len(x), IMAGE_SIZE, IMAGE_SIZE), np.float32)
     for index, image in enumerate(x):
-        converted = to_mnist(image)
+        try:
+            converted = to_mnist(image)
+        except ValueError as error:
+            raise ValueError(f"drawing {first_index + index} of x: {error}") from None
         if converted is None:
             raise ValueError(f"drawing {first_index + index} of x is blank")
         inputs[index] = converted
@@ -98,7 +114,7 @@ def labels(y: np.ndarray, count: int) -> np.ndarray:
     if y.dtype.kind not in "uif" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
         raise ValueError("y must hold whole numbers 0-9")
     if y.min() < 0 or y.max() > 9:
-        raise ValueError(f"y must hold digits 0-9, found {int(y.min())} to {int(y.max())}")
+        raise ValueError(f"y must hold digits 0-9, found {float(y.min()):g} to {float(y.max()):g}")
     return y.astype(np.int64)
 
 
