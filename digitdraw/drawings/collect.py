@@ -10,7 +10,6 @@ a file with one bad drawing is refused with a message naming it.
 from __future__ import annotations
 
 import io
-import math
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from digitdraw.drawings.store import Drawing, NewDrawing, Store, export_arrays
 from digitdraw.serving import inference
-from digitdraw.serving.files import npz_headers
+from digitdraw.serving.files import declared_bytes, npz_headers
 from digitdraw.serving.networks import MODEL_IDS, is_custom
 from digitdraw.serving.preprocess import IMAGE_SIZE, to_mnist
 
@@ -140,7 +139,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path} holds {count:,} drawings; one import takes at most {MAX_IMPORT_DRAWINGS:,} drawings "
             f"and {MAX_IMPORT_BYTES // 2**20} MiB: split it"
         )
-    declared = {name: math.prod(shape) * dtype.itemsize for name, (shape, dtype) in headers.items()}
+    declared = declared_bytes(headers)
     if sum(declared.values()) > MAX_IMPORT_BYTES:
         raise ValueError(
             f"{path} declares {sum(declared.values()) / 2**20:,.0f} MiB of arrays; one import takes at most "

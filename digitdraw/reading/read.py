@@ -95,8 +95,8 @@ LIGHT_INK_WINDOW_FRACTIONS = (1 / 8, 1 / 2)
 LIGHT_TAIL = 1.25
 # Paper estimated darker than this fraction of the page's usual paper, over a region wider than the
 # estimate's window, is a table or a board beside the paper, not paper in shadow. Its inside would read as
-# paper and leave a strip of "ink" along its border, read as a 1; it is taken as ink instead, so that the
-# band goes whole with the page's edges (``find_pieces``). Chosen on the tuning parts (0.4, 0.5 and 0.6;
+# paper and leave a strip of "ink" along its border, read as a 1; it is added to the ink mask whole instead,
+# so that the band goes with the page's edges (``find_pieces``). Chosen on the tuning parts (0.4, 0.5 and 0.6;
 # 0.6 took shadows for tables).
 TABLE_DARKNESS = 0.5
 # Paper darker than this (out of 255) is taken as this bright: noise on black is not ink.
@@ -320,14 +320,15 @@ def ink_and_table(gray: np.ndarray, light: bool | None = None) -> tuple[np.ndarr
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     # A 3x3 blur first: pixel noise, amplified below where the paper is dim, must not read as ink.
     contrast = cv2.subtract(cv2.GaussianBlur(ink, (3, 3), 0), paper)
-    table = _table(opened)
-    if table.any():
-        table = cv2.resize(table, (width, height), interpolation=cv2.INTER_NEAREST)
+    small_table = _table(opened)
+    table = None
+    if small_table.any():
+        table = cv2.resize(small_table, (width, height), interpolation=cv2.INTER_NEAREST)
         contrast[table > 0] = 0
     # Relative to how bright the paper is: ink on paper in shadow counts as much as in full light.
     # (In uint8 with OpenCV's saturating, rounding divide: a third of the time of float arithmetic.)
     brightness = cv2.max(cv2.bitwise_not(paper), MIN_PAPER_BRIGHTNESS)
-    return cv2.divide(contrast, brightness, scale=255.0), (table if table.any() else None)
+    return cv2.divide(contrast, brightness, scale=255.0), table
 
 
 def _table(opened: np.ndarray) -> np.ndarray:

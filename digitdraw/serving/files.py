@@ -81,9 +81,13 @@ def npz_headers(source: str | os.PathLike | IO[bytes]) -> dict[str, tuple[tuple[
 
 def npz_declared_bytes(source: str | os.PathLike | IO[bytes]) -> dict[str, int]:
     """The bytes each array of an .npz file declares, by name, from the headers alone (``npz_headers``)."""
+    return declared_bytes(npz_headers(source))
+
+
+def declared_bytes(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, int]:
+    """The bytes each array declares, by name, from its header (``npz_headers``)."""
     return {
-        name: int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        for name, (shape, dtype) in npz_headers(source).items()
+        name: int(np.prod(shape, dtype=np.int64)) * dtype.itemsize for name, (shape, dtype) in headers.items()
     }
 
 
