@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -68,7 +69,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from digitdraw.deploy import cluster as deploy
 from digitdraw.deploy.network import free_port
 from digitdraw.drawings import store
-from digitdraw.ui.app import article
+from digitdraw.ui.app import article, clear_marker, clears_marked
 
 PAUSE_SECONDS = (1.0, 3.0)
 KEEP_EVERY = 3  # A student keeps one drawing in three.
@@ -181,25 +182,74 @@ async def capture(url: str) -> Messages:
     return messages
 
 
-async def until_run_done(socket) -> None:
-    """Read the server's messages until a script run finishes successfully."""
+def _remarked(value: object, clears: int) -> tuple[object, int]:
+    """A widget's JSON value with every canvas Clear marker in it saying ``clears``; and how many."""
+    if isinstance(value, dict):
+        if clears_marked([value]) is not None:
+            return clear_marker(clears), 1
+        pairs = {key: _remarked(item, clears) for key, item in value.items()}
+        return {key: item for key, (item, _) in pairs.items()}, sum(found for _, found in pairs.values())
+    if isinstance(value, list):
+        pairs = [_remarked(item, clears) for item in value]
+        return [item for item, _ in pairs], sum(found for _, found in pairs)
+    return value, 0
+
+
+def marked(step: list[bytes], clears: int) -> list[bytes]:
+    """A step's rerun requests with the canvas's reports marked as seen after ``clears`` Clears.
+
+    The page records only a canvas report marked with the session's own count of Clears (an older one is
+    stale): the witness's messages carry the witness's count, so each student's are marked with its own.
+    """
+    remarked = []
+    for payload in step:
+        message = BackMsg()
+        message.ParseFromString(payload)
+        for widget in message.rerun_script.widget_states.widgets:
+            if widget.WhichOneof("value") == "json_value":
+                value, found = _remarked(json.loads(widget.json_value), clears)
+                if found:
+                    widget.json_value = json.dumps(value)
+        remarked.append(message.SerializeToString())
+    return remarked
+
+
+async def until_run_done(socket) -> list[ForwardMsg]:
+    """Read the server's messages until a script run finishes successfully; the messages."""
+    messages = []
     while True:
         message = ForwardMsg()
         message.ParseFromString(await socket.recv())
+        messages.append(message)
         if message.WhichOneof("type") == "script_finished" and message.script_finished in RUN_DONE:
-            return
+            return messages
 
 
-async def send_step(socket, step: list[bytes]) -> float:
-    """Send one step's rerun requests, each after the previous run finished; seconds for the first."""
-    took = 0.0
+def shown_text(messages: list[ForwardMsg]) -> str:
+    """The metrics' values and the Markdown a run sent, one per line: what its page would show."""
+    shown = []
+    for message in messages:
+        if message.WhichOneof("type") != "delta" or message.delta.WhichOneof("type") != "new_element":
+            continue
+        element = message.delta.new_element
+        if element.WhichOneof("type") == "metric":
+            shown.append(element.metric.body)
+        elif element.WhichOneof("type") == "markdown":
+            shown.append(element.markdown.body)
+    return "\n".join(shown)
+
+
+async def send_step(socket, step: list[bytes]) -> tuple[float, str]:
+    """Send one step's rerun requests, each after the previous run finished; seconds for the first, and
+    what the runs showed (``shown_text``)."""
+    took, shown = 0.0, []
     for number, payload in enumerate(step):
         started = time.perf_counter()
         await socket.send(payload)
-        await asyncio.wait_for(until_run_done(socket), ANSWER_SECONDS)
+        shown.append(shown_text(await asyncio.wait_for(until_run_done(socket), ANSWER_SECONDS)))
         if number == 0:
             took = time.perf_counter() - started
-    return took
+    return took, "\n".join(shown)
 
 
 async def protocol_session(url: str, messages: Messages):
@@ -226,12 +276,18 @@ async def protocol_student(
         await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
         digit = (index + 3 * round_number) % 10
         try:
-            outcome.protocol_seconds.append(await send_step(socket, messages.drawing[digit]))
-            if (index + round_number) % KEEP_EVERY == 0:
-                await send_step(socket, messages.keep[digit])
-                outcome.kept_on_page += 1
+            # Each round starts after the student's round_number Clears.
+            took, shown = await send_step(socket, marked(messages.drawing[digit], round_number))
+            if str(digit) in shown.splitlines():
+                outcome.protocol_seconds.append(took)
+                if (index + round_number) % KEEP_EVERY == 0:
+                    _, shown = await send_step(socket, marked(messages.keep[digit], round_number))
+                    # Counted when the page says so, as a witness's keep is.
+                    outcome.kept_on_page += f"Kept as {article(digit)} **{digit}**" in shown
+            else:
+                outcome.protocol_lost += 1
             await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
-            await send_step(socket, messages.clear[digit])
+            await send_step(socket, marked(messages.clear[digit], round_number + 1))
         except TimeoutError:
             outcome.protocol_lost += 1
 
@@ -245,9 +301,9 @@ async def stroke_cpu(target: Target, messages: Messages, rounds: int) -> list[fl
         for round_number in range(rounds):
             digit = round_number % 10
             before = cpu_seconds(target.pids)
-            await send_step(socket, messages.drawing[digit])
+            await send_step(socket, marked(messages.drawing[digit], round_number))
             spent.append(cpu_seconds(target.pids) - before)
-            await send_step(socket, messages.clear[digit])
+            await send_step(socket, marked(messages.clear[digit], round_number + 1))
     return spent
 
 
