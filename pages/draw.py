@@ -4,7 +4,9 @@ The drawing area is one fragment: a stroke or Clear reruns the canvas and the
 answers only, not the app around them. The model picker and the brush size sit
 above it, outside the fragment, so a stroke does not rerun them either. Clear
 and the chosen model's answer sit right under the canvas, so that on a phone
-the drawing, Clear and the answer share the first screen.
+the drawing, Clear and the answer share the first screen. A stroke's run sends
+that answer first and pauses a moment before the rest (``app.answer_head_start``),
+so that the browser shows the answer before it draws everything else.
 """
 
 from __future__ import annotations
@@ -276,6 +278,8 @@ def drawing_ui(model_id: int) -> None:
             # Clear also forgets the drawing's answers.
             app.clear_canvas_ui("canvas", then=_forget_strokes)
         if result is not None and not result.is_blank:
+            # The answer goes out on its own, and is on screen before the rest of the run arrives.
+            app.answer_head_start()
             not_a_digit_ui(result, model_id)
             keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:

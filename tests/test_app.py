@@ -369,6 +369,33 @@ def test_a_stroke_sends_its_answers_and_pictures_as_two_pieces_of_html(canvas, m
     assert not app.subheader and not app.success and not app.warning
 
 
+class _Paused(Exception):
+    """Raised where the Draw page pauses after its answer, so that a test sees what went out before."""
+
+
+def _stop_at_the_pause() -> None:
+    raise _Paused("paused")
+
+
+def test_a_stroke_sends_its_answer_before_the_pause_and_the_rest_after_it(canvas, monkeypatch):
+    # The browser draws together whatever reached it together: the answer must be made, and the run
+    # pause, before the keep controls and the HTML are made.
+    monkeypatch.setattr(ui_app, "answer_head_start", _stop_at_the_pause)
+    canvas.image = draw_digit(7)
+    app = AppTest.from_file(str(ROOT / "pages/draw.py"), default_timeout=TIMEOUT).run()
+    assert len(app.exception) == 1 and "raise _Paused" in app.exception[0].stack_trace[-1]
+    assert app.metric[0].value == "7", "the answer was not made before the pause"
+    made_before = [element.proto.body for element in app.get("html") if "<script" not in element.proto.body]
+    assert not made_before and not app.get("button_group"), "the rest of the run was made before the pause"
+
+
+def test_a_blank_canvas_does_not_pause(canvas, monkeypatch):
+    monkeypatch.setattr(ui_app, "answer_head_start", _stop_at_the_pause)
+    canvas.image = blank_canvas()
+    app = _run("pages/draw.py")
+    assert "Draw a digit on the canvas" in app.info[0].value
+
+
 def test_the_draw_page_loads_the_code_of_what_a_first_stroke_shows_with_the_page(canvas, monkeypatch):
     files = ui_app.element_scripts(ui_app.FIRST_ANSWER_ELEMENTS)
     # One file per kind in the installed Streamlit: an upgrade that renames them fails here, not silently.
