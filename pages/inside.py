@@ -118,7 +118,8 @@ def network_ui(model: saved_models.SavedModel, image: np.ndarray) -> np.ndarray 
             continue
         dense_number += 1
         first = layer == 0
-        point = "tap" if app.on_phone() else "hover"  # A phone has no pointer to hover with.
+        # A phone has no pointer to hover with; a tablet is told from a laptop by nothing the server sees.
+        point = "tap" if app.on_phone() else "hover over or tap"
         hover = f", {point} one for its incoming weights" if first else ""
         st.caption(
             f"Hidden layer {dense_number}: {len(activations)} units, "

@@ -225,13 +225,19 @@ def describe(settings: NetworkSettings) -> str:
     )
 
 
+def _how_long(waited: datetime.timedelta) -> str:
+    """A wait in words: whole seconds under a minute, whole minutes after."""
+    seconds = int(waited.total_seconds())
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
+
+
 def progress_text(job: jobs.Job, no_worker: bool = False) -> str:
     """Where a job stands, in words; ``no_worker``: no worker has been seen for ``NO_WORKER_AFTER``."""
     if job.state == jobs.JobState.QUEUED:
         waited = datetime.datetime.now(datetime.UTC) - job.created_at
         if no_worker and waited > NO_WORKER_AFTER:
             return (
-                f"Waiting for a worker for {waited.total_seconds() / 60:.0f} min: none seems to be running. "
+                f"Waiting for a worker for {_how_long(waited)}: none seems to be running. "
                 "make run starts one beside the app; python -m digitdraw worker starts one on its own"
             )
         return "Waiting for a worker"

@@ -1225,6 +1225,12 @@ def test_a_job_left_queued_with_nothing_running_says_how_to_start_a_worker(drawi
     app.button(key="train_start").click().run()
     queue = _queue(drawings_store)
     assert app.get("progress")[0].proto.text == "Waiting for a worker"
+    # Under a minute, in seconds: a whole minute rounded down would say "for 0 min".
+    forty_seconds_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=40)
+    with queue._engine.begin() as connection:
+        connection.execute(update(JobRow).values(created_at=forty_seconds_ago))
+    app.run()
+    assert re.match(r"Waiting for a worker for 4\d s: none", app.get("progress")[0].proto.text)
     two_minutes_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=2)
     with queue._engine.begin() as connection:
         connection.execute(update(JobRow).values(created_at=two_minutes_ago))
@@ -1270,7 +1276,7 @@ def _keep_drawings(url: str, count: int) -> list[str]:
 
 
 def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawings_store, models_copy):
-    from digitdraw.learning.kept_split import ENOUGH_KEPT, MIN_PER_PART, part_sizes
+    from digitdraw.learning.kept_split import MIN_PER_PART, part_sizes
 
     sizes = part_sizes(_keep_drawings(drawings_store, 12))
     assert not sizes.enough
@@ -1279,7 +1285,7 @@ def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawing
     assert option.disabled and option.value is False
     assert (
         f"Not yet: 12 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to "
-        f"measure it), and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept in all."
+        f"measure it), and each part needs at least {MIN_PER_PART}: keep about {sizes.more_needed} more."
     ) in [caption.value for caption in app.caption]
     # Even asked for (a session that chose it before drawings were deleted), too few are not used.
     app.session_state["train_kept"] = True

@@ -144,9 +144,29 @@ def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
     held = held_out_count(arrays(20))
     message = str(refusal.value)
     assert f"{20 - held} for training and {held} held out" in message
-    assert "each part needs at least 10, so keep about 50 drawings" in message
+    sizes = kept_split.PartSizes(training=20 - held, held_out=held)
+    assert message.endswith(f"each part needs at least 10: keep about {sizes.more_needed} more")
     with pytest.raises(ValueError, match="0 for training and 0 held out"):
         split(arrays(0))
+
+
+@pytest.mark.parametrize(
+    ("training", "held_out", "more"),
+    [
+        (0, 0, 50),  # Ten held out, at a fifth of the new drawings.
+        (10, 2, 40),
+        (12, 3, 35),
+        (48, 9, 5),
+        (5, 10, 7),  # Five more to learn from, at four fifths of the new drawings: 6.25, so 7.
+        (10, 10, 0),
+    ],
+)
+def test_the_drawings_still_needed_are_counted_for_the_part_that_lacks_most(training, held_out, more):
+    sizes = kept_split.PartSizes(training=training, held_out=held_out)
+    assert sizes.more_needed == more
+    assert sizes.enough == (more == 0)
+    if more:
+        assert sizes.shortfall().endswith(f"each part needs at least 10: keep about {more} more")
 
 
 @pytest.mark.parametrize("count", [0, 12, 46, 47, 60, 200])

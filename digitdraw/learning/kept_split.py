@@ -48,8 +48,6 @@ from digitdraw.serving.preprocess import IMAGE_SIZE
 HELD_OUT_SHARE = 0.2
 # Each part needs this many drawings: a held-out accuracy on fewer is noise.
 MIN_PER_PART = 10
-# About how many kept drawings give each part enough: the held-out part is the smaller one.
-ENOUGH_KEPT = math.ceil(MIN_PER_PART / HELD_OUT_SHARE)
 # How many times each training drawing appears in an epoch, and the most a run may ask for: at 100, 500
 # kept drawings already weigh as much as 50,000 MNIST digits.
 DEFAULT_REPEATS = 10
@@ -105,11 +103,23 @@ class PartSizes:
             f"{self.held_out:,} held out to measure it)"
         )
 
+    @property
+    def more_needed(self) -> int:
+        """About how many more kept drawings give each part ``MIN_PER_PART`` (0 once they have), counting
+        on ``HELD_OUT_SHARE`` of the new ones being held out."""
+        if self.enough:
+            return 0
+        # Rounded before the ceiling: with a share of 0.55, 9 / (1 - 0.55) is 20.000000000000004 and means 20.
+        held_out = math.ceil(round(max(0, MIN_PER_PART - self.held_out) / HELD_OUT_SHARE, 9))
+        training = math.ceil(round(max(0, MIN_PER_PART - self.training) / (1 - HELD_OUT_SHARE), 9))
+        return max(held_out, training, 1)
+
     def shortfall(self) -> str:
-        """Why these are too few to split, in words for people; ``split``'s refusal, without the source."""
+        """Why these are too few to split, and about how many more to keep, in words for people;
+        ``split``'s refusal, without the source."""
         return (
-            f"{self.describe()}, and each part needs at least {MIN_PER_PART}, so about {ENOUGH_KEPT} kept "
-            "in all"
+            f"{self.describe()}, and each part needs at least {MIN_PER_PART}: "
+            f"keep about {self.more_needed} more"
         )
 
 
@@ -233,6 +243,6 @@ def split(kept: KeptDrawings, repeats: int = DEFAULT_REPEATS) -> KeptSplit:
         raise ValueError(
             f"too few kept drawings to split: {len(kept)} in {kept.source}, {sizes.training} for training "
             f"and {sizes.held_out} held out (by what each shows, {HELD_OUT_SHARE:.0%} held out); each part "
-            f"needs at least {MIN_PER_PART}, so keep about {ENOUGH_KEPT} drawings or more"
+            f"needs at least {MIN_PER_PART}: keep about {sizes.more_needed} more"
         )
     return KeptSplit(training=kept.subset(~held_out), held_out=kept.subset(held_out), repeats=repeats)
