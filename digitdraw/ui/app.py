@@ -1,6 +1,7 @@
 """Streamlit helpers shared by the pages: model loading, model pickers, error messages, the drawing
-canvas with its Clear, sizes and toolbar, the code a first answer needs loaded early, decoding
-uploaded image files, the drawings store, the training queue and this browser's anonymous id.
+canvas with its Clear, sizes and toolbar, the code a first answer needs loaded early, the pause
+that sends an answer ahead of the rest of its run, decoding uploaded image files, the drawings
+store, the training queue and this browser's anonymous id.
 
 Pages stay thin: they call these ``*_ui`` helpers, which draw widgets and
 return values, and ``digitdraw`` for everything else. Models are *not*
@@ -464,8 +465,8 @@ def preload_first_answer_ui() -> None:
 # after its answer (the keep controls, every model's answer, what the model sees) take it some 30 ms to
 # draw. A run that pauses this long after the answer lets the answer reach the browser alone, so that
 # it is on screen before the rest arrive. The pause must outlast the server's own flush of what the run
-# has made (every 5 ms, and the time the run's thread holds the interpreter): 5 ms gained nothing, 15
-# and 30 ms the same (docs/performance.md). The run's thread sleeps: the pause costs no CPU.
+# has made (every 5 ms, and the time the run's thread holds the interpreter): a pause of 5 ms gained
+# nothing, 15 and 30 ms gained alike (docs/performance.md). The run's thread sleeps: it costs no CPU.
 ANSWER_HEAD_START_SECONDS = 0.02
 
 
