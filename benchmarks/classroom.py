@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -182,36 +183,36 @@ async def capture(url: str) -> Messages:
     return messages
 
 
-def _remarked(value: object, clears: int) -> tuple[object, int]:
-    """A widget's JSON value with every canvas Clear marker in it saying ``clears``; and how many."""
+def _shifted(value: object, shift: int) -> object:
+    """A widget's JSON value with every canvas Clear marker in it counting ``shift`` more Clears."""
     if isinstance(value, dict):
-        if clears_marked([value]) is not None:
-            return clear_marker(clears), 1
-        pairs = {key: _remarked(item, clears) for key, item in value.items()}
-        return {key: item for key, (item, _) in pairs.items()}, sum(found for _, found in pairs.values())
+        clears = clears_marked([value])
+        if clears is not None:
+            return clear_marker(clears + shift)
+        return {key: _shifted(item, shift) for key, item in value.items()}
     if isinstance(value, list):
-        pairs = [_remarked(item, clears) for item in value]
-        return [item for item, _ in pairs], sum(found for _, found in pairs)
-    return value, 0
+        return [_shifted(item, shift) for item in value]
+    return value
 
 
-def marked(step: list[bytes], clears: int) -> list[bytes]:
-    """A step's rerun requests with the canvas's reports marked as seen after ``clears`` Clears.
+def marked(step: list[bytes], shift: int) -> list[bytes]:
+    """A step's rerun requests as a student who has pressed Clear ``shift`` times more than the witness
+    had when it sent them.
 
-    The page records only a canvas report marked with the session's own count of Clears (an older one is
-    stale): the witness's messages carry the witness's count, so each student's are marked with its own.
+    The page records only a canvas report marked with the session's own count of Clears, and takes an
+    older one for stale. Every request carries every widget's state, so a Clear's click carries the
+    drawing it clears, marked with the count before the click: shifting each marker by the same
+    amount, rather than setting them all to the student's count, keeps that report stale, as it was.
     """
-    remarked = []
+    shifted = []
     for payload in step:
         message = BackMsg()
         message.ParseFromString(payload)
         for widget in message.rerun_script.widget_states.widgets:
             if widget.WhichOneof("value") == "json_value":
-                value, found = _remarked(json.loads(widget.json_value), clears)
-                if found:
-                    widget.json_value = json.dumps(value)
-        remarked.append(message.SerializeToString())
-    return remarked
+                widget.json_value = json.dumps(_shifted(json.loads(widget.json_value), shift))
+        shifted.append(message.SerializeToString())
+    return shifted
 
 
 async def until_run_done(socket) -> list[ForwardMsg]:
@@ -226,7 +227,7 @@ async def until_run_done(socket) -> list[ForwardMsg]:
 
 
 def shown_text(messages: list[ForwardMsg]) -> str:
-    """The metrics' values and the Markdown a run sent, one per line: what its page would show."""
+    """The metrics' values, the Markdown and the alerts a run sent, one per line: what its page shows."""
     shown = []
     for message in messages:
         if message.WhichOneof("type") != "delta" or message.delta.WhichOneof("type") != "new_element":
@@ -234,8 +235,8 @@ def shown_text(messages: list[ForwardMsg]) -> str:
         element = message.delta.new_element
         if element.WhichOneof("type") == "metric":
             shown.append(element.metric.body)
-        elif element.WhichOneof("type") == "markdown":
-            shown.append(element.markdown.body)
+        elif element.WhichOneof("type") in ("markdown", "alert"):
+            shown.append(getattr(element, element.WhichOneof("type")).body)
     return "\n".join(shown)
 
 
@@ -275,21 +276,27 @@ async def protocol_student(
     for round_number in range(rounds):
         await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
         digit = (index + 3 * round_number) % 10
+        # The student has pressed Clear round_number times; the witness had pressed it digit times.
+        shift = round_number - digit
         try:
-            # Each round starts after the student's round_number Clears.
-            took, shown = await send_step(socket, marked(messages.drawing[digit], round_number))
+            took, shown = await send_step(socket, marked(messages.drawing[digit], shift))
             if str(digit) in shown.splitlines():
                 outcome.protocol_seconds.append(took)
                 if (index + round_number) % KEEP_EVERY == 0:
-                    _, shown = await send_step(socket, marked(messages.keep[digit], round_number))
+                    _, shown = await send_step(socket, marked(messages.keep[digit], shift))
                     # Counted when the page says so, as a witness's keep is.
-                    outcome.kept_on_page += f"Kept as {article(digit)} **{digit}**" in shown
+                    outcome.kept_on_page += bool(re.search(rf"Kept as \w+ \W*{digit}\b", shown))
             else:
                 outcome.protocol_lost += 1
             await asyncio.sleep(chance.uniform(*PAUSE_SECONDS))
-            await send_step(socket, marked(messages.clear[digit], round_number + 1))
+            _, shown = await send_step(socket, marked(messages.clear[digit], shift))
         except TimeoutError:
-            outcome.protocol_lost += 1
+            # A run left unfinished leaves its messages on the socket and the student's Clears uncounted:
+            # its remaining rounds are lost too.
+            outcome.protocol_lost += rounds - round_number
+            return
+        if str(digit) in shown.splitlines() or "Draw a digit on the canvas" not in shown:
+            raise RuntimeError(f"a replayed Clear showed {shown!r}: the replay no longer matches the page")
 
 
 async def stroke_cpu(target: Target, messages: Messages, rounds: int) -> list[float]:
@@ -301,9 +308,9 @@ async def stroke_cpu(target: Target, messages: Messages, rounds: int) -> list[fl
         for round_number in range(rounds):
             digit = round_number % 10
             before = cpu_seconds(target.pids)
-            await send_step(socket, marked(messages.drawing[digit], round_number))
+            await send_step(socket, marked(messages.drawing[digit], round_number - digit))
             spent.append(cpu_seconds(target.pids) - before)
-            await send_step(socket, marked(messages.clear[digit], round_number + 1))
+            await send_step(socket, marked(messages.clear[digit], round_number - digit))
     return spent
 
 

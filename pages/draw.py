@@ -6,7 +6,8 @@ above it, outside the fragment, so a stroke does not rerun them either. Clear
 and the chosen model's answer sit right under the canvas, so that on a phone
 the drawing, Clear and the answer share the first screen. A stroke's run sends
 that answer first and pauses a moment before the rest (``app.answer_head_start``),
-so that the browser shows the answer before it draws everything else.
+so that the browser shows the answer before it draws everything else; a run that
+changes no drawing (a keep, another model) does not pause.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
     size = app.canvas_size()
     drawing = app.drawing_canvas_ui("canvas", size, size, round(state.stroke_width * size / CANVAS_SIZE))
     return drawing or (None, None)
+
+
+def _digest(result: digitdraw.Classification) -> str:
+    """What identifies a drawing across runs: a hash of the model input it makes."""
+    return hashlib.sha256(result.image.tobytes()).hexdigest()
 
 
 def _forget_strokes() -> None:
@@ -113,7 +119,7 @@ def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes |
     """Right, or the digit it really is: one tap keeps the drawing, and only that tap does."""
     state = st.session_state
     state.setdefault("kept", {})  # Drawing digest -> (id in the store, label).
-    digest = hashlib.sha256(result.image.tobytes()).hexdigest()
+    digest = _digest(result)
     if "kept_looked_up" not in state:
         # A session's first drawing may be one this browser kept in a session now gone (its app replica
         # stopped, and the canvas still holds the drawing): the store says so, once, rather than offer
@@ -230,7 +236,7 @@ def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -
     state = st.session_state
     state.setdefault("stroke_answers", [])
     state.setdefault("stroke_count", len(state.stroke_answers))
-    digest = hashlib.sha256(result.image.tobytes()).hexdigest()
+    digest = _digest(result)
     # A rerun without a new stroke (another model picked, a keep button) adds nothing.
     if state.get("stroke_digest") != digest:
         state.stroke_digest = digest
@@ -278,8 +284,10 @@ def drawing_ui(model_id: int) -> None:
             # Clear also forgets the drawing's answers.
             app.clear_canvas_ui("canvas", then=_forget_strokes)
         if result is not None and not result.is_blank:
-            # The answer goes out on its own, and is on screen before the rest of the run arrives.
-            app.answer_head_start()
+            if _digest(result) != st.session_state.get("stroke_digest"):
+                # A new drawing's answer goes out on its own, and is on screen before the rest of the run
+                # arrives. A keep, an undo or another model changes no drawing, and waits for nothing.
+                app.answer_head_start()
             not_a_digit_ui(result, model_id)
             keep_ui(result, model_id, canvas_png)
     if result is None or result.is_blank:

@@ -389,6 +389,21 @@ def test_a_stroke_sends_its_answer_before_the_pause_and_the_rest_after_it(canvas
     assert not made_before and not app.get("button_group"), "the rest of the run was made before the pause"
 
 
+def test_only_a_new_drawing_pauses_a_keep_or_another_model_does_not(canvas, monkeypatch, drawings_store):
+    pauses = []
+    monkeypatch.setattr(ui_app, "answer_head_start", lambda: pauses.append(1))
+    canvas.image = draw_digit(7)
+    app = _run("pages/draw.py")
+    assert len(pauses) == 1
+    app.button(key="keep_right").click().run()
+    assert "Kept as a **7**" in _text(app) and len(pauses) == 1, "keeping the drawing paused"
+    app.selectbox(key="draw_model").set_value(2).run()
+    assert app.metric[0].label == "Model 2 reads" and len(pauses) == 1, "another model paused"
+    canvas.image = draw_digit(1)
+    app.run()
+    assert app.metric[0].value == "1" and len(pauses) == 2
+
+
 def test_a_blank_canvas_does_not_pause(canvas, monkeypatch):
     monkeypatch.setattr(ui_app, "answer_head_start", _stop_at_the_pause)
     canvas.image = blank_canvas()
@@ -1279,13 +1294,13 @@ def test_learning_from_the_kept_drawings_waits_calmly_for_enough_of_them(drawing
     from digitdraw.learning.kept_split import MIN_PER_PART, part_sizes
 
     sizes = part_sizes(_keep_drawings(drawings_store, 12))
-    assert not sizes.enough
+    assert (sizes.training, sizes.held_out) == (12, 0)  # Ten held out, at a fifth of new drawings: 50 more.
     app = _train_page()
     option = app.checkbox(key="train_kept")
     assert option.disabled and option.value is False
     assert (
         f"Not yet: 12 drawings are kept ({sizes.training} to learn from, {sizes.held_out} held out to "
-        f"measure it), and each part needs at least {MIN_PER_PART}: keep about {sizes.more_needed} more."
+        f"measure it), and each part needs at least {MIN_PER_PART}: keep about 50 more."
     ) in [caption.value for caption in app.caption]
     # Even asked for (a session that chose it before drawings were deleted), too few are not used.
     app.session_state["train_kept"] = True

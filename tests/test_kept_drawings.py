@@ -144,8 +144,8 @@ def test_too_few_drawings_to_split_is_refused_saying_how_many_are_needed():
     held = held_out_count(arrays(20))
     message = str(refusal.value)
     assert f"{20 - held} for training and {held} held out" in message
-    sizes = kept_split.PartSizes(training=20 - held, held_out=held)
-    assert message.endswith(f"each part needs at least 10: keep about {sizes.more_needed} more")
+    # Five of these twenty are held out (FIRST_HELD_OUT): five more at a fifth of new drawings is 25 more.
+    assert held == 5 and message.endswith("each part needs at least 10: keep about 25 more")
     with pytest.raises(ValueError, match="0 for training and 0 held out"):
         split(arrays(0))
 

@@ -109,10 +109,11 @@ class PartSizes:
         on ``HELD_OUT_SHARE`` of the new ones being held out."""
         if self.enough:
             return 0
-        # Rounded before the ceiling: with a share of 0.55, 9 / (1 - 0.55) is 20.000000000000004 and means 20.
+        # Rounded before the ceiling, so that a quotient a hair above a whole number (9 / (1 - 0.55) is
+        # 20.000000000000004) does not ask for one drawing more.
         held_out = math.ceil(round(max(0, MIN_PER_PART - self.held_out) / HELD_OUT_SHARE, 9))
         training = math.ceil(round(max(0, MIN_PER_PART - self.training) / (1 - HELD_OUT_SHARE), 9))
-        return max(held_out, training, 1)
+        return max(held_out, training)
 
     def shortfall(self) -> str:
         """Why these are too few to split, and about how many more to keep, in words for people;
