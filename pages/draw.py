@@ -24,15 +24,18 @@ from digitdraw.ui import app, charts
 
 # Wide enough for the longest registry model's name ("Model 6 · 784-conv16-pool-...").
 MODEL_PICKER_WIDTH = 420
+# The brush's width in pixels of a CANVAS_SIZE canvas (smaller canvases scale it): its range, and where it
+# starts, a stroke about as wide as an MNIST digit's.
+BRUSH_WIDTHS = (6, 40)
+DEFAULT_BRUSH_WIDTH = 20
 
 
 def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
     """The drawing canvas, sized for this browser, with the chosen brush; its RGBA image and PNG, or Nones
     while it is empty or just cleared."""
-    state = st.session_state
-    state.setdefault("stroke_width", 20)
+    brush = st.session_state.get("stroke_width", DEFAULT_BRUSH_WIDTH)  # The slider's, above the fragment.
     size = app.canvas_size()
-    drawing = app.drawing_canvas_ui("canvas", size, size, round(state.stroke_width * size / CANVAS_SIZE))
+    drawing = app.drawing_canvas_ui("canvas", size, size, round(brush * size / CANVAS_SIZE))
     return drawing or (None, None)
 
 
@@ -66,7 +69,15 @@ def controls_ui() -> int:
             width="stretch" if phone else MODEL_PICKER_WIDTH,
         )
         with st.popover("Brush", icon=":material/brush:"):
-            st.slider("Brush size", min_value=6, max_value=40, key="stroke_width")
+            low, high = BRUSH_WIDTHS
+            brush = st.slider(
+                "Brush size",
+                min_value=low,
+                max_value=high,
+                value=app.kept_choice("stroke_width", DEFAULT_BRUSH_WIDTH),
+                key="stroke_width",
+            )
+            app.keep_choice("stroke_width", brush)
     return model_id
 
 
@@ -85,7 +96,7 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
     else:
         confidence = result.confidence(model_id)
         st.metric(
-            f"Model {model_id} reads",
+            f"{app.model_name(model_id)} reads",
             result.digit(model_id),
             f"{confidence:.1%} confident",
             delta_color="off",

@@ -26,7 +26,14 @@ from digitdraw.learning.config import (
     NetworkSettings,
 )
 from digitdraw.serving import saved_models
-from digitdraw.serving.networks import ACTIVATION_LABELS, CUSTOM_NAME_RULE, HIDDEN_ACTIVATIONS
+from digitdraw.serving.networks import (
+    ACTIVATION_LABELS,
+    CUSTOM_NAME,
+    CUSTOM_NAME_LENGTH,
+    CUSTOM_NAME_RULE,
+    HIDDEN_ACTIVATIONS,
+    custom_name_like,
+)
 from digitdraw.ui import app, charts
 
 POLL_SECONDS = 2.0
@@ -120,7 +127,13 @@ def form_ui() -> NetworkSettings | None:
     """The network and how to train it; the settings when Start is pressed and they are sound."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    name = st.text_input("Name", key="train_name", placeholder="my-net", help=f"{CUSTOM_NAME_RULE}, unique.")
+    name = st.text_input(
+        "Name",
+        key="train_name",
+        placeholder="my-net",
+        help=f"{CUSTOM_NAME_RULE}, unique.",
+        max_chars=CUSTOM_NAME_LENGTH,
+    )
     low, high = HIDDEN_LAYERS
     layers = st.segmented_control("Hidden layers", range(low, high + 1), key="train_layers", required=True)
     units = []
@@ -177,8 +190,9 @@ def form_ui() -> NetworkSettings | None:
         )
     if not start:
         return None
-    if not name.strip():
-        st.error(f"Give the network a name first: {CUSTOM_NAME_RULE}.", icon=":material/edit:")
+    problem = name_problem(name)
+    if problem is not None:
+        st.error(problem, icon=":material/edit:")
         return None
     try:
         return NetworkSettings(
@@ -198,6 +212,18 @@ def form_ui() -> NetworkSettings | None:
     except ValueError as error:
         st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
         return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a network, with a name close to it that can, in one sentence; None when
+    it can (whether it is taken is the queue's to say)."""
+    name = name.strip()
+    if not name:
+        return f"Give the network a name first: {CUSTOM_NAME_RULE}."
+    if CUSTOM_NAME.fullmatch(name):
+        return None
+    like = custom_name_like(name)
+    return f"A network's name is {CUSTOM_NAME_RULE}" + (f": `{like}` would do." if like else ".")
 
 
 def submit(settings: NetworkSettings) -> None:
@@ -237,8 +263,8 @@ def progress_text(job: jobs.Job, no_worker: bool = False) -> str:
         waited = datetime.datetime.now(datetime.UTC) - job.created_at
         if no_worker and waited > NO_WORKER_AFTER:
             return (
-                f"Waiting for a worker for {_how_long(waited)}: none seems to be running. "
-                "make run starts one beside the app; python -m digitdraw worker starts one on its own"
+                f"Waiting for a worker for {_how_long(waited)}: none seems to be running. `make run` starts "
+                "one beside the app, and `python -m digitdraw worker` starts one on its own."
             )
         return "Waiting for a worker"
     if job.state == jobs.JobState.RUNNING and job.epoch == 0 and job.batches == 0:
@@ -329,11 +355,16 @@ def open_network_ui() -> None:
         key="open_name",
         placeholder="course-net",
         help=f"{CUSTOM_NAME_RULE}, unique.",
+        max_chars=CUSTOM_NAME_LENGTH,
     )
     opening = st.button(
         "Open the network", icon=":material/upload_file:", disabled=upload is None, key="open_start"
     )
     if not opening:
+        return
+    problem = name_problem(name)
+    if problem is not None:
+        st.error(problem, icon=":material/edit:")
         return
     with st.status(f"Opening {app.plain(upload.name)}…", expanded=True) as status:
         opened, message = app.open_network_file(

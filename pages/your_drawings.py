@@ -24,6 +24,8 @@ SAMPLE_SIZE = 2_000
 # Your newest drawings listed with their pictures (about 300 bytes each) to choose which to delete.
 TABLE_ROWS = 200
 WHOSE = {"mine": "Mine (this browser)", "everyone": "Everyone's"}
+# An accuracy whose 95% margin is wider than this (fewer than about 400 drawings) is said to be rough.
+FEW_DRAWINGS_MARGIN = 0.05
 
 
 def whose_ui() -> str:
@@ -155,8 +157,15 @@ if answers:
     measured = (
         "every drawing" if len(drawings) == total else f"the newest {len(drawings):,} of {total:,} drawings"
     )
+    margin = evaluate.accuracy_margin(len(drawings))
     st.caption(
         f"Every model answers {measured} now, with its current weights: a retrained model is judged anew."
+        + (
+            f" On {len(drawings):,} drawings an accuracy can be off by up to {100 * margin:.0f} points "
+            "either way (95 times in 100), so small gaps between models mean little yet."
+            if margin > FEW_DRAWINGS_MARGIN
+            else ""
+        )
     )
 
     model_id = app.model_picker_ui("Model", key="kept_model", default=max(MODEL_IDS))

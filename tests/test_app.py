@@ -165,6 +165,26 @@ def test_switching_models_changes_the_model_that_answers(canvas):
     assert app.metric[0].label == "Model 2 reads" and app.metric[0].value == "1"
 
 
+def test_the_brush_starts_at_its_default_width(canvas):
+    app = _run("pages/draw.py")
+    assert app.slider(key="stroke_width").value == 20
+    canvas.image = draw_digit(1)
+    app.run()
+    assert canvas.calls[-1]["stroke_width"] == round(20 * canvas.calls[-1]["width"] / CANVAS_SIZE)
+
+
+def test_the_model_and_the_brush_chosen_last_through_a_visit_to_another_page(canvas):
+    canvas.image = draw_digit(1)
+    app = _run("streamlit_app.py")  # The app's navigation, whose pages the test switches between.
+    app.selectbox(key="draw_model").set_value(6)
+    app.slider(key="stroke_width").set_value(30).run()
+    app.switch_page("pages/inside.py").run()
+    assert not app.exception
+    app.switch_page("pages/draw.py").run()
+    assert app.selectbox(key="draw_model").value == 6 and app.slider(key="stroke_width").value == 30
+    assert app.metric[0].label == "Model 6 reads"
+
+
 def test_clear_empties_the_canvas_in_place_and_the_next_drawing_is_read(canvas):
     canvas.image = draw_digit(0)
     app = _run("pages/draw.py")
@@ -676,6 +696,8 @@ def test_your_drawings_compares_each_model_on_kept_drawings_with_mnist(kept_draw
     # Every model reads the same three of four: the best is a tie, and says so rather than pick one.
     assert list(table["Your drawings"]) == [0.75] * 6
     assert app.metric[2].value == "6 models tie" and app.metric[2].delta == "75.0%"
+    # Four drawings: 1.96 * 0.5 / sqrt(4) is 49 points either way.
+    assert "On 4 drawings an accuracy can be off by up to 49 points either way" in _text(app)
     assert len(app.get("download_button")) == 2
     app.segmented_control(key="whose").set_value("everyone").run()
     assert app.metric[0].value == "6"
@@ -1251,8 +1273,10 @@ def test_a_job_left_queued_with_nothing_running_says_how_to_start_a_worker(drawi
         connection.execute(update(JobRow).values(created_at=two_minutes_ago))
     app.run()
     waiting = app.get("progress")[0].proto.text
-    assert waiting.startswith("Waiting for a worker for 2 min: none seems to be running.")
-    assert "make run starts one beside the app" in waiting
+    assert waiting == (
+        "Waiting for a worker for 2 min: none seems to be running. `make run` starts one beside the app, "
+        "and `python -m digitdraw worker` starts one on its own."
+    )
     # With another job running (a worker busy with it), the queued one only waits its turn.
     app.text_input(key="train_name").set_value("busy-net")
     app.button(key="train_start").click().run()
@@ -1268,6 +1292,17 @@ def test_start_without_a_name_asks_for_one(drawings_store, models_copy):
     app.button(key="train_start").click().run()
     assert [error.value for error in app.error] == [
         "Give the network a name first: 1 to 40 letters, digits and dashes, starting with a letter."
+    ]
+    assert _queue(drawings_store).jobs() == []
+
+
+def test_a_name_that_is_no_name_is_refused_with_one_that_would_do(drawings_store, models_copy):
+    app = _train_page()
+    app.text_input(key="train_name").set_value("teacher net")
+    app.button(key="train_start").click().run()
+    assert [error.value for error in app.error] == [
+        "A network's name is 1 to 40 letters, digits and dashes, starting with a letter: "
+        "`teacher-net` would do."
     ]
     assert _queue(drawings_store).jobs() == []
 
@@ -1380,7 +1415,13 @@ def test_the_compare_page_has_no_kept_drawings_column_when_no_model_learned_from
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("../x", "letters, digits and dashes"), ("taken", "exists already")],
+    [
+        (
+            "../x",
+            "A network's name is 1 to 40 letters, digits and dashes, starting with a letter: `x` would do.",
+        ),
+        ("taken", "This network cannot be trained yet: a network named 'taken' exists already"),
+    ],
 )
 def test_a_bad_request_is_one_calm_sentence_and_queues_nothing(name, message, drawings_store, models_copy):
     save_constant_model("taken", 1, models_copy)
@@ -1388,8 +1429,7 @@ def test_a_bad_request_is_one_calm_sentence_and_queues_nothing(name, message, dr
     app.text_input(key="train_name").input(name)
     app.button(key="train_start").click().run()
     assert not app.exception
-    assert app.error and app.error[0].value.startswith("This network cannot be trained yet:")
-    assert message in app.error[0].value
+    assert len(app.error) == 1 and app.error[0].value.startswith(message)
     assert _queue(drawings_store).jobs() == []
 
 

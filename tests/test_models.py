@@ -207,6 +207,29 @@ def test_a_name_that_could_be_a_path_or_an_id_is_refused(bad):
         check_model_id(bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "like"),
+    [
+        ("teacher net", "teacher-net"),
+        ("  my net!! ", "my-net"),
+        ("2nd try", "nd-try"),
+        ("né", "ne"),
+        ("Ünïcode näme", "Unicode-name"),
+        ("x" * 41, "x" * 40),
+        ("a" + "-" * 39 + "b", "a-b"),
+        ("my-net", "my-net"),
+        ("--- 42", None),
+        ("", None),
+    ],
+)
+def test_a_name_close_to_a_refused_one_is_a_name(text, like):
+    from digitdraw.serving.networks import check_custom_name, custom_name_like
+
+    assert custom_name_like(text) == like
+    if like is not None:
+        assert check_custom_name(like) == like
+
+
 @pytest.mark.parametrize("hidden", [(16, 16), (8,), ()])
 def test_logits_are_the_output_layer_before_softmax_and_keras_agrees(hidden):
     import keras

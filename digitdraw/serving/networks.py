@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -441,8 +442,9 @@ STUDY_MODEL_IDS: tuple[int, ...] = tuple(spec.id for spec in REGISTRY.values() i
 
 # A network someone trained is known by its name: a letter first, so that it can never be read as
 # one of the study's ids, and nothing but letters, digits and dashes, so that it can never be a path.
-CUSTOM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")
-CUSTOM_NAME_RULE = "1 to 40 letters, digits and dashes, starting with a letter"
+CUSTOM_NAME_LENGTH = 40
+CUSTOM_NAME = re.compile(rf"[A-Za-z][A-Za-z0-9-]{{0,{CUSTOM_NAME_LENGTH - 1}}}")
+CUSTOM_NAME_RULE = f"1 to {CUSTOM_NAME_LENGTH} letters, digits and dashes, starting with a letter"
 CUSTOM_FOLDER = "custom"  # Under the saved-models root: custom/<name>/ holds one trained network.
 ModelId = int | str
 
@@ -452,6 +454,15 @@ def check_custom_name(name: object) -> str:
     if not isinstance(name, str) or not CUSTOM_NAME.fullmatch(name):
         raise ValueError(f"a network's name must be {CUSTOM_NAME_RULE}, got {name!r}")
     return name
+
+
+def custom_name_like(text: str) -> str | None:
+    """A well-formed network name close to ``text`` (accents dropped, each run of other characters a
+    dash, what precedes the first letter dropped, cut to length), or None when ``text`` has no letter."""
+    name = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^A-Za-z0-9]+", "-", name)
+    name = re.sub(r"^[^A-Za-z]+", "", name)[:CUSTOM_NAME_LENGTH].strip("-")
+    return name if CUSTOM_NAME.fullmatch(name) else None
 
 
 def check_model_id(model_id: object) -> ModelId:
