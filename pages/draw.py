@@ -328,6 +328,6 @@ chosen_model = controls_ui()
 # Room above the canvas for the canvas's own toolbar, which would otherwise cover the controls.
 st.space("small")
 drawing_ui(chosen_model)
-app.canvas_toolbar_above_canvas_ui()
+app.canvas_toolbar_ui()
 app.preload_first_answer_ui()
 app.remember_browser_ui()

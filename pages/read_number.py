@@ -231,5 +231,5 @@ else:
         digits_ui(reading, model_id, doubtful)
         st.subheader("Read wrong? Keep the right answer")
         keep_ui(reading, image, model_id)
-app.canvas_toolbar_above_canvas_ui()
+app.canvas_toolbar_ui()
 app.remember_browser_ui()

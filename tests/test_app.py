@@ -355,7 +355,7 @@ def _run_fragments_only(app: AppTest, monkeypatch) -> AppTest:
 
 def test_a_stroke_reruns_the_drawing_area_only(canvas, monkeypatch):
     page_runs = []  # Called once per run of the whole page, below the drawing area.
-    monkeypatch.setattr(ui_app, "canvas_toolbar_above_canvas_ui", lambda: page_runs.append(1))
+    monkeypatch.setattr(ui_app, "canvas_toolbar_ui", lambda: page_runs.append(1))
     canvas.image = draw_digit(1)
     app = _run("pages/draw.py")
     assert app.metric[0].value == "1" and len(page_runs) == 1

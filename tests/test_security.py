@@ -26,7 +26,7 @@ FORBIDDEN = {
     r"unsafe_allow_html": "HTML rendered without escaping",
     r"\bst\.html\((?!charts\.probability_bars\(|charts\.image_row\(|charts\.answer_table\(|charts\.stroke_timeline\(|charts\.model_answers\(|charts\.first_layer_grid\("
     r"|answers_html\(result, model_id\)\)|model_input_html\(result\)\)"
-    r"|_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True\)|PAGE_STYLE\)"
+    r"|_CANVAS_TOOLBAR, unsafe_allow_javascript=True\)|PAGE_STYLE\)"
     r"|_SHOW_JOB\.replace\(\"JOB\", str\(int\(new_job\)\)\), unsafe_allow_javascript=True\)"
     r"|_remember_browser_script\(identifier\), unsafe_allow_javascript=True\)"
     r"|_import_scripts_script\(files\), unsafe_allow_javascript=True\))": (

@@ -370,12 +370,15 @@ def _clear_canvas(key: str, then: Callable[[], None] | None) -> None:
 # streamlit-drawable-canvas keeps its toolbar invisible (opacity 0) over the top right of
 # the canvas until the mouse hovers the canvas, and the invisible toolbar takes the
 # pointer: a first stroke that starts there on a fresh page is lost, and on a phone,
-# which has no hover, every one is. The component's styles live in its own shadow root,
-# so this script adds one rule there that keeps the toolbar above the canvas instead.
-_TOOLBAR_ABOVE_CANVAS = """
+# which has no hover, every one is. Its Edit toggle turns the pen into a tool that selects
+# and moves strokes, which a digit has no use for: a stroke drawn after it is never drawn,
+# with nothing to say why. The component's styles live in its own shadow root, so this
+# script adds rules there that keep the toolbar above the canvas and hide the toggle.
+_CANVAS_TOOLBAR = """
 <script>
 (() => {
-  const rule = ".dc-toolbar { top: auto !important; bottom: 100%; }";
+  const rule = ".dc-toolbar { top: auto !important; bottom: 100%; } "
+    + ".dc-icon-button[aria-label='Edit'], .dc-toolbar-separator { display: none !important; }";
   let retries = 0;
   const apply = () => {
     let waiting = false;
@@ -404,9 +407,9 @@ _TOOLBAR_ABOVE_CANVAS = """
 """
 
 
-def canvas_toolbar_above_canvas_ui() -> None:
-    """Keep the canvas component's toolbar from covering the top of the canvas (see above)."""
-    st.html(_TOOLBAR_ABOVE_CANVAS, unsafe_allow_javascript=True)
+def canvas_toolbar_ui() -> None:
+    """Keep the canvas component's toolbar above the canvas, with Undo, Redo and Reset only (see above)."""
+    st.html(_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
 
 
 # Streamlit's browser code for a kind of element is fetched, compiled and run when a page first

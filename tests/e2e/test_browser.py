@@ -135,6 +135,9 @@ def test_a_first_stroke_from_the_top_edge_of_a_fresh_canvas_is_drawn(page, x):
         timeout=15_000,
     )
     page.wait_for_timeout(500)
+    # Only what drawing a digit needs: the toggle that turns the pen into a stroke mover is hidden.
+    expect(page.get_by_role("button", name="Edit", exact=True)).to_be_hidden()
+    expect(page.get_by_role("button", name="Reset canvas & history")).to_be_attached()
     box = surface.bounding_box()
     page.mouse.move(box["x"] + x, box["y"] - 50)  # Come in from above, as a hand does.
     points = list(mouse_path([(x, 3), (x, 240)], box["x"], box["y"]))
