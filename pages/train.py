@@ -127,13 +127,7 @@ def form_ui() -> NetworkSettings | None:
     """The network and how to train it; the settings when Start is pressed and they are sound."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    name = st.text_input(
-        "Name",
-        key="train_name",
-        placeholder="my-net",
-        help=f"{CUSTOM_NAME_RULE}, unique.",
-        max_chars=CUSTOM_NAME_LENGTH,
-    )
+    name = name_input_ui("Name", key="train_name", placeholder="my-net")
     low, high = HIDDEN_LAYERS
     layers = st.segmented_control("Hidden layers", range(low, high + 1), key="train_layers", required=True)
     units = []
@@ -212,6 +206,17 @@ def form_ui() -> NetworkSettings | None:
     except ValueError as error:
         st.error(f"This network cannot be trained yet: {error}.", icon=":material/edit:")
         return None
+
+
+def name_input_ui(label: str, key: str, placeholder: str) -> str:
+    """A field for a network's name, as long as a name may be, its rule a tap away; returns the text."""
+    return st.text_input(
+        label,
+        key=key,
+        placeholder=placeholder,
+        help=f"{CUSTOM_NAME_RULE}, unique.",
+        max_chars=CUSTOM_NAME_LENGTH,
+    )
 
 
 def name_problem(name: str) -> str | None:
@@ -350,13 +355,7 @@ def open_network_ui() -> None:
     upload = st.file_uploader(
         "Network file", type=["keras", "npz"], key="open_file", max_upload_size=app.MAX_UPLOADED_NETWORK_MB
     )
-    name = st.text_input(
-        "Name of the opened network",
-        key="open_name",
-        placeholder="course-net",
-        help=f"{CUSTOM_NAME_RULE}, unique.",
-        max_chars=CUSTOM_NAME_LENGTH,
-    )
+    name = name_input_ui("Name of the opened network", key="open_name", placeholder="course-net")
     opening = st.button(
         "Open the network", icon=":material/upload_file:", disabled=upload is None, key="open_start"
     )
