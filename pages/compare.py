@@ -197,11 +197,11 @@ if rows:
     best_drawn = max(rows, key=lambda row: row["drawn"])
     first, second, third = st.columns(3)
     first.metric(
-        "Best on MNIST test", f"Model {best['model_id']}", app.percent(best["test"]), delta_arrow="off"
+        "Best on MNIST test", app.model_name(best["model_id"]), app.percent(best["test"]), delta_arrow="off"
     )
     second.metric(
         "Best on drawn digits",
-        f"Model {best_drawn['model_id']}",
+        app.model_name(best_drawn["model_id"]),
         app.percent(best_drawn["drawn"]),
         delta_arrow="off",
     )

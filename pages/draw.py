@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 import digitdraw
-from digitdraw.serving.networks import MODEL_IDS
+from digitdraw.serving.networks import MODEL_IDS, ModelId
 from digitdraw.serving.preprocess import CANVAS_SIZE
 from digitdraw.ui import app, charts
 
@@ -30,10 +30,9 @@ BRUSH_WIDTHS = (6, 40)
 DEFAULT_BRUSH_WIDTH = 20
 
 
-def canvas_ui() -> tuple[np.ndarray | None, bytes | None]:
-    """The drawing canvas, sized for this browser, with the chosen brush; its RGBA image and PNG, or Nones
+def canvas_ui(brush: int) -> tuple[np.ndarray | None, bytes | None]:
+    """The drawing canvas, sized for this browser, with this brush; its RGBA image and PNG, or Nones
     while it is empty or just cleared."""
-    brush = st.session_state.get("stroke_width", DEFAULT_BRUSH_WIDTH)  # The slider's, above the fragment.
     size = app.canvas_size()
     drawing = app.drawing_canvas_ui("canvas", size, size, round(brush * size / CANVAS_SIZE))
     return drawing or (None, None)
@@ -51,8 +50,9 @@ def _forget_strokes() -> None:
     st.session_state.pop("stroke_digest", None)
 
 
-def controls_ui() -> int:
-    """The model picker and the brush size, on the page above the canvas; returns the chosen model id.
+def controls_ui() -> tuple[ModelId, int]:
+    """The model picker and the brush size, on the page above the canvas; returns the chosen model id and
+    the brush's width. Both last through a visit to another page.
 
     They sit outside the drawing fragment: a stroke does not rerun them (they were a quarter of a
     stroke's server time), and picking another model or brush reruns the page, which is rare. On a
@@ -74,14 +74,14 @@ def controls_ui() -> int:
                 "Brush size",
                 min_value=low,
                 max_value=high,
-                value=app.kept_choice("stroke_width", DEFAULT_BRUSH_WIDTH),
+                value=DEFAULT_BRUSH_WIDTH,
                 key="stroke_width",
+                persist_state="session",
             )
-            app.keep_choice("stroke_width", brush)
-    return model_id
+    return model_id, brush
 
 
-def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
+def answer_ui(result: digitdraw.Classification | None, model_id: ModelId) -> None:
     """The chosen model's digit and confidence, or a prompt while nothing is drawn."""
     if result is None or result.is_blank:
         # Short: it shares a row with Clear under the canvas (what the models do is said beside it).
@@ -116,7 +116,7 @@ def answer_ui(result: digitdraw.Classification | None, model_id: int) -> None:
             )
 
 
-def not_a_digit_ui(result: digitdraw.Classification, model_id: int) -> None:
+def not_a_digit_ui(result: digitdraw.Classification, model_id: ModelId) -> None:
     """What "That doesn't look like a digit" means, under the answer and Clear, where it has room."""
     if model_id in result.probabilities and not result.is_digit(model_id):
         guess = result.digit(model_id)
@@ -126,7 +126,7 @@ def not_a_digit_ui(result: digitdraw.Classification, model_id: int) -> None:
         )
 
 
-def keep_ui(result: digitdraw.Classification, model_id: int, canvas_png: bytes | None) -> None:
+def keep_ui(result: digitdraw.Classification, model_id: ModelId, canvas_png: bytes | None) -> None:
     """Right, or the digit it really is: one tap keeps the drawing, and only that tap does."""
     state = st.session_state
     state.setdefault("kept", {})  # Drawing digest -> (id in the store, label).
@@ -194,7 +194,7 @@ def _kept_ui(slot, drawing_id: int, label: int) -> bool:
         return st.button("Undo", key=f"undo_keep_{drawing_id}")
 
 
-def probabilities_html(result: digitdraw.Classification, model_id: int) -> str:
+def probabilities_html(result: digitdraw.Classification, model_id: ModelId) -> str:
     """All ten probabilities of the chosen model, as HTML (empty for a model without an answer)."""
     if model_id not in result.probabilities:
         return ""
@@ -204,12 +204,12 @@ def probabilities_html(result: digitdraw.Classification, model_id: int) -> str:
     return charts.probability_bars(result.probabilities[model_id], title)
 
 
-def answers_html(result: digitdraw.Classification, model_id: int) -> str:
+def answers_html(result: digitdraw.Classification, model_id: ModelId) -> str:
     """Beside the canvas: the chosen model's ten probabilities, then every model's answer, as HTML."""
     return probabilities_html(result, model_id) + all_models_html(result, model_id)
 
 
-def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
+def all_models_html(result: digitdraw.Classification, chosen: ModelId) -> str:
     """Every model's answer for the same drawing, showing where they disagree, and how each model's
     answer went stroke by stroke, as HTML."""
     answers = {model_id: result.digit(model_id) for model_id in result.probabilities}
@@ -241,7 +241,7 @@ def all_models_html(result: digitdraw.Classification, chosen: int) -> str:
     return charts.section_heading("Every model's answer") + agreement + charts.model_answers(rows) + timeline
 
 
-def timeline_html(result: digitdraw.Classification, model_id: int, title: str) -> str:
+def timeline_html(result: digitdraw.Classification, model_id: ModelId, title: str) -> str:
     """Every model's answer after each of the latest strokes of this drawing (a blank canvas starts a new
     one), as plain HTML."""
     state = st.session_state
@@ -281,11 +281,12 @@ def model_input_html(result: digitdraw.Classification) -> str:
 
 
 @st.fragment
-def drawing_ui(model_id: int) -> None:
-    """The canvas, Clear and every answer: the part of the page a stroke changes."""
+def drawing_ui(model_id: ModelId, brush: int) -> None:
+    """The canvas, Clear and every answer: the part of the page a stroke changes. A stroke reruns it with
+    the model and brush of the page's last run: changing either reruns the page."""
     left, right = st.columns([1, 1.25], gap="large")
     with left:
-        image, canvas_png = canvas_ui()
+        image, canvas_png = canvas_ui(brush)
         result = app.classify_drawing(image)
         app.remember_drawing(result, image)
         # Side by side, so that on a phone the canvas, Clear and the answer share the first screen.
@@ -324,10 +325,10 @@ app.page_ui()
 st.title("Draw a digit")
 # Ready the models with the page, not with the first stroke; later calls only check their files.
 app.prepare_models()
-chosen_model = controls_ui()
+chosen_model, chosen_brush = controls_ui()
 # Room above the canvas for the canvas's own toolbar, which would otherwise cover the controls.
 st.space("small")
-drawing_ui(chosen_model)
+drawing_ui(chosen_model, chosen_brush)
 app.canvas_toolbar_ui()
 app.preload_first_answer_ui()
 app.remember_browser_ui()

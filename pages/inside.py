@@ -172,20 +172,25 @@ ANY_TWO = "Any two"
 def layers_ui(image: np.ndarray, name: str) -> None:
     """Two networks side by side, layer by layer, and their first-layer units' weights."""
     first_pair = next(iter(PAIRS))
-    pair = st.segmented_control("Compare", [*PAIRS, ANY_TWO], default=first_pair, key="inside_pair")
+    pair = st.segmented_control(
+        "Compare", [*PAIRS, ANY_TWO], default=first_pair, key="inside_pair", persist_state="session"
+    )
     if pair == ANY_TWO:  # Any of the models the app serves, the study's or not.
         models, errors = app.loaded_models()
         # Sorted by their text, so that ids of any kind sort, whichever load and whichever fail.
         choices = sorted([*models, *errors], key=str)
         left_choice, right_choice = st.columns(2)
         model_ids = (
-            left_choice.selectbox("Left", choices, key="inside_left", format_func=app.model_label),
+            left_choice.selectbox(
+                "Left", choices, key="inside_left", format_func=app.model_label, persist_state="session"
+            ),
             right_choice.selectbox(
                 "Right",
                 choices,
                 index=min(1, len(choices) - 1),
                 key="inside_right",
                 format_func=app.model_label,
+                persist_state="session",
             ),
         )
         model_ids = tuple(dict.fromkeys(model_ids))  # The same model twice is shown once.
@@ -261,7 +266,7 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
         chosen = answer if why == OWN_ANSWER else int(why)
         against = None if other == NOTHING_ELSE else int(other)
         if chosen == against:
-            same.append(f"Model {model_id}")
+            same.append(app.model_name(model_id))
             continue
         if method == "Occlusion":
             maps = attribution.occlusion(network, image)
@@ -276,7 +281,7 @@ def why_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> 
         pictures.append(
             (
                 charts.overlay(image, values, CELL, scale=charts.map_scale(values)),
-                f"Model {model_id} reads {answer}: {question}",
+                f"{app.model_name(model_id)} reads {answer}: {question}",
             )
         )
     st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
@@ -305,19 +310,21 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     """The smallest change the search finds that makes the chosen model read another digit."""
     model_column, digit_column = st.columns(2)
     model_ids = list(models)
-    model_id = model_column.selectbox("Model", model_ids, key="flip_model", format_func=app.model_label)
-    network = models[model_id].network
+    model_id = model_column.selectbox(
+        "Model", model_ids, key="flip_model", format_func=app.model_label, persist_state="session"
+    )
+    network, model_name = models[model_id].network, app.model_name(model_id)
     answer, _ = network.read(image)
     target = digit_column.selectbox(
         "Make it read", range(10), index=(answer + 1) % 10, key="flip_target", format_func=_digit_label
     )
     if target == answer:
-        st.info(f"Model {model_id} already reads {app.article(answer)} {answer}; pick another digit.")
+        st.info(f"{model_name} already reads {app.article(answer)} {answer}; pick another digit.")
         return
     result = counterfactual.flip(network, image, target)
     cell, change_scale = CELL, result.largest_change
     pictures = [
-        (charts.pixel_grid(image, cell=cell), f"The input: Model {model_id} reads {answer}"),
+        (charts.pixel_grid(image, cell=cell), f"The input: {model_name} reads {answer}"),
         (charts.pixel_grid(result.edited, cell=cell), "Edited"),
         (
             charts.signed_picture(result.change, cell, scale=change_scale),
@@ -327,7 +334,7 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     st.html(charts.image_row(pictures, app.STEP_IMAGE_WIDTH))
     if result.succeeded:
         st.markdown(
-            f"Model {model_id} reads the edited image as **{target}** "
+            f"{model_name} reads the edited image as **{target}** "
             f"({result.probabilities[target]:.0%}): {result.pixels_changed} pixels moved by more than "
             f"{counterfactual.CHANGED_PIXEL}, "
             f"the change's length (L2) is {result.size:.2f} against the input's {result.input_size:.2f}."
@@ -335,18 +342,18 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
     elif result.stopped == counterfactual.NO_GRADIENT:
         st.warning(
             f"The search stopped after {result.steps} steps: no pixel it could still move would make "
-            f"Model {model_id} lean further towards {app.article(target)} {target} (its gradient there is "
+            f"{model_name} lean further towards {app.article(target)} {target} (its gradient there is "
             "zero)."
         )
     elif result.reads_target:
         st.warning(
-            f"After {result.steps} steps, the most the search takes, Model {model_id} reads the edited image "
+            f"After {result.steps} steps, the most the search takes, {model_name} reads the edited image "
             f"as {app.article(target)} {target} ({result.probabilities[target]:.0%}), but not by the clear "
             "lead the search asks for, so the change was not shrunk."
         )
     else:
         st.warning(
-            f"No change within {result.steps} steps, the most the search takes, made Model {model_id} "
+            f"No change within {result.steps} steps, the most the search takes, made {model_name} "
             f"read {app.article(target)} {target}."
         )
     st.markdown("**What every model reads**")
@@ -361,7 +368,9 @@ def flip_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) ->
 def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) -> None:
     """Switch units off, add weight noise, prune: accuracy on a fixed MNIST sample and this input's answer."""
     model_ids = list(models)
-    model_id = st.selectbox("Model", model_ids, key="damage_model", format_func=app.model_label)
+    model_id = st.selectbox(
+        "Model", model_ids, key="damage_model", format_func=app.model_label, persist_state="session"
+    )
     model = models[model_id]
     layers = model.card.architecture.layers
     switchable = damage.switchable_layers(model.network)  # A pool has no units of its own.
@@ -413,7 +422,7 @@ def damage_ui(image: np.ndarray, models: dict[object, saved_models.SavedModel]) 
         delta_arrow="off",
         border=True,
     )
-    st.html(charts.probability_bars(probabilities, f"Damaged Model {model_id} on this input"))
+    st.html(charts.probability_bars(probabilities, f"Damaged {app.model_name(model_id)} on this input"))
     st.caption(
         f"Accuracy on a fixed sample of {damage.TEST_SAMPLE_SIZE:,} MNIST test digits. "
         "A unit switched off sends nothing on (in a convolution, a whole feature map); "
@@ -455,7 +464,7 @@ def preprocessing_ui(raw: np.ndarray | None, models: dict[object, saved_models.S
     for name, image in inputs.items():
         readings = [reading(model, image) for model in models.values()]
         rows.append((name, readings))
-    st.html(charts.answer_table(rows, ["Preprocessing", *(f"Model {model_id}" for model_id in models)]))
+    st.html(charts.answer_table(rows, ["Preprocessing", *(app.model_name(model_id) for model_id in models)]))
     st.caption(
         "Every model reads the input made with the steps you keep, and with each step left out in turn: "
         "a step matters for this drawing where the answers change. The models were trained with all five."
@@ -480,7 +489,10 @@ st.caption(
 )
 image, raw, name = source_ui()
 if image is not None:
-    view = st.segmented_control("Show", VIEWS, default=VIEWS[0], key="inside_view") or VIEWS[0]
+    view = (
+        st.segmented_control("Show", VIEWS, default=VIEWS[0], key="inside_view", persist_state="session")
+        or VIEWS[0]
+    )
     if view == "Layer by layer":
         layers_ui(image, name)
     elif models := models_ui():

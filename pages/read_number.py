@@ -74,7 +74,7 @@ def number_ui(reading: digitdraw.NumberReading, model_id: int, doubtful: int | N
         return
     digits = f"{len(reading)} digit{'s' * (len(reading) != 1)}"
     st.metric(
-        f"Model {model_id} reads",
+        f"{app.model_name(model_id)} reads",
         reading.text(model_id),
         f"{digits}, sure" if reading.is_sure(model_id) else f"{digits}, not sure",
         delta_color="off",

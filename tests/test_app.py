@@ -715,6 +715,7 @@ def test_your_drawings_counts_every_drawing_and_measures_the_newest_sample(drawi
     app = _your_drawings()
     assert app.metric[0].value == "2,100" and app.metric[1].value == "10 of 10"
     assert "Every model answers the newest 2,000 of 2,100 drawings now" in _text(app)
+    assert "can be off by up to" not in _text(app), "2,000 drawings measure an accuracy to within 2.2 points"
     newest = kept.drawings(MINE, newest=2_000)
     assert [d.id for d in newest] == sorted(d.id for d in kept.drawings(MINE))[-2_000:]
     assert kept.digits_kept(MINE) == {digit: int((y[:count] == digit).sum()) for digit in range(10)}
@@ -1184,7 +1185,7 @@ def test_a_trained_network_appears_on_every_page_and_goes_when_deleted(canvas, m
     assert _reads(draw)["my-net"] == "2" and _reads(draw)["Model 4"] == "7"
     assert "Calibrated" in draw.metric[0].proto.help  # Model 4 is calibrated ...
     draw.selectbox(key="draw_model").set_value("my-net").run()
-    assert not draw.exception and draw.metric[0].value == "2"
+    assert not draw.exception and draw.metric[0].value == "2" and draw.metric[0].label == "my-net reads"
     assert not draw.metric[0].proto.help  # ... a network trained here is not, and does not say so.
 
     curves = _run("pages/training_curves.py")
@@ -1738,3 +1739,19 @@ def test_what_the_model_sees_shows_the_cropped_strokes_with_a_margin(canvas):
 
 def test_an_eight_takes_an_not_a():
     assert [f"{ui_app.article(digit)} {digit}" for digit in (7, 8, "8")] == ["a 7", "an 8", "an 8"]
+
+
+def test_a_network_opened_under_a_name_that_is_no_name_is_refused_before_it_is_read(
+    drawings_store, models_copy, monkeypatch
+):
+    opened = []
+    monkeypatch.setattr(ui_app, "open_network_file", lambda *arguments: opened.append(arguments))
+    app = _train_page()
+    app.file_uploader(key="open_file").set_value(("net.keras", b"not read", "application/octet-stream")).run()
+    app.text_input(key="open_name").set_value("course net!")
+    app.button(key="open_start").click().run()
+    assert opened == []
+    assert [error.value for error in app.error] == [
+        "A network's name is 1 to 40 letters, digits and dashes, starting with a letter: "
+        "`course-net` would do."
+    ]

@@ -36,7 +36,7 @@ def test_the_margin_holds_about_95_in_100_measured_accuracies_where_they_vary_mo
     assert _coverage(count, margin, accuracy=0.9) >= 0.95
 
 
-def test_a_margin_on_very_few_is_capped_and_none_is_refused():
+def test_a_margin_on_very_few_is_wide_and_none_is_refused():
     assert accuracy_margin(1) == 0.98 and accuracy_margin(4) == 0.49
     for bad in (0, -3, 2.5, True, "4"):
         with pytest.raises(ValueError, match="at least one item"):

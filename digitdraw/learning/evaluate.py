@@ -28,10 +28,10 @@ Z_95 = 1.96
 
 def accuracy_margin(count: int) -> float:
     """How far an accuracy measured on ``count`` items may be from the true one, at most, 95 times in 100:
-    the normal approximation's half-width where it is widest (an accuracy of one half), capped at 1."""
+    the normal approximation's half-width where it is widest (an accuracy of one half)."""
     if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
         raise ValueError(f"an accuracy is measured on at least one item, got {count!r}")
-    return min(1.0, Z_95 * 0.5 / float(np.sqrt(count)))
+    return Z_95 * 0.5 / float(np.sqrt(count))
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

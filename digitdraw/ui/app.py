@@ -408,7 +408,7 @@ _CANVAS_TOOLBAR = """
 
 
 def canvas_toolbar_ui() -> None:
-    """Keep the canvas component's toolbar above the canvas, with Undo, Redo and Reset only (see above)."""
+    """Keep the canvas component's toolbar above the canvas, its Edit toggle hidden (see above)."""
     st.html(_CANVAS_TOOLBAR, unsafe_allow_javascript=True)
 
 
@@ -777,24 +777,6 @@ def model_label(model_id: ModelId) -> str:
     return f"{model_id} · {architecture.summary} · {activation}"
 
 
-# Streamlit forgets a widget's value at the end of a run of a page that does not show the widget, so a
-# visit to another page would undo a choice; the choices that should last are also kept under a key of
-# their own, which no widget owns, and given back to the widget when its page shows it again.
-_KEPT_CHOICE = "{}_kept_choice"
-
-
-def kept_choice(key: str, default: T) -> T:
-    """The value the widget under ``key`` holds, or held when its page was last shown; ``default`` before
-    it was ever shown. Pass it as the widget's default, and the widget's value to ``keep_choice``."""
-    state = st.session_state
-    return state.get(key, state.get(_KEPT_CHOICE.format(key), default))
-
-
-def keep_choice(key: str, value: object) -> None:
-    """Keep the value of the widget under ``key`` for when its page is shown again (``kept_choice``)."""
-    st.session_state[_KEPT_CHOICE.format(key)] = value
-
-
 def model_picker_ui(
     label: str = "Model",
     key: str = "model",
@@ -803,9 +785,9 @@ def model_picker_ui(
     width: int | str = "stretch",
 ) -> ModelId:
     """A model selector whose options show architecture and activation; returns the model id. The choice
-    lasts through visits to other pages (``kept_choice``)."""
+    lasts through visits to other pages (Streamlit's ``persist_state``)."""
     options = model_ids()
-    chosen = kept_choice(key, None)
+    chosen = st.session_state.get(key)
     if chosen is not None and chosen not in options:
         # A trained network chosen earlier may have been deleted since (here or in another session).
         st.session_state.pop(key, None)
@@ -815,7 +797,7 @@ def model_picker_ui(
     # The widget's own default is the model chosen, not the first option: the browser falls back to it
     # when it mounts the selector afresh, as it did on the Read page after a third photo, which
     # otherwise switched the page to Model 1 on its own.
-    model_id = st.selectbox(
+    return st.selectbox(
         label,
         options,
         index=options.index(chosen),
@@ -823,9 +805,8 @@ def model_picker_ui(
         format_func=model_label,
         label_visibility=label_visibility,
         width=width,
+        persist_state="session",
     )
-    keep_choice(key, model_id)
-    return model_id
 
 
 def download_ui(model_id: ModelId, key: str) -> None:

@@ -136,7 +136,9 @@ def test_a_first_stroke_from_the_top_edge_of_a_fresh_canvas_is_drawn(page, x):
     )
     page.wait_for_timeout(500)
     # Only what drawing a digit needs: the toggle that turns the pen into a stroke mover is hidden.
-    expect(page.get_by_role("button", name="Edit", exact=True)).to_be_hidden()
+    edit = page.get_by_role("button", name="Edit", exact=True, include_hidden=True)
+    expect(edit).to_be_attached()
+    expect(edit).to_be_hidden()
     expect(page.get_by_role("button", name="Reset canvas & history")).to_be_attached()
     box = surface.bounding_box()
     page.mouse.move(box["x"] + x, box["y"] - 50)  # Come in from above, as a hand does.
