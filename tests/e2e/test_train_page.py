@@ -58,9 +58,7 @@ def test_a_network_trained_on_the_train_page_appears_in_the_draw_page_s_picker(
         page.get_by_test_id("stSelectbox").first.click()
         page.get_by_role("option", name="tiny-e2e · 784-16-10 · tanh").click()
         draw(page, STROKES[1])
-        expect(page.get_by_test_id("stMetricLabel").first).to_have_text(
-            "tiny-e2e reads", timeout=30_000
-        )
+        expect(page.get_by_test_id("stMetricLabel").first).to_have_text("tiny-e2e reads", timeout=30_000)
         context.close()
 
 
