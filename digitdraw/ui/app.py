@@ -468,9 +468,11 @@ def preload_first_answer_ui() -> None:
 # after its answer (the keep controls, every model's answer, what the model sees) take it some 30 ms to
 # draw. A run that pauses this long after the answer lets the answer reach the browser alone, so that
 # it is on screen before the rest arrive. The pause must outlast the server's own flush of what the run
-# has made (every 5 ms, and the time the run's thread holds the interpreter): a pause of 5 ms gained
-# nothing, 15 and 30 ms gained alike (docs/performance.md). The run's thread sleeps: it costs no CPU.
-ANSWER_HEAD_START_SECONDS = 0.02
+# has made (every 5 ms, and the time the run's thread holds the interpreter) and the browser's drawing
+# of the answer: 5 ms gained nothing, 15 to 40 ms gained alike at the median, and 40 ms brought the p95
+# down to the floor page's, where 20 ms left it 37 ms above (docs/performance.md). A phone draws more
+# slowly than the desktop browser measured, so the longer pause. The run's thread sleeps: it costs no CPU.
+ANSWER_HEAD_START_SECONDS = 0.04
 
 
 def answer_head_start() -> None:
