@@ -28,10 +28,10 @@ from digitdraw.learning.config import (
 from digitdraw.serving import saved_models
 from digitdraw.serving.networks import (
     ACTIVATION_LABELS,
-    CUSTOM_NAME,
     CUSTOM_NAME_LENGTH,
     CUSTOM_NAME_RULE,
     HIDDEN_ACTIVATIONS,
+    check_custom_name,
     custom_name_like,
 )
 from digitdraw.ui import app, charts
@@ -225,10 +225,12 @@ def name_problem(name: str) -> str | None:
     name = name.strip()
     if not name:
         return f"Give the network a name first: {CUSTOM_NAME_RULE}."
-    if CUSTOM_NAME.fullmatch(name):
-        return None
-    like = custom_name_like(name)
-    return f"A network's name is {CUSTOM_NAME_RULE}" + (f": `{like}` would do." if like else ".")
+    try:
+        check_custom_name(name)
+    except ValueError:
+        like = custom_name_like(name)
+        return f"A network's name is {CUSTOM_NAME_RULE}" + (f": `{like}` would do." if like else ".")
+    return None
 
 
 def submit(settings: NetworkSettings) -> None:
